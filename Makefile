@@ -1,0 +1,39 @@
+# The two commands a new machine needs: `make run` and `make test`. Each one
+# installs what is missing (scripts/install-deps.sh), configures and builds.
+.PHONY: deps build run test test-release test-asan bench clean
+
+ARGS ?=
+BENCH_ARGS ?=
+JOBS ?= $(shell nproc)
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+	@ln -sfn release/apps/ugate/ugate build/ugate
+	@echo "built ./build/ugate"
+
+# The gateway on its embedded default config (admin on 127.0.0.1:15000);
+# pass flags with ARGS="--config my.yaml".
+run: build
+	./build/ugate $(ARGS)
+
+# Unit and integration tests on the release build, then the unit tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: test-release test-asan
+
+test-release: build
+	ctest --preset release -j 2
+
+test-asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan -L unit
+
+bench: build
+	/usr/bin/python3 bench/bench.py --markdown bench/last-run.md $(BENCH_ARGS)
+
+clean:
+	rm -rf build

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs ugate's build stack (DESIGN.md) and the real peers its tests and
+# benchmarks run against. Idempotent: only missing packages are installed.
+# Debian 12 only; apt-get only; never asks a question.
+set -euo pipefail
+
+build_stack=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev libssl-dev libnghttp2-dev
+  libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libgnutls28-dev
+  libnice-dev libusrsctp-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev
+)
+# Peers the tests and benchmarks start (tools we did not write).
+peers=(
+  python3 curl openssl iproute2 procps psmisc iperf3 haproxy socat
+)
+
+missing=()
+for p in "${build_stack[@]}" "${peers[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: everything is installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,130 @@
+#include "admin/admin_server.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "admin/metrics.h"
+#include "core/gate.h"
+#include "io/listen_socket.h"
+#include "ugate/version.h"
+
+namespace ugate {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kRequestTimeout{30};
+
+constexpr const char* kStatusPage = R"(<!doctype html>
+<html><head><title>ugate</title></head><body>
+<h1>ugate {}</h1>
+<p>{} stream(s) open, {} worker(s), {}.</p>
+<ul>
+<li><a href="/metrics">/metrics</a> (Prometheus)</li>
+<li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></li>
+<li><a href="/debug/streams">/debug/streams</a>: open streams and their metadata</li>
+<li><a href="/debug/config">/debug/config</a>: the effective config</li>
+</ul></body></html>
+)";
+
+struct Reply {
+  http::status status = http::status::ok;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+Reply json_reply(const nlohmann::json& j) {
+  return {http::status::ok, "application/json", j.dump(2) + "\n"};
+}
+
+asio::awaitable<Reply> route(Gate& gate, const http::request<http::empty_body>& req) {
+  if (req.method() != http::verb::get && req.method() != http::verb::head)
+    co_return Reply{http::status::method_not_allowed, "text/plain", "only GET\n"};
+  std::string_view target = req.target();
+  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+
+  if (target == "/metrics") co_return Reply{http::status::ok, "text/plain; version=0.0.4", render_metrics(gate)};
+  if (target == "/healthz") co_return Reply{http::status::ok, "text/plain", "ok\n"};
+  if (target == "/readyz") {
+    if (gate.ready()) co_return Reply{http::status::ok, "text/plain", "ready\n"};
+    co_return Reply{http::status::service_unavailable, "text/plain", gate.draining() ? "draining\n" : "starting\n"};
+  }
+  if (target == "/debug/streams") co_return json_reply(co_await gate.describe_streams());
+  if (target == "/debug/config") co_return json_reply(to_json(gate.config()));
+  if (target == "/") {
+    co_return Reply{http::status::ok, "text/html; charset=utf-8",
+                    fmt::format(kStatusPage, kVersion, gate.active_streams(), gate.workers().size(),
+                                gate.draining() ? "draining" : (gate.ready() ? "ready" : "starting"))};
+  }
+  co_return Reply{http::status::not_found, "text/plain", "not found; see /\n"};
+}
+
+}  // namespace
+
+void AdminServer::start(const asio::ip::tcp::endpoint& ep) {
+  acceptor_.emplace(open_listen_socket(ctx_, ep, "admin", false));
+  spdlog::info("admin on http://{}", format_endpoint(acceptor_->local_endpoint()));
+  asio::co_spawn(ctx_, accept_loop(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+}
+
+void AdminServer::stop() {
+  boost::system::error_code ignored;
+  if (acceptor_) acceptor_->close(ignored);
+}
+
+asio::awaitable<void> AdminServer::accept_loop() {
+  while (acceptor_->is_open()) {
+    auto [ec, socket] = co_await acceptor_->async_accept(use_nothrow);
+    if (ec == asio::error::operation_aborted) break;
+    if (ec || connections_ >= kMaxConnections) continue;  // a refused admin client can retry
+    ++connections_;
+    asio::co_spawn(ctx_, serve(std::move(socket)), [this](std::exception_ptr e) {
+      --connections_;
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::warn("admin: {}", ex.what());
+        }
+      }
+    });
+  }
+}
+
+asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(16 * 1024);
+    stream.expires_after(kRequestTimeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+    if (ec) break;
+    const auto& req = parser.get();
+    Reply reply = co_await route(gate_, req);
+    http::response<http::string_body> res{reply.status, req.version()};
+    res.set(http::field::server, std::string("ugate/") + kVersion);
+    res.set(http::field::content_type, reply.content_type);
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(reply.body);
+    res.prepare_payload();
+    if (req.method() == http::verb::head) res.body().clear();
+    auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
+    if (wec || !res.keep_alive()) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+}
+
+}  // namespace ugate

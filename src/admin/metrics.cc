@@ -1,0 +1,136 @@
+#include "admin/metrics.h"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "core/gate.h"
+#include "ugate/version.h"
+
+namespace ugate {
+namespace {
+
+std::string label_value(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\', out += c;
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+uint64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+uint64_t open_fds() {
+  uint64_t n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (readdir(d)) ++n;
+    closedir(d);
+  }
+  return n > 3 ? n - 3 : 0;  // ".", ".." and the directory itself
+}
+
+class Writer {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  void sample(std::string_view name, std::string_view labels, uint64_t value) {
+    fmt::format_to(std::back_inserter(out_), "{}{}{}{} {}\n", name, labels.empty() ? "" : "{", labels,
+                   labels.empty() ? "" : "}", value);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string render_metrics(const Gate& gate) {
+  Writer w;
+  const auto& workers = gate.workers();
+  const auto& listeners = gate.config().listeners;
+
+  w.family("ugate_build_info", "gauge", "Build information.");
+  w.sample("ugate_build_info", fmt::format("version=\"{}\"", kVersion), 1);
+  w.family("ugate_uptime_seconds", "gauge", "Seconds since the gate started.");
+  w.sample("ugate_uptime_seconds", "",
+           static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::steady_clock::now() - gate.started())
+                                     .count()));
+  w.family("ugate_workers", "gauge", "Worker threads.");
+  w.sample("ugate_workers", "", workers.size());
+  w.family("ugate_draining", "gauge", "1 while the gate drains before exiting.");
+  w.sample("ugate_draining", "", gate.draining() ? 1 : 0);
+  w.family("ugate_process_resident_memory_bytes", "gauge", "Resident memory.");
+  w.sample("ugate_process_resident_memory_bytes", "", resident_bytes());
+  w.family("ugate_process_open_fds", "gauge", "Open file descriptors.");
+  w.sample("ugate_process_open_fds", "", open_fds());
+
+  // Sum one listener's counter over all workers.
+  auto sum = [&](size_t li, auto field) {
+    uint64_t total = 0;
+    for (const auto& wk : workers) total += field(wk->listeners()[li].stats).get();
+    return total;
+  };
+  struct Simple {
+    const char* name;
+    const char* type;
+    const char* help;
+    const Counter& (*field)(const ListenerStats&);
+  };
+  static const Simple simple[] = {
+      {"ugate_listener_accepted_total", "counter", "Connections accepted.",
+       [](const ListenerStats& s) -> const Counter& { return s.accepted; }},
+      {"ugate_listener_active_streams", "gauge", "Streams open now.",
+       [](const ListenerStats& s) -> const Counter& { return s.active; }},
+      {"ugate_listener_closed_total", "counter", "Streams closed, for any reason.",
+       [](const ListenerStats& s) -> const Counter& { return s.closed; }},
+      {"ugate_listener_accept_errors_total", "counter", "accept(2) failures (out of descriptors, ...).",
+       [](const ListenerStats& s) -> const Counter& { return s.accept_errors; }},
+  };
+  for (const auto& m : simple) {
+    w.family(m.name, m.type, m.help);
+    for (size_t li = 0; li < listeners.size(); ++li)
+      w.sample(m.name, fmt::format("listener=\"{}\"", label_value(listeners[li].name)), sum(li, m.field));
+  }
+
+  w.family("ugate_listener_bytes_total", "counter", "Bytes proxied: up = client to upstream, down = back.");
+  for (size_t li = 0; li < listeners.size(); ++li) {
+    auto name = label_value(listeners[li].name);
+    w.sample("ugate_listener_bytes_total", fmt::format("listener=\"{}\",direction=\"up\"", name),
+             sum(li, [](const ListenerStats& s) -> const Counter& { return s.bytes_up; }));
+    w.sample("ugate_listener_bytes_total", fmt::format("listener=\"{}\",direction=\"down\"", name),
+             sum(li, [](const ListenerStats& s) -> const Counter& { return s.bytes_down; }));
+  }
+  w.family("ugate_listener_streams_total", "counter", "Streams that reached the proxy, by how bytes moved.");
+  for (size_t li = 0; li < listeners.size(); ++li) {
+    auto name = label_value(listeners[li].name);
+    w.sample("ugate_listener_streams_total", fmt::format("listener=\"{}\",mode=\"splice\"", name),
+             sum(li, [](const ListenerStats& s) -> const Counter& { return s.spliced; }));
+    w.sample("ugate_listener_streams_total", fmt::format("listener=\"{}\",mode=\"copy\"", name),
+             sum(li, [](const ListenerStats& s) -> const Counter& { return s.copied; }));
+  }
+  w.family("ugate_listener_errors_total", "counter", "Streams that ended in an error, by reason.");
+  for (size_t li = 0; li < listeners.size(); ++li) {
+    auto name = label_value(listeners[li].name);
+    for (size_t r = 1; r < static_cast<size_t>(CloseReason::kCount); ++r) {
+      uint64_t total = 0;
+      for (const auto& wk : workers) total += wk->listeners()[li].stats.closed_by_reason[r].get();
+      w.sample("ugate_listener_errors_total",
+               fmt::format("listener=\"{}\",reason=\"{}\"", name, to_string(static_cast<CloseReason>(r))), total);
+    }
+  }
+  return w.take();
+}
+
+}  // namespace ugate

@@ -1,0 +1,295 @@
+#include "core/config.h"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace ugate {
+
+const char* const kEmbeddedDefaultConfig = R"(# ugate embedded default config.
+# Ports are written as +N: BASE+N, where BASE is 15000 or --base-port.
+admin:
+  address: 127.0.0.1:+0
+listeners: []
+)";
+
+namespace {
+
+// Reads one YAML document, keeping the file name and the key path for errors.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const YAML::Node& at, const std::string& key, const std::string& problem) const {
+    std::ostringstream out;
+    out << source_;
+    if (at.IsDefined() && at.Mark().line >= 0) out << ":" << at.Mark().line + 1;
+    out << ": " << (key.empty() ? std::string("(top level)") : key) << ": " << problem;
+    throw ConfigError(out.str());
+  }
+
+  void only_keys(const YAML::Node& map, const std::string& where, std::initializer_list<const char*> allowed) const {
+    if (!map.IsMap()) fail(map, where, "expected a mapping (key: value)");
+    for (const auto& kv : map) {
+      auto key = kv.first.as<std::string>();
+      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
+        std::string list;
+        for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+        fail(kv.first, join(where, key), "unknown key (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  std::string scalar(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) fail(n, key, "expected a single value");
+    return n.Scalar();
+  }
+
+  Duration duration(const YAML::Node& n, const std::string& key) const {
+    auto d = parse_duration(scalar(n, key));
+    if (!d) fail(n, key, "invalid duration '" + n.Scalar() + "' (examples: 250ms, 5s, 2m, 1h)");
+    return *d;
+  }
+
+  bool boolean(const YAML::Node& n, const std::string& key) const {
+    std::string v = scalar(n, key);
+    if (v == "true" || v == "yes" || v == "on") return true;
+    if (v == "false" || v == "no" || v == "off") return false;
+    fail(n, key, "expected true or false, got '" + v + "'");
+  }
+
+  uint64_t number(const YAML::Node& n, const std::string& key, uint64_t max) const {
+    std::string v = scalar(n, key);
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+    if (ec != std::errc() || end != v.data() + v.size() || value > max)
+      fail(n, key, "expected a whole number from 0 to " + std::to_string(max) + ", got '" + v + "'");
+    return value;
+  }
+
+  // HOST:PORT, where PORT may be "+N" for BASE+N.
+  HostPort address(const YAML::Node& n, const std::string& key, uint16_t base, bool allow_zero) const {
+    std::string text = scalar(n, key);
+    auto colon = text.rfind(':');
+    if (colon != std::string::npos && colon + 1 < text.size() && text[colon + 1] == '+') {
+      uint64_t offset = 0;
+      auto [end, ec] = std::from_chars(text.data() + colon + 2, text.data() + text.size(), offset);
+      if (ec != std::errc() || end != text.data() + text.size() || base + offset > 65535)
+        fail(n, key, "invalid port offset in '" + text + "' (BASE+N must stay below 65536)");
+      text = text.substr(0, colon + 1) + std::to_string(base + offset);
+    }
+    std::string why;
+    auto hp = parse_host_port(text, &why, allow_zero);
+    if (!hp) fail(n, key, why + " in '" + scalar(n, key) + "'");
+    return *hp;
+  }
+
+  static std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
+
+ private:
+  std::string source_;
+};
+
+struct ListenerDefaults {
+  Duration connect_timeout{5'000};
+  Duration idle_timeout{3'600'000};
+  bool splice = true;
+  uint32_t max_streams = 0;
+};
+
+std::string default_state_dir() {
+  if (const char* env = std::getenv("UGATE_STATE_DIR"); env && *env) return env;
+  if (geteuid() == 0) return "/var/lib/ugate";
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) return std::string(xdg) + "/ugate";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.local/state/ugate";
+  return ".ugate";
+}
+
+Route read_route(const Reader& r, const YAML::Node& n, const std::string& key) {
+  r.only_keys(n, key, {"host", "sni", "port", "forward"});
+  Route route;
+  if (n["host"] && n["sni"]) r.fail(n, key, "give either host or sni, not both");
+  for (const char* k : {"host", "sni"}) {
+    if (!n[k]) continue;
+    std::string pattern = r.scalar(n[k], Reader::join(key, k));
+    std::transform(pattern.begin(), pattern.end(), pattern.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (auto err = Router::validate_pattern(pattern); !err.empty()) r.fail(n[k], Reader::join(key, k), err);
+    route.match.host = pattern;
+  }
+  if (n["port"]) route.match.port = static_cast<uint16_t>(r.number(n["port"], Reader::join(key, "port"), 65535));
+  if (!n["forward"]) r.fail(n, key, "missing 'forward: HOST:PORT'");
+  route.forward = r.address(n["forward"], Reader::join(key, "forward"), 0, false);
+  return route;
+}
+
+ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base,
+                             const ListenerDefaults& d) {
+  r.only_keys(n, key,
+              {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "splice",
+               "max_streams"});
+  ListenerConfig l;
+  l.connect_timeout = d.connect_timeout;
+  l.idle_timeout = d.idle_timeout;
+  l.splice = d.splice;
+  l.max_streams = d.max_streams;
+  if (!n["address"]) r.fail(n, key, "missing 'address: HOST:PORT'");
+  l.address = r.address(n["address"], Reader::join(key, "address"), base, true);
+  l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
+  if (n["protocol"]) l.protocol = r.scalar(n["protocol"], Reader::join(key, "protocol"));
+  if (l.protocol != "tcp") r.fail(n["protocol"], Reader::join(key, "protocol"), "unknown protocol '" + l.protocol + "' (supported: tcp)");
+  if (n["connect_timeout"]) l.connect_timeout = r.duration(n["connect_timeout"], Reader::join(key, "connect_timeout"));
+  if (n["idle_timeout"]) l.idle_timeout = r.duration(n["idle_timeout"], Reader::join(key, "idle_timeout"));
+  if (n["splice"]) l.splice = r.boolean(n["splice"], Reader::join(key, "splice"));
+  if (n["max_streams"])
+    l.max_streams = static_cast<uint32_t>(r.number(n["max_streams"], Reader::join(key, "max_streams"), 10'000'000));
+  if (l.connect_timeout.count() == 0) r.fail(n["connect_timeout"], Reader::join(key, "connect_timeout"), "must be above 0");
+
+  std::vector<Route> routes;
+  if (n["forward"] && n["routes"]) r.fail(n, key, "give either 'forward' or 'routes', not both");
+  if (n["forward"]) {
+    routes.push_back(Route{{}, r.address(n["forward"], Reader::join(key, "forward"), 0, false)});
+  } else if (n["routes"]) {
+    const YAML::Node& list = n["routes"];
+    if (!list.IsSequence()) r.fail(list, Reader::join(key, "routes"), "expected a list of routes");
+    for (size_t i = 0; i < list.size(); ++i)
+      routes.push_back(read_route(r, list[i], Reader::join(key, "routes") + "[" + std::to_string(i) + "]"));
+  } else {
+    r.fail(n, key, "a tcp listener needs 'forward: HOST:PORT' (or 'routes')");
+  }
+  l.router = Router(std::move(routes));
+  return l;
+}
+
+void apply_defaults(Config& c) {
+  if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (c.state_dir.empty()) c.state_dir = default_state_dir();
+}
+
+}  // namespace
+
+Config load_config_text(const std::string& yaml, const std::string& source, const ConfigOverrides& o) {
+  Reader r(source);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  Config c;
+  c.source = source;
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  r.only_keys(root, "",
+              {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
+               "listeners"});
+  if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
+  if (o.base_port) c.base_port = *o.base_port;
+  if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
+  if (root["drain_timeout"]) c.drain_timeout = r.duration(root["drain_timeout"], "drain_timeout");
+  if (root["log_level"]) c.log_level = r.scalar(root["log_level"], "log_level");
+  if (root["state_dir"]) c.state_dir = r.scalar(root["state_dir"], "state_dir");
+  if (o.workers) c.workers = *o.workers;
+  if (o.log_level) c.log_level = *o.log_level;
+  if (o.state_dir) c.state_dir = *o.state_dir;
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (!levels.count(c.log_level))
+    r.fail(root["log_level"], "log_level", "unknown level '" + c.log_level + "' (trace, debug, info, warn, error, off)");
+
+  if (const auto& al = root["access_log"]) {
+    r.only_keys(al, "access_log", {"path", "format"});
+    if (al["path"]) c.access_log.path = r.scalar(al["path"], "access_log.path");
+    if (c.access_log.path.empty()) r.fail(al["path"], "access_log.path", "empty path (use off to disable)");
+    if (al["format"]) {
+      std::string f = r.scalar(al["format"], "access_log.format");
+      if (f == "text") c.access_log.format = AccessLogConfig::Format::kText;
+      else if (f == "json") c.access_log.format = AccessLogConfig::Format::kJson;
+      else r.fail(al["format"], "access_log.format", "expected text or json, got '" + f + "'");
+    }
+  }
+
+  c.admin = HostPort{"127.0.0.1", c.base_port};
+  if (const auto& admin = root["admin"]) {
+    if (admin.IsScalar() && (admin.Scalar() == "off" || admin.Scalar() == "false")) {
+      c.admin.reset();
+    } else {
+      r.only_keys(admin, "admin", {"address"});
+      if (admin["address"]) c.admin = r.address(admin["address"], "admin.address", c.base_port, true);
+    }
+  }
+
+  ListenerDefaults d;
+  if (const auto& dn = root["defaults"]) {
+    r.only_keys(dn, "defaults", {"connect_timeout", "idle_timeout", "splice", "max_streams"});
+    if (dn["connect_timeout"]) d.connect_timeout = r.duration(dn["connect_timeout"], "defaults.connect_timeout");
+    if (dn["idle_timeout"]) d.idle_timeout = r.duration(dn["idle_timeout"], "defaults.idle_timeout");
+    if (dn["splice"]) d.splice = r.boolean(dn["splice"], "defaults.splice");
+    if (dn["max_streams"]) d.max_streams = static_cast<uint32_t>(r.number(dn["max_streams"], "defaults.max_streams", 10'000'000));
+  }
+
+  if (const auto& ls = root["listeners"]) {
+    if (!ls.IsSequence()) r.fail(ls, "listeners", "expected a list of listeners");
+    std::set<std::string> names;
+    for (size_t i = 0; i < ls.size(); ++i) {
+      std::string key = "listeners[" + std::to_string(i) + "]";
+      ListenerConfig l = read_listener(r, ls[i], key, c.base_port, d);
+      if (!names.insert(l.name).second) r.fail(ls[i], key + ".name", "duplicate listener name '" + l.name + "'");
+      for (const auto& other : c.listeners) {
+        if (l.address.port != 0 && other.address == l.address)
+          r.fail(ls[i], key + ".address", l.address.str() + " is already used by listener '" + other.name + "'");
+      }
+      c.listeners.push_back(std::move(l));
+    }
+  }
+  apply_defaults(c);
+  return c;
+}
+
+Config load_config_file(const std::string& path, const ConfigOverrides& overrides) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot read config file: " + std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  return load_config_text(text.str(), path, overrides);
+}
+
+nlohmann::json to_json(const Config& c) {
+  using nlohmann::json;
+  json listeners = json::array();
+  for (const auto& l : c.listeners) {
+    json routes = json::array();
+    for (const auto& route : l.router.routes()) {
+      json jr = {{"forward", route.forward.str()}};
+      if (!route.match.host.empty()) jr["host"] = route.match.host;
+      if (route.match.port) jr["port"] = route.match.port;
+      routes.push_back(jr);
+    }
+    listeners.push_back({{"name", l.name},
+                         {"address", l.address.str()},
+                         {"protocol", l.protocol},
+                         {"routes", routes},
+                         {"connect_timeout", format_duration(l.connect_timeout)},
+                         {"idle_timeout", format_duration(l.idle_timeout)},
+                         {"splice", l.splice},
+                         {"max_streams", l.max_streams}});
+  }
+  return {{"source", c.source},
+          {"base_port", c.base_port},
+          {"workers", c.workers},
+          {"drain_timeout", format_duration(c.drain_timeout)},
+          {"log_level", c.log_level},
+          {"state_dir", c.state_dir},
+          {"access_log",
+           {{"path", c.access_log.path},
+            {"format", c.access_log.format == AccessLogConfig::Format::kJson ? "json" : "text"}}},
+          {"admin", c.admin ? json(json{{"address", c.admin->str()}}) : json("off")},
+          {"listeners", listeners}};
+}
+
+}  // namespace ugate

@@ -1,0 +1,69 @@
+#pragma once
+// ugate's configuration: the YAML schema, its defaults and validation.
+// Every error names the file, the line, the key and the problem.
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/duration.h"
+#include "core/endpoint.h"
+#include "core/router.h"
+
+namespace ugate {
+
+inline constexpr uint16_t kDefaultBasePort = 15000;
+
+struct AccessLogConfig {
+  enum class Format { kText, kJson };
+  std::string path = "stdout";  // stdout | stderr | off | a file (appended, mode 0640)
+  Format format = Format::kText;
+};
+
+struct ListenerConfig {
+  std::string name;
+  HostPort address;
+  std::string protocol = "tcp";
+  Router router;
+  Duration connect_timeout{5'000};
+  Duration idle_timeout{3'600'000};
+  bool splice = true;        // splice(2) when both sides are plain TCP
+  uint32_t max_streams = 0;  // 0: limited only by open files
+};
+
+struct Config {
+  std::string source;  // the file it came from, or "<embedded default>"
+  uint16_t base_port = kDefaultBasePort;
+  unsigned workers = 0;  // 0: one per core
+  Duration drain_timeout{10'000};
+  std::string log_level = "info";
+  std::string state_dir;
+  AccessLogConfig access_log;
+  std::optional<HostPort> admin;  // nullopt: admin server off
+  std::vector<ListenerConfig> listeners;
+};
+
+// Command-line values that win over the file.
+struct ConfigOverrides {
+  std::optional<uint16_t> base_port;
+  std::optional<std::string> state_dir;
+  std::optional<unsigned> workers;
+  std::optional<std::string> log_level;
+};
+
+class ConfigError : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The config used when none is given: admin on 127.0.0.1:BASE+0, and the
+// doors of DESIGN.md's port table as they come to exist.
+extern const char* const kEmbeddedDefaultConfig;
+
+Config load_config_file(const std::string& path, const ConfigOverrides& overrides);
+Config load_config_text(const std::string& yaml, const std::string& source, const ConfigOverrides& overrides);
+
+// The effective config, every default filled in (for `ugate check` and /debug/config).
+nlohmann::json to_json(const Config& config);
+
+}  // namespace ugate

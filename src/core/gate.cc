@@ -1,0 +1,157 @@
+#include "core/gate.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include "admin/admin_server.h"
+#include "core/session.h"
+#include "io/listen_socket.h"
+
+namespace ugate {
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+using asio::ip::tcp;
+
+// Streams still open when the drain timeout ends are closed; this is how
+// long they get to finish closing before the process exits anyway.
+constexpr std::chrono::seconds kForcedCloseGrace{2};
+
+// Two descriptors per proxied connection: take all the process may have.
+void raise_open_files_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+Door door_for(const std::string& protocol) {
+  if (protocol == "tcp") return tcp_forward_door;
+  throw StartError("no door for protocol '" + protocol + "'");
+}
+
+tcp::endpoint resolve_bind_address(const HostPort& address, const std::string& what) {
+  error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (!ec) return {ip, address.port};
+  asio::io_context ctx;
+  tcp::resolver resolver(ctx);
+  auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
+  if (ec || results.empty())
+    throw StartError(what + ": cannot resolve bind address '" + address.host + "': " + ec.message());
+  return results.begin()->endpoint();
+}
+
+}  // namespace
+
+Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
+  raise_open_files_limit();
+  ::signal(SIGPIPE, SIG_IGN);  // splice(2) to a closed socket would otherwise kill us
+  access_sink_ = AccessLogSink::open(config_.access_log);
+  for (unsigned i = 0; i < config_.workers; ++i) workers_.push_back(std::make_unique<Worker>(i, access_sink_.get()));
+}
+
+Gate::~Gate() {
+  admin_.reset();
+  workers_.clear();
+}
+
+void Gate::bind_listeners() {
+  for (const auto& l : config_.listeners) {
+    auto& active = active_per_listener_.emplace_back(0);
+    tcp::endpoint ep = resolve_bind_address(l.address, "listener '" + l.name + "'");
+    Door door = door_for(l.protocol);
+    for (auto& w : workers_) {
+      tcp::acceptor acceptor = open_listen_socket(w->context(), ep, "listener '" + l.name + "'", true);
+      ep.port(acceptor.local_endpoint().port());  // port 0: the others share the kernel's choice
+      w->add_listener(l, door, active, std::move(acceptor));
+    }
+    std::string forward = l.router.routes().size() == 1 && l.router.routes()[0].match.host.empty()
+                              ? " -> " + l.router.routes()[0].forward.str()
+                              : " (" + std::to_string(l.router.routes().size()) + " routes)";
+    spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), l.protocol, forward);
+  }
+}
+
+int Gate::run() {
+  started_ = std::chrono::steady_clock::now();
+  if (config_.admin) {
+    admin_ = std::make_unique<AdminServer>(control_, *this);
+    admin_->start(resolve_bind_address(*config_.admin, "admin"));
+  }
+  bind_listeners();
+  for (auto& w : workers_) w->start();
+  ready_ = true;
+  spdlog::info("ugate ready: {} listener(s), {} worker(s), config {}", config_.listeners.size(), workers_.size(),
+               config_.source);
+
+  asio::co_spawn(control_, wait_for_signal_then_drain(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  control_.run();
+  for (auto& w : workers_) w->stop_and_join();
+  spdlog::info("ugate stopped");
+  return 0;
+}
+
+asio::awaitable<void> Gate::wait_for_signal_then_drain() {
+  asio::signal_set signals(control_, SIGINT, SIGTERM);
+  auto [ec, signo] = co_await signals.async_wait(use_nothrow);
+  spdlog::info("{}: draining {} stream(s), up to {}", signo == SIGINT ? "SIGINT" : "SIGTERM", active_streams(),
+               format_duration(config_.drain_timeout));
+  draining_ = true;
+  ready_ = false;
+  for (auto& w : workers_) w->stop_accepting();
+
+  // A second signal skips the wait.
+  bool forced = false;
+  signals.async_wait([&forced](const error_code& e, int) {
+    if (!e) forced = true;
+  });
+  asio::steady_timer timer(control_);
+  auto wait_until = [&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
+    while (active_streams() > 0 && !forced && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(20));
+      co_await timer.async_wait(use_nothrow);
+    }
+  };
+  co_await wait_until(std::chrono::steady_clock::now() + config_.drain_timeout);
+  if (uint64_t left = active_streams(); left > 0) {
+    spdlog::warn("drain: closing {} stream(s) still open", left);
+    for (auto& w : workers_) w->abort_all(CloseReason::kDrained);
+    forced = false;
+    co_await wait_until(std::chrono::steady_clock::now() + kForcedCloseGrace);
+  }
+  signals.cancel();
+  if (admin_) admin_->stop();
+  control_.stop();
+}
+
+uint64_t Gate::active_streams() const {
+  uint64_t n = 0;
+  for (const auto& w : workers_) n += w->active_streams();
+  return n;
+}
+
+asio::awaitable<nlohmann::json> Gate::describe_streams() {
+  nlohmann::json all = nlohmann::json::array();
+  for (auto& w : workers_) {
+    nlohmann::json part = co_await asio::co_spawn(w->context(), w->describe_streams(), asio::use_awaitable);
+    for (auto& item : part) all.push_back(std::move(item));
+  }
+  co_return all;
+}
+
+}  // namespace ugate

@@ -1,0 +1,59 @@
+#pragma once
+// Gate: wires config, listeners, workers and the admin server, and owns the
+// process's life: start, serve, drain on SIGTERM/SIGINT, exit.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <stdexcept>
+#include <vector>
+
+#include "core/access_log.h"
+#include "core/config.h"
+#include "io/worker.h"
+
+namespace ugate {
+
+class AdminServer;
+
+class StartError : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Gate {
+ public:
+  explicit Gate(Config config);
+  ~Gate();
+
+  // Binds every listener and the admin port (StartError with a clear message
+  // if one fails), serves until a signal, drains, and returns the exit code.
+  int run();
+
+  const Config& config() const { return config_; }
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  bool ready() const { return ready_.load(); }
+  bool draining() const { return draining_.load(); }
+  std::chrono::steady_clock::time_point started() const { return started_; }
+  uint64_t active_streams() const;
+  // For /debug/streams: asks every worker on its own thread.
+  asio::awaitable<nlohmann::json> describe_streams();
+
+ private:
+  void bind_listeners();
+  asio::awaitable<void> wait_for_signal_then_drain();
+
+  Config config_;
+  std::chrono::steady_clock::time_point started_;
+  asio::io_context control_;  // admin and signals: apart from the data plane
+  std::unique_ptr<AccessLogSink> access_sink_;
+  std::deque<std::atomic<uint64_t>> active_per_listener_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<AdminServer> admin_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace ugate

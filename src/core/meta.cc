@@ -1,0 +1,32 @@
+#include "core/meta.h"
+
+namespace ugate {
+
+std::string_view to_string(CloseReason r) {
+  switch (r) {
+    case CloseReason::kDone: return "done";
+    case CloseReason::kNoRoute: return "no_route";
+    case CloseReason::kResolveFailed: return "resolve_failed";
+    case CloseReason::kConnectRefused: return "connect_refused";
+    case CloseReason::kConnectTimeout: return "connect_timeout";
+    case CloseReason::kConnectFailed: return "connect_failed";
+    case CloseReason::kUpstreamReset: return "upstream_reset";
+    case CloseReason::kDownstreamReset: return "downstream_reset";
+    case CloseReason::kIdleTimeout: return "idle_timeout";
+    case CloseReason::kDrained: return "drained";
+    case CloseReason::kOverload: return "overload";
+    case CloseReason::kCount: break;
+  }
+  return "unknown";
+}
+
+std::string_view to_string(ProxyMode m) {
+  switch (m) {
+    case ProxyMode::kSplice: return "splice";
+    case ProxyMode::kCopy: return "copy";
+    case ProxyMode::kNone: break;
+  }
+  return "none";
+}
+
+}  // namespace ugate

@@ -1,0 +1,49 @@
+#pragma once
+// What ugate knows about one Stream: where it came from, where it goes, who the
+// peer is and what it cost. Filled in by the door, the router and the dialer;
+// read by the access log, /debug/streams and metrics.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/endpoint.h"
+
+namespace ugate {
+
+// Why a stream ended. Everything but kDone counts as an error in metrics.
+enum class CloseReason : uint8_t {
+  kDone,             // both directions finished (EOF each way)
+  kNoRoute,          // nothing in the router matched
+  kResolveFailed,    // the destination name did not resolve
+  kConnectRefused,   // upstream answered RST to our SYN
+  kConnectTimeout,   // upstream did not answer within connect_timeout
+  kConnectFailed,    // other connect errors (unreachable, ...)
+  kUpstreamReset,    // upstream reset or a read/write on it failed
+  kDownstreamReset,  // the client reset or a read/write on it failed
+  kIdleTimeout,      // no bytes either way for idle_timeout
+  kDrained,          // still open when the drain timeout ran out
+  kOverload,         // listener at max_streams or out of resources
+  kCount
+};
+std::string_view to_string(CloseReason r);
+
+enum class ProxyMode : uint8_t { kNone, kSplice, kCopy };
+std::string_view to_string(ProxyMode m);
+
+struct StreamMeta {
+  uint64_t id = 0;
+  std::string_view listener;  // points into the Config, which outlives streams
+  std::string_view protocol;  // door protocol ("tcp")
+  std::string source;         // client address as seen by us
+  HostPort destination;       // what the client asked for / the route chose
+  std::string upstream;       // the address actually connected to
+  std::chrono::system_clock::time_point start{};
+  std::chrono::steady_clock::time_point start_mono{};
+  uint64_t bytes_up = 0;    // client -> upstream
+  uint64_t bytes_down = 0;  // upstream -> client
+  ProxyMode mode = ProxyMode::kNone;
+  CloseReason reason = CloseReason::kDone;
+};
+
+}  // namespace ugate

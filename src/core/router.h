@@ -1,0 +1,45 @@
+#pragma once
+// Router: which destination a stream goes to. Pure data, no sockets.
+//
+// Each route matches on a host (exact name, or "*.suffix" for any name below
+// suffix) and/or a port; a route with neither is the default. The most
+// specific match wins, in this order: exact host with port, exact host,
+// wildcard with port, wildcard (longest suffix first), port alone, default.
+// Equal matches go to the one listed first.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/endpoint.h"
+
+namespace ugate {
+
+struct RouteMatch {
+  std::string host;  // "" = any; "a.test" or "*.b.test"; lower case
+  uint16_t port = 0;  // 0 = any
+};
+
+struct Route {
+  RouteMatch match;
+  HostPort forward;  // where matching streams go
+};
+
+class Router {
+ public:
+  Router() = default;
+  explicit Router(std::vector<Route> routes) : routes_(std::move(routes)) {}
+
+  // host is what the client named (SNI, Host, SOCKS target; "" when unknown).
+  const Route* match(std::string_view host, uint16_t port) const;
+  const std::vector<Route>& routes() const { return routes_; }
+
+  // Checks a host pattern from config: returns an error text or "" when valid.
+  static std::string validate_pattern(std::string_view pattern);
+
+ private:
+  std::vector<Route> routes_;
+};
+
+}  // namespace ugate

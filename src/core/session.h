@@ -1,0 +1,48 @@
+#pragma once
+// Session: the life of one accepted stream, the same for every door:
+// route -> dial (with connect timeout) -> proxy (with idle timeout) -> close
+// (stats, access log line). Deadlines run on the worker's tick.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+
+#include "core/stream.h"
+#include "io/tracked.h"
+#include "io/worker.h"
+
+namespace ugate {
+
+class Session final : public Tracked {
+ public:
+  Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
+  ~Session() override;
+
+  // Dials `destination` and proxies until the stream ends.
+  asio::awaitable<void> forward_to(const HostPort& destination);
+  // Ends the stream now without dialing (no route, bad request).
+  void fail(CloseReason reason);
+
+  StreamMeta& meta() { return down_->meta(); }
+
+  void on_tick(uint32_t now_tick) override;
+  void abort(CloseReason reason) override;
+  void describe(nlohmann::json& out, uint32_t now_tick) const override;
+
+ private:
+  enum class Phase : uint8_t { kRouting, kConnecting, kProxying, kClosed };
+
+  Worker& worker_;
+  ListenerSlot& slot_;
+  std::unique_ptr<Stream> down_;
+  std::unique_ptr<Stream> up_;
+  asio::ip::tcp::socket up_socket_;  // while connecting; then owned by up_
+  Phase phase_ = Phase::kRouting;
+  CloseReason aborted_ = CloseReason::kDone;  // set when ended from outside (timeout, drain)
+  uint32_t connect_deadline_ = 0;
+  uint32_t last_active_ = 0;
+};
+
+// The door of `protocol: tcp`: every stream goes to the listener's route.
+asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, asio::ip::tcp::socket socket);
+
+}  // namespace ugate

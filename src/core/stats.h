@@ -1,0 +1,32 @@
+#pragma once
+// Counters for one listener on one worker. Only the owning worker writes them
+// (so plain loads and stores suffice, no locked read-modify-write); the admin
+// thread reads and sums them across workers.
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "core/meta.h"
+
+namespace ugate {
+
+struct Counter {
+  std::atomic<uint64_t> value{0};
+  void add(uint64_t n = 1) { value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(uint64_t n = 1) { value.store(value.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t get() const { return value.load(std::memory_order_relaxed); }
+};
+
+struct ListenerStats {
+  Counter accepted;
+  Counter active;
+  Counter closed;
+  Counter bytes_up;    // client -> upstream
+  Counter bytes_down;  // upstream -> client
+  Counter spliced;     // streams whose bytes moved by splice(2)
+  Counter copied;      // streams whose bytes moved through user space
+  Counter accept_errors;
+  std::array<Counter, static_cast<size_t>(CloseReason::kCount)> closed_by_reason;
+};
+
+}  // namespace ugate

@@ -1,0 +1,16 @@
+#pragma once
+// Listening sockets. With share_port (SO_REUSEPORT) every worker binds its own
+// socket to the same address and the kernel spreads connections across them.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <string>
+
+#include "io/tcp_stream.h"
+
+namespace ugate {
+
+// Throws StartError naming `what`, the address and a hint.
+asio::ip::tcp::acceptor open_listen_socket(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
+                                           const std::string& what, bool share_port);
+
+}  // namespace ugate

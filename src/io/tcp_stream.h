@@ -1,0 +1,35 @@
+#pragma once
+// A Stream over a plain TCP socket: the one transport the splice path can use.
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/stream.h"
+
+namespace ugate {
+
+class TcpStream final : public Stream {
+ public:
+  TcpStream(asio::ip::tcp::socket socket, std::shared_ptr<StreamMeta> meta);
+
+  std::size_t try_read(asio::mutable_buffer buf, error_code& ec) override;
+  asio::awaitable<error_code> wait_readable() override;
+  asio::awaitable<error_code> wait_writable() override;
+  asio::awaitable<error_code> write_all(asio::const_buffer buf) override;
+  void shutdown_write() override;
+  void reset() override;
+  void close() override;
+  int splice_fd() const override;
+
+  asio::ip::tcp::socket& socket() { return socket_; }
+
+ private:
+  asio::ip::tcp::socket socket_;
+};
+
+// Proxied sockets: no Nagle delay (small messages must not wait 40 ms) and
+// non-blocking, as try_read and splice expect.
+void prepare_proxied_socket(asio::ip::tcp::socket& s);
+
+// "1.2.3.4:80", "[::1]:80"
+std::string format_endpoint(const asio::ip::tcp::endpoint& ep);
+
+}  // namespace ugate

@@ -1,0 +1,165 @@
+#include "io/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+namespace ugate {
+using boost::system::error_code;
+
+namespace {
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+// Errors that mean "out of descriptors or memory": accepting again at once
+// would spin, so the loop pauses.
+bool is_resource_error(const error_code& ec) {
+  return ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory;
+}
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("stream task failed: {}", ex.what());
+  }
+}
+}  // namespace
+
+Worker::Worker(unsigned index, AccessLogSink* access_log)
+    : ctx_(std::make_unique<asio::io_context>(1)), index_(index), access_log_(access_log) {
+  dialer_.emplace(ctx_->get_executor());
+  guard_.emplace(ctx_->get_executor());
+}
+
+Worker::~Worker() {
+  stop_and_join();
+  // Asio objects go before their context; the context goes before the state
+  // that unfinished stream tasks still reference when they are destroyed.
+  for (auto& slot : listeners_) slot.acceptor.reset();
+  dialer_.reset();
+  ctx_.reset();
+  access_log_.flush();
+}
+
+void Worker::add_listener(const ListenerConfig& config, Door door, std::atomic<uint64_t>& active_total,
+                          asio::ip::tcp::acceptor acceptor) {
+  listeners_.emplace_back(config, door, active_total, std::move(acceptor));
+}
+
+void Worker::start() {
+  for (auto& slot : listeners_) asio::co_spawn(*ctx_, accept_loop(slot), log_exception);
+  thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        ctx_->run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("worker {}: {}", index_, e.what());
+      }
+    }
+  });
+}
+
+void Worker::stop_accepting() {
+  asio::post(*ctx_, [this] {
+    for (auto& slot : listeners_) {
+      error_code ignored;
+      if (slot.acceptor) slot.acceptor->close(ignored);
+    }
+  });
+}
+
+void Worker::abort_all(CloseReason why) {
+  asio::post(*ctx_, [this, why] {
+    for (auto it = tracked_.begin(); it != tracked_.end();) (it++)->abort(why);
+  });
+}
+
+void Worker::stop_and_join() {
+  if (!thread_.joinable()) return;
+  guard_.reset();
+  ctx_->stop();
+  thread_.join();
+}
+
+uint64_t Worker::active_streams() const {
+  uint64_t n = 0;
+  for (const auto& slot : listeners_) n += slot.stats.active.get();
+  return n;
+}
+
+asio::awaitable<nlohmann::json> Worker::describe_streams() {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Tracked& t : tracked_) {
+    nlohmann::json item;
+    t.describe(item, now_tick_);
+    item["worker"] = index_;
+    out.push_back(std::move(item));
+  }
+  co_return out;
+}
+
+uint32_t Worker::clock_tick() const {
+  return static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch() / kTick);
+}
+
+void Worker::track(Tracked& t) {
+  tracked_.push_back(t);
+  if (ticking_) return;
+  // The sweep runs only while streams exist: an idle worker never wakes up.
+  ticking_ = true;
+  now_tick_ = clock_tick();
+  asio::co_spawn(*ctx_, tick_loop(), log_exception);
+}
+
+asio::awaitable<void> Worker::tick_loop() {
+  asio::steady_timer timer(*ctx_);
+  while (!tracked_.empty()) {
+    timer.expires_after(kTick);
+    co_await timer.async_wait(use_nothrow);
+    now_tick_ = clock_tick();
+    for (auto it = tracked_.begin(); it != tracked_.end();) (it++)->on_tick(now_tick_);
+    access_log_.flush();
+  }
+  ticking_ = false;
+  access_log_.flush();
+}
+
+asio::awaitable<void> Worker::accept_loop(ListenerSlot& slot) {
+  bool resource_error_logged = false;
+  asio::steady_timer pause(*ctx_);
+  while (slot.acceptor && slot.acceptor->is_open()) {
+    auto [ec, socket] = co_await slot.acceptor->async_accept(use_nothrow);
+    if (ec == asio::error::operation_aborted || !slot.acceptor->is_open()) break;
+    if (ec) {
+      slot.stats.accept_errors.add();
+      if (is_resource_error(ec)) {
+        if (!resource_error_logged)
+          spdlog::warn("listener {}: accept failed: {} (pausing accepts; counted in ugate_accept_errors_total)",
+                       slot.config->name, ec.message());
+        resource_error_logged = true;
+        pause.expires_after(std::chrono::milliseconds(100));
+        co_await pause.async_wait(use_nothrow);
+      }
+      continue;
+    }
+    slot.stats.accepted.add();
+    if (slot.config->max_streams && slot.active_total->load(std::memory_order_relaxed) >= slot.config->max_streams) {
+      slot.stats.closed_by_reason[static_cast<size_t>(CloseReason::kOverload)].add();
+      slot.stats.closed.add();
+      error_code ignored;
+      socket.set_option(asio::socket_base::linger(true, 0), ignored);
+      continue;  // the socket closes here, with RST
+    }
+    asio::co_spawn(*ctx_, slot.door(*this, slot, std::move(socket)), log_exception);
+  }
+}
+
+}  // namespace ugate

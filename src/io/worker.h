@@ -1,0 +1,93 @@
+#pragma once
+// Worker: one thread with its own io_context. Each listener has one
+// SO_REUSEPORT socket per worker, so a connection lives on one thread for its
+// whole life and the data path takes no locks. The worker also keeps a coarse
+// clock (ticks) that drives every stream's deadlines in one sweep.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <thread>
+
+#include "core/access_log.h"
+#include "core/config.h"
+#include "core/stats.h"
+#include "io/buffer_pool.h"
+#include "io/dialer.h"
+#include "io/tracked.h"
+
+namespace ugate {
+
+class Worker;
+struct ListenerSlot;
+
+// A door turns an accepted connection into a routed, proxied Stream.
+using Door = asio::awaitable<void> (*)(Worker&, ListenerSlot&, asio::ip::tcp::socket);
+
+struct ListenerSlot {
+  ListenerSlot(const ListenerConfig& c, Door d, std::atomic<uint64_t>& total, asio::ip::tcp::acceptor a)
+      : config(&c), door(d), active_total(&total), acceptor(std::move(a)) {}
+  const ListenerConfig* config;
+  Door door;
+  std::atomic<uint64_t>* active_total;  // this listener's streams on all workers (max_streams)
+  ListenerStats stats;
+  std::optional<asio::ip::tcp::acceptor> acceptor;
+};
+
+class Worker {
+ public:
+  static constexpr std::chrono::milliseconds kTick{100};
+
+  Worker(unsigned index, AccessLogSink* access_log);
+  ~Worker();
+
+  // Before start(): the acceptor must have been opened on context().
+  void add_listener(const ListenerConfig& config, Door door, std::atomic<uint64_t>& active_total,
+                    asio::ip::tcp::acceptor acceptor);
+  void start();
+  void stop_accepting();           // thread-safe
+  void abort_all(CloseReason why);  // thread-safe
+  void stop_and_join();            // thread-safe; after this only the destructor
+  uint64_t active_streams() const;  // thread-safe
+  // JSON array of this worker's streams; run it on this worker's context.
+  asio::awaitable<nlohmann::json> describe_streams();
+
+  unsigned index() const { return index_; }
+  asio::io_context& context() { return *ctx_; }
+  const std::deque<ListenerSlot>& listeners() const { return listeners_; }
+
+  // For streams running on this worker.
+  BufferPool& buffers() { return buffers_; }
+  PipePool& pipes() { return pipes_; }
+  Dialer& dialer() { return *dialer_; }
+  AccessLog& access_log() { return access_log_; }
+  const uint32_t& now_tick() const { return now_tick_; }
+  void track(Tracked& t);
+  static uint32_t ticks(std::chrono::milliseconds d) { return static_cast<uint32_t>((d + kTick - std::chrono::milliseconds(1)) / kTick); }
+
+ private:
+  asio::awaitable<void> accept_loop(ListenerSlot& slot);
+  asio::awaitable<void> tick_loop();
+  uint32_t clock_tick() const;
+
+  std::unique_ptr<asio::io_context> ctx_;  // destroyed explicitly, first (see ~Worker)
+  unsigned index_;
+  std::deque<ListenerSlot> listeners_;  // stable addresses
+  BufferPool buffers_;
+  PipePool pipes_;
+  std::optional<Dialer> dialer_;
+  AccessLog access_log_;
+  TrackedList tracked_;
+  uint32_t now_tick_ = 0;
+  bool ticking_ = false;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
+  std::thread thread_;
+};
+
+}  // namespace ugate

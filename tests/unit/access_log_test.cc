@@ -1,0 +1,61 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/access_log.h"
+
+namespace ugate {
+namespace {
+
+StreamMeta sample() {
+  StreamMeta m;
+  m.id = 42;
+  m.listener = "web";
+  m.protocol = "tcp";
+  m.source = "127.0.0.1:5555";
+  m.destination = HostPort{"example.internal", 8080};
+  m.upstream = "10.1.2.3:8080";
+  m.start_mono = std::chrono::steady_clock::now();
+  m.bytes_up = 100;
+  m.bytes_down = 2000;
+  m.mode = ProxyMode::kSplice;
+  m.reason = CloseReason::kUpstreamReset;
+  return m;
+}
+
+TEST(AccessLog, TextLineHasEveryField) {
+  std::string line;
+  format_access_line(line, sample(), AccessLogConfig::Format::kText);
+  for (const char* part : {" id=42 ", " listener=web ", " protocol=tcp ", " src=127.0.0.1:5555 ",
+                           " dst=example.internal:8080 ", " upstream=10.1.2.3:8080 ", " mode=splice ",
+                           " bytes_up=100 ", " bytes_down=2000 ", " result=upstream_reset"})
+    EXPECT_NE(line.find(part), std::string::npos) << part << " in " << line;
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+TEST(AccessLog, JsonLineParsesAndEscapes) {
+  StreamMeta m = sample();
+  m.destination.host = "evil\"\n.host";
+  std::string line;
+  format_access_line(line, m, AccessLogConfig::Format::kJson);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["id"], 42);
+  EXPECT_EQ(j["dst"], "evil\"\n.host:8080");
+  EXPECT_EQ(j["bytes_down"], 2000);
+  EXPECT_EQ(j["result"], "upstream_reset");
+  EXPECT_EQ(j["mode"], "splice");
+}
+
+TEST(AccessLog, UnknownValuesAreDashesInText) {
+  StreamMeta m;
+  m.listener = "web";
+  m.protocol = "tcp";
+  std::string line;
+  format_access_line(line, m, AccessLogConfig::Format::kText);
+  EXPECT_NE(line.find(" upstream=- "), std::string::npos) << line;
+  EXPECT_NE(line.find(" dst=- "), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace ugate

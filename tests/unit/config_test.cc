@@ -1,0 +1,146 @@
+#include "core/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace ugate {
+namespace {
+
+using ::testing::HasSubstr;
+
+Config load(const std::string& yaml, ConfigOverrides o = {}) { return load_config_text(yaml, "test.yaml", o); }
+
+std::string error_of(const std::string& yaml) {
+  try {
+    load(yaml);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Config, EmbeddedDefaultHasAdminOnBasePort) {
+  Config c = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {});
+  ASSERT_TRUE(c.admin);
+  EXPECT_EQ(c.admin->str(), "127.0.0.1:15000");
+  EXPECT_TRUE(c.listeners.empty());
+  EXPECT_GE(c.workers, 1u);
+  Config moved = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {.base_port = 20000});
+  EXPECT_EQ(moved.admin->str(), "127.0.0.1:20000");
+}
+
+TEST(Config, TheIssueExampleParses) {
+  Config c = load(R"(
+listeners:
+  - name: web
+    address: 127.0.0.1:9000
+    protocol: tcp
+    forward: example.internal:8080   # host names resolved asynchronously
+)");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  const auto& l = c.listeners[0];
+  EXPECT_EQ(l.name, "web");
+  EXPECT_EQ(l.address.str(), "127.0.0.1:9000");
+  ASSERT_EQ(l.router.routes().size(), 1u);
+  EXPECT_EQ(l.router.match("", 9000)->forward.str(), "example.internal:8080");
+  EXPECT_TRUE(l.splice);
+  EXPECT_EQ(l.connect_timeout, Duration(5000));
+  EXPECT_EQ(l.idle_timeout, Duration(3600000));
+}
+
+TEST(Config, EveryKeyAndOverrides) {
+  Config c = load(R"(
+base_port: 21000
+workers: 3
+drain_timeout: 2s
+log_level: debug
+state_dir: /tmp/ugate-state
+access_log: { path: "off", format: json }
+admin: { address: "[::1]:+0" }
+defaults: { connect_timeout: 1s, idle_timeout: 30s, splice: false, max_streams: 100 }
+listeners:
+  - address: 127.0.0.1:+7
+    forward: "[::1]:80"
+    idle_timeout: 5m
+  - name: sni
+    address: 0.0.0.0:0
+    routes:
+      - { sni: "*.B.test", forward: 10.0.0.1:443 }
+      - { host: a.test, port: 443, forward: 10.0.0.2:443 }
+)",
+                  {.workers = 4u, .log_level = std::string("warn")});
+  EXPECT_EQ(c.base_port, 21000);
+  EXPECT_EQ(c.workers, 4u) << "the command line wins";
+  EXPECT_EQ(c.log_level, "warn");
+  EXPECT_EQ(c.drain_timeout, Duration(2000));
+  EXPECT_EQ(c.state_dir, "/tmp/ugate-state");
+  EXPECT_EQ(c.access_log.path, "off");
+  EXPECT_EQ(c.access_log.format, AccessLogConfig::Format::kJson);
+  EXPECT_EQ(c.admin->str(), "[::1]:21000");
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].name, "127.0.0.1:21007") << "unnamed listeners are named by address";
+  EXPECT_EQ(c.listeners[0].connect_timeout, Duration(1000));
+  EXPECT_EQ(c.listeners[0].idle_timeout, Duration(300000));
+  EXPECT_FALSE(c.listeners[0].splice);
+  EXPECT_EQ(c.listeners[0].max_streams, 100u);
+  EXPECT_EQ(c.listeners[1].address.port, 0) << "port 0: the kernel picks";
+  EXPECT_EQ(c.listeners[1].router.match("x.b.test", 443)->forward.str(), "10.0.0.1:443");
+  EXPECT_EQ(c.listeners[1].router.match("a.test", 443)->forward.str(), "10.0.0.2:443");
+
+  auto j = to_json(c);
+  EXPECT_EQ(j["listeners"][0]["idle_timeout"], "5m");
+  EXPECT_EQ(j["listeners"][1]["routes"][0]["host"], "*.b.test");
+  EXPECT_EQ(j["admin"]["address"], "[::1]:21000");
+}
+
+TEST(Config, AdminCanBeTurnedOff) { EXPECT_FALSE(load("admin: off").admin); }
+
+TEST(Config, ErrorsNameFileLineKeyAndProblem) {
+  EXPECT_EQ(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: nope\n"),
+            "test.yaml:3: listeners[0].forward: expected HOST:PORT in 'nope'");
+  EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forwrad: a:1\n"),
+              HasSubstr("test.yaml:3: listeners[0].forwrad: unknown key (expected one of: name, address"));
+  EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n"),
+              HasSubstr("test.yaml:2: listeners[0]: a tcp listener needs 'forward: HOST:PORT'"));
+  EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: quic\n"),
+              HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic'"));
+  EXPECT_THAT(error_of("drain_timeout: soon\n"), HasSubstr("test.yaml:1: drain_timeout: invalid duration 'soon'"));
+  EXPECT_THAT(error_of("workers: many\n"), HasSubstr("workers: expected a whole number"));
+  EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', splice: maybe } ]"),
+              HasSubstr("listeners[0].splice: expected true or false"));
+  EXPECT_THAT(error_of("log_level: loud\n"), HasSubstr("log_level: unknown level 'loud'"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:70000', forward: 'b:1' }\n"),
+              HasSubstr("listeners[0].address: invalid port '70000'"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:+70000', forward: 'b:1' }\n"),
+              HasSubstr("BASE+N must stay below 65536"));
+  EXPECT_THAT(error_of("listeners: {}\n"), HasSubstr("listeners: expected a list"));
+  EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', routes: [] } ]"),
+              HasSubstr("either 'forward' or 'routes'"));
+  EXPECT_THAT(error_of("listeners: [ { address: 'a:1', routes: [ { sni: 'a.*', forward: 'b:2' } ] } ]"),
+              HasSubstr("listeners[0].routes[0].sni: invalid character '*'"));
+  EXPECT_THAT(error_of("a: [\n"), HasSubstr("test.yaml:2: invalid YAML"));
+  EXPECT_THAT(error_of("bogus: 1\n"), HasSubstr("test.yaml:1: bogus: unknown key"));
+}
+
+TEST(Config, DuplicateNamesAndAddressesAreRejected) {
+  EXPECT_THAT(error_of("listeners:\n  - { name: x, address: 'a:1', forward: 'b:2' }\n"
+                       "  - { name: x, address: 'a:2', forward: 'b:2' }\n"),
+              HasSubstr("test.yaml:3: listeners[1].name: duplicate listener name 'x'"));
+  EXPECT_THAT(error_of("listeners:\n  - { name: x, address: 'a:1', forward: 'b:2' }\n"
+                       "  - { name: y, address: 'a:1', forward: 'b:2' }\n"),
+              HasSubstr("a:1 is already used by listener 'x'"));
+}
+
+TEST(Config, MissingFileIsAClearError) {
+  try {
+    load_config_file("/nonexistent/ugate.yaml", {});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/ugate.yaml: cannot read config file"));
+  }
+}
+
+}  // namespace
+}  // namespace ugate

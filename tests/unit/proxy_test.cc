@@ -1,0 +1,205 @@
+// The proxy engine on real loopback sockets: both the splice and the copy path.
+#include "io/proxy.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <future>
+#include <random>
+#include <thread>
+
+#include "io/tcp_stream.h"
+
+namespace ugate {
+namespace {
+
+using asio::ip::tcp;
+
+// A connected pair: `fd` is a plain blocking descriptor for the test to drive,
+// `socket` is the proxy's end.
+struct Pair {
+  int fd;
+  tcp::socket socket;
+};
+
+Pair connected_pair(asio::io_context& ctx) {
+  tcp::acceptor acceptor(ctx, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  tcp::socket client(ctx);
+  client.connect(acceptor.local_endpoint());
+  tcp::socket accepted = acceptor.accept();
+  return Pair{client.release(), std::move(accepted)};
+}
+
+std::string random_bytes(size_t n, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+void write_all(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    ASSERT_GT(n, 0) << strerror(errno);
+    off += static_cast<size_t>(n);
+  }
+}
+
+// Reads until EOF; errno_out gets the error if the read failed instead.
+std::string read_to_end(int fd, int* errno_out = nullptr) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno_out) *errno_out = errno;
+    return out;
+  }
+}
+
+class ProxyTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    Pair downstream = connected_pair(ctx_);
+    Pair upstream = connected_pair(ctx_);
+    client_ = downstream.fd;
+    server_ = upstream.fd;
+    meta_ = std::make_shared<StreamMeta>();
+    // upstream.socket is the client end of the upstream pair: the proxy dials out with it.
+    prepare_proxied_socket(downstream.socket);
+    prepare_proxied_socket(upstream.socket);
+    down_ = std::make_unique<TcpStream>(std::move(downstream.socket), meta_);
+    up_ = std::make_unique<TcpStream>(std::move(upstream.socket), meta_);
+    std::promise<CloseReason> done;
+    result_ = done.get_future();
+    asio::co_spawn(ctx_, proxy(*down_, *up_, pctx_),
+                   [p = std::move(done)](std::exception_ptr, CloseReason r) mutable { p.set_value(r); });
+    thread_ = std::thread([this] { ctx_.run(); });
+  }
+
+  void TearDown() override {
+    if (result_.valid()) result_.wait_for(std::chrono::seconds(10));
+    ctx_.stop();
+    thread_.join();
+    ::close(client_);
+    ::close(server_);
+  }
+
+  CloseReason result() {
+    EXPECT_EQ(result_.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    return result_.get();
+  }
+
+  asio::io_context ctx_;
+  BufferPool buffers_;
+  PipePool pipes_;
+  uint32_t now_ = 0, last_active_ = 0;
+  ListenerStats stats_;
+  ProxyContext pctx_{buffers_, pipes_, GetParam(), now_, last_active_, stats_};
+  std::shared_ptr<StreamMeta> meta_;
+  std::unique_ptr<Stream> down_, up_;
+  int client_ = -1, server_ = -1;
+  std::future<CloseReason> result_;
+  std::thread thread_;
+};
+
+TEST_P(ProxyTest, MovesBytesBothWaysExactlyAndCountsThem) {
+  const std::string up = random_bytes(8 << 20, 1), down = random_bytes(6 << 20, 2);
+  std::string got_at_server, got_at_client;
+  std::thread server([&] {
+    std::thread reader([&] { got_at_server = read_to_end(server_); });
+    write_all(server_, down);
+    ::shutdown(server_, SHUT_WR);
+    reader.join();
+  });
+  std::thread reader([&] { got_at_client = read_to_end(client_); });
+  write_all(client_, up);
+  ::shutdown(client_, SHUT_WR);
+  reader.join();
+  server.join();
+  EXPECT_EQ(result(), CloseReason::kDone);
+  EXPECT_TRUE(got_at_server == up) << "upstream got " << got_at_server.size() << " bytes";
+  EXPECT_TRUE(got_at_client == down) << "client got " << got_at_client.size() << " bytes";
+  EXPECT_EQ(meta_->bytes_up, up.size());
+  EXPECT_EQ(meta_->bytes_down, down.size());
+  EXPECT_EQ(stats_.bytes_up.get(), up.size());
+  EXPECT_EQ(meta_->mode, GetParam() ? ProxyMode::kSplice : ProxyMode::kCopy);
+  EXPECT_EQ((GetParam() ? stats_.spliced : stats_.copied).get(), 1u);
+}
+
+TEST_P(ProxyTest, HalfCloseLetsTheReplyThrough) {
+  write_all(client_, "ping");
+  ::shutdown(client_, SHUT_WR);
+  EXPECT_EQ(read_to_end(server_), "ping") << "the server sees EOF after the request";
+  write_all(server_, "pong");
+  ::shutdown(server_, SHUT_WR);
+  EXPECT_EQ(read_to_end(client_), "pong");
+  EXPECT_EQ(result(), CloseReason::kDone);
+}
+
+TEST_P(ProxyTest, UpstreamResetReachesTheClient) {
+  write_all(client_, "hello");
+  char buf[5];
+  ASSERT_EQ(::recv(server_, buf, sizeof buf, MSG_WAITALL), 5);
+  linger lg{1, 0};
+  ::setsockopt(server_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  ::close(server_);
+  server_ = ::socket(AF_INET, SOCK_STREAM, 0);  // keep TearDown's close harmless
+  int err = 0;
+  read_to_end(client_, &err);
+  EXPECT_EQ(err, ECONNRESET);
+  EXPECT_EQ(result(), CloseReason::kUpstreamReset);
+}
+
+TEST_P(ProxyTest, ClientResetReachesTheUpstream) {
+  linger lg{1, 0};
+  ::setsockopt(client_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  ::close(client_);
+  client_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  int err = 0;
+  read_to_end(server_, &err);
+  EXPECT_EQ(err, ECONNRESET);
+  EXPECT_EQ(result(), CloseReason::kDownstreamReset);
+}
+
+TEST_P(ProxyTest, IdleStreamHoldsNoBufferOrPipe) {
+  write_all(client_, "x");
+  char c;
+  ASSERT_EQ(::recv(server_, &c, 1, 0), 1);
+  // Everything borrowed for that byte is back in the pools.
+  std::promise<std::pair<size_t, size_t>> p;
+  asio::post(ctx_, [&] { p.set_value({buffers_.cached_bytes(), pipes_.cached()}); });
+  auto [bytes, pipes] = p.get_future().get();
+  if (GetParam()) EXPECT_GE(pipes, 1u);
+  else EXPECT_GE(bytes, AdaptiveSize::kMinSize);
+  ::shutdown(client_, SHUT_WR);
+  ::shutdown(server_, SHUT_WR);
+  EXPECT_EQ(result(), CloseReason::kDone);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, ProxyTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Splice" : "Copy"; });
+
+TEST(ChooseMode, SplicesOnlyWhenAllowedAndBothAreSockets) {
+  asio::io_context ctx;
+  Pair a = connected_pair(ctx), b = connected_pair(ctx);
+  auto meta = std::make_shared<StreamMeta>();
+  TcpStream x(std::move(a.socket), meta), y(std::move(b.socket), meta);
+  EXPECT_EQ(choose_mode(x, y, true), ProxyMode::kSplice);
+  EXPECT_EQ(choose_mode(x, y, false), ProxyMode::kCopy);
+  y.close();
+  EXPECT_EQ(choose_mode(x, y, true), ProxyMode::kCopy);
+  ::close(a.fd);
+  ::close(b.fd);
+}
+
+}  // namespace
+}  // namespace ugate
