@@ -156,7 +156,8 @@ asio::awaitable<void> Worker::accept_loop(ListenerSlot& slot) {
       slot.stats.closed.add();
       error_code ignored;
       socket.set_option(asio::socket_base::linger(true, 0), ignored);
-      continue;  // the socket closes here, with RST
+      socket.close(ignored);  // RST (Asio's destructor would drop the linger option)
+      continue;
     }
     asio::co_spawn(*ctx_, slot.door(*this, slot, std::move(socket)), log_exception);
   }

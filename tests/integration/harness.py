@@ -1,0 +1,203 @@
+"""Starts the real ugate binary for integration tests, plus small peers.
+
+Everything listens on 127.0.0.1 with ports the kernel picked, and every
+process a test starts is stopped by the test (or by Ugate.__exit__).
+"""
+import hashlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+UGATE = os.environ.get("UGATE_BIN", os.path.join(os.path.dirname(__file__), "../../build/ugate"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Ugate:
+    """One ugate process on a config written to a temp dir.
+
+    `listeners` is the YAML of the listeners list; the admin port is picked here.
+    """
+
+    def __init__(self, listeners_yaml="[]", extra_yaml="", args=(), workers=2, access_log_format="text"):
+        self.dir = tempfile.mkdtemp(prefix="ugate-it-")
+        self.admin_port = free_port()
+        self.access_log = os.path.join(self.dir, "access.log")
+        self.config = os.path.join(self.dir, "ugate.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"workers: {workers}\n"
+                    f"state_dir: {self.dir}/state\n"
+                    f"admin: {{ address: 127.0.0.1:{self.admin_port} }}\n"
+                    f"access_log: {{ path: {self.access_log}, format: {access_log_format} }}\n"
+                    f"{extra_yaml}\n"
+                    f"listeners: {listeners_yaml}\n")
+        self.args = list(args)
+        self.proc = None
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr.close()
+
+    def start(self):
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen([UGATE, "--config", self.config] + self.args,
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+        try:
+            wait_until(lambda: self.proc.poll() is not None or self.ready(), what="ugate /readyz")
+        except AssertionError:
+            raise AssertionError("ugate did not become ready:\n" + self.log())
+        if self.proc.poll() is not None:
+            raise AssertionError(f"ugate exited {self.proc.returncode}:\n" + self.log())
+
+    def log(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def access_lines(self):
+        if not os.path.exists(self.access_log):
+            return []
+        with open(self.access_log) as f:
+            return [l for l in f.read().splitlines() if l]
+
+    def get(self, path):
+        """(status, body) of an admin request."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def ready(self):
+        try:
+            return self.get("/readyz")[0] == 200
+        except OSError:
+            return False
+
+    def metrics(self):
+        """{'name{labels}': value} from /metrics."""
+        out = {}
+        for line in self.get("/metrics")[1].splitlines():
+            if line and not line.startswith("#"):
+                key, value = line.rsplit(" ", 1)
+                out[key] = float(value)
+        return out
+
+    def metric(self, name, **labels):
+        key = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+        return self.metrics().get(key, 0.0)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+
+class Server:
+    """A TCP server on 127.0.0.1 that runs handler(conn) in a thread per connection."""
+
+    def __init__(self, handler, backlog=128):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.handler = handler
+        self.errors = []
+        self.threads = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _run(self, conn):
+        try:
+            with conn:
+                self.handler(conn)
+        except Exception as e:  # reported by the test through self.errors
+            self.errors.append(e)
+
+    def close(self):
+        self.sock.close()
+
+
+class RandomStream:
+    """Deterministic pseudo-random bytes in chunks, with a running SHA-256."""
+
+    def __init__(self, seed, total, chunk=1 << 20):
+        self.rng = random.Random(seed)
+        self.left = total
+        self.chunk = chunk
+        self.sha = hashlib.sha256()
+
+    def __iter__(self):
+        while self.left > 0:
+            n = min(self.chunk, self.left)
+            data = self.rng.randbytes(n)
+            self.sha.update(data)
+            self.left -= n
+            yield data
+
+
+def send_stream(sock, stream, then_shutdown=True):
+    for chunk in stream:
+        sock.sendall(chunk)
+    if then_shutdown:
+        sock.shutdown(socket.SHUT_WR)
+
+
+def recv_digest(sock):
+    """(byte count, sha256 hex) of everything until EOF."""
+    sha, n = hashlib.sha256(), 0
+    while True:
+        data = sock.recv(1 << 20)
+        if not data:
+            return n, sha.hexdigest()
+        sha.update(data)
+        n += len(data)
+
+
+def recv_all(sock):
+    out = b""
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return out
+        out += data
+
+
+def tcp_listener_yaml(name, port, forward, **opts):
+    extra = "".join(f", {k}: {v}" for k, v in opts.items())
+    return f"{{ name: {name}, address: '127.0.0.1:{port}', protocol: tcp, forward: '{forward}'{extra} }}"

@@ -1,0 +1,218 @@
+"""The TCP forward door, end to end through the real binary."""
+import json
+import socket
+import threading
+import time
+import unittest
+
+from harness import (RandomStream, Server, Ugate, free_port, recv_all, recv_digest, send_stream,
+                     tcp_listener_yaml, wait_until)
+
+MIB = 1 << 20
+
+
+def both_ways_server(total, seed):
+    """Handler: sends `total` seeded bytes while hashing what it receives."""
+    results = {}
+
+    def handler(conn):
+        out = RandomStream(seed, total)
+        sender = threading.Thread(target=send_stream, args=(conn, out))
+        sender.start()
+        results["received"] = recv_digest(conn)
+        sender.join()
+        results["sent"] = out.sha.hexdigest()
+
+    return handler, results
+
+
+class BulkTransfer(unittest.TestCase):
+    def transfer(self, splice):
+        total = 256 * MIB
+        handler, server_side = both_ways_server(total, seed=2)
+        server = Server(handler)
+        port = free_port()
+        with Ugate(f"[ {tcp_listener_yaml('bulk', port, f'127.0.0.1:{server.port}', splice=str(splice).lower())} ]") as ug:
+            with socket.create_connection(("127.0.0.1", port)) as c:
+                up = RandomStream(1, total)
+                sender = threading.Thread(target=send_stream, args=(c, up))
+                sender.start()
+                got = recv_digest(c)
+                sender.join()
+            wait_until(lambda: "received" in server_side and "sent" in server_side, what="server done")
+            self.assertEqual(server.errors, [])
+            self.assertEqual(server_side["received"], (total, up.sha.hexdigest()), "upstream got the client's bytes")
+            self.assertEqual(got, (total, server_side["sent"]), "client got the upstream's bytes")
+            wait_until(lambda: ug.metric("ugate_listener_closed_total", listener="bulk") == 1, what="stream closed")
+            self.assertEqual(ug.metric("ugate_listener_bytes_total", listener="bulk", direction="up"), total)
+            self.assertEqual(ug.metric("ugate_listener_bytes_total", listener="bulk", direction="down"), total)
+            mode = "splice" if splice else "copy"
+            self.assertEqual(ug.metric("ugate_listener_streams_total", listener="bulk", mode=mode), 1)
+            self.assertEqual(ug.stop(), 0)
+            line = ug.access_lines()[-1]
+            self.assertIn(f"mode={mode}", line)
+            self.assertIn(f"bytes_up={total} bytes_down={total} result=done", line)
+        server.close()
+
+    def test_256_mib_each_way_spliced(self):
+        self.transfer(splice=True)
+
+    def test_256_mib_each_way_copied(self):
+        self.transfer(splice=False)
+
+
+class ForwardBehaviour(unittest.TestCase):
+    def test_half_close_lets_the_reply_through(self):
+        def handler(conn):
+            request = recv_all(conn)  # until the client's EOF
+            conn.sendall(b"reply to " + request)
+
+        server = Server(handler)
+        port = free_port()
+        with Ugate(f"[ {tcp_listener_yaml('hc', port, f'127.0.0.1:{server.port}')} ]"):
+            with socket.create_connection(("127.0.0.1", port)) as c:
+                c.sendall(b"question")
+                c.shutdown(socket.SHUT_WR)
+                c.settimeout(5)
+                self.assertEqual(recv_all(c), b"reply to question")
+        server.close()
+
+    def test_upstream_refused_closes_the_client_quickly_and_counts(self):
+        dead = free_port()  # nothing listens there
+        port = free_port()
+        with Ugate(f"[ {tcp_listener_yaml('refused', port, f'127.0.0.1:{dead}')} ]") as ug:
+            start = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port)) as c:
+                c.settimeout(5)
+                try:
+                    data = c.recv(10)
+                except ConnectionResetError:
+                    data = b""
+                self.assertEqual(data, b"")
+            self.assertLess(time.monotonic() - start, 1.0)
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="refused", reason="connect_refused") == 1,
+                       what="connect_refused counted")
+            ug.stop()
+            self.assertIn("result=connect_refused", ug.access_lines()[-1])
+
+    def test_connect_timeout(self):
+        # A listener whose accept queue is full drops SYNs: connects hang.
+        blackhole = socket.socket()
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(0)
+        filler = socket.create_connection(blackhole.getsockname())
+        port = free_port()
+        yaml = tcp_listener_yaml('slow', port, f'127.0.0.1:{blackhole.getsockname()[1]}', connect_timeout='300ms')
+        with Ugate(f"[ {yaml} ]") as ug:
+            start = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port)) as c:
+                c.settimeout(5)
+                try:
+                    self.assertEqual(c.recv(10), b"")
+                except ConnectionResetError:
+                    pass
+            elapsed = time.monotonic() - start
+            self.assertGreater(elapsed, 0.25)
+            self.assertLess(elapsed, 2.0)
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="slow", reason="connect_timeout") == 1,
+                       what="connect_timeout counted")
+        filler.close()
+        blackhole.close()
+
+    def test_idle_timeout_closes_quiet_streams_only(self):
+        def echo(conn):
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+        server = Server(echo)
+        port = free_port()
+        with Ugate(f"[ {tcp_listener_yaml('idle', port, f'127.0.0.1:{server.port}', idle_timeout='600ms')} ]") as ug:
+            quiet = socket.create_connection(("127.0.0.1", port))
+            busy = socket.create_connection(("127.0.0.1", port))
+            for s in (quiet, busy):
+                s.sendall(b"x")
+                s.settimeout(5)
+                self.assertEqual(s.recv(1), b"x")
+            start = time.monotonic()
+            # The busy one talks every 200 ms for 1.5 s and must survive.
+            while time.monotonic() - start < 1.5:
+                busy.sendall(b"y")
+                self.assertEqual(busy.recv(1), b"y")
+                time.sleep(0.2)
+            self.assertEqual(quiet.recv(1), b"", "the quiet stream was closed")
+            self.assertEqual(ug.metric("ugate_listener_errors_total", listener="idle", reason="idle_timeout"), 1)
+            self.assertEqual(ug.metric("ugate_listener_active_streams", listener="idle"), 1)
+            quiet.close()
+            busy.close()
+        server.close()
+
+    def test_metrics_debug_streams_and_access_log(self):
+        def hold(conn):
+            conn.sendall(b"hi")
+            recv_all(conn)
+
+        server = Server(hold)
+        port = free_port()
+        yaml = f"[ {tcp_listener_yaml('web', port, f'localhost:{server.port}')} ]"
+        with Ugate(yaml, access_log_format="json") as ug:
+            self.assertEqual(ug.metric("ugate_listener_accepted_total", listener="web"), 0)
+            c = socket.create_connection(("127.0.0.1", port))
+            c.settimeout(5)
+            self.assertEqual(c.recv(2), b"hi")
+            self.assertEqual(ug.metric("ugate_listener_accepted_total", listener="web"), 1)
+            self.assertEqual(ug.metric("ugate_listener_active_streams", listener="web"), 1)
+            status, body = ug.get("/debug/streams")
+            self.assertEqual(status, 200)
+            streams = json.loads(body)
+            self.assertEqual(len(streams), 1)
+            s = streams[0]
+            self.assertEqual(s["listener"], "web")
+            self.assertEqual(s["protocol"], "tcp")
+            self.assertEqual(s["phase"], "proxying")
+            self.assertEqual(s["dst"], f"localhost:{server.port}")
+            self.assertEqual(s["upstream"], f"127.0.0.1:{server.port}")
+            self.assertEqual(s["src"], "127.0.0.1:%d" % c.getsockname()[1])
+            self.assertEqual(s["bytes_down"], 2)
+            self.assertEqual(s["mode"], "splice")
+            c.sendall(b"abc")
+            c.close()
+            wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="web") == 0, what="stream closed")
+            self.assertEqual(ug.metric("ugate_listener_closed_total", listener="web"), 1)
+            self.assertEqual(ug.metric("ugate_listener_bytes_total", listener="web", direction="up"), 3)
+            self.assertEqual(ug.metric("ugate_listener_bytes_total", listener="web", direction="down"), 2)
+            cfg = json.loads(ug.get("/debug/config")[1])
+            self.assertEqual(cfg["listeners"][0]["routes"][0]["forward"], f"localhost:{server.port}")
+            self.assertEqual(ug.get("/healthz")[0], 200)
+            self.assertEqual(ug.get("/nope")[0], 404)
+            self.assertEqual(ug.stop(), 0)
+            entry = json.loads(ug.access_lines()[-1])
+            self.assertEqual(entry["listener"], "web")
+            self.assertEqual(entry["bytes_up"], 3)
+            self.assertEqual(entry["bytes_down"], 2)
+            self.assertEqual(entry["result"], "done")
+        server.close()
+
+    def test_max_streams_limits_a_listener(self):
+        def hold(conn):
+            recv_all(conn)
+
+        server = Server(hold)
+        port = free_port()
+        with Ugate(f"[ {tcp_listener_yaml('lim', port, f'127.0.0.1:{server.port}', max_streams=1)} ]") as ug:
+            first = socket.create_connection(("127.0.0.1", port))
+            wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="lim") == 1, what="first stream")
+            second = socket.create_connection(("127.0.0.1", port))
+            second.settimeout(5)
+            try:
+                got = second.recv(1)
+            except ConnectionResetError:
+                got = "reset"
+            self.assertEqual(got, "reset")
+            self.assertEqual(ug.metric("ugate_listener_errors_total", listener="lim", reason="overload"), 1)
+            first.close()
+            second.close()
+        server.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

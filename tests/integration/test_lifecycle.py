@@ -1,0 +1,143 @@
+"""Process life: start-up errors, the command line, SIGTERM drain."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import UGATE, Server, Ugate, free_port, recv_all, tcp_listener_yaml, wait_until
+
+
+def run(*args, env=None):
+    return subprocess.run([UGATE, *args], capture_output=True, text=True, timeout=20, env=env)
+
+
+def write_config(text):
+    fd, path = tempfile.mkstemp(suffix=".yaml", prefix="ugate-cfg-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+class CommandLine(unittest.TestCase):
+    def test_version_and_help(self):
+        r = run("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^ugate \d+\.\d+\.\d+")
+        r = run("--help")
+        self.assertEqual(r.returncode, 0)
+        for flag in ("--config", "--base-port", "--state-dir", "--workers", "--log-level", "--version", "check", "run"):
+            self.assertIn(flag, r.stdout)
+
+    def test_check_prints_the_effective_config(self):
+        path = write_config("listeners:\n  - { name: web, address: '127.0.0.1:+9', forward: 'example.internal:8080' }\n")
+        r = run("check", "--config", path, "--base-port", "21000")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        cfg = json.loads(r.stdout)
+        self.assertEqual(cfg["admin"]["address"], "127.0.0.1:21000")
+        self.assertEqual(cfg["listeners"][0]["address"], "127.0.0.1:21009")
+        self.assertEqual(cfg["listeners"][0]["idle_timeout"], "1h")
+        self.assertIn("is valid", r.stderr)
+
+    def test_config_from_environment(self):
+        path = write_config("workers: 3\n")
+        r = run("check", env={**os.environ, "UGATE_CONFIG": path})
+        self.assertEqual(json.loads(r.stdout)["workers"], 3)
+
+    def test_bad_config_names_file_line_and_key(self):
+        path = write_config("listeners:\n  - name: web\n    address: 127.0.0.1:9000\n    forward: nope\n")
+        for args in (("check", "--config", path), ("--config", path)):
+            r = run(*args)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"{path}:4: listeners[0].forward: expected HOST:PORT in 'nope'", r.stderr)
+
+    def test_missing_config_file(self):
+        r = run("--config", "/nonexistent.yaml")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("/nonexistent.yaml", r.stderr)
+
+    def test_port_in_use_is_a_clear_start_error(self):
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ug = Ugate(f"[ {tcp_listener_yaml('web', port, '127.0.0.1:1')} ]")
+        ug.stderr = open(ug.stderr_path, "w")
+        r = subprocess.run([UGATE, "--config", ug.config], capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"listener 'web': cannot listen on 127.0.0.1:{port}: Address already in use", r.stderr)
+        taken.close()
+        ug.stderr.close()
+
+    def test_embedded_default_with_base_port(self):
+        base = free_port()
+        with tempfile.TemporaryDirectory() as state:
+            p = subprocess.Popen([UGATE, "--base-port", str(base), "--state-dir", state + "/s"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                def healthy():
+                    try:
+                        with socket.create_connection(("127.0.0.1", base), timeout=1) as s:
+                            s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                            return b"200 OK" in recv_all(s)
+                    except OSError:
+                        return False
+                wait_until(healthy, what="admin on the base port")
+                self.assertEqual(oct(os.stat(state + "/s").st_mode & 0o777), "0o700")
+                p.send_signal(signal.SIGINT)
+                self.assertEqual(p.wait(10), 0)
+            finally:
+                p.kill()
+                p.wait()
+
+
+class Drain(unittest.TestCase):
+    def test_sigterm_lets_open_streams_finish_then_exits_0(self):
+        def slow_reply(conn):
+            request = recv_all(conn)
+            time.sleep(0.5)  # still working when SIGTERM arrives
+            conn.sendall(b"done:" + request)
+
+        server = Server(slow_reply)
+        port = free_port()
+        with Ugate(f"[ {tcp_listener_yaml('web', port, f'127.0.0.1:{server.port}')} ]",
+                   extra_yaml="drain_timeout: 5s") as ug:
+            c = socket.create_connection(("127.0.0.1", port))
+            c.sendall(b"job")
+            c.shutdown(socket.SHUT_WR)
+            wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="web") == 1, what="stream open")
+            ug.proc.send_signal(signal.SIGTERM)
+            wait_until(lambda: ug.get("/readyz")[0] == 503, what="not ready while draining")
+            self.assertEqual(ug.get("/readyz")[1], "draining\n")
+            with self.assertRaises(OSError):  # new connections are refused
+                socket.create_connection(("127.0.0.1", port), timeout=2).recv(1)
+            c.settimeout(5)
+            self.assertEqual(recv_all(c), b"done:job")
+            self.assertEqual(ug.proc.wait(10), 0)
+            self.assertIn("result=done", ug.access_lines()[-1])
+            c.close()
+        server.close()
+
+    def test_drain_timeout_closes_what_is_left(self):
+        server = Server(lambda conn: recv_all(conn))
+        port = free_port()
+        with Ugate(f"[ {tcp_listener_yaml('web', port, f'127.0.0.1:{server.port}')} ]",
+                   extra_yaml="drain_timeout: 400ms") as ug:
+            c = socket.create_connection(("127.0.0.1", port))
+            wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="web") == 1, what="stream open")
+            start = time.monotonic()
+            ug.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(ug.proc.wait(10), 0)
+            self.assertLess(time.monotonic() - start, 3)
+            c.settimeout(5)
+            self.assertEqual(c.recv(1), b"", "the client saw the close")
+            self.assertIn("result=drained", ug.access_lines()[-1])
+            c.close()
+        server.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
