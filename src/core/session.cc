@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/proxy.h"
 #include "io/tcp_stream.h"
 
 namespace ugate {
@@ -16,6 +15,10 @@ std::string_view phase_name(int p) {
 }
 
 }  // namespace
+
+std::unique_ptr<Session> Session::create(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream) {
+  return std::unique_ptr<Session>(new Session(worker, slot, std::move(downstream)));
+}
 
 Session::Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream)
     : worker_(worker), slot_(slot), down_(std::move(downstream)), up_socket_(worker.context()) {
@@ -41,34 +44,41 @@ void Session::fail(CloseReason reason) {
   phase_ = Phase::kClosed;
 }
 
-asio::awaitable<void> Session::forward_to(const HostPort& destination) {
-  StreamMeta& m = meta();
-  m.destination = destination;
-  phase_ = Phase::kConnecting;
-  connect_deadline_ = worker_.now_tick() + Worker::ticks(slot_.config->connect_timeout);
+asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort destination) {
+  Session& s = *self;
+  StreamMeta& m = s.meta();
+  m.destination = std::move(destination);
+  s.phase_ = Phase::kConnecting;
+  s.connect_deadline_ = s.worker_.now_tick() + Worker::ticks(s.slot_.config->connect_timeout);
 
-  Endpoints endpoints = co_await worker_.dialer().resolve(destination);
+  Endpoints endpoints = co_await s.worker_.dialer().resolve(m.destination);
   CloseReason result = endpoints.empty() ? CloseReason::kResolveFailed : CloseReason::kDone;
-  if (aborted_ == CloseReason::kDone && result == CloseReason::kDone)
-    result = co_await Dialer::connect(endpoints, up_socket_, m.upstream);
-  if (aborted_ != CloseReason::kDone) result = aborted_;
+  if (s.aborted_ == CloseReason::kDone && result == CloseReason::kDone)
+    result = co_await Dialer::connect(endpoints, s.up_socket_, m.upstream);
+  if (s.aborted_ != CloseReason::kDone) result = s.aborted_;
   if (result != CloseReason::kDone) {
     // The client learns at once, with a reset as the upstream gave us.
-    fail(result);
-    up_socket_.close();
+    s.fail(result);
+    s.up_socket_.close();
     co_return;
   }
 
-  prepare_proxied_socket(up_socket_);
-  up_ = std::make_unique<TcpStream>(std::move(up_socket_), down_->shared_meta());
-  phase_ = Phase::kProxying;
-  last_active_ = worker_.now_tick();
-  ProxyContext ctx{worker_.buffers(), worker_.pipes(), slot_.config->splice, worker_.now_tick(), last_active_,
-                   slot_.stats};
-  m.reason = co_await proxy(*down_, *up_, ctx);
+  prepare_proxied_socket(s.up_socket_);
+  s.up_ = std::make_unique<TcpStream>(std::move(s.up_socket_), s.down_->shared_meta());
+  s.phase_ = Phase::kProxying;
+  s.last_active_ = s.worker_.now_tick();
+  ProxyContext ctx{s.worker_.context(), s.worker_.buffers(), s.worker_.pipes(), s.slot_.config->splice,
+                   s.worker_.now_tick(), s.last_active_, s.slot_.stats};
+  s.proxy_.emplace(*s.down_, *s.up_, ctx, s);
+  self.release()->proxy_->start();  // from here the session owns itself (see proxy_done)
+}
+
+void Session::proxy_done(CloseReason reason) {
+  meta().reason = reason;
   phase_ = Phase::kClosed;
   down_->close();
   up_->close();
+  delete this;
 }
 
 void Session::on_tick(uint32_t now) {
@@ -117,13 +127,13 @@ asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, asio:
   if (!ec) meta->source = format_endpoint(peer);
   prepare_proxied_socket(socket);
 
-  Session session(worker, slot, std::make_unique<TcpStream>(std::move(socket), meta));
+  auto session = Session::create(worker, slot, std::make_unique<TcpStream>(std::move(socket), meta));
   const Route* route = slot.config->router.match("", slot.config->address.port);
   if (!route) {
-    session.fail(CloseReason::kNoRoute);
+    session->fail(CloseReason::kNoRoute);
     co_return;
   }
-  co_await session.forward_to(route->forward);
+  co_await Session::forward(std::move(session), route->forward);
 }
 
 }  // namespace ugate

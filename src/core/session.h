@@ -1,24 +1,30 @@
 #pragma once
 // Session: the life of one accepted stream, the same for every door:
 // route -> dial (with connect timeout) -> proxy (with idle timeout) -> close
-// (stats, access log line). Deadlines run on the worker's tick.
+// (stats, access-log line). Deadlines run on the worker's tick.
+//
+// The door's coroutine owns the session while it routes and dials; once the
+// proxy runs, the session owns itself and ends when the proxy reports done,
+// so an established idle stream holds no coroutine frames.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <optional>
 
 #include "core/stream.h"
+#include "io/proxy.h"
 #include "io/tracked.h"
 #include "io/worker.h"
 
 namespace ugate {
 
-class Session final : public Tracked {
+class Session final : public Tracked, public ProxyOwner {
  public:
-  Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
+  static std::unique_ptr<Session> create(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
   ~Session() override;
 
-  // Dials `destination` and proxies until the stream ends.
-  asio::awaitable<void> forward_to(const HostPort& destination);
+  // Dials `destination`, then proxies; `self` is released to the proxy.
+  static asio::awaitable<void> forward(std::unique_ptr<Session> self, HostPort destination);
   // Ends the stream now without dialing (no route, bad request).
   void fail(CloseReason reason);
 
@@ -27,15 +33,18 @@ class Session final : public Tracked {
   void on_tick(uint32_t now_tick) override;
   void abort(CloseReason reason) override;
   void describe(nlohmann::json& out, uint32_t now_tick) const override;
+  void proxy_done(CloseReason reason) override;
 
  private:
   enum class Phase : uint8_t { kRouting, kConnecting, kProxying, kClosed };
+  Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
 
   Worker& worker_;
   ListenerSlot& slot_;
   std::unique_ptr<Stream> down_;
   std::unique_ptr<Stream> up_;
   asio::ip::tcp::socket up_socket_;  // while connecting; then owned by up_
+  std::optional<Proxy> proxy_;
   Phase phase_ = Phase::kRouting;
   CloseReason aborted_ = CloseReason::kDone;  // set when ended from outside (timeout, drain)
   uint32_t connect_deadline_ = 0;

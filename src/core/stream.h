@@ -2,7 +2,11 @@
 // Stream: one bidirectional byte stream, whatever carries it (a TCP socket now;
 // TLS, an HTTP/2 CONNECT stream or a QUIC stream later). The proxy engine only
 // speaks this interface, plus splice_fd() for the kernel fast path.
-#include <boost/asio/awaitable.hpp>
+//
+// The interface is readiness-based (try an operation; when it would block,
+// wait for readiness with a callback) rather than coroutine-based: an idle
+// stream then costs one pending wait, not a chain of coroutine frames, which
+// is what keeps idle connections at about a kilobyte.
 #include <boost/asio/buffer.hpp>
 #include <boost/system/error_code.hpp>
 #include <memory>
@@ -14,6 +18,16 @@ namespace ugate {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
+// Told when a stream became ready, or with an error when the wait was
+// cancelled (the stream was closed) or failed.
+class Waiter {
+ public:
+  virtual void on_ready(const error_code& ec) = 0;
+
+ protected:
+  ~Waiter() = default;
+};
+
 class Stream {
  public:
   explicit Stream(std::shared_ptr<StreamMeta> meta) : meta_(std::move(meta)) {}
@@ -21,15 +35,13 @@ class Stream {
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
-  // Reads what is available now, without waiting: asio::error::would_block when
-  // nothing is, asio::error::eof once the peer has finished sending.
+  // Read or write what can be done now, without waiting: asio::error::would_block
+  // when nothing can; try_read gives asio::error::eof once the peer finished.
   virtual std::size_t try_read(asio::mutable_buffer buf, error_code& ec) = 0;
-  // Completes when try_read would not block (data, EOF or an error pending).
-  virtual asio::awaitable<error_code> wait_readable() = 0;
-  // Completes when a write would make progress (used by the splice path).
-  virtual asio::awaitable<error_code> wait_writable() = 0;
-  // Writes all of buf, waiting while the peer is slow (backpressure).
-  virtual asio::awaitable<error_code> write_all(asio::const_buffer buf) = 0;
+  virtual std::size_t try_write(asio::const_buffer buf, error_code& ec) = 0;
+  // One wait of each kind at a time; `w` must outlive it.
+  virtual void wait_readable(Waiter& w) = 0;
+  virtual void wait_writable(Waiter& w) = 0;
 
   virtual void shutdown_write() = 0;  // half-close: the peer sees EOF
   virtual void reset() = 0;           // abortive close: RST where the transport has one

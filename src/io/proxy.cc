@@ -2,141 +2,147 @@
 
 #include <fcntl.h>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 
 namespace ugate {
-namespace {
-
-enum class End : uint8_t { kEof, kReadError, kWriteError, kAborted, kNoResources };
-
-// One direction: src -> dst.
-struct Direction {
-  Stream& src;
-  Stream& dst;
-  uint64_t& bytes;   // in the stream's meta
-  Counter& counter;  // in the listener's stats
-  CloseReason read_error, write_error;
-};
-
-// Ticks (of Worker::kTick) without traffic after which the copy buffer size
-// starts again from its initial value.
-constexpr uint32_t kQuietTicks = 4;
-
-void moved(Direction& d, ProxyContext& ctx, size_t n) {
-  d.bytes += n;
-  d.counter.add(n);
-  ctx.last_active = ctx.now_tick;
-}
-
-// Kernel path: socket -> pipe -> socket. The pipe is borrowed from the pool
-// only while bytes are in flight, so an idle stream holds no pipe.
-asio::awaitable<End> splice_pump(Direction& d, ProxyContext& ctx) {
-  const int in = d.src.splice_fd(), out = d.dst.splice_fd();
-  for (;;) {
-    Pipe pipe = ctx.pipes.acquire();
-    if (!pipe) co_return End::kNoResources;
-    ssize_t n = ::splice(in, nullptr, pipe.write_end(), nullptr, ctx.pipes.pipe_size(),
-                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n == 0) {
-      ctx.pipes.release(pipe);
-      d.dst.shutdown_write();
-      co_return End::kEof;
-    }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) co_return End::kReadError;
-      ctx.pipes.release(pipe);  // empty: nothing was read
-      if (co_await d.src.wait_readable()) co_return End::kAborted;
-      continue;
-    }
-    size_t pending = static_cast<size_t>(n);
-    while (pending > 0) {
-      ssize_t m = ::splice(pipe.read_end(), nullptr, out, nullptr, pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (m > 0) {
-        pending -= static_cast<size_t>(m);
-        moved(d, ctx, static_cast<size_t>(m));
-      } else if (m < 0 && errno == EAGAIN) {
-        if (co_await d.dst.wait_writable()) co_return End::kAborted;  // the pipe closes with its bytes
-      } else if (m < 0 && errno == EINTR) {
-        continue;
-      } else {
-        co_return End::kWriteError;
-      }
-    }
-    ctx.pipes.release(pipe);
-  }
-}
-
-// User-space path for streams the kernel cannot splice. The buffer is
-// borrowed while bytes move and its size adapts to the traffic.
-asio::awaitable<End> copy_pump(Direction& d, ProxyContext& ctx) {
-  AdaptiveSize size;
-  Buffer buf;
-  for (;;) {
-    if (!buf || buf.size_class() != size.size_class()) {
-      ctx.buffers.release(buf);
-      buf = ctx.buffers.acquire(size.size_class());
-    }
-    error_code ec;
-    size_t n = d.src.try_read(asio::buffer(buf.data(), buf.size()), ec);
-    if (ec == asio::error::would_block) {
-      ctx.buffers.release(buf);
-      uint32_t since = ctx.now_tick;
-      if (co_await d.src.wait_readable()) co_return End::kAborted;
-      if (ctx.now_tick - since >= kQuietTicks) size.on_quiet();
-      continue;
-    }
-    if (ec == asio::error::eof) {
-      ctx.buffers.release(buf);
-      d.dst.shutdown_write();
-      co_return End::kEof;
-    }
-    if (ec) co_return End::kReadError;
-    size.on_read(n);
-    if (error_code wec = co_await d.dst.write_all(asio::buffer(buf.data(), n)))
-      co_return wec == asio::error::operation_aborted ? End::kAborted : End::kWriteError;
-    moved(d, ctx, n);
-  }
-}
-
-// Runs one direction; on failure records the first error in `first` and
-// resets both streams, which tells both peers and stops the other direction.
-asio::awaitable<void> pump(Direction d, ProxyContext& ctx, bool splice, CloseReason& first) {
-  End end = splice ? co_await splice_pump(d, ctx) : co_await copy_pump(d, ctx);
-  CloseReason reason;
-  switch (end) {
-    case End::kEof:
-    case End::kAborted: co_return;
-    case End::kReadError: reason = d.read_error; break;
-    case End::kWriteError: reason = d.write_error; break;
-    case End::kNoResources: reason = CloseReason::kOverload; break;
-  }
-  if (first == CloseReason::kDone) first = reason;
-  d.src.reset();
-  d.dst.reset();
-}
-
-}  // namespace
 
 ProxyMode choose_mode(const Stream& down, const Stream& up, bool splice_allowed) {
   return splice_allowed && down.splice_fd() >= 0 && up.splice_fd() >= 0 ? ProxyMode::kSplice : ProxyMode::kCopy;
 }
 
-asio::awaitable<CloseReason> proxy(Stream& down, Stream& up, ProxyContext& ctx) {
-  using namespace asio::experimental::awaitable_operators;
-  ProxyMode mode = choose_mode(down, up, ctx.splice_allowed);
-  down.meta().mode = mode;
-  (mode == ProxyMode::kSplice ? ctx.stats.spliced : ctx.stats.copied).add();
-  bool splice = mode == ProxyMode::kSplice;
-  StreamMeta& meta = down.meta();
-  Direction upward{down, up, meta.bytes_up, ctx.stats.bytes_up, CloseReason::kDownstreamReset,
-                   CloseReason::kUpstreamReset};
-  Direction downward{up, down, meta.bytes_down, ctx.stats.bytes_down, CloseReason::kUpstreamReset,
-                     CloseReason::kDownstreamReset};
-  CloseReason first = CloseReason::kDone;
-  co_await (pump(upward, ctx, splice, first) && pump(downward, ctx, splice, first));
-  co_return first;
+Proxy::Proxy(Stream& down, Stream& up, const ProxyContext& ctx, ProxyOwner& owner)
+    : ctx_(ctx),
+      owner_(owner),
+      splice_(choose_mode(down, up, ctx.splice_allowed) == ProxyMode::kSplice),
+      upward_(*this, down, up, down.meta().bytes_up, ctx.stats.bytes_up, CloseReason::kDownstreamReset,
+              CloseReason::kUpstreamReset),
+      downward_(*this, up, down, down.meta().bytes_down, ctx.stats.bytes_down, CloseReason::kUpstreamReset,
+                CloseReason::kDownstreamReset) {
+  down.meta().mode = splice_ ? ProxyMode::kSplice : ProxyMode::kCopy;
+  (splice_ ? ctx.stats.spliced : ctx.stats.copied).add();
+}
+
+void Proxy::start() {
+  upward_.run();
+  downward_.run();  // last: it may end the proxy
+}
+
+void Proxy::pump_finished(Pump& pump, End end) {
+  CloseReason reason = CloseReason::kDone;
+  if (end == End::kReadError) reason = pump.read_error_;
+  if (end == End::kWriteError) reason = pump.write_error_;
+  if (end == End::kNoResources) reason = CloseReason::kOverload;
+  if (reason != CloseReason::kDone) {
+    if (first_error_ == CloseReason::kDone) first_error_ = reason;
+    // Tell both peers the stream is broken; the other direction's wait ends.
+    pump.src_.reset();
+    pump.dst_.reset();
+  }
+  if (--running_ == 0) owner_.proxy_done(first_error_);  // last: the owner may destroy us
+}
+
+void Proxy::Pump::run() {
+  for (unsigned budget = kBurst; budget > 0; --budget) {
+    Step step = proxy_.splice_ ? splice_step() : copy_step();
+    if (step != Step::kAgain) return;  // waiting, or finished (and maybe destroyed)
+  }
+  asio::post(proxy_.ctx_.io, [this] { run(); });
+}
+
+void Proxy::Pump::on_ready(const error_code& ec) {
+  if (ec) {
+    finish(End::kAborted);
+    return;
+  }
+  if (waiting_read_ && proxy_.ctx_.now_tick - wait_since_ >= kQuietTicks) size_.on_quiet();
+  waiting_read_ = false;
+  run();
+}
+
+void Proxy::Pump::moved(size_t n) {
+  bytes_ += n;
+  counter_.add(n);
+  proxy_.ctx_.last_active = proxy_.ctx_.now_tick;
+}
+
+Proxy::Step Proxy::Pump::finish(End end) {
+  if (pending_ == 0) proxy_.ctx_.pipes.release(pipe_);
+  pipe_.close();  // drops bytes that can no longer be delivered
+  proxy_.ctx_.buffers.release(buffer_);
+  proxy_.pump_finished(*this, end);
+  return Step::kFinished;
+}
+
+// Kernel path: socket -> pipe -> socket, no copy through user space.
+Proxy::Step Proxy::Pump::splice_step() {
+  PipePool& pipes = proxy_.ctx_.pipes;
+  if (pending_ == 0) {
+    if (!pipe_ && !(pipe_ = pipes.acquire())) return finish(End::kNoResources);
+    ssize_t n = ::splice(src_.splice_fd(), nullptr, pipe_.write_end(), nullptr, pipes.pipe_size(),
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      pending_ = static_cast<size_t>(n);
+    } else if (n == 0) {
+      dst_.shutdown_write();
+      return finish(End::kEof);
+    } else if (errno == EAGAIN) {
+      pipes.release(pipe_);  // empty: an idle stream holds no pipe
+      waiting_read_ = true;
+      src_.wait_readable(*this);
+      return Step::kWaiting;
+    } else {
+      return errno == EINTR ? Step::kAgain : finish(End::kReadError);
+    }
+  }
+  ssize_t m = ::splice(pipe_.read_end(), nullptr, dst_.splice_fd(), nullptr, pending_,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (m > 0) {
+    pending_ -= static_cast<size_t>(m);
+    moved(static_cast<size_t>(m));
+    return Step::kAgain;
+  }
+  if (m < 0 && errno == EAGAIN) {
+    dst_.wait_writable(*this);
+    return Step::kWaiting;
+  }
+  return m < 0 && errno == EINTR ? Step::kAgain : finish(End::kWriteError);
+}
+
+// User-space path, for streams the kernel cannot splice.
+Proxy::Step Proxy::Pump::copy_step() {
+  BufferPool& buffers = proxy_.ctx_.buffers;
+  error_code ec;
+  if (pending_ == 0) {
+    if (buffer_.size_class() != size_.size_class()) buffers.release(buffer_);
+    if (!buffer_) buffer_ = buffers.acquire(size_.size_class());
+    size_t n = src_.try_read(asio::buffer(buffer_.data(), buffer_.size()), ec);
+    if (ec == asio::error::would_block) {
+      buffers.release(buffer_);  // an idle stream holds no buffer
+      waiting_read_ = true;
+      wait_since_ = proxy_.ctx_.now_tick;
+      src_.wait_readable(*this);
+      return Step::kWaiting;
+    }
+    if (ec == asio::error::eof) {
+      dst_.shutdown_write();
+      return finish(End::kEof);
+    }
+    if (ec) return ec == asio::error::interrupted ? Step::kAgain : finish(End::kReadError);
+    size_.on_read(n);
+    pending_ = n;
+    offset_ = 0;
+  }
+  size_t m = dst_.try_write(asio::buffer(buffer_.data() + offset_, pending_), ec);
+  if (ec == asio::error::would_block) {
+    dst_.wait_writable(*this);
+    return Step::kWaiting;
+  }
+  if (ec) return ec == asio::error::interrupted ? Step::kAgain : finish(End::kWriteError);
+  offset_ += m;
+  pending_ -= m;
+  moved(m);
+  return Step::kAgain;
 }
 
 }  // namespace ugate

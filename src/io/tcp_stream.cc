@@ -1,13 +1,6 @@
 #include "io/tcp_stream.h"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-
 namespace ugate {
-namespace {
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-}
 
 void prepare_proxied_socket(asio::ip::tcp::socket& s) {
   error_code ignored;
@@ -27,19 +20,17 @@ std::size_t TcpStream::try_read(asio::mutable_buffer buf, error_code& ec) {
   return socket_.read_some(buf, ec);  // the socket is non-blocking
 }
 
-asio::awaitable<error_code> TcpStream::wait_readable() {
-  auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_nothrow);
-  co_return ec;
+std::size_t TcpStream::try_write(asio::const_buffer buf, error_code& ec) {
+  return socket_.write_some(buf, ec);
 }
 
-asio::awaitable<error_code> TcpStream::wait_writable() {
-  auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_write, use_nothrow);
-  co_return ec;
+// The handler holds one pointer, so Asio's small-object cache serves it.
+void TcpStream::wait_readable(Waiter& w) {
+  socket_.async_wait(asio::socket_base::wait_read, [&w](const error_code& ec) { w.on_ready(ec); });
 }
 
-asio::awaitable<error_code> TcpStream::write_all(asio::const_buffer buf) {
-  auto [ec, n] = co_await asio::async_write(socket_, buf, use_nothrow);
-  co_return ec;
+void TcpStream::wait_writable(Waiter& w) {
+  socket_.async_wait(asio::socket_base::wait_write, [&w](const error_code& ec) { w.on_ready(ec); });
 }
 
 void TcpStream::shutdown_write() {
@@ -50,8 +41,8 @@ void TcpStream::shutdown_write() {
 void TcpStream::reset() {
   error_code ignored;
   if (!socket_.is_open()) return;
-  socket_.set_option(asio::socket_base::linger(true, 0), ignored);  // close() now sends RST
-  socket_.close(ignored);
+  socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+  socket_.close(ignored);  // an explicit close keeps the linger option: RST
 }
 
 void TcpStream::close() {

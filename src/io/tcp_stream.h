@@ -1,6 +1,7 @@
 #pragma once
 // A Stream over a plain TCP socket: the one transport the splice path can use.
 #include <boost/asio/ip/tcp.hpp>
+#include <string>
 
 #include "core/stream.h"
 
@@ -11,9 +12,9 @@ class TcpStream final : public Stream {
   TcpStream(asio::ip::tcp::socket socket, std::shared_ptr<StreamMeta> meta);
 
   std::size_t try_read(asio::mutable_buffer buf, error_code& ec) override;
-  asio::awaitable<error_code> wait_readable() override;
-  asio::awaitable<error_code> wait_writable() override;
-  asio::awaitable<error_code> write_all(asio::const_buffer buf) override;
+  std::size_t try_write(asio::const_buffer buf, error_code& ec) override;
+  void wait_readable(Waiter& w) override;
+  void wait_writable(Waiter& w) override;
   void shutdown_write() override;
   void reset() override;
   void close() override;

@@ -40,6 +40,10 @@ Worker::Worker(unsigned index, AccessLogSink* access_log)
 
 Worker::~Worker() {
   stop_and_join();
+  // Let streams still open end properly (stats, access log) before teardown.
+  for (auto it = tracked_.begin(); it != tracked_.end();) (it++)->abort(CloseReason::kDrained);
+  ctx_->restart();
+  ctx_->poll();
   // Asio objects go before their context; the context goes before the state
   // that unfinished stream tasks still reference when they are destroyed.
   for (auto& slot : listeners_) slot.acceptor.reset();

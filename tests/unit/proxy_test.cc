@@ -5,10 +5,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <future>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -65,7 +66,7 @@ std::string read_to_end(int fd, int* errno_out = nullptr) {
   }
 }
 
-class ProxyTest : public ::testing::TestWithParam<bool> {
+class ProxyTest : public ::testing::TestWithParam<bool>, public ProxyOwner {
  protected:
   void SetUp() override {
     Pair downstream = connected_pair(ctx_);
@@ -78,10 +79,9 @@ class ProxyTest : public ::testing::TestWithParam<bool> {
     prepare_proxied_socket(upstream.socket);
     down_ = std::make_unique<TcpStream>(std::move(downstream.socket), meta_);
     up_ = std::make_unique<TcpStream>(std::move(upstream.socket), meta_);
-    std::promise<CloseReason> done;
-    result_ = done.get_future();
-    asio::co_spawn(ctx_, proxy(*down_, *up_, pctx_),
-                   [p = std::move(done)](std::exception_ptr, CloseReason r) mutable { p.set_value(r); });
+    result_ = done_.get_future();
+    proxy_.emplace(*down_, *up_, pctx_, *this);
+    asio::post(ctx_, [this] { proxy_->start(); });
     thread_ = std::thread([this] { ctx_.run(); });
   }
 
@@ -89,9 +89,12 @@ class ProxyTest : public ::testing::TestWithParam<bool> {
     if (result_.valid()) result_.wait_for(std::chrono::seconds(10));
     ctx_.stop();
     thread_.join();
+    proxy_.reset();
     ::close(client_);
     ::close(server_);
   }
+
+  void proxy_done(CloseReason reason) override { done_.set_value(reason); }
 
   CloseReason result() {
     EXPECT_EQ(result_.wait_for(std::chrono::seconds(10)), std::future_status::ready);
@@ -103,10 +106,12 @@ class ProxyTest : public ::testing::TestWithParam<bool> {
   PipePool pipes_;
   uint32_t now_ = 0, last_active_ = 0;
   ListenerStats stats_;
-  ProxyContext pctx_{buffers_, pipes_, GetParam(), now_, last_active_, stats_};
+  ProxyContext pctx_{ctx_, buffers_, pipes_, GetParam(), now_, last_active_, stats_};
   std::shared_ptr<StreamMeta> meta_;
   std::unique_ptr<Stream> down_, up_;
   int client_ = -1, server_ = -1;
+  std::optional<Proxy> proxy_;
+  std::promise<CloseReason> done_;
   std::future<CloseReason> result_;
   std::thread thread_;
 };
