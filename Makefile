@@ -20,8 +20,9 @@ build: deps
 run: build
 	./build/ugate $(ARGS)
 
-# Unit and integration tests on the release build, then the unit tests again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Unit and integration tests on the release build, then all of them again on
+# a build with AddressSanitizer + UndefinedBehaviorSanitizer (the integration
+# tests then drive the sanitized binary).
 test: test-release test-asan
 
 test-release: build
@@ -30,7 +31,7 @@ test-release: build
 test-asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
-	ctest --preset asan -L unit
+	ctest --preset asan -j 2
 
 bench: build
 	/usr/bin/python3 bench/bench.py --markdown bench/last-run.md $(BENCH_ARGS)

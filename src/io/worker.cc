@@ -87,8 +87,8 @@ void Worker::abort_all(CloseReason why) {
 }
 
 void Worker::stop_and_join() {
-  if (!thread_.joinable()) return;
   guard_.reset();
+  if (!thread_.joinable()) return;
   ctx_->stop();
   thread_.join();
 }
