@@ -61,9 +61,9 @@ void format_access_line(std::string& out, const StreamMeta& m, AccessLogConfig::
   field("id", std::to_string(m.id), false);
   field("listener", m.listener, true);
   field("protocol", m.protocol, true);
-  field("src", m.source, true);
+  field("src", format_endpoint(m.source), true);
   field("dst", dst, true);
-  field("upstream", m.upstream, true);
+  field("upstream", format_endpoint(m.upstream), true);
   field("mode", to_string(m.mode), true);
   field("duration_ms", std::to_string(dur_ms), false);
   field("bytes_up", std::to_string(m.bytes_up), false);

@@ -20,6 +20,12 @@ std::string_view to_string(CloseReason r) {
   return "unknown";
 }
 
+std::string format_endpoint(const TcpEndpoint& ep) {
+  if (ep.port() == 0) return "";
+  std::string addr = ep.address().to_string();
+  return (ep.address().is_v6() ? "[" + addr + "]" : addr) + ":" + std::to_string(ep.port());
+}
+
 std::string_view to_string(ProxyMode m) {
   switch (m) {
     case ProxyMode::kSplice: return "splice";

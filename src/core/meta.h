@@ -2,6 +2,7 @@
 // What ugate knows about one Stream: where it came from, where it goes, who the
 // peer is and what it cost. Filled in by the door, the router and the dialer;
 // read by the access log, /debug/streams and metrics.
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -31,13 +32,17 @@ std::string_view to_string(CloseReason r);
 enum class ProxyMode : uint8_t { kNone, kSplice, kCopy };
 std::string_view to_string(ProxyMode m);
 
+using TcpEndpoint = boost::asio::ip::tcp::endpoint;
+// "1.2.3.4:80", "[::1]:80"; "" for an unset endpoint (port 0).
+std::string format_endpoint(const TcpEndpoint& ep);
+
 struct StreamMeta {
   uint64_t id = 0;
   std::string_view listener;  // points into the Config, which outlives streams
   std::string_view protocol;  // door protocol ("tcp")
-  std::string source;         // client address as seen by us
+  TcpEndpoint source;         // client address as seen by us
   HostPort destination;       // what the client asked for / the route chose
-  std::string upstream;       // the address actually connected to
+  TcpEndpoint upstream;       // the address actually connected to
   std::chrono::system_clock::time_point start{};
   std::chrono::steady_clock::time_point start_mono{};
   uint64_t bytes_up = 0;    // client -> upstream

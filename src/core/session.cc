@@ -63,7 +63,6 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
     co_return;
   }
 
-  prepare_proxied_socket(s.up_socket_);
   s.up_ = std::make_unique<TcpStream>(std::move(s.up_socket_), s.down_->shared_meta());
   s.phase_ = Phase::kProxying;
   s.last_active_ = s.worker_.now_tick();
@@ -105,9 +104,9 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
          {"listener", m.listener},
          {"protocol", m.protocol},
          {"phase", phase_name(static_cast<int>(phase_))},
-         {"src", m.source},
+         {"src", format_endpoint(m.source)},
          {"dst", m.destination.port ? m.destination.str() : ""},
-         {"upstream", m.upstream},
+         {"upstream", format_endpoint(m.upstream)},
          {"mode", to_string(m.mode)},
          {"age_ms", age.count()},
          {"idle_ms", static_cast<uint64_t>(now_tick - last_active_) * Worker::kTick.count()},
@@ -115,16 +114,15 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
          {"bytes_down", m.bytes_down}};
 }
 
-asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, asio::ip::tcp::socket socket) {
+asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, asio::ip::tcp::socket socket,
+                                       asio::ip::tcp::endpoint peer) {
   auto meta = std::make_shared<StreamMeta>();
   meta->id = next_stream_id.fetch_add(1, std::memory_order_relaxed);
   meta->listener = slot.config->name;
   meta->protocol = slot.config->protocol;
   meta->start = std::chrono::system_clock::now();
   meta->start_mono = std::chrono::steady_clock::now();
-  error_code ec;
-  auto peer = socket.remote_endpoint(ec);
-  if (!ec) meta->source = format_endpoint(peer);
+  meta->source = peer;
   prepare_proxied_socket(socket);
 
   auto session = Session::create(worker, slot, std::make_unique<TcpStream>(std::move(socket), meta));

@@ -52,6 +52,7 @@ class Session final : public Tracked, public ProxyOwner {
 };
 
 // The door of `protocol: tcp`: every stream goes to the listener's route.
-asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, asio::ip::tcp::socket socket);
+asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, asio::ip::tcp::socket socket,
+                                       asio::ip::tcp::endpoint peer);
 
 }  // namespace ugate

@@ -1,12 +1,16 @@
 #include "io/dialer.h"
 
-#include "io/tcp_stream.h"
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace ugate {
+using boost::system::error_code;
+
 namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 }
@@ -32,15 +36,39 @@ asio::awaitable<Endpoints> Dialer::resolve(const HostPort& dest) {
 }
 
 asio::awaitable<CloseReason> Dialer::connect(const Endpoints& endpoints, asio::ip::tcp::socket& socket,
-                                             std::string& connected) {
-  auto [ec, ep] = co_await asio::async_connect(socket, endpoints, use_nothrow);
-  if (!ec) {
-    connected = format_endpoint(ep);
-    co_return CloseReason::kDone;
+                                             asio::ip::tcp::endpoint& connected) {
+  CloseReason result = CloseReason::kConnectFailed;
+  for (const auto& ep : endpoints) {
+    // Our own non-blocking connect: the descriptor is born non-blocking and
+    // no poll(2) runs after the wait, unlike asio::async_connect.
+    int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) co_return CloseReason::kOverload;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = ::connect(fd, ep.data(), static_cast<socklen_t>(ep.size()));
+    int err = rc == 0 ? 0 : errno;
+    error_code ec;
+    socket.assign(ep.protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      co_return CloseReason::kOverload;
+    }
+    if (err == EINPROGRESS) {
+      auto [wec] = co_await socket.async_wait(asio::socket_base::wait_write, use_nothrow);
+      if (wec || !socket.is_open()) co_return CloseReason::kConnectTimeout;  // closed by the caller
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    }
+    if (err == 0) {
+      connected = ep;
+      co_return CloseReason::kDone;
+    }
+    result = err == ECONNREFUSED ? CloseReason::kConnectRefused
+             : err == ETIMEDOUT  ? CloseReason::kConnectTimeout
+                                 : CloseReason::kConnectFailed;
+    socket.close(ec);
   }
-  if (ec == asio::error::connection_refused) co_return CloseReason::kConnectRefused;
-  if (ec == asio::error::operation_aborted || ec == asio::error::timed_out) co_return CloseReason::kConnectTimeout;
-  co_return CloseReason::kConnectFailed;
+  co_return result;
 }
 
 }  // namespace ugate

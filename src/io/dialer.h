@@ -29,10 +29,11 @@ class Dialer {
   // need no lookup.
   asio::awaitable<Endpoints> resolve(const HostPort& dest);
 
-  // Connects to the first address that answers. kDone on success, with
-  // `connected` set to the address used.
+  // Connects to the first address that answers, leaving `socket` open,
+  // non-blocking and without Nagle. kDone on success, with `connected` set to
+  // the address used. Closing `socket` meanwhile gives up.
   static asio::awaitable<CloseReason> connect(const Endpoints& endpoints, asio::ip::tcp::socket& socket,
-                                              std::string& connected);
+                                              asio::ip::tcp::endpoint& connected);
 
  private:
   struct Entry {

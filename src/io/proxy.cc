@@ -24,8 +24,8 @@ Proxy::Proxy(Stream& down, Stream& up, const ProxyContext& ctx, ProxyOwner& owne
 }
 
 void Proxy::start() {
-  upward_.run();
-  downward_.run();  // last: it may end the proxy
+  downward_.wait_for_data();  // the upstream was just dialled: nothing to read yet
+  upward_.run();              // the client may have sent already; last: it may end the proxy
 }
 
 void Proxy::pump_finished(Pump& pump, End end) {
@@ -50,6 +50,13 @@ void Proxy::Pump::run() {
   asio::post(proxy_.ctx_.io, [this] { run(); });
 }
 
+void Proxy::Pump::wait_for_data() {
+  drained_ = false;
+  waiting_read_ = true;
+  wait_since_ = proxy_.ctx_.now_tick;
+  src_.wait_readable(*this);
+}
+
 void Proxy::Pump::on_ready(const error_code& ec) {
   if (ec) {
     finish(End::kAborted);
@@ -66,6 +73,13 @@ void Proxy::Pump::moved(size_t n) {
   proxy_.ctx_.last_active = proxy_.ctx_.now_tick;
 }
 
+// The source sent EOF: pass it on. When the other direction has ended too,
+// the proxy closes both sockets at once and close() sends the FIN anyway.
+Proxy::Step Proxy::Pump::end_of_input() {
+  if (proxy_.running_ == 2) dst_.shutdown_write();
+  return finish(End::kEof);
+}
+
 Proxy::Step Proxy::Pump::finish(End end) {
   if (pending_ == 0) proxy_.ctx_.pipes.release(pipe_);
   pipe_.close();  // drops bytes that can no longer be delivered
@@ -78,18 +92,24 @@ Proxy::Step Proxy::Pump::finish(End end) {
 Proxy::Step Proxy::Pump::splice_step() {
   PipePool& pipes = proxy_.ctx_.pipes;
   if (pending_ == 0) {
+    if (drained_) {
+      // A short read means the socket is empty: wait rather than try again
+      // (readiness is re-checked when the wait starts, so nothing is missed).
+      pipes.release(pipe_);
+      wait_for_data();
+      return Step::kWaiting;
+    }
     if (!pipe_ && !(pipe_ = pipes.acquire())) return finish(End::kNoResources);
     ssize_t n = ::splice(src_.splice_fd(), nullptr, pipe_.write_end(), nullptr, pipes.pipe_size(),
                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
       pending_ = static_cast<size_t>(n);
+      drained_ = pending_ < pipes.pipe_size() / 2;
     } else if (n == 0) {
-      dst_.shutdown_write();
-      return finish(End::kEof);
+      return end_of_input();
     } else if (errno == EAGAIN) {
       pipes.release(pipe_);  // empty: an idle stream holds no pipe
-      waiting_read_ = true;
-      src_.wait_readable(*this);
+      wait_for_data();
       return Step::kWaiting;
     } else {
       return errno == EINTR ? Step::kAgain : finish(End::kReadError);
@@ -114,22 +134,23 @@ Proxy::Step Proxy::Pump::copy_step() {
   BufferPool& buffers = proxy_.ctx_.buffers;
   error_code ec;
   if (pending_ == 0) {
+    if (drained_) {
+      buffers.release(buffer_);  // an idle stream holds no buffer
+      wait_for_data();
+      return Step::kWaiting;
+    }
     if (buffer_.size_class() != size_.size_class()) buffers.release(buffer_);
     if (!buffer_) buffer_ = buffers.acquire(size_.size_class());
     size_t n = src_.try_read(asio::buffer(buffer_.data(), buffer_.size()), ec);
     if (ec == asio::error::would_block) {
-      buffers.release(buffer_);  // an idle stream holds no buffer
-      waiting_read_ = true;
-      wait_since_ = proxy_.ctx_.now_tick;
-      src_.wait_readable(*this);
+      buffers.release(buffer_);
+      wait_for_data();
       return Step::kWaiting;
     }
-    if (ec == asio::error::eof) {
-      dst_.shutdown_write();
-      return finish(End::kEof);
-    }
+    if (ec == asio::error::eof) return end_of_input();
     if (ec) return ec == asio::error::interrupted ? Step::kAgain : finish(End::kReadError);
     size_.on_read(n);
+    drained_ = n < buffer_.size();
     pending_ = n;
     offset_ = 0;
   }

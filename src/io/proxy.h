@@ -26,6 +26,7 @@ struct ProxyContext {
 };
 
 // Told once, when both directions have ended: kDone, or the first error.
+// The owner then closes both streams: the last FIN is left to close().
 class ProxyOwner {
  public:
   virtual void proxy_done(CloseReason reason) = 0;
@@ -64,6 +65,7 @@ class Proxy {
         : proxy_(proxy), src_(src), dst_(dst), bytes_(bytes), counter_(counter), read_error_(read_error),
           write_error_(write_error) {}
     void run();
+    void wait_for_data();
     void on_ready(const error_code& ec) override;
 
    private:
@@ -71,6 +73,7 @@ class Proxy {
     Step splice_step();
     Step copy_step();
     Step finish(End end);
+    Step end_of_input();
     void moved(size_t n);
 
     Proxy& proxy_;
@@ -86,6 +89,7 @@ class Proxy {
     uint32_t wait_since_ = 0;
     AdaptiveSize size_;
     bool waiting_read_ = false;
+    bool drained_ = false;  // the last read was short: the source has nothing more now
   };
 
   void pump_finished(Pump& pump, End end);

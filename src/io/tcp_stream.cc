@@ -1,27 +1,33 @@
 #include "io/tcp_stream.h"
 
+#include <sys/socket.h>
+
 namespace ugate {
 
 void prepare_proxied_socket(asio::ip::tcp::socket& s) {
   error_code ignored;
   s.set_option(asio::ip::tcp::no_delay(true), ignored);
-  s.non_blocking(true, ignored);
 }
 
-std::string format_endpoint(const asio::ip::tcp::endpoint& ep) {
-  std::string addr = ep.address().to_string();
-  return (ep.address().is_v6() ? "[" + addr + "]" : addr) + ":" + std::to_string(ep.port());
-}
+namespace {
+error_code last_error() { return error_code(errno, boost::system::system_category()); }
+}  // namespace
 
 TcpStream::TcpStream(asio::ip::tcp::socket socket, std::shared_ptr<StreamMeta> meta)
     : Stream(std::move(meta)), socket_(std::move(socket)) {}
 
+// Plain recv/send: the descriptor is non-blocking from birth (accept4,
+// socket with SOCK_NONBLOCK), which Asio's own calls would not know.
 std::size_t TcpStream::try_read(asio::mutable_buffer buf, error_code& ec) {
-  return socket_.read_some(buf, ec);  // the socket is non-blocking
+  ssize_t n = ::recv(socket_.native_handle(), buf.data(), buf.size(), 0);
+  ec = n > 0 ? error_code() : n == 0 ? error_code(asio::error::eof) : last_error();
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 std::size_t TcpStream::try_write(asio::const_buffer buf, error_code& ec) {
-  return socket_.write_some(buf, ec);
+  ssize_t n = ::send(socket_.native_handle(), buf.data(), buf.size(), MSG_NOSIGNAL);
+  ec = n >= 0 ? error_code() : last_error();
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 // The handler holds one pointer, so Asio's small-object cache serves it.

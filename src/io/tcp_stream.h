@@ -7,6 +7,7 @@
 
 namespace ugate {
 
+// The socket must be non-blocking already.
 class TcpStream final : public Stream {
  public:
   TcpStream(asio::ip::tcp::socket socket, std::shared_ptr<StreamMeta> meta);
@@ -26,11 +27,7 @@ class TcpStream final : public Stream {
   asio::ip::tcp::socket socket_;
 };
 
-// Proxied sockets: no Nagle delay (small messages must not wait 40 ms) and
-// non-blocking, as try_read and splice expect.
+// Proxied sockets have no Nagle delay: small messages must not wait 40 ms.
 void prepare_proxied_socket(asio::ip::tcp::socket& s);
-
-// "1.2.3.4:80", "[::1]:80"
-std::string format_endpoint(const asio::ip::tcp::endpoint& ep);
 
 }  // namespace ugate

@@ -1,6 +1,10 @@
 #include "io/worker.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,13 +18,6 @@ using boost::system::error_code;
 
 namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-
-// Errors that mean "out of descriptors or memory": accepting again at once
-// would spin, so the loop pauses.
-bool is_resource_error(const error_code& ec) {
-  return ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
-         ec == asio::error::no_memory;
-}
 
 void log_exception(std::exception_ptr e) {
   if (!e) return;
@@ -137,33 +134,58 @@ asio::awaitable<void> Worker::tick_loop() {
 }
 
 asio::awaitable<void> Worker::accept_loop(ListenerSlot& slot) {
+  // accept4 directly: sockets are born non-blocking and the peer address
+  // comes with them (no ioctl, no getpeername); one readiness wait serves
+  // every connection queued meanwhile.
   bool resource_error_logged = false;
+  unsigned in_a_row = 0;
   asio::steady_timer pause(*ctx_);
   while (slot.acceptor && slot.acceptor->is_open()) {
-    auto [ec, socket] = co_await slot.acceptor->async_accept(use_nothrow);
-    if (ec == asio::error::operation_aborted || !slot.acceptor->is_open()) break;
-    if (ec) {
-      slot.stats.accept_errors.add();
-      if (is_resource_error(ec)) {
-        if (!resource_error_logged)
-          spdlog::warn("listener {}: accept failed: {} (pausing accepts; counted in ugate_accept_errors_total)",
-                       slot.config->name, ec.message());
-        resource_error_logged = true;
-        pause.expires_after(std::chrono::milliseconds(100));
-        co_await pause.async_wait(use_nothrow);
+    asio::ip::tcp::endpoint peer;
+    socklen_t len = static_cast<socklen_t>(peer.capacity());
+    int fd = ::accept4(slot.acceptor->native_handle(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        in_a_row = 0;
+        auto [ec] = co_await slot.acceptor->async_wait(asio::socket_base::wait_read, use_nothrow);
+        if (ec) break;  // closed: draining
+        continue;
       }
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (err == EBADF || err == EINVAL) break;
+      slot.stats.accept_errors.add();
+      if (!resource_error_logged)
+        spdlog::warn("listener {}: accept failed: {} (pausing accepts; counted in ugate_listener_accept_errors_total)",
+                     slot.config->name, std::strerror(err));
+      resource_error_logged = true;
+      pause.expires_after(std::chrono::milliseconds(100));  // out of descriptors: retrying now would spin
+      co_await pause.async_wait(use_nothrow);
       continue;
     }
+    peer.resize(len);
     slot.stats.accepted.add();
     if (slot.config->max_streams && slot.active_total->load(std::memory_order_relaxed) >= slot.config->max_streams) {
       slot.stats.closed_by_reason[static_cast<size_t>(CloseReason::kOverload)].add();
       slot.stats.closed.add();
-      error_code ignored;
-      socket.set_option(asio::socket_base::linger(true, 0), ignored);
-      socket.close(ignored);  // RST (Asio's destructor would drop the linger option)
+      linger lg{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      ::close(fd);  // RST
       continue;
     }
-    asio::co_spawn(*ctx_, slot.door(*this, slot, std::move(socket)), log_exception);
+    error_code ec;
+    asio::ip::tcp::socket socket(*ctx_);
+    socket.assign(peer.protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      continue;
+    }
+    asio::co_spawn(*ctx_, slot.door(*this, slot, std::move(socket), peer), log_exception);
+    // A flood of new connections must not starve the established ones.
+    if (++in_a_row >= kAcceptBurst) {
+      in_a_row = 0;
+      co_await asio::post(*ctx_, asio::use_awaitable);
+    }
   }
 }
 

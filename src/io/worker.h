@@ -27,8 +27,10 @@ namespace ugate {
 class Worker;
 struct ListenerSlot;
 
-// A door turns an accepted connection into a routed, proxied Stream.
-using Door = asio::awaitable<void> (*)(Worker&, ListenerSlot&, asio::ip::tcp::socket);
+// A door turns an accepted connection (non-blocking, from `peer`) into a
+// routed, proxied Stream.
+using Door = asio::awaitable<void> (*)(Worker&, ListenerSlot&, asio::ip::tcp::socket socket,
+                                       asio::ip::tcp::endpoint peer);
 
 struct ListenerSlot {
   ListenerSlot(const ListenerConfig& c, Door d, std::atomic<uint64_t>& total, asio::ip::tcp::acceptor a)
@@ -43,6 +45,7 @@ struct ListenerSlot {
 class Worker {
  public:
   static constexpr std::chrono::milliseconds kTick{100};
+  static constexpr unsigned kAcceptBurst = 16;  // accepts in a row before other work runs
 
   Worker(unsigned index, AccessLogSink* access_log);
   ~Worker();

@@ -12,9 +12,9 @@ StreamMeta sample() {
   m.id = 42;
   m.listener = "web";
   m.protocol = "tcp";
-  m.source = "127.0.0.1:5555";
+  m.source = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), 5555);
   m.destination = HostPort{"example.internal", 8080};
-  m.upstream = "10.1.2.3:8080";
+  m.upstream = TcpEndpoint(boost::asio::ip::make_address("10.1.2.3"), 8080);
   m.start_mono = std::chrono::steady_clock::now();
   m.bytes_up = 100;
   m.bytes_down = 2000;

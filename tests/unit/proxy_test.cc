@@ -75,8 +75,10 @@ class ProxyTest : public ::testing::TestWithParam<bool>, public ProxyOwner {
     server_ = upstream.fd;
     meta_ = std::make_shared<StreamMeta>();
     // upstream.socket is the client end of the upstream pair: the proxy dials out with it.
-    prepare_proxied_socket(downstream.socket);
-    prepare_proxied_socket(upstream.socket);
+    for (tcp::socket* s : {&downstream.socket, &upstream.socket}) {
+      prepare_proxied_socket(*s);
+      s->non_blocking(true);
+    }
     down_ = std::make_unique<TcpStream>(std::move(downstream.socket), meta_);
     up_ = std::make_unique<TcpStream>(std::move(upstream.socket), meta_);
     result_ = done_.get_future();
@@ -94,7 +96,11 @@ class ProxyTest : public ::testing::TestWithParam<bool>, public ProxyOwner {
     ::close(server_);
   }
 
-  void proxy_done(CloseReason reason) override { done_.set_value(reason); }
+  void proxy_done(CloseReason reason) override {
+    down_->close();
+    up_->close();
+    done_.set_value(reason);
+  }
 
   CloseReason result() {
     EXPECT_EQ(result_.wait_for(std::chrono::seconds(10)), std::future_status::ready);
