@@ -1,0 +1,664 @@
+#!/usr/bin/python3
+"""ugate benchmark harness: ugate side by side with direct loopback, HAProxy 2.6 and socat.
+
+Loopback figures on a small machine swing by 15% from run to run, so absolute numbers mean little.
+All contenders run in one invocation, take turns round by round (the order rotates every round), and
+every comparison is the median of per-round ratios (contender A in round r / contender B in round r).
+
+Sections (pick with --only):
+  iperf     iperf3 single stream, Gbit/s
+  connrate  new connections per second (connect, 1-byte round trip, close), ugate-loadgen
+  memory    RSS growth per idle proxied connection at about 9000 connections
+  latency   1 KiB request/response round trips over one connection, p50/p99 in microseconds
+
+Every process started here runs in its own session and is stopped by its PID (process group) on
+exit, even on errors or Ctrl-C. Ports are picked by binding port 0 on 127.0.0.1. Standard library
+only; run with /usr/bin/python3. See bench/RESULTS.md.
+"""
+
+import argparse
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("iperf", "connrate", "memory", "latency")
+
+
+# ---- processes --------------------------------------------------------------------------------
+
+def _raise_nofile():
+    """Child preexec: take the whole open-files hard limit (20000 here; a proxy needs 2 fds per
+    proxied connection)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Processes:
+    """Starts helper processes and stops each one by PID when the `with` block ends."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.names: dict[subprocess.Popen, str] = {}  # running children, in start order
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for proc in reversed(list(self.names)):
+            self.stop(proc)
+
+    def start(self, name: str, argv: list[str], pipe_stdio: bool = False) -> subprocess.Popen:
+        """Start argv; stderr (and stdout unless pipe_stdio) go to WORKDIR/NAME.log."""
+        with open(self.workdir / f"{name}.log", "ab") as log:
+            pipe = subprocess.PIPE if pipe_stdio else subprocess.DEVNULL
+            # Unbuffered pipes, so that read_line's select() sees every line that is not read yet.
+            proc = subprocess.Popen(argv, stdin=pipe, stdout=pipe if pipe_stdio else log, stderr=log,
+                                    bufsize=0, start_new_session=True, preexec_fn=_raise_nofile)
+        self.names[proc] = name
+        return proc
+
+    def log_tail(self, name: str, lines: int = 5) -> str:
+        path = self.workdir / f"{name}.log"
+        text = path.read_text(errors="replace").strip() if path.exists() else ""
+        return " | ".join(text.splitlines()[-lines:]) or "(no output)"
+
+    def stop(self, proc: subprocess.Popen):
+        """SIGTERM the process group (socat forks a child per connection), SIGKILL after 15 s
+        (longer than ugate's default 10 s drain). Complains when ugate needs SIGKILL or exits
+        non-zero: it should drain and exit 0."""
+        name = self.names.pop(proc)
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                print(f"  ! {name} (pid {proc.pid}) ignored SIGTERM for 15 s; killing it")
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if name.startswith("ugate") and proc.returncode != 0:
+            print(f"  ! {name} exited with status {proc.returncode} after SIGTERM (expected 0): "
+                  f"{self.log_tail(name)}")
+        for stream in (proc.stdin, proc.stdout):
+            if stream:
+                stream.close()
+
+
+def _signal_group(pgid: int, sig: int):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def is_listening(port: int) -> bool:
+    """True when some socket LISTENs on 127.0.0.1:port. Read from /proc instead of connecting,
+    because a probe connection would be proxied to the upstream (and confuse iperf3's server)."""
+    want = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        return any(line.split()[1] == want and line.split()[3] == "0A" for line in f.readlines()[1:])
+
+
+def wait_listening(procs: Processes, name: str, proc: subprocess.Popen, port: int, timeout: float = 10):
+    deadline = time.monotonic() + timeout
+    while not is_listening(port):
+        if proc.poll() is not None:
+            raise StartError(f"{name} exited with status {proc.returncode}: {procs.log_tail(name)}")
+        if time.monotonic() > deadline:
+            raise StartError(f"{name} not listening on {port} after {timeout:.0f} s: {procs.log_tail(name)}")
+        time.sleep(0.05)
+
+
+def read_line(proc: subprocess.Popen, timeout: float) -> str:
+    """One line of a piped child's stdout, or '' on timeout/EOF."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline().decode().strip() if ready else ""
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def busy_cpu_percent(interval: float) -> float:
+    """Share of all CPUs busy over the interval (/proc/stat)."""
+    def sample():
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, total
+    idle0, total0 = sample()
+    time.sleep(interval)
+    idle1, total1 = sample()
+    return 100.0 * (1 - (idle1 - idle0) / max(1, total1 - total0))
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class StartError(Exception):
+    """A contender could not be started; the harness skips it and says why."""
+
+
+# ---- contenders -------------------------------------------------------------------------------
+
+@dataclass
+class Env:
+    args: argparse.Namespace
+    workdir: Path
+    loadgen: str
+    ugate: str | None  # None when the binary is missing: ugate contenders are skipped
+    busy: list[float] = field(default_factory=list)  # the current section's samples, see check_idle
+
+
+def check_idle(env: Env):
+    """Samples CPU use while no contender is under load: anything above a few percent is other
+    work on the machine (a compile halves every figure, and not evenly)."""
+    busy = busy_cpu_percent(0.5)
+    env.busy.append(busy)
+    if busy > 10:
+        print(f"  ! the CPUs are {busy:.0f}% busy with other work; figures from now on are unreliable")
+
+
+@dataclass
+class Contender:
+    """Something that forwards 127.0.0.1:<port> to an upstream port."""
+    label: str
+    start: Callable[[Processes, int], tuple[int, subprocess.Popen | None]]  # upstream -> (port, process)
+
+
+def direct() -> Contender:
+    return Contender("direct", lambda procs, upstream: (upstream, None))
+
+
+def ugate(env: Env, workers: int, splice: bool = True) -> Contender:
+    label = f"ugate {'splice' if splice else 'copy'} w{workers}"
+
+    def start(procs: Processes, upstream: int):
+        if not env.ugate:
+            raise StartError("ugate binary not found")
+        port, admin = free_port(), free_port()
+        name = label.replace(" ", "-") + f"-{port}"
+        config = env.workdir / f"{name}.yaml"
+        config.write_text(f"""\
+workers: {workers}
+admin:
+  address: 127.0.0.1:{admin}
+access_log:
+  path: "off"
+listeners:
+  - name: bench
+    address: 127.0.0.1:{port}
+    protocol: tcp
+    forward: 127.0.0.1:{upstream}
+    splice: {'true' if splice else 'false'}
+""")
+        proc = procs.start(name, [env.ugate, "--config", str(config)])
+        wait_listening(procs, name, proc, port)
+        if not readyz(admin, timeout=10):
+            print(f"  ! {label}: listener is up but GET /readyz on :{admin} did not return 200 in 10 s")
+        return port, proc
+
+    return Contender(label, start)
+
+
+def readyz(admin_port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def haproxy(env: Env, nbthread: int, splice: bool) -> Contender:
+    """HAProxy 2.6 `mode tcp` at its best for the test: for bulk transfer, splice, which it only
+    uses with both explicit options (splice-auto mostly doesn't); for small messages its default
+    copy path, which measured as fast or faster than forced splice here.
+    HAProxy reserves 2 fds per maxconn plus 2 per maxpipes (default maxconn/4) and refuses to start
+    above the 20000 open-files limit, hence the small maxpipes: one iperf3 stream needs few pipes."""
+    label = f"haproxy nbthread {nbthread}" + (" splice" if splice else "")
+
+    def start(procs: Processes, upstream: int):
+        port = free_port()
+        name = f"haproxy-{nbthread}-{port}"
+        config = env.workdir / f"{name}.cfg"
+        splice_options = "option splice-request\n    option splice-response" if splice else ""
+        config.write_text(f"""\
+global
+    nbthread {nbthread}
+    maxconn 9500
+    maxpipes 200
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+    {splice_options}
+listen bench
+    bind 127.0.0.1:{port}
+    server upstream 127.0.0.1:{upstream}
+""")
+        proc = procs.start(name, ["haproxy", "-db", "-f", str(config)])
+        wait_listening(procs, name, proc, port)
+        return port, proc
+
+    return Contender(label, start)
+
+
+def socat() -> Contender:
+    def start(procs: Processes, upstream: int):
+        port = free_port()
+        name = f"socat-{port}"
+        proc = procs.start(name, ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                                  f"TCP:127.0.0.1:{upstream}"])
+        wait_listening(procs, name, proc, port)
+        return port, proc
+
+    return Contender("socat", start)
+
+
+def start_echo(env: Env, procs: Processes) -> int:
+    proc = procs.start("echo", [env.loadgen, "echo", "--listen", "127.0.0.1:0"], pipe_stdio=True)
+    line = read_line(proc, timeout=5)
+    if not line:
+        raise SystemExit(f"echo server did not start: {procs.log_tail('echo')}")
+    return json.loads(line)["port"]
+
+
+def start_contenders(procs: Processes, contenders: list[Contender], upstream: int) -> dict[str, int]:
+    """Start each contender once for the whole section; returns label -> port for those that run."""
+    ports = {}
+    for c in contenders:
+        try:
+            ports[c.label], _ = c.start(procs, upstream)
+        except StartError as e:
+            print(f"  - skipping {c.label}: {e}")
+    return ports
+
+
+def run_rounds(env: Env, ports: dict[str, int], measure, describe) -> dict[str, list]:
+    """Each round runs every contender once; the order rotates so that none always goes first.
+    measure(port) returns a value or raises RuntimeError; failures are recorded as None."""
+    labels = list(ports)
+    results: dict[str, list] = {label: [] for label in labels}
+    for r in range(env.args.rounds):
+        check_idle(env)
+        shift = r % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            try:
+                value = measure(ports[label])
+                print(f"  round {r + 1}/{env.args.rounds}  {label:<26} {describe(value)}")
+            except RuntimeError as e:
+                value = None
+                print(f"  round {r + 1}/{env.args.rounds}  {label:<26} FAILED: {e}")
+            results[label].append(value)
+    return results
+
+
+# ---- statistics and report --------------------------------------------------------------------
+
+def median_of(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def ratio(a: list, b: list) -> float | None:
+    """Median over rounds of a[r] / b[r], using only rounds where both ran."""
+    return median_of([x / y for x, y in zip(a, b) if x is not None and y])
+
+
+def diff(a: list, b: list) -> float | None:
+    """Median over rounds of a[r] - b[r]."""
+    return median_of([x - y for x, y in zip(a, b) if x is not None and y is not None])
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def best(results: dict[str, list], prefix: str) -> str | None:
+    """Label starting with prefix that has the highest median (e.g. the better HAProxy)."""
+    medians = {k: median_of(v) for k, v in results.items() if k.startswith(prefix)}
+    medians = {k: m for k, m in medians.items() if m is not None}
+    return max(medians, key=medians.get) if medians else None
+
+
+@dataclass
+class Report:
+    """One section's output: a table, target checks, notes on method, and the raw figures."""
+    title: str
+    method: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    checks: list[tuple[str, str, str, bool | None]] = field(default_factory=list)  # what, value, target, met
+    raw: dict = field(default_factory=dict)
+    busy: float | None = None  # highest CPU use by other work seen during the section, percent
+
+    def check(self, what: str, value: float | None, target: str, met, digits: int = 2):
+        self.checks.append((what, fmt(value, digits), target, None if value is None else bool(met(value))))
+
+    def notes(self) -> list[str]:
+        if self.busy is None:
+            return [self.method]
+        warning = " (UNRELIABLE: run again on an idle machine)." if self.busy > 10 else "."
+        return [self.method,
+                f"Machine: other work used up to {self.busy:.0f}% of the CPUs between measurements{warning}"]
+
+    def text(self) -> str:
+        widths = [max(len(str(x)) for x in col) for col in zip(self.columns, *self.rows)]
+        line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+        out = [f"== {self.title} ==", *self.notes(), "", line(self.columns), line("-" * w for w in widths)]
+        out += [line(row) for row in self.rows]
+        if self.checks:
+            out.append("")
+            out += [f"  {what}: {value}  (target {target}) {verdict(met)}"
+                    for what, value, target, met in self.checks]
+        return "\n".join(out)
+
+    def markdown(self) -> str:
+        out = [f"### {self.title}", "", "\n\n".join(self.notes()), "",
+               "| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        out += ["| " + " | ".join(str(c) for c in row) + " |" for row in self.rows]
+        if self.checks:
+            out += ["", "| check | value | target | |", "|---|---|---|---|"]
+            out += [f"| {what} | {value} | {target} | {verdict(met)} |"
+                    for what, value, target, met in self.checks]
+        return "\n".join(out)
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "MET", False: "MISSED", None: "not measured"}[met]
+
+
+# ---- sections ---------------------------------------------------------------------------------
+
+def section_iperf(env: Env) -> Report:
+    seconds = env.args.seconds
+    contenders = [direct(), ugate(env, 1), ugate(env, 2), ugate(env, 1, splice=False),
+                  ugate(env, 2, splice=False), haproxy(env, 1, splice=True), haproxy(env, 2, splice=True),
+                  socat()]
+    with Processes(env.workdir) as procs:
+        server_port = free_port()
+        ports = start_contenders(procs, contenders, server_port)
+
+        def measure(port: int) -> float:
+            # A fresh one-test server each time, so a contender that breaks a test cannot leave
+            # the server busy for the next one.
+            server = procs.start("iperf3-server",
+                                 ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(server_port)])
+            try:
+                wait_listening(procs, "iperf3-server", server, server_port)
+                cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-J"]
+                done = subprocess.run(cmd, capture_output=True, timeout=seconds + 20)
+            except (StartError, subprocess.TimeoutExpired) as e:
+                raise RuntimeError(str(e))
+            finally:
+                procs.stop(server)
+            try:
+                report = json.loads(done.stdout)
+            except json.JSONDecodeError:
+                raise RuntimeError(f"iperf3 printed no JSON: {done.stderr.decode().strip()}")
+            if "error" in report:
+                raise RuntimeError(f"iperf3: {report['error']}")
+            return report["end"]["sum_received"]["bits_per_second"] / 1e9
+
+        results = run_rounds(env, ports, measure, lambda v: f"{v:.2f} Gbit/s")
+
+    report = Report(f"iperf3 single stream, {seconds} s x {env.args.rounds} rounds (Gbit/s)",
+                    "Method: `iperf3 -c -t S` through each contender to a fresh `iperf3 -s -1`; "
+                    "Gbit/s received. ugate with 1 and 2 workers, splice and copy path; HAProxy `mode tcp` "
+                    "with `option splice-request` and `option splice-response`; socat with its defaults "
+                    "(`TCP-LISTEN:P,reuseaddr,fork TCP:...`). Ratios are medians of per-round ratios.",
+                    ["contender", "median Gbit/s", "per round", "vs direct"], raw=results)
+    for label, values in results.items():
+        report.rows.append([label, fmt(median_of(values)), " ".join(fmt(v, 1) for v in values),
+                            fmt(ratio(values, results.get("direct", [])))])
+    top_haproxy = best(results, "haproxy")
+    for label in results:
+        if top_haproxy and label.startswith("ugate splice"):
+            report.check(f"{label} / {top_haproxy}", ratio(results[label], results[top_haproxy]),
+                         ">= 1.1", lambda v: v >= 1.1)
+        if "socat" in results and label.startswith("ugate copy"):
+            report.check(f"{label} / socat", ratio(results[label], results["socat"]),
+                         ">= 1.5", lambda v: v >= 1.5)
+    return report
+
+
+def section_connrate(env: Env) -> Report:
+    seconds, concurrency = env.args.seconds, env.args.concurrency
+    contenders = [direct(), ugate(env, 1), ugate(env, 2), haproxy(env, 1, splice=False),
+                  haproxy(env, 2, splice=False)]
+    with Processes(env.workdir) as procs:
+        ports = start_contenders(procs, contenders, start_echo(env, procs))
+
+        def measure(port: int) -> dict:
+            out = run_loadgen(env, ["connrate", "--target", f"127.0.0.1:{port}", "--seconds", str(seconds),
+                                    "--concurrency", str(concurrency)], timeout=seconds + 20)
+            if out["connections"] == 0:
+                raise RuntimeError(f"no connection completed: {out['first_error']}")
+            return out
+
+        raw = run_rounds(env, ports, measure,
+                         lambda v: f"{v['rate']:.0f} conn/s" + (f", {v['errors']} errors ({v['first_error']})"
+                                                               if v["errors"] else ""))
+    results = {label: [v and v["rate"] for v in values] for label, values in raw.items()}
+    errors = {label: sum(v["errors"] for v in values if v) for label, values in raw.items()}
+    report = Report(f"new connections per second, {seconds} s x {env.args.rounds} rounds, "
+                    f"{concurrency} in flight",
+                    "Method: `ugate-loadgen connrate` (connect, write 1 byte, read the echo, close; "
+                    f"{concurrency} connections in flight) against `ugate-loadgen echo`, directly or "
+                    "through the contender (ugate splice path; HAProxy default copy path). Client, echo "
+                    "server and proxy share the machine's cores.",
+                    ["contender", "median conn/s", "per round", "vs direct", "errors"], raw=raw)
+    for label, values in results.items():
+        report.rows.append([label, fmt(median_of(values), 0), " ".join(fmt(v, 0) for v in values),
+                            fmt(ratio(values, results.get("direct", []))), errors[label]])
+    top_haproxy = best(results, "haproxy")
+    for label in results:
+        if top_haproxy and label.startswith("ugate"):
+            report.check(f"{label} / {top_haproxy}", ratio(results[label], results[top_haproxy]),
+                         ">= 1.2", lambda v: v >= 1.2)
+    return report
+
+
+def section_memory(env: Env) -> Report:
+    count = env.args.idle_connections
+    contenders = [ugate(env, 2), haproxy(env, 1, splice=False)]
+    report = Report(
+        f"memory per idle proxied connection, {count} connections",
+        "Method: start the proxy, let it settle 1 s, read VmRSS from /proc/PID/status; open the "
+        "connections with `ugate-loadgen idle` (one at a time, each with a 1-byte round trip so the "
+        "proxy has dialled upstream), wait for it to report ready plus 1 s, read VmRSS again; "
+        "KiB per connection = RSS growth / connections held. Kernel socket buffers are not in RSS "
+        "and not counted. One run per contender (the figure barely varies).",
+        ["contender", "connections", "proxy fds", "RSS before KiB", "RSS after KiB", "KiB per connection"])
+    with Processes(env.workdir) as procs:
+        echo_port = start_echo(env, procs)
+        for c in contenders:
+            try:
+                port, proc = c.start(procs, echo_port)
+            except StartError as e:
+                print(f"  - skipping {c.label}: {e}")
+                continue
+            check_idle(env)
+            per_conn = measure_idle(env, procs, proc.pid, port, count, c.label, report)
+            procs.stop(proc)  # one proxy at a time: they share the echo server's fd budget
+            if c.label.startswith("ugate"):
+                report.check(f"{c.label} KiB per idle connection", per_conn, "<= 3", lambda v: v <= 3)
+    return report
+
+
+def measure_idle(env: Env, procs: Processes, pid: int, port: int, count: int, label: str, report: Report):
+    time.sleep(1)
+    before = rss_kib(pid)
+    client = procs.start(f"idle-{port}", [env.loadgen, "idle", "--target", f"127.0.0.1:{port}",
+                                          "--count", str(count)], pipe_stdio=True)
+    try:
+        status = json.loads(read_line(client, timeout=120) or "{}")
+        if read_line(client, timeout=5) != "ready":
+            print(f"  - {label}: idle client did not get ready: {procs.log_tail(f'idle-{port}')}")
+            return None
+        if status.get("error"):
+            print(f"  ! {label}: only {status['open']} of {count} connections opened: {status['error']}")
+        time.sleep(1)
+        after, fds = rss_kib(pid), open_fds(pid)
+    finally:
+        procs.stop(client)  # stop holding; closing stdin would do as well
+    per_conn = (after - before) / status["open"] if status.get("open") else None
+    print(f"  {label:<26} {status['open']} connections: RSS {before} -> {after} KiB, "
+          f"{fmt(per_conn)} KiB per connection, {fds} fds open")
+    report.rows.append([label, status["open"], fds, before, after, fmt(per_conn)])
+    report.raw[label] = {"connections": status["open"], "fds": fds, "rss_before_kib": before,
+                         "rss_after_kib": after, "kib_per_connection": per_conn}
+    return per_conn
+
+
+def section_latency(env: Env) -> Report:
+    count = env.args.latency_count
+    contenders = [direct(), ugate(env, 2), ugate(env, 2, splice=False), haproxy(env, 1, splice=False)]
+    with Processes(env.workdir) as procs:
+        ports = start_contenders(procs, contenders, start_echo(env, procs))
+
+        def measure(port: int) -> dict:
+            return run_loadgen(env, ["latency", "--target", f"127.0.0.1:{port}", "--count", str(count),
+                                     "--size", "1024"], timeout=120)
+
+        raw = run_rounds(env, ports, measure, lambda v: f"p50 {v['p50_us']:.1f} us  p99 {v['p99_us']:.1f} us")
+    p50 = {label: [v and v["p50_us"] for v in values] for label, values in raw.items()}
+    p99 = {label: [v and v["p99_us"] for v in values] for label, values in raw.items()}
+    report = Report(f"latency, 1 KiB request/response, {count} round trips x {env.args.rounds} rounds (us)",
+                    "Method: `ugate-loadgen latency`: one connection (TCP_NODELAY), write 1 KiB, read the "
+                    "1 KiB echo, repeat; after 100 warm-up round trips. HAProxy on its default copy "
+                    "path. Figures are medians over rounds; 'added' is the median of per-round "
+                    "differences against direct.",
+                    ["contender", "p50 us", "p99 us", "p99 / p50", "added p50 us", "added p99 us"], raw=raw)
+    for label in raw:
+        report.rows.append([label, fmt(median_of(p50[label]), 1), fmt(median_of(p99[label]), 1),
+                            fmt(ratio(p99[label], p50[label])),
+                            fmt(diff(p50[label], p50.get("direct", [])), 1),
+                            fmt(diff(p99[label], p99.get("direct", [])), 1)])
+    for label in raw:
+        if label.startswith("ugate"):
+            report.check(f"{label} added p50 (us)", diff(p50[label], p50.get("direct", [])),
+                         "<= 30 us", lambda v: v <= 30, digits=1)
+            report.check(f"{label} p99 / p50", ratio(p99[label], p50[label]), "<= 2", lambda v: v <= 2)
+    return report
+
+
+def run_loadgen(env: Env, argv: list[str], timeout: float) -> dict:
+    try:
+        done = subprocess.run([env.loadgen] + argv, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"ugate-loadgen {argv[0]} did not finish within {timeout:.0f} s")
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode().strip() or f"ugate-loadgen exited {done.returncode}")
+    return json.loads(done.stdout)
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+def find_loadgen(args, workdir: Path) -> str:
+    """The CMake-built tool, or else a fresh standalone build (handy before the root CMake works)."""
+    if args.loadgen:
+        return args.loadgen
+    built = ROOT / "build/release/bench/ugate-loadgen"
+    if built.exists():
+        return str(built)
+    out = workdir / "ugate-loadgen"
+    print(f"note: {built} not found; compiling bench/loadgen.cc with g++")
+    subprocess.run(["g++", "-O2", "-std=c++20", str(ROOT / "bench/loadgen.cc"), "-o", str(out)], check=True)
+    return str(out)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", default=",".join(SECTIONS),
+                   help="comma-separated sections, from " + ",".join(SECTIONS))
+    p.add_argument("--rounds", type=int, default=3, help="rounds per section (contenders alternate in each)")
+    p.add_argument("--seconds", type=int, default=5, help="length of one iperf3 or connrate run")
+    p.add_argument("--concurrency", type=int, default=32, help="connections in flight for connrate")
+    p.add_argument("--idle-connections", type=int, default=9000, help="connections held for the memory test")
+    p.add_argument("--latency-count", type=int, default=20000, help="round trips per latency run")
+    p.add_argument("--ugate", default=str(ROOT / "build/ugate"), help="ugate binary")
+    p.add_argument("--loadgen", help="ugate-loadgen binary (default: build/release/bench/ugate-loadgen)")
+    p.add_argument("--markdown", type=Path, help="also write the report as markdown here")
+    p.add_argument("--json", type=Path, help="also write the raw figures as JSON here")
+    args = p.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.only) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown section(s) {', '.join(sorted(unknown))}")
+    if args.rounds < 1 or args.seconds < 1:
+        p.error("--rounds and --seconds must be >= 1")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    # A SIGTERM to the harness unwinds like Ctrl-C, so the `finally`/`with` blocks stop every child.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    missing = [tool for tool in ("iperf3", "haproxy", "socat") if not shutil.which(tool)]
+    if missing:
+        print(f"error: missing peer tools: {', '.join(missing)} (apt-get install {' '.join(missing)})")
+        return 1
+    with tempfile.TemporaryDirectory(prefix="ugate-bench-") as tmp:
+        workdir = Path(tmp)
+        ugate_bin = args.ugate if os.access(args.ugate, os.X_OK) else None
+        if ugate_bin:
+            version = subprocess.run([ugate_bin, "--version"], capture_output=True, text=True, timeout=10)
+            ugate_desc = f"{ugate_bin} ({version.stdout.strip() or 'version unknown'})"
+        else:
+            ugate_desc = "not found (skipped)"
+            print(f"NOTE: ugate binary not found at {args.ugate} (build it with `make build`); "
+                  "the ugate contenders are skipped.")
+        env = Env(args, workdir, find_loadgen(args, workdir), ugate_bin)
+        sections = {"iperf": section_iperf, "connrate": section_connrate,
+                    "memory": section_memory, "latency": section_latency}
+        reports: dict[str, Report] = {}
+        started = time.monotonic()
+        for name in args.only:
+            print(f"\n-- {name} --")
+            env.busy.clear()
+            reports[name] = sections[name](env)
+            reports[name].busy = max(env.busy, default=None)
+        elapsed = time.monotonic() - started
+
+    header = (f"ugate bench, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+              f"{args.rounds} rounds, {elapsed:.0f} s; ugate: {ugate_desc}")
+    print("\n" + header + "\n\n" + "\n\n".join(r.text() for r in reports.values()))
+    if args.markdown:
+        args.markdown.write_text(f"_{header}_\n\n" + "\n\n".join(r.markdown() for r in reports.values()) + "\n")
+        print(f"\nmarkdown written to {args.markdown}")
+    if args.json:
+        raw = {"header": header, "sections": {name: r.raw for name, r in reports.items()}}
+        args.json.write_text(json.dumps(raw, indent=1))
+        print(f"json written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

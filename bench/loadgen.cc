@@ -1,0 +1,443 @@
+// ugate-loadgen: the load generator and echo server behind bench/bench.py.
+//
+// Every contender (direct, ugate, HAProxy, socat) is driven by this one client, so differences
+// come from the proxy and not from the tool. Linux only (epoll, signalfd); no dependencies.
+//
+//   echo     --listen HOST:PORT                          echo server; prints {"port":N} when bound
+//   connrate --target HOST:PORT --seconds S --concurrency C
+//                                                        C slots loop connect, 1-byte round trip,
+//                                                        close; prints connections per second
+//   latency  --target HOST:PORT --count N --size B [--warmup W]
+//                                                        N round trips of B bytes on one connection;
+//                                                        prints p50/p90/p99/max in microseconds
+//   idle     --target HOST:PORT --count N [--hold-file F]
+//                                                        opens N connections, one round trip each,
+//                                                        writes "ready" to F (or stdout) and holds
+//                                                        them until SIGTERM/SIGINT or stdin closes
+//
+// Results are one JSON line on stdout; diagnostics go to stderr; exit status 1 on failure.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "ugate-loadgen: %s\n", what.c_str());
+  std::exit(1);
+}
+
+[[noreturn]] void die_errno(const std::string& what) { die(what + ": " + std::strerror(errno)); }
+
+// --key value pairs after the subcommand.
+class Options {
+ public:
+  Options(int argc, char** argv) {
+    for (int i = 2; i < argc; i += 2) {
+      std::string key = argv[i];
+      if (key.rfind("--", 0) != 0 || i + 1 >= argc) die("expected --option value, got " + key);
+      values_[key.substr(2)] = argv[i + 1];
+    }
+  }
+  std::string str(const std::string& key) const {
+    auto it = values_.find(key);
+    if (it == values_.end()) die("missing --" + key);
+    return it->second;
+  }
+  std::string str(const std::string& key, const std::string& fallback) const {
+    return values_.count(key) ? values_.at(key) : fallback;
+  }
+  long num(const std::string& key) const { return parse(key, str(key)); }
+  long num(const std::string& key, long fallback) const {
+    return values_.count(key) ? parse(key, values_.at(key)) : fallback;
+  }
+
+ private:
+  static long parse(const std::string& key, const std::string& text) {
+    char* end = nullptr;
+    long v = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || v < 0) die("--" + key + " needs a non-negative integer");
+    return v;
+  }
+  std::map<std::string, std::string> values_;
+};
+
+struct Endpoint {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+};
+
+// "127.0.0.1:8080" or "[::1]:8080"; numeric hosts only (no DNS in a benchmark).
+Endpoint parse_endpoint(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) die("bad address (want HOST:PORT): " + text);
+  std::string host = text.substr(0, colon), port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    die("bad address " + text + ": " + gai_strerror(rc));
+  }
+  Endpoint ep;
+  std::memcpy(&ep.addr, res->ai_addr, res->ai_addrlen);
+  ep.len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return ep;
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// A stuck proxy must fail the run rather than hang it.
+void set_io_timeout(int fd, int seconds) {
+  timeval tv{seconds, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// Blocking connect with TCP_NODELAY and I/O timeouts; -1 on failure (errno set).
+int connect_blocking(const Endpoint& target) {
+  int fd = socket(target.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  set_nodelay(fd);
+  set_io_timeout(fd, 5);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&target.addr), target.len) != 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+bool send_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool recv_all(int fd, char* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = recv(fd, p, n, 0);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+// ---- echo -------------------------------------------------------------------------------------
+
+// Level-triggered epoll. A connection whose peer does not read fast enough keeps its unsent
+// bytes and stops being read until they are gone (backpressure, bounded memory).
+int cmd_echo(const Options& opt) {
+  Endpoint ep = parse_endpoint(opt.str("listen"));
+  int lfd = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (lfd < 0) die_errno("socket");
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&ep.addr), ep.len) != 0) die_errno("bind " + opt.str("listen"));
+  if (listen(lfd, 4096) != 0) die_errno("listen");
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&bound), &blen);
+  int port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                               : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  std::printf("{\"port\":%d}\n", port);
+  std::fflush(stdout);
+
+  int epfd = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{EPOLLIN, {.fd = lfd}};
+  epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+
+  std::vector<std::string> pending;  // unsent bytes, indexed by fd
+  std::vector<char> buf(64 * 1024);
+  std::vector<epoll_event> events(1024);
+  auto watch = [&](int fd, uint32_t what) {
+    epoll_event e{what, {.fd = fd}};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &e);
+  };
+  auto drop = [&](int fd) {
+    pending[fd].clear();
+    pending[fd].shrink_to_fit();
+    close(fd);  // also removes it from the epoll set
+  };
+  for (;;) {
+    int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()), -1);
+    if (n < 0 && errno != EINTR) die_errno("epoll_wait");
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == lfd) {
+        for (;;) {
+          int c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) perror("ugate-loadgen: accept");
+            break;
+          }
+          set_nodelay(c);
+          if (static_cast<size_t>(c) >= pending.size()) pending.resize(c + 1024);
+          epoll_event e{EPOLLIN, {.fd = c}};
+          epoll_ctl(epfd, EPOLL_CTL_ADD, c, &e);
+        }
+        continue;
+      }
+      std::string& out = pending[fd];
+      if (!out.empty()) {  // waiting for EPOLLOUT
+        ssize_t w = send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN) { drop(fd); continue; }
+        if (w > 0) out.erase(0, static_cast<size_t>(w));
+        if (out.empty()) watch(fd, EPOLLIN);
+        continue;
+      }
+      ssize_t r = recv(fd, buf.data(), buf.size(), 0);
+      if (r == 0 || (r < 0 && errno != EAGAIN)) { drop(fd); continue; }
+      if (r < 0) continue;
+      ssize_t w = send(fd, buf.data(), static_cast<size_t>(r), MSG_NOSIGNAL);
+      if (w < 0 && errno != EAGAIN) { drop(fd); continue; }
+      if (w < r) {
+        out.assign(buf.data() + std::max<ssize_t>(w, 0), buf.data() + r);
+        watch(fd, EPOLLOUT);
+      }
+    }
+  }
+}
+
+// ---- connrate ---------------------------------------------------------------------------------
+
+// One thread, C independent slots, each a small state machine driven by edge-triggered epoll:
+// nonblocking connect -> (writable) send 1 byte -> (readable) recv 1 byte -> close -> again.
+// Edge-triggered so each socket costs one epoll_ctl, keeping the client cheap on a 2-core box.
+int cmd_connrate(const Options& opt) {
+  Endpoint target = parse_endpoint(opt.str("target"));
+  long seconds = opt.num("seconds");
+  long concurrency = std::max(1L, opt.num("concurrency"));
+
+  enum class Phase { connecting, reading };
+  struct Slot {
+    int fd = -1;
+    Phase phase = Phase::connecting;
+  };
+  std::vector<Slot> slots(static_cast<size_t>(concurrency));
+  std::vector<size_t> restart;  // slots to (re)connect on the next loop turn
+  long done = 0, failed = 0;
+  std::string first_error;
+  int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+  auto finish = [&](size_t i, bool ok) {
+    if (ok) {
+      ++done;
+    } else {
+      if (first_error.empty()) first_error = errno ? std::strerror(errno) : "connection closed early";
+      ++failed;
+    }
+    close(slots[i].fd);
+    slots[i].fd = -1;
+    restart.push_back(i);
+  };
+  auto start = [&](size_t i) {
+    Slot& s = slots[i];
+    s.phase = Phase::connecting;
+    s.fd = socket(target.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s.fd < 0) die_errno("socket");
+    set_nodelay(s.fd);
+    epoll_event e{EPOLLIN | EPOLLOUT | EPOLLET, {.u64 = i}};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, s.fd, &e);
+    errno = 0;
+    int rc = connect(s.fd, reinterpret_cast<const sockaddr*>(&target.addr), target.len);
+    if (rc != 0 && errno != EINPROGRESS) finish(i, false);
+  };
+  auto step = [&](size_t i, uint32_t ev) {
+    Slot& s = slots[i];
+    errno = 0;
+    if (s.phase == Phase::connecting) {
+      if (ev & (EPOLLERR | EPOLLHUP)) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        errno = err;
+        return finish(i, false);
+      }
+      if (!(ev & EPOLLOUT)) return;
+      if (send(s.fd, "x", 1, MSG_NOSIGNAL) != 1) return finish(i, false);
+      s.phase = Phase::reading;  // the echo arrives later as a fresh EPOLLIN edge
+      return;
+    }
+    if (!(ev & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;  // e.g. a late EPOLLOUT edge
+    char c;
+    ssize_t r = recv(s.fd, &c, 1, 0);
+    if (r < 0 && errno == EAGAIN) return;
+    finish(i, r == 1);
+  };
+
+  auto t0 = Clock::now();
+  auto deadline = t0 + std::chrono::seconds(seconds);
+  for (size_t i = 0; i < slots.size(); ++i) start(i);
+  std::vector<epoll_event> events(slots.size());
+  while (Clock::now() < deadline) {
+    std::vector<size_t> again;
+    again.swap(restart);
+    for (size_t i : again) start(i);
+    int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()), restart.empty() ? 50 : 0);
+    for (int k = 0; k < n; ++k) step(events[k].data.u64, events[k].events);
+  }
+  double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("{\"test\":\"connrate\",\"connections\":%ld,\"errors\":%ld,\"seconds\":%.3f,"
+              "\"concurrency\":%ld,\"rate\":%.1f,\"first_error\":\"%s\"}\n",
+              done, failed, elapsed, concurrency, done / elapsed, first_error.c_str());
+  return 0;
+}
+
+// ---- latency ----------------------------------------------------------------------------------
+
+int cmd_latency(const Options& opt) {
+  Endpoint target = parse_endpoint(opt.str("target"));
+  long count = std::max(1L, opt.num("count"));
+  long size = std::max(1L, opt.num("size", 1024));
+  long warmup = opt.num("warmup", 100);
+
+  int fd = connect_blocking(target);
+  if (fd < 0) die_errno("connect " + opt.str("target"));
+  std::vector<char> out(static_cast<size_t>(size), 'x'), in(static_cast<size_t>(size));
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(count));
+  for (long i = 0; i < warmup + count; ++i) {
+    auto t0 = Clock::now();
+    if (!send_all(fd, out.data(), out.size()) || !recv_all(fd, in.data(), in.size())) {
+      die_errno("round trip " + std::to_string(i));
+    }
+    auto t1 = Clock::now();
+    if (i >= warmup) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+  }
+  close(fd);
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double p) {  // nearest-rank percentile
+    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(us.size())));
+    return us[std::max<size_t>(rank, 1) - 1];
+  };
+  std::printf("{\"test\":\"latency\",\"count\":%ld,\"size\":%ld,\"p50_us\":%.1f,\"p90_us\":%.1f,"
+              "\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+              count, size, pct(50), pct(90), pct(99), us.back());
+  return 0;
+}
+
+// ---- idle -------------------------------------------------------------------------------------
+
+// Connections are opened one after another: the round trip proves the proxy has dialled upstream,
+// and a sequential open never overflows a listen backlog.
+int cmd_idle(const Options& opt) {
+  Endpoint target = parse_endpoint(opt.str("target"));
+  long count = opt.num("count");
+  std::string hold_file = opt.str("hold-file", "");
+
+  // Block the stop signals before anything else so none is lost; signalfd collects them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  sigprocmask(SIG_BLOCK, &stop, nullptr);
+  int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
+
+  std::vector<int> fds;
+  fds.reserve(static_cast<size_t>(count));
+  std::string error;
+  for (long i = 0; i < count; ++i) {
+    char c = 'x';
+    int fd = connect_blocking(target);
+    if (fd < 0 || !send_all(fd, &c, 1) || !recv_all(fd, &c, 1)) {
+      error = "connection " + std::to_string(i) + ": " + (errno ? std::strerror(errno) : "closed");
+      if (fd >= 0) close(fd);
+      break;  // most likely a limit was hit; more attempts would only add timeouts
+    }
+    fds.push_back(fd);
+  }
+  std::printf("{\"test\":\"idle\",\"requested\":%ld,\"open\":%zu,\"error\":\"%s\"}\n", count, fds.size(),
+              error.c_str());
+  std::fflush(stdout);
+  if (hold_file.empty()) {
+    std::printf("ready\n");
+    std::fflush(stdout);
+  } else {
+    FILE* f = std::fopen(hold_file.c_str(), "w");
+    if (!f) die_errno("open " + hold_file);
+    std::fputs("ready\n", f);
+    std::fclose(f);
+  }
+
+  // Hold until a stop signal, or until stdin closes when stdin is a pipe or terminal
+  // (not /dev/null, which would end the hold at once).
+  struct stat st{};
+  bool watch_stdin = fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || isatty(0));
+  pollfd pfds[2] = {{sfd, POLLIN, 0}, {0, POLLIN, 0}};
+  for (;;) {
+    if (poll(pfds, watch_stdin ? 2 : 1, -1) < 0 && errno != EINTR) die_errno("poll");
+    if (pfds[0].revents) break;
+    if (watch_stdin && pfds[1].revents) {
+      char buf[256];
+      if (read(0, buf, sizeof buf) <= 0) break;
+    }
+  }
+  for (int fd : fds) close(fd);
+  return error.empty() ? 0 : 1;
+}
+
+void usage() {
+  std::fputs(
+      "usage: ugate-loadgen echo --listen HOST:PORT\n"
+      "       ugate-loadgen connrate --target HOST:PORT --seconds S --concurrency C\n"
+      "       ugate-loadgen latency --target HOST:PORT --count N [--size BYTES] [--warmup N]\n"
+      "       ugate-loadgen idle --target HOST:PORT --count N [--hold-file FILE]\n",
+      stderr);
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) usage();
+  // Idle tests hold thousands of sockets: take the whole hard limit for open files.
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  signal(SIGPIPE, SIG_IGN);
+  std::string cmd = argv[1];
+  Options opt(argc, argv);
+  if (cmd == "echo") return cmd_echo(opt);
+  if (cmd == "connrate") return cmd_connrate(opt);
+  if (cmd == "latency") return cmd_latency(opt);
+  if (cmd == "idle") return cmd_idle(opt);
+  usage();
+}
