@@ -12,11 +12,6 @@ std::string HostPort::str() const {
   return host + ":" + std::to_string(port);
 }
 
-bool HostPort::is_ip_literal() const {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
 std::optional<HostPort> parse_host_port(std::string_view text, std::string* why, bool allow_zero) {
   auto fail = [&](std::string msg) -> std::optional<HostPort> {
     if (why) *why = std::move(msg);

@@ -12,7 +12,6 @@ struct HostPort {
   uint16_t port = 0;
 
   std::string str() const;  // brackets IPv6 literals again
-  bool is_ip_literal() const;
   bool operator==(const HostPort&) const = default;
 };
 

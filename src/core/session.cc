@@ -91,10 +91,12 @@ void Session::on_tick(uint32_t now) {
 void Session::abort(CloseReason reason) {
   if (aborted_ != CloseReason::kDone || phase_ == Phase::kClosed) return;
   aborted_ = reason;
-  // Closing cancels whatever the session is waiting on; it then finishes by itself.
-  if (up_) up_->close();
+  // Closing cancels whatever the session is waiting on; it then finishes by
+  // itself. An idle stream has nothing in flight and closes cleanly; any other
+  // cut (drain, connect timeout) may lose bytes, so the peers get a reset.
+  if (up_) reason == CloseReason::kIdleTimeout ? up_->close() : up_->reset();
   else up_socket_.close();
-  down_->close();
+  reason == CloseReason::kIdleTimeout ? down_->close() : down_->reset();
 }
 
 void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
