@@ -21,7 +21,7 @@ std::unique_ptr<Session> Session::create(Worker& worker, ListenerSlot& slot, std
 }
 
 Session::Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream)
-    : worker_(worker), slot_(slot), down_(std::move(downstream)), up_socket_(worker.context()) {
+    : worker_(worker), slot_(slot), down_(std::move(downstream)) {
   slot_.stats.active.add();
   slot_.active_total->fetch_add(1, std::memory_order_relaxed);
   last_active_ = worker_.now_tick();
@@ -54,16 +54,15 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
   Endpoints endpoints = co_await s.worker_.dialer().resolve(m.destination);
   CloseReason result = endpoints.empty() ? CloseReason::kResolveFailed : CloseReason::kDone;
   if (s.aborted_ == CloseReason::kDone && result == CloseReason::kDone)
-    result = co_await Dialer::connect(endpoints, s.up_socket_, m.upstream);
+    result = co_await Dialer::connect(endpoints, s.worker_.poller(), s.down_->shared_meta(), s.up_);
   if (s.aborted_ != CloseReason::kDone) result = s.aborted_;
   if (result != CloseReason::kDone) {
     // The client learns at once, with a reset as the upstream gave us.
     s.fail(result);
-    s.up_socket_.close();
+    if (s.up_) s.up_->close();
     co_return;
   }
 
-  s.up_ = std::make_unique<TcpStream>(std::move(s.up_socket_), s.down_->shared_meta());
   s.phase_ = Phase::kProxying;
   s.last_active_ = s.worker_.now_tick();
   ProxyContext ctx{s.worker_.context(), s.worker_.buffers(), s.worker_.pipes(), s.slot_.config->splice,
@@ -95,7 +94,6 @@ void Session::abort(CloseReason reason) {
   // itself. An idle stream has nothing in flight and closes cleanly; any other
   // cut (drain, connect timeout) may lose bytes, so the peers get a reset.
   if (up_) reason == CloseReason::kIdleTimeout ? up_->close() : up_->reset();
-  else up_socket_.close();
   reason == CloseReason::kIdleTimeout ? down_->close() : down_->reset();
 }
 
@@ -116,8 +114,7 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
          {"bytes_down", m.bytes_down}};
 }
 
-asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, asio::ip::tcp::socket socket,
-                                       asio::ip::tcp::endpoint peer) {
+asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
   auto meta = std::make_shared<StreamMeta>();
   meta->id = next_stream_id.fetch_add(1, std::memory_order_relaxed);
   meta->listener = slot.config->name;
@@ -125,9 +122,9 @@ asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, asio:
   meta->start = std::chrono::system_clock::now();
   meta->start_mono = std::chrono::steady_clock::now();
   meta->source = peer;
-  prepare_proxied_socket(socket);
+  set_no_delay(fd);
 
-  auto session = Session::create(worker, slot, std::make_unique<TcpStream>(std::move(socket), meta));
+  auto session = Session::create(worker, slot, std::make_unique<TcpStream>(fd, worker.poller(), meta));
   const Route* route = slot.config->router.match("", slot.config->address.port);
   if (!route) {
     session->fail(CloseReason::kNoRoute);

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "core/stream.h"
+#include "io/tcp_stream.h"
 #include "io/proxy.h"
 #include "io/tracked.h"
 #include "io/worker.h"
@@ -42,8 +43,7 @@ class Session final : public Tracked, public ProxyOwner {
   Worker& worker_;
   ListenerSlot& slot_;
   std::unique_ptr<Stream> down_;
-  std::unique_ptr<Stream> up_;
-  asio::ip::tcp::socket up_socket_;  // while connecting; then owned by up_
+  std::unique_ptr<TcpStream> up_;  // being connected, then connected
   std::optional<Proxy> proxy_;
   Phase phase_ = Phase::kRouting;
   CloseReason aborted_ = CloseReason::kDone;  // set when ended from outside (timeout, drain)
@@ -52,7 +52,6 @@ class Session final : public Tracked, public ProxyOwner {
 };
 
 // The door of `protocol: tcp`: every stream goes to the listener's route.
-asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, asio::ip::tcp::socket socket,
-                                       asio::ip::tcp::endpoint peer);
+asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
 
 }  // namespace ugate

@@ -1,12 +1,11 @@
 #include "io/dialer.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <cerrno>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include "io/stream_wait.h"
 
 namespace ugate {
 using boost::system::error_code;
@@ -35,38 +34,26 @@ asio::awaitable<Endpoints> Dialer::resolve(const HostPort& dest) {
   co_return entry.endpoints;
 }
 
-asio::awaitable<CloseReason> Dialer::connect(const Endpoints& endpoints, asio::ip::tcp::socket& socket,
-                                             asio::ip::tcp::endpoint& connected) {
+asio::awaitable<CloseReason> Dialer::connect(const Endpoints& endpoints, Poller& poller,
+                                             const std::shared_ptr<StreamMeta>& meta,
+                                             std::unique_ptr<TcpStream>& up) {
   CloseReason result = CloseReason::kConnectFailed;
   for (const auto& ep : endpoints) {
-    // Our own non-blocking connect: the descriptor is born non-blocking and
-    // no poll(2) runs after the wait, unlike asio::async_connect.
-    int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) co_return CloseReason::kOverload;
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int rc = ::connect(fd, ep.data(), static_cast<socklen_t>(ep.size()));
-    int err = rc == 0 ? 0 : errno;
-    error_code ec;
-    socket.assign(ep.protocol(), fd, ec);
-    if (ec) {
-      ::close(fd);
-      co_return CloseReason::kOverload;
-    }
+    int err = 0;
+    up = TcpStream::connect(ep, poller, meta, err);
+    if (!up) co_return CloseReason::kOverload;  // out of descriptors
     if (err == EINPROGRESS) {
-      auto [wec] = co_await socket.async_wait(asio::socket_base::wait_write, use_nothrow);
-      if (wec || !socket.is_open()) co_return CloseReason::kConnectTimeout;  // closed by the caller
-      socklen_t len = sizeof err;
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (co_await wait_writable(*up)) co_return CloseReason::kConnectTimeout;  // closed by the caller
+      err = up->socket_error();
     }
     if (err == 0) {
-      connected = ep;
+      meta->upstream = ep;
       co_return CloseReason::kDone;
     }
     result = err == ECONNREFUSED ? CloseReason::kConnectRefused
              : err == ETIMEDOUT  ? CloseReason::kConnectTimeout
                                  : CloseReason::kConnectFailed;
-    socket.close(ec);
+    up.reset();
   }
   co_return result;
 }

@@ -1,16 +1,18 @@
 #pragma once
 // Dialer: resolves a destination (asynchronously, with a small per-worker
-// cache) and connects a TCP socket to it, trying each address in turn.
-// Timeouts are the caller's: it closes the socket to give up.
+// cache) and connects to it, trying each address in turn. Timeouts are the
+// caller's: it closes the stream to give up.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "core/endpoint.h"
 #include "core/meta.h"
+#include "io/tcp_stream.h"
 
 namespace ugate {
 
@@ -29,11 +31,12 @@ class Dialer {
   // need no lookup.
   asio::awaitable<Endpoints> resolve(const HostPort& dest);
 
-  // Connects to the first address that answers, leaving `socket` open,
-  // non-blocking and without Nagle. kDone on success, with `connected` set to
-  // the address used. Closing `socket` meanwhile gives up.
-  static asio::awaitable<CloseReason> connect(const Endpoints& endpoints, asio::ip::tcp::socket& socket,
-                                              asio::ip::tcp::endpoint& connected);
+  // Connects to the first address that answers. `up` holds the stream being
+  // connected all along (closing it gives up); on success (kDone) it stays
+  // connected and meta.upstream says where.
+  static asio::awaitable<CloseReason> connect(const Endpoints& endpoints, Poller& poller,
+                                              const std::shared_ptr<StreamMeta>& meta,
+                                              std::unique_ptr<TcpStream>& up);
 
  private:
   struct Entry {

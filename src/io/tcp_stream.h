@@ -1,16 +1,24 @@
 #pragma once
-// A Stream over a plain TCP socket: the one transport the splice path can use.
-#include <boost/asio/ip/tcp.hpp>
-#include <string>
+// A Stream over a plain TCP socket (the one transport the splice path can
+// use), registered once with the worker's Poller.
+#include <memory>
 
 #include "core/stream.h"
+#include "io/poller.h"
 
 namespace ugate {
 
-// The socket must be non-blocking already.
 class TcpStream final : public Stream {
  public:
-  TcpStream(asio::ip::tcp::socket socket, std::shared_ptr<StreamMeta> meta);
+  // Takes a connected (or connecting), non-blocking socket descriptor.
+  TcpStream(int fd, Poller& poller, std::shared_ptr<StreamMeta> meta);
+  ~TcpStream() override;
+
+  // Starts a non-blocking connect: the stream, and in `err` 0 (connected),
+  // EINPROGRESS (wait_writable, then socket_error()) or the failure.
+  static std::unique_ptr<TcpStream> connect(const TcpEndpoint& to, Poller& poller, std::shared_ptr<StreamMeta> meta,
+                                            int& err);
+  int socket_error() const;  // SO_ERROR: the outcome of a connect
 
   std::size_t try_read(asio::mutable_buffer buf, error_code& ec) override;
   std::size_t try_write(asio::const_buffer buf, error_code& ec) override;
@@ -19,15 +27,15 @@ class TcpStream final : public Stream {
   void shutdown_write() override;
   void reset() override;
   void close() override;
-  int splice_fd() const override;
-
-  asio::ip::tcp::socket& socket() { return socket_; }
+  int splice_fd() const override { return fd_; }
 
  private:
-  asio::ip::tcp::socket socket_;
+  int fd_;
+  Poller& poller_;
+  Poller::Entry entry_;
 };
 
 // Proxied sockets have no Nagle delay: small messages must not wait 40 ms.
-void prepare_proxied_socket(asio::ip::tcp::socket& s);
+void set_no_delay(int fd);
 
 }  // namespace ugate

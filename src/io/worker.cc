@@ -32,6 +32,7 @@ void log_exception(std::exception_ptr e) {
 Worker::Worker(unsigned index, AccessLogSink* access_log)
     : ctx_(std::make_unique<asio::io_context>(1)), index_(index), access_log_(access_log) {
   dialer_.emplace(ctx_->get_executor());
+  poller_.emplace(*ctx_);
   guard_.emplace(ctx_->get_executor());
 }
 
@@ -45,6 +46,7 @@ Worker::~Worker() {
   // that unfinished stream tasks still reference when they are destroyed.
   for (auto& slot : listeners_) slot.acceptor.reset();
   dialer_.reset();
+  poller_->shutdown();
   ctx_.reset();
   access_log_.flush();
 }
@@ -173,14 +175,7 @@ asio::awaitable<void> Worker::accept_loop(ListenerSlot& slot) {
       ::close(fd);  // RST
       continue;
     }
-    error_code ec;
-    asio::ip::tcp::socket socket(*ctx_);
-    socket.assign(peer.protocol(), fd, ec);
-    if (ec) {
-      ::close(fd);
-      continue;
-    }
-    asio::co_spawn(*ctx_, slot.door(*this, slot, std::move(socket), peer), log_exception);
+    asio::co_spawn(*ctx_, slot.door(*this, slot, fd, peer), log_exception);
     // A flood of new connections must not starve the established ones.
     if (++in_a_row >= kAcceptBurst) {
       in_a_row = 0;

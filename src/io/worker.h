@@ -20,6 +20,7 @@
 #include "core/stats.h"
 #include "io/buffer_pool.h"
 #include "io/dialer.h"
+#include "io/poller.h"
 #include "io/tracked.h"
 
 namespace ugate {
@@ -27,10 +28,9 @@ namespace ugate {
 class Worker;
 struct ListenerSlot;
 
-// A door turns an accepted connection (non-blocking, from `peer`) into a
-// routed, proxied Stream.
-using Door = asio::awaitable<void> (*)(Worker&, ListenerSlot&, asio::ip::tcp::socket socket,
-                                       asio::ip::tcp::endpoint peer);
+// A door turns an accepted connection (a non-blocking descriptor, from
+// `peer`) into a routed, proxied Stream.
+using Door = asio::awaitable<void> (*)(Worker&, ListenerSlot&, int fd, asio::ip::tcp::endpoint peer);
 
 struct ListenerSlot {
   ListenerSlot(const ListenerConfig& c, Door d, std::atomic<uint64_t>& total, asio::ip::tcp::acceptor a)
@@ -69,6 +69,7 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   PipePool& pipes() { return pipes_; }
   Dialer& dialer() { return *dialer_; }
+  Poller& poller() { return *poller_; }
   AccessLog& access_log() { return access_log_; }
   const uint32_t& now_tick() const { return now_tick_; }
   void track(Tracked& t);
@@ -85,6 +86,7 @@ class Worker {
   BufferPool buffers_;
   PipePool pipes_;
   std::optional<Dialer> dialer_;
+  std::optional<Poller> poller_;
   AccessLog access_log_;
   TrackedList tracked_;
   uint32_t now_tick_ = 0;

@@ -2,6 +2,7 @@
 #include "io/proxy.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,21 +19,27 @@
 namespace ugate {
 namespace {
 
-using asio::ip::tcp;
-
-// A connected pair: `fd` is a plain blocking descriptor for the test to drive,
-// `socket` is the proxy's end.
+// A connected loopback pair: `fd` is a plain blocking descriptor for the test
+// to drive, `proxy_fd` the proxy's non-blocking end.
 struct Pair {
   int fd;
-  tcp::socket socket;
+  int proxy_fd;
 };
 
-Pair connected_pair(asio::io_context& ctx) {
-  tcp::acceptor acceptor(ctx, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
-  tcp::socket client(ctx);
-  client.connect(acceptor.local_endpoint());
-  tcp::socket accepted = acceptor.accept();
-  return Pair{client.release(), std::move(accepted)};
+Pair connected_pair() {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  EXPECT_EQ(::listen(listener, 1), 0);
+  EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  int accepted = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+  ::close(listener);
+  return Pair{client, accepted};
 }
 
 std::string random_bytes(size_t n, unsigned seed) {
@@ -69,18 +76,13 @@ std::string read_to_end(int fd, int* errno_out = nullptr) {
 class ProxyTest : public ::testing::TestWithParam<bool>, public ProxyOwner {
  protected:
   void SetUp() override {
-    Pair downstream = connected_pair(ctx_);
-    Pair upstream = connected_pair(ctx_);
+    Pair downstream = connected_pair();
+    Pair upstream = connected_pair();
     client_ = downstream.fd;
     server_ = upstream.fd;
     meta_ = std::make_shared<StreamMeta>();
-    // upstream.socket is the client end of the upstream pair: the proxy dials out with it.
-    for (tcp::socket* s : {&downstream.socket, &upstream.socket}) {
-      prepare_proxied_socket(*s);
-      s->non_blocking(true);
-    }
-    down_ = std::make_unique<TcpStream>(std::move(downstream.socket), meta_);
-    up_ = std::make_unique<TcpStream>(std::move(upstream.socket), meta_);
+    down_ = std::make_unique<TcpStream>(downstream.proxy_fd, poller_, meta_);
+    up_ = std::make_unique<TcpStream>(upstream.proxy_fd, poller_, meta_);
     result_ = done_.get_future();
     proxy_.emplace(*down_, *up_, pctx_, *this);
     asio::post(ctx_, [this] { proxy_->start(); });
@@ -92,6 +94,9 @@ class ProxyTest : public ::testing::TestWithParam<bool>, public ProxyOwner {
     ctx_.stop();
     thread_.join();
     proxy_.reset();
+    down_.reset();
+    up_.reset();
+    poller_.shutdown();
     ::close(client_);
     ::close(server_);
   }
@@ -108,6 +113,7 @@ class ProxyTest : public ::testing::TestWithParam<bool>, public ProxyOwner {
   }
 
   asio::io_context ctx_;
+  Poller poller_{ctx_};
   BufferPool buffers_;
   PipePool pipes_;
   uint32_t now_ = 0, last_active_ = 0;
@@ -201,9 +207,10 @@ INSTANTIATE_TEST_SUITE_P(Paths, ProxyTest, ::testing::Values(true, false),
 
 TEST(ChooseMode, SplicesOnlyWhenAllowedAndBothAreSockets) {
   asio::io_context ctx;
-  Pair a = connected_pair(ctx), b = connected_pair(ctx);
+  Poller poller(ctx);
+  Pair a = connected_pair(), b = connected_pair();
   auto meta = std::make_shared<StreamMeta>();
-  TcpStream x(std::move(a.socket), meta), y(std::move(b.socket), meta);
+  TcpStream x(a.proxy_fd, poller, meta), y(b.proxy_fd, poller, meta);
   EXPECT_EQ(choose_mode(x, y, true), ProxyMode::kSplice);
   EXPECT_EQ(choose_mode(x, y, false), ProxyMode::kCopy);
   y.close();

@@ -1,0 +1,39 @@
+#pragma once
+// co_await on a Stream's readiness, for coroutines (set-up code such as
+// connecting or sniffing); the proxy's steady state uses Waiter directly.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/stream.h"
+
+namespace ugate {
+
+namespace detail {
+template <typename Handler>
+class WaitOp final : public Waiter {
+ public:
+  explicit WaitOp(Handler h) : handler_(std::move(h)) {}
+  void on_ready(const error_code& ec) override {
+    // Resume the coroutine from its executor, not from inside the poller.
+    auto ex = asio::get_associated_executor(handler_);
+    asio::post(ex, [h = std::move(handler_), ec]() mutable { std::move(h)(ec); });
+    delete this;
+  }
+
+ private:
+  Handler handler_;
+};
+}  // namespace detail
+
+inline asio::awaitable<error_code> wait_writable(Stream& stream) {
+  constexpr auto token = asio::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await asio::async_initiate<decltype(token), void(error_code)>(
+      [&stream](auto handler) { stream.wait_writable(*new detail::WaitOp<decltype(handler)>(std::move(handler))); },
+      token);
+  co_return ec;
+}
+
+}  // namespace ugate
