@@ -5,9 +5,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <string>
 
-#include "io/tcp_stream.h"
+#include "core/meta.h"
 
 namespace ugate {
+
+namespace asio = boost::asio;
 
 // Throws StartError naming `what`, the address and a hint.
 asio::ip::tcp::acceptor open_listen_socket(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
