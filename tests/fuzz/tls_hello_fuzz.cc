@@ -1,0 +1,14 @@
+// libFuzzer target: any bytes into the ClientHello parser, whole and in
+// every prefix a sniffer would see; it must never crash or overrun.
+#include <cstddef>
+#include <cstdint>
+
+#include "io/tls_hello.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::span<const uint8_t> bytes(data, size);
+  auto whole = ugate::parse_client_hello(bytes);
+  if (whole.status == ugate::HelloStatus::kDone && whole.hello.sni.size() > 255) __builtin_trap();
+  for (size_t n = 0; n < size && n < 64; ++n) ugate::parse_client_hello(bytes.first(n));
+  return 0;
+}
