@@ -64,6 +64,8 @@ void format_access_line(std::string& out, const StreamMeta& m, AccessLogConfig::
   field("src", format_endpoint(m.source), true);
   field("dst", dst, true);
   field("upstream", format_endpoint(m.upstream), true);
+  field("sni", m.sni, true);
+  field("alpn", m.alpn, true);
   field("mode", to_string(m.mode), true);
   field("duration_ms", std::to_string(dur_ms), false);
   field("bytes_up", std::to_string(m.bytes_up), false);

@@ -101,6 +101,7 @@ class Reader {
 struct ListenerDefaults {
   Duration connect_timeout{5'000};
   Duration idle_timeout{3'600'000};
+  Duration sniff_timeout{5'000};
   bool splice = true;
   uint32_t max_streams = 0;
 };
@@ -133,20 +134,23 @@ Route read_route(const Reader& r, const YAML::Node& n, const std::string& key) {
 ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base,
                              const ListenerDefaults& d) {
   r.only_keys(n, key,
-              {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "splice",
-               "max_streams"});
+              {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
+               "splice", "max_streams"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
+  l.sniff_timeout = d.sniff_timeout;
   l.splice = d.splice;
   l.max_streams = d.max_streams;
   if (!n["address"]) r.fail(n, key, "missing 'address: HOST:PORT'");
   l.address = r.address(n["address"], Reader::join(key, "address"), base, true);
   l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
   if (n["protocol"]) l.protocol = r.scalar(n["protocol"], Reader::join(key, "protocol"));
-  if (l.protocol != "tcp") r.fail(n["protocol"], Reader::join(key, "protocol"), "unknown protocol '" + l.protocol + "' (supported: tcp)");
+  if (l.protocol != "tcp" && l.protocol != "tls-sni")
+    r.fail(n["protocol"], Reader::join(key, "protocol"), "unknown protocol '" + l.protocol + "' (supported: tcp, tls-sni)");
   if (n["connect_timeout"]) l.connect_timeout = r.duration(n["connect_timeout"], Reader::join(key, "connect_timeout"));
   if (n["idle_timeout"]) l.idle_timeout = r.duration(n["idle_timeout"], Reader::join(key, "idle_timeout"));
+  if (n["sniff_timeout"]) l.sniff_timeout = r.duration(n["sniff_timeout"], Reader::join(key, "sniff_timeout"));
   if (n["splice"]) l.splice = r.boolean(n["splice"], Reader::join(key, "splice"));
   if (n["max_streams"])
     l.max_streams = static_cast<uint32_t>(r.number(n["max_streams"], Reader::join(key, "max_streams"), 10'000'000));
@@ -162,7 +166,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     for (size_t i = 0; i < list.size(); ++i)
       routes.push_back(read_route(r, list[i], Reader::join(key, "routes") + "[" + std::to_string(i) + "]"));
   } else {
-    r.fail(n, key, "a tcp listener needs 'forward: HOST:PORT' (or 'routes')");
+    r.fail(n, key, "a " + l.protocol + " listener needs 'forward: HOST:PORT' (or 'routes')");
   }
   l.router = Router(std::move(routes));
   return l;
@@ -226,9 +230,10 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
 
   ListenerDefaults d;
   if (const auto& dn = root["defaults"]) {
-    r.only_keys(dn, "defaults", {"connect_timeout", "idle_timeout", "splice", "max_streams"});
+    r.only_keys(dn, "defaults", {"connect_timeout", "idle_timeout", "sniff_timeout", "splice", "max_streams"});
     if (dn["connect_timeout"]) d.connect_timeout = r.duration(dn["connect_timeout"], "defaults.connect_timeout");
     if (dn["idle_timeout"]) d.idle_timeout = r.duration(dn["idle_timeout"], "defaults.idle_timeout");
+    if (dn["sniff_timeout"]) d.sniff_timeout = r.duration(dn["sniff_timeout"], "defaults.sniff_timeout");
     if (dn["splice"]) d.splice = r.boolean(dn["splice"], "defaults.splice");
     if (dn["max_streams"]) d.max_streams = static_cast<uint32_t>(r.number(dn["max_streams"], "defaults.max_streams", 10'000'000));
   }
@@ -276,6 +281,7 @@ nlohmann::json to_json(const Config& c) {
                          {"routes", routes},
                          {"connect_timeout", format_duration(l.connect_timeout)},
                          {"idle_timeout", format_duration(l.idle_timeout)},
+                         {"sniff_timeout", format_duration(l.sniff_timeout)},
                          {"splice", l.splice},
                          {"max_streams", l.max_streams}});
   }

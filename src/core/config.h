@@ -28,6 +28,7 @@ struct ListenerConfig {
   Router router;
   Duration connect_timeout{5'000};
   Duration idle_timeout{3'600'000};
+  Duration sniff_timeout{5'000};  // doors that read first bytes (tls-sni): time to get them
   bool splice = true;        // splice(2) when both sides are plain TCP
   uint32_t max_streams = 0;  // 0: limited only by open files
 };

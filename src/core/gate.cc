@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.h"
-#include "core/session.h"
+#include "doors/doors.h"
 #include "io/listen_socket.h"
 
 namespace ugate {
@@ -37,8 +37,8 @@ void raise_open_files_limit() {
   }
 }
 
-Door door_for(const std::string& protocol) {
-  if (protocol == "tcp") return tcp_forward_door;
+Door door_or_throw(const std::string& protocol) {
+  if (Door d = door_for(protocol)) return d;
   throw StartError("no door for protocol '" + protocol + "'");
 }
 
@@ -72,7 +72,7 @@ void Gate::bind_listeners() {
   for (const auto& l : config_.listeners) {
     auto& active = active_per_listener_.emplace_back(0);
     tcp::endpoint ep = resolve_bind_address(l.address, "listener '" + l.name + "'");
-    Door door = door_for(l.protocol);
+    Door door = door_or_throw(l.protocol);
     for (auto& w : workers_) {
       tcp::acceptor acceptor = open_listen_socket(w->context(), ep, "listener '" + l.name + "'", true);
       ep.port(acceptor.local_endpoint().port());  // port 0: the others share the kernel's choice

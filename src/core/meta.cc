@@ -15,6 +15,8 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kIdleTimeout: return "idle_timeout";
     case CloseReason::kDrained: return "drained";
     case CloseReason::kOverload: return "overload";
+    case CloseReason::kSniffFailed: return "sniff_failed";
+    case CloseReason::kSniffTimeout: return "sniff_timeout";
     case CloseReason::kCount: break;
   }
   return "unknown";

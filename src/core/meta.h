@@ -25,6 +25,8 @@ enum class CloseReason : uint8_t {
   kIdleTimeout,      // no bytes either way for idle_timeout
   kDrained,          // still open when the drain timeout ran out
   kOverload,         // listener at max_streams or out of resources
+  kSniffFailed,      // the first bytes were not the protocol the door expects
+  kSniffTimeout,     // the client did not send enough to route within sniff_timeout
   kCount
 };
 std::string_view to_string(CloseReason r);
@@ -43,6 +45,8 @@ struct StreamMeta {
   TcpEndpoint source;         // client address as seen by us
   HostPort destination;       // what the client asked for / the route chose
   TcpEndpoint upstream;       // the address actually connected to
+  std::string sni;            // TLS server name the client sent, if any
+  std::string alpn;           // TLS ALPN protocols offered, comma-separated
   std::chrono::system_clock::time_point start{};
   std::chrono::steady_clock::time_point start_mono{};
   uint64_t bytes_up = 0;    // client -> upstream

@@ -10,7 +10,7 @@ namespace {
 std::atomic<uint64_t> next_stream_id{1};
 
 std::string_view phase_name(int p) {
-  static constexpr std::string_view names[] = {"routing", "connecting", "proxying", "closed"};
+  static constexpr std::string_view names[] = {"routing", "sniffing", "connecting", "proxying", "closed"};
   return names[p];
 }
 
@@ -49,7 +49,7 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
   StreamMeta& m = s.meta();
   m.destination = std::move(destination);
   s.phase_ = Phase::kConnecting;
-  s.connect_deadline_ = s.worker_.now_tick() + Worker::ticks(s.slot_.config->connect_timeout);
+  s.deadline_ = s.worker_.now_tick() + Worker::ticks(s.slot_.config->connect_timeout);
 
   Endpoints endpoints = co_await s.worker_.dialer().resolve(m.destination);
   CloseReason result = endpoints.empty() ? CloseReason::kResolveFailed : CloseReason::kDone;
@@ -80,7 +80,9 @@ void Session::proxy_done(CloseReason reason) {
 }
 
 void Session::on_tick(uint32_t now) {
-  if (phase_ == Phase::kConnecting && static_cast<int32_t>(now - connect_deadline_) >= 0) {
+  if (phase_ == Phase::kSniffing && static_cast<int32_t>(now - deadline_) >= 0) {
+    abort(CloseReason::kSniffTimeout);
+  } else if (phase_ == Phase::kConnecting && static_cast<int32_t>(now - deadline_) >= 0) {
     abort(CloseReason::kConnectTimeout);
   } else if (phase_ == Phase::kProxying && now - last_active_ >= Worker::ticks(slot_.config->idle_timeout)) {
     abort(CloseReason::kIdleTimeout);
@@ -111,10 +113,12 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
          {"age_ms", age.count()},
          {"idle_ms", static_cast<uint64_t>(now_tick - last_active_) * Worker::kTick.count()},
          {"bytes_up", m.bytes_up},
-         {"bytes_down", m.bytes_down}};
+         {"bytes_down", m.bytes_down},
+         {"sni", m.sni},
+         {"alpn", m.alpn}};
 }
 
-asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
   auto meta = std::make_shared<StreamMeta>();
   meta->id = next_stream_id.fetch_add(1, std::memory_order_relaxed);
   meta->listener = slot.config->name;
@@ -123,14 +127,12 @@ asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int f
   meta->start_mono = std::chrono::steady_clock::now();
   meta->source = peer;
   set_no_delay(fd);
+  return std::make_unique<TcpStream>(fd, worker.poller(), std::move(meta));
+}
 
-  auto session = Session::create(worker, slot, std::make_unique<TcpStream>(fd, worker.poller(), meta));
-  const Route* route = slot.config->router.match("", slot.config->address.port);
-  if (!route) {
-    session->fail(CloseReason::kNoRoute);
-    co_return;
-  }
-  co_await Session::forward(std::move(session), route->forward);
+void Session::start_sniffing(Duration timeout) {
+  phase_ = Phase::kSniffing;
+  deadline_ = worker_.now_tick() + Worker::ticks(timeout);
 }
 
 }  // namespace ugate

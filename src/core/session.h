@@ -24,6 +24,10 @@ class Session final : public Tracked, public ProxyOwner {
   static std::unique_ptr<Session> create(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
   ~Session() override;
 
+  // The stream of an accepted connection, with its metadata started.
+  static std::unique_ptr<TcpStream> accepted_stream(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+  // The door reads the client's first bytes until `timeout` (sniff_timeout).
+  void start_sniffing(Duration timeout);
   // Dials `destination`, then proxies; `self` is released to the proxy.
   static asio::awaitable<void> forward(std::unique_ptr<Session> self, HostPort destination);
   // Ends the stream now without dialing (no route, bad request).
@@ -37,7 +41,7 @@ class Session final : public Tracked, public ProxyOwner {
   void proxy_done(CloseReason reason) override;
 
  private:
-  enum class Phase : uint8_t { kRouting, kConnecting, kProxying, kClosed };
+  enum class Phase : uint8_t { kRouting, kSniffing, kConnecting, kProxying, kClosed };
   Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
 
   Worker& worker_;
@@ -47,11 +51,9 @@ class Session final : public Tracked, public ProxyOwner {
   std::optional<Proxy> proxy_;
   Phase phase_ = Phase::kRouting;
   CloseReason aborted_ = CloseReason::kDone;  // set when ended from outside (timeout, drain)
-  uint32_t connect_deadline_ = 0;
+  uint32_t deadline_ = 0;  // of the sniffing or connecting phase
   uint32_t last_active_ = 0;
 };
 
-// The door of `protocol: tcp`: every stream goes to the listener's route.
-asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
 
 }  // namespace ugate

@@ -28,12 +28,18 @@ class WaitOp final : public Waiter {
 };
 }  // namespace detail
 
-inline asio::awaitable<error_code> wait_writable(Stream& stream) {
+inline asio::awaitable<error_code> wait_ready(Stream& stream, bool for_write) {
   constexpr auto token = asio::as_tuple(asio::use_awaitable);
   auto [ec] = co_await asio::async_initiate<decltype(token), void(error_code)>(
-      [&stream](auto handler) { stream.wait_writable(*new detail::WaitOp<decltype(handler)>(std::move(handler))); },
+      [&stream, for_write](auto handler) {
+        auto* op = new detail::WaitOp<decltype(handler)>(std::move(handler));
+        for_write ? stream.wait_writable(*op) : stream.wait_readable(*op);
+      },
       token);
   co_return ec;
 }
+
+inline asio::awaitable<error_code> wait_readable(Stream& s) { return wait_ready(s, false); }
+inline asio::awaitable<error_code> wait_writable(Stream& s) { return wait_ready(s, true); }
 
 }  // namespace ugate

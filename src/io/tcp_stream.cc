@@ -55,6 +55,12 @@ std::size_t TcpStream::try_read(asio::mutable_buffer buf, error_code& ec) {
   return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
+std::size_t TcpStream::peek(asio::mutable_buffer buf, error_code& ec) {
+  ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_PEEK);
+  ec = n > 0 ? error_code() : n == 0 ? error_code(asio::error::eof) : last_error();
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
 std::size_t TcpStream::try_write(asio::const_buffer buf, error_code& ec) {
   ssize_t n = ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL);
   ec = n >= 0 ? error_code() : last_error();

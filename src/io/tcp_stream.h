@@ -19,6 +19,11 @@ class TcpStream final : public Stream {
   static std::unique_ptr<TcpStream> connect(const TcpEndpoint& to, Poller& poller, std::shared_ptr<StreamMeta> meta,
                                             int& err);
   int socket_error() const;  // SO_ERROR: the outcome of a connect
+  // Copies what has arrived without consuming it: a sniffer reads the first
+  // bytes this way and the kernel still delivers them to the upstream.
+  std::size_t peek(asio::mutable_buffer buf, error_code& ec);
+  // The peer has finished sending (FIN or error): no more bytes will arrive.
+  bool peer_finished() const { return entry_.peer_done; }
 
   std::size_t try_read(asio::mutable_buffer buf, error_code& ec) override;
   std::size_t try_write(asio::const_buffer buf, error_code& ec) override;

@@ -95,6 +95,27 @@ listeners:
   EXPECT_EQ(j["admin"]["address"], "[::1]:21000");
 }
 
+TEST(Config, TheTlsSniExampleParses) {
+  Config c = load(R"(
+listeners:
+  - address: 127.0.0.1:8443
+    protocol: tls-sni
+    sniff_timeout: 2s
+    routes:
+      - sni: a.test
+        forward: 127.0.0.1:9443
+      - sni: "*.b.test"
+        forward: 127.0.0.1:9444
+)");
+  const auto& l = c.listeners.at(0);
+  EXPECT_EQ(l.protocol, "tls-sni");
+  EXPECT_EQ(l.sniff_timeout, Duration(2000));
+  EXPECT_EQ(l.router.match("a.test", 8443)->forward.port, 9443);
+  EXPECT_EQ(l.router.match("c.b.test", 8443)->forward.port, 9444);
+  EXPECT_EQ(l.router.match("other.test", 8443), nullptr);
+  EXPECT_EQ(to_json(c)["listeners"][0]["sniff_timeout"], "2s");
+}
+
 TEST(Config, AdminCanBeTurnedOff) { EXPECT_FALSE(load("admin: off").admin); }
 
 TEST(Config, ErrorsNameFileLineKeyAndProblem) {
@@ -105,7 +126,7 @@ TEST(Config, ErrorsNameFileLineKeyAndProblem) {
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n"),
               HasSubstr("test.yaml:2: listeners[0]: a tcp listener needs 'forward: HOST:PORT'"));
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: quic\n"),
-              HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic'"));
+              HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni)"));
   EXPECT_THAT(error_of("drain_timeout: soon\n"), HasSubstr("test.yaml:1: drain_timeout: invalid duration 'soon'"));
   EXPECT_THAT(error_of("workers: many\n"), HasSubstr("workers: expected a whole number"));
   EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', splice: maybe } ]"),

@@ -1,0 +1,21 @@
+#pragma once
+// Doors: each turns an accepted connection into a routed Stream, then hands
+// it to Session::forward. One function per listener protocol.
+#include <boost/asio/awaitable.hpp>
+#include <string_view>
+
+#include "io/worker.h"
+
+namespace ugate {
+
+// `protocol: tcp`: every stream goes to the listener's route.
+asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+
+// `protocol: tls-sni`: routes by the ClientHello's server name; the bytes
+// are only peeked, so the upstream gets the whole handshake (passthrough).
+asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+
+// The door for a listener protocol, or nullptr.
+Door door_for(std::string_view protocol);
+
+}  // namespace ugate

@@ -1,0 +1,22 @@
+#include "core/session.h"
+#include "doors/doors.h"
+
+namespace ugate {
+
+asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+  auto session = Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, peer));
+  const Route* route = slot.config->router.match("", slot.config->address.port);
+  if (!route) {
+    session->fail(CloseReason::kNoRoute);
+    co_return;
+  }
+  co_await Session::forward(std::move(session), route->forward);
+}
+
+Door door_for(std::string_view protocol) {
+  if (protocol == "tcp") return tcp_forward_door;
+  if (protocol == "tls-sni") return tls_sni_door;
+  return nullptr;
+}
+
+}  // namespace ugate

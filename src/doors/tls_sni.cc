@@ -1,0 +1,43 @@
+#include <array>
+
+#include "core/session.h"
+#include "doors/doors.h"
+#include "io/stream_wait.h"
+#include "io/tls_hello.h"
+
+namespace ugate {
+
+asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+  auto stream = Session::accepted_stream(worker, slot, fd, peer);
+  TcpStream& tcp = *stream;
+  auto session = Session::create(worker, slot, std::move(stream));
+  session->start_sniffing(slot.config->sniff_timeout);
+
+  // Peek until the ClientHello is whole; the session's deadline ends a slow client.
+  auto buf = std::make_unique<std::array<uint8_t, kMaxHelloBytes>>();
+  HelloResult hello{HelloStatus::kNeedMore, {}, {}};
+  for (;;) {
+    error_code ec;
+    size_t n = tcp.peek(asio::buffer(*buf), ec);
+    if (ec && ec != asio::error::would_block) break;  // EOF, reset, or closed by the deadline
+    hello = parse_client_hello(std::span<const uint8_t>(buf->data(), n));
+    if (hello.status != HelloStatus::kNeedMore || tcp.peer_finished()) break;
+    if (co_await wait_readable(tcp)) break;
+  }
+  buf.reset();
+  if (hello.status != HelloStatus::kDone) {
+    session->fail(CloseReason::kSniffFailed);  // a timeout set its own reason first
+    co_return;
+  }
+  StreamMeta& m = session->meta();
+  m.sni = hello.hello.sni;
+  for (const auto& p : hello.hello.alpn) m.alpn += (m.alpn.empty() ? "" : ",") + p;
+  const Route* route = slot.config->router.match(m.sni, slot.config->address.port);
+  if (!route) {
+    session->fail(CloseReason::kNoRoute);
+    co_return;
+  }
+  co_await Session::forward(std::move(session), route->forward);
+}
+
+}  // namespace ugate
