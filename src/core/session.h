@@ -1,7 +1,8 @@
 #pragma once
 // Session: the life of one accepted stream, the same for every door:
-// route -> dial (with connect timeout) -> proxy (with idle timeout) -> close
-// (stats, access-log line). Deadlines run on the worker's tick.
+// sniff (in the door, with sniff_timeout) -> route -> dial (with connect
+// timeout) -> proxy (with idle timeout) -> close (stats, access-log line).
+// Deadlines run on the worker's tick.
 //
 // The door's coroutine owns the session while it routes and dials; once the
 // proxy runs, the session owns itself and ends when the proxy reports done,
