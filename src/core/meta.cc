@@ -24,8 +24,7 @@ std::string_view to_string(CloseReason r) {
 
 std::string format_endpoint(const TcpEndpoint& ep) {
   if (ep.port() == 0) return "";
-  std::string addr = ep.address().to_string();
-  return (ep.address().is_v6() ? "[" + addr + "]" : addr) + ":" + std::to_string(ep.port());
+  return HostPort{ep.address().to_string(), ep.port()}.str();
 }
 
 std::string_view to_string(ProxyMode m) {

@@ -48,8 +48,7 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
   Session& s = *self;
   StreamMeta& m = s.meta();
   m.destination = std::move(destination);
-  s.phase_ = Phase::kConnecting;
-  s.deadline_ = s.worker_.now_tick() + Worker::ticks(s.slot_.config->connect_timeout);
+  s.enter_timed_phase(Phase::kConnecting, s.slot_.config->connect_timeout);
 
   Endpoints endpoints = co_await s.worker_.dialer().resolve(m.destination);
   CloseReason result = endpoints.empty() ? CloseReason::kResolveFailed : CloseReason::kDone;
@@ -130,9 +129,11 @@ std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot
   return std::make_unique<TcpStream>(fd, worker.poller(), std::move(meta));
 }
 
-void Session::start_sniffing(Duration timeout) {
-  phase_ = Phase::kSniffing;
-  deadline_ = worker_.now_tick() + Worker::ticks(timeout);
+void Session::start_sniffing(Duration timeout) { enter_timed_phase(Phase::kSniffing, timeout); }
+
+void Session::enter_timed_phase(Phase phase, Duration limit) {
+  phase_ = phase;
+  deadline_ = worker_.now_tick() + Worker::ticks(limit);
 }
 
 }  // namespace ugate

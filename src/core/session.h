@@ -8,7 +8,6 @@
 // proxy runs, the session owns itself and ends when the proxy reports done,
 // so an established idle stream holds no coroutine frames.
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <memory>
 #include <optional>
 
@@ -43,6 +42,7 @@ class Session final : public Tracked, public ProxyOwner {
 
  private:
   enum class Phase : uint8_t { kRouting, kSniffing, kConnecting, kProxying, kClosed };
+  void enter_timed_phase(Phase phase, Duration limit);
   Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
 
   Worker& worker_;
