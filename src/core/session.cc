@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/stream_wait.h"
 #include "io/tcp_stream.h"
 
 namespace ugate {
@@ -44,20 +45,35 @@ void Session::fail(CloseReason reason) {
   phase_ = Phase::kClosed;
 }
 
-asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort destination) {
+asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort destination, ForwardOptions options) {
   Session& s = *self;
   StreamMeta& m = s.meta();
   m.destination = std::move(destination);
+  s.answers_ = static_cast<bool>(options.reply);
   s.enter_timed_phase(Phase::kConnecting, s.slot_.config->connect_timeout);
 
   Endpoints endpoints = co_await s.worker_.dialer().resolve(m.destination);
   CloseReason result = endpoints.empty() ? CloseReason::kResolveFailed : CloseReason::kDone;
-  if (s.aborted_ == CloseReason::kDone && result == CloseReason::kDone)
+  if (s.aborted_ == CloseReason::kDone && !s.dial_expired_ && result == CloseReason::kDone)
     result = co_await Dialer::connect(endpoints, s.worker_.poller(), s.down_->shared_meta(), s.up_);
+  if (s.dial_expired_) result = CloseReason::kConnectTimeout;
+  const bool answers_failure = options.reply && result != CloseReason::kDone;
+  if (s.aborted_ == CloseReason::kDone && options.reply) {
+    DialOutcome outcome{result, m.upstream, result == CloseReason::kDone ? s.up_->local_endpoint() : TcpEndpoint{}};
+    std::string answer = options.reply(outcome);
+    if (co_await write_all(*s.down_, answer) && result == CloseReason::kDone)
+      result = CloseReason::kDownstreamReset;
+  }
+  if (result == CloseReason::kDone && !options.replay.empty()) {
+    if (co_await write_all(*s.up_, options.replay)) result = CloseReason::kUpstreamReset;
+    m.bytes_up += options.replay.size();  // the client's bytes, whoever carried them
+    s.slot_.stats.bytes_up.add(options.replay.size());
+  }
   if (s.aborted_ != CloseReason::kDone) result = s.aborted_;
   if (result != CloseReason::kDone) {
-    // The client learns at once, with a reset as the upstream gave us.
-    s.fail(result);
+    // The client learns at once: from the door's answer to a failed dial,
+    // else (no answer, or a break after a success answer) with a reset.
+    answers_failure && s.aborted_ == CloseReason::kDone ? s.end_after_answer(result) : s.fail(result);
     if (s.up_) s.up_->close();
     co_return;
   }
@@ -68,6 +84,13 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
                    s.worker_.now_tick(), s.last_active_, s.slot_.stats};
   s.proxy_.emplace(*s.down_, *s.up_, ctx, s);
   self.release()->proxy_->start();  // from here the session owns itself (see proxy_done)
+}
+
+void Session::end_after_answer(CloseReason reason) {
+  meta().reason = reason;
+  down_->shutdown_write();  // the answer, then FIN
+  down_->close();
+  phase_ = Phase::kClosed;
 }
 
 void Session::proxy_done(CloseReason reason) {
@@ -82,7 +105,15 @@ void Session::on_tick(uint32_t now) {
   if (phase_ == Phase::kSniffing && static_cast<int32_t>(now - deadline_) >= 0) {
     abort(CloseReason::kSniffTimeout);
   } else if (phase_ == Phase::kConnecting && static_cast<int32_t>(now - deadline_) >= 0) {
-    abort(CloseReason::kConnectTimeout);
+    if (answers_ && !dial_expired_) {
+      // Give up the dial (closing the socket ends its wait) but keep the
+      // client, which is owed an answer; the grace bounds the answer too.
+      dial_expired_ = true;
+      if (up_) up_->close();
+      deadline_ = now + Worker::ticks(kAnswerGrace);
+    } else {
+      abort(CloseReason::kConnectTimeout);
+    }
   } else if (phase_ == Phase::kProxying && now - last_active_ >= Worker::ticks(slot_.config->idle_timeout)) {
     abort(CloseReason::kIdleTimeout);
   }

@@ -8,8 +8,10 @@
 // proxy runs, the session owns itself and ends when the proxy reports done,
 // so an established idle stream holds no coroutine frames.
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "core/stream.h"
 #include "io/tcp_stream.h"
@@ -18,6 +20,26 @@
 #include "io/worker.h"
 
 namespace ugate {
+
+// How a dial ended, for a door that answers its client (see ForwardOptions).
+struct DialOutcome {
+  CloseReason result;    // kDone, or why no upstream connection was made
+  TcpEndpoint upstream;  // the address connected to (kDone only)
+  TcpEndpoint local;     // our end of that connection (SOCKS5's BND.ADDR)
+};
+
+// What a door adds to a plain forward; both are optional.
+struct ForwardOptions {
+  // Bytes the door consumed from the client that belong to the upstream (read
+  // past a SOCKS request or an HTTP request head): written to it first.
+  std::string replay;
+  // Called once, when the dial is over and before any byte is proxied; its
+  // bytes go to the client first (a SOCKS5 reply, "HTTP/1.1 200", or "" when
+  // the door answers on its own stream, as HBONE does with HEADERS). A door
+  // that answers gets to answer timeouts too, and a failed dial then ends
+  // with an orderly close after the answer instead of a reset.
+  std::function<std::string(const DialOutcome&)> reply;
+};
 
 class Session final : public Tracked, public ProxyOwner {
  public:
@@ -28,8 +50,13 @@ class Session final : public Tracked, public ProxyOwner {
   static std::unique_ptr<TcpStream> accepted_stream(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
   // The door reads the client's first bytes until `timeout` (sniff_timeout).
   void start_sniffing(Duration timeout);
-  // Dials `destination`, then proxies; `self` is released to the proxy.
-  static asio::awaitable<void> forward(std::unique_ptr<Session> self, HostPort destination);
+  // Dials `destination`, answers the client and replays consumed bytes as
+  // `options` say, then proxies; `self` is released to the proxy.
+  static asio::awaitable<void> forward(std::unique_ptr<Session> self, HostPort destination, ForwardOptions options);
+  static asio::awaitable<void> forward(std::unique_ptr<Session> self, HostPort destination) {
+    ForwardOptions none;  // not a default argument: see "Coroutines and GCC 12" in ARCHITECTURE.md
+    return forward(std::move(self), std::move(destination), std::move(none));
+  }
   // Ends the stream now without dialing (no route, bad request).
   void fail(CloseReason reason);
 
@@ -42,7 +69,11 @@ class Session final : public Tracked, public ProxyOwner {
 
  private:
   enum class Phase : uint8_t { kRouting, kSniffing, kConnecting, kProxying, kClosed };
+  // After connect_timeout a door that answers gets this long to tell its
+  // client (the dial is given up at once); then the stream is cut.
+  static constexpr std::chrono::seconds kAnswerGrace{1};
   void enter_timed_phase(Phase phase, Duration limit);
+  void end_after_answer(CloseReason reason);
   Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
 
   Worker& worker_;
@@ -54,6 +85,8 @@ class Session final : public Tracked, public ProxyOwner {
   CloseReason aborted_ = CloseReason::kDone;  // set when ended from outside (timeout, drain)
   uint32_t deadline_ = 0;  // of the sniffing or connecting phase
   uint32_t last_active_ = 0;
+  bool answers_ = false;       // the door replies to its client after the dial
+  bool dial_expired_ = false;  // connect_timeout passed; the answer is due
 };
 
 

@@ -6,6 +6,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <string_view>
 
 #include "core/stream.h"
 
@@ -41,5 +42,21 @@ inline asio::awaitable<error_code> wait_ready(Stream& stream, bool for_write) {
 
 inline asio::awaitable<error_code> wait_readable(Stream& s) { return wait_ready(s, false); }
 inline asio::awaitable<error_code> wait_writable(Stream& s) { return wait_ready(s, true); }
+
+// Writes all of `bytes`, waiting for room when needed: for the few bytes of
+// set-up (a door's answer, replayed bytes), not for proxying.
+inline asio::awaitable<error_code> write_all(Stream& s, std::string_view bytes) {
+  while (!bytes.empty()) {
+    error_code ec;
+    std::size_t n = s.try_write(asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec == asio::error::would_block) {
+      if ((ec = co_await wait_writable(s))) co_return ec;
+    } else if (ec && ec != asio::error::interrupted) {
+      co_return ec;
+    }
+    bytes.remove_prefix(n);
+  }
+  co_return error_code{};
+}
 
 }  // namespace ugate

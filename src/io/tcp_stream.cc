@@ -49,6 +49,14 @@ int TcpStream::socket_error() const {
   return err;
 }
 
+TcpEndpoint TcpStream::local_endpoint() const {
+  TcpEndpoint ep;
+  socklen_t len = static_cast<socklen_t>(ep.capacity());
+  if (fd_ < 0 || ::getsockname(fd_, ep.data(), &len) != 0) return {};
+  ep.resize(len);
+  return ep;
+}
+
 std::size_t TcpStream::try_read(asio::mutable_buffer buf, error_code& ec) {
   ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
   ec = n > 0 ? error_code() : n == 0 ? error_code(asio::error::eof) : last_error();

@@ -19,6 +19,7 @@ class TcpStream final : public Stream {
   static std::unique_ptr<TcpStream> connect(const TcpEndpoint& to, Poller& poller, std::shared_ptr<StreamMeta> meta,
                                             int& err);
   int socket_error() const;  // SO_ERROR: the outcome of a connect
+  TcpEndpoint local_endpoint() const;  // our address (getsockname); unset when closed
   // Copies what has arrived without consuming it: a sniffer reads the first
   // bytes this way and the kernel still delivers them to the upstream.
   std::size_t peek(asio::mutable_buffer buf, error_code& ec);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "io/tcp_stream.h"
+#include "loopback.h"
 
 namespace ugate {
 namespace {
@@ -27,16 +28,9 @@ struct Pair {
 };
 
 Pair connected_pair() {
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  EXPECT_EQ(::listen(listener, 1), 0);
-  EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  int client = ::socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  uint16_t port = 0;
+  int listener = test::loopback_listener(1, port);
+  int client = test::loopback_connect(port);
   int accepted = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
   ::close(listener);
   return Pair{client, accepted};
