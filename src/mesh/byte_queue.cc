@@ -1,0 +1,55 @@
+#include "mesh/byte_queue.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ugate {
+
+ByteQueue::~ByteQueue() = default;
+
+void ByteQueue::append(const uint8_t* data, size_t n, BufferPool& pool) {
+  while (n > 0) {
+    if (blocks_.empty() || tail_ == kBlockSize) {
+      blocks_.push_back(pool.acquire(kBlockClass));
+      tail_ = 0;
+    }
+    size_t m = std::min(n, kBlockSize - tail_);
+    std::memcpy(blocks_.back().data() + tail_, data, m);
+    tail_ += m;
+    size_ += m;
+    data += m;
+    n -= m;
+  }
+}
+
+size_t ByteQueue::take(uint8_t* out, size_t n, BufferPool& pool) {
+  size_t done = 0;
+  while (done < n && size_ > 0) {
+    size_t end = blocks_.size() == 1 ? tail_ : kBlockSize;
+    size_t m = std::min(n - done, end - head_);
+    std::memcpy(out + done, blocks_.front().data() + head_, m);
+    head_ += m;
+    size_ -= m;
+    done += m;
+    if (head_ == end) pop_front(pool);
+  }
+  return done;
+}
+
+void ByteQueue::pop_front(BufferPool& pool) {
+  pool.release(blocks_.front());
+  blocks_.erase(blocks_.begin());
+  head_ = 0;
+  if (blocks_.empty()) {
+    tail_ = 0;
+    if (blocks_.capacity() > 4) std::vector<Buffer>().swap(blocks_);  // a burst's bookkeeping goes too
+  }
+}
+
+void ByteQueue::clear(BufferPool& pool) {
+  while (!blocks_.empty()) pop_front(pool);
+  size_ = 0;
+  head_ = tail_ = 0;
+}
+
+}  // namespace ugate

@@ -1,0 +1,43 @@
+#pragma once
+// ByteQueue: bytes in order, in blocks borrowed from the worker's BufferPool.
+// An HTTP/2 stream keeps what it received but its reader has not taken, and
+// what its writer gave but the connection has not framed yet; each is bounded
+// by its owner (the flow-control window, the send limit). An empty queue holds
+// no block, so an idle stream costs nothing here.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "io/buffer_pool.h"
+
+namespace ugate {
+
+class ByteQueue {
+ public:
+  static constexpr unsigned kBlockClass = 4;  // 64 KiB blocks
+  static constexpr size_t kBlockSize = AdaptiveSize::kMinSize << kBlockClass;
+
+  ByteQueue() = default;
+  ByteQueue(const ByteQueue&) = delete;
+  ByteQueue& operator=(const ByteQueue&) = delete;
+  ~ByteQueue();  // blocks still held go back to the heap, not to a pool
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  void append(const uint8_t* data, size_t n, BufferPool& pool);
+  // Copies up to n bytes from the front into out and removes them.
+  size_t take(uint8_t* out, size_t n, BufferPool& pool);
+  // Drops everything.
+  void clear(BufferPool& pool);
+
+ private:
+  void pop_front(BufferPool& pool);
+
+  std::vector<Buffer> blocks_;
+  size_t head_ = 0;  // read offset in blocks_.front()
+  size_t tail_ = 0;  // bytes written in blocks_.back()
+  size_t size_ = 0;
+};
+
+}  // namespace ugate

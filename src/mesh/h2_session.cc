@@ -1,0 +1,532 @@
+#include "mesh/h2_session.h"
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <algorithm>
+#include <charconv>
+
+namespace ugate::h2 {
+namespace {
+
+error_code reset_error() { return asio::error::connection_reset; }
+
+bool is_2xx(int status) { return status >= 200 && status < 300; }
+
+}  // namespace
+
+std::string_view to_string(EndReason r) {
+  switch (r) {
+    case EndReason::kNone: return "none";
+    case EndReason::kPeerClosed: return "peer_closed";
+    case EndReason::kTransportError: return "transport_error";
+    case EndReason::kProtocolError: return "protocol_error";
+    case EndReason::kKeepaliveTimeout: return "keepalive_timeout";
+    case EndReason::kIdle: return "idle";
+    case EndReason::kClosed: return "closed";
+  }
+  return "unknown";
+}
+
+H2Session::H2Session(Role role, std::unique_ptr<Stream> transport, asio::io_context& io, BufferPool& buffers,
+                     const Settings& settings, const Timing& timing, Handler& handler)
+    : role_(role), transport_(std::move(transport)), io_(io), buffers_(buffers), settings_(settings),
+      timing_(timing), handler_(handler), codec_(role, settings, *this) {}
+
+H2Session::~H2Session() {
+  closed_ = true;
+  requests_.clear();
+  while (!txns_.empty()) {
+    Transaction& t = txns_.front();
+    if (t.stream) t.stream->fail(reset_error());
+    destroy(t);
+  }
+  buffers_.release(in_buf_);
+  buffers_.release(out_buf_);
+}
+
+void H2Session::start() {
+  read_loop();
+  finish();
+}
+
+// ---- I/O --------------------------------------------------------------------
+
+void H2Session::Side::on_ready(const error_code& ec) {
+  H2Session& s = session;
+  (write ? s.writing_ : s.reading_) = false;
+  if (ec) s.fail(EndReason::kTransportError, ec.message());
+  else if (write) s.flush();
+  else s.read_loop();
+  s.finish();
+}
+
+void H2Session::read_loop() {
+  for (unsigned i = 0; i < kBurst && !closed_; ++i) {
+    if (!in_buf_) in_buf_ = buffers_.acquire(in_size_.size_class());
+    error_code ec;
+    size_t n = transport_->try_read(asio::buffer(in_buf_.data(), in_buf_.size()), ec);
+    if (ec == asio::error::would_block) {
+      buffers_.release(in_buf_);  // an idle connection holds no buffer
+      reading_ = true;
+      transport_->wait_readable(read_side_);
+      flush();
+      return;
+    }
+    if (ec == asio::error::interrupted) continue;
+    if (ec) {
+      fail(ec == asio::error::eof ? EndReason::kPeerClosed : EndReason::kTransportError, ec.message());
+      return;
+    }
+    in_size_.on_read(n);
+    bool ok = codec_.feed(reinterpret_cast<const uint8_t*>(in_buf_.data()), n);
+    deliver();
+    if (!ok) {
+      fail(EndReason::kProtocolError, codec_.error());
+      return;
+    }
+  }
+  if (closed_) return;
+  // A busy connection lets the worker's other streams run, then reads on.
+  buffers_.release(in_buf_);
+  ++posted_;
+  asio::post(io_, [this] {
+    --posted_;
+    read_loop();
+    finish();
+  });
+  flush();
+}
+
+void H2Session::flush() {
+  if (closed_ || writing_) return;
+  for (unsigned i = 0; i < kBurst; ++i) {
+    if (out_off_ == out_len_) {
+      out_off_ = out_len_ = 0;
+      if (!codec_.want_write()) break;
+      if (!out_buf_) out_buf_ = buffers_.acquire(kOutClass);
+      bool ok = codec_.produce(reinterpret_cast<uint8_t*>(out_buf_.data()), out_buf_.size(), out_len_);
+      deliver();
+      if (!ok) {
+        fail(EndReason::kProtocolError, codec_.error());
+        return;
+      }
+      if (closed_) return;
+      if (out_len_ == 0) break;
+    }
+    error_code ec;
+    size_t n = transport_->try_write(asio::buffer(out_buf_.data() + out_off_, out_len_ - out_off_), ec);
+    if (ec == asio::error::would_block) {
+      writing_ = true;
+      transport_->wait_writable(write_side_);
+      return;
+    }
+    if (ec == asio::error::interrupted) continue;
+    if (ec) {
+      fail(EndReason::kTransportError, ec.message());
+      return;
+    }
+    out_off_ += n;
+  }
+  if (out_off_ == out_len_) {
+    buffers_.release(out_buf_);
+    out_off_ = out_len_ = 0;
+  }
+  if (out_off_ < out_len_ || codec_.want_write()) schedule_flush();  // the burst is used up: after the others
+  else maybe_done();
+}
+
+void H2Session::schedule_flush() {
+  if (closed_ || flush_posted_ || writing_) return;
+  flush_posted_ = true;
+  ++posted_;
+  asio::post(io_, [this] {
+    --posted_;
+    flush_posted_ = false;
+    deliver();
+    flush();
+    finish();
+  });
+}
+
+// Waiters and handler calls collected while the codec ran, called now that it
+// returned: they may use the streams (and so the codec) again.
+void H2Session::deliver() {
+  for (size_t i = 0; i < wake_.size(); ++i) {
+    auto [w, ec] = wake_[i];
+    w->on_ready(ec);
+  }
+  wake_.clear();
+  for (size_t i = 0; i < requests_.size(); ++i) handler_.on_request(*this, std::move(requests_[i]));
+  requests_.clear();
+  if (ended_ > 0) {
+    ended_ = 0;
+    handler_.on_stream_end(*this);
+  }
+}
+
+void H2Session::wake(Waiter*& w, const error_code& ec) {
+  if (w) wake_.emplace_back(std::exchange(w, nullptr), ec);
+}
+
+void H2Session::fail(EndReason why, std::string detail) {
+  if (closed_) return;
+  if (why == EndReason::kProtocolError && !writing_) {
+    // Best effort: the GOAWAY nghttp2 queued tells the peer why.
+    if (!out_buf_) out_buf_ = buffers_.acquire(kOutClass);
+    if (out_off_ == out_len_) {
+      out_off_ = out_len_ = 0;
+      codec_.produce(reinterpret_cast<uint8_t*>(out_buf_.data()), out_buf_.size(), out_len_);
+    }
+    error_code ignored;
+    transport_->try_write(asio::buffer(out_buf_.data() + out_off_, out_len_ - out_off_), ignored);
+  }
+  closed_ = true;
+  if (end_ == EndReason::kNone || why != EndReason::kPeerClosed) end_ = why;
+  detail_ = std::move(detail);
+  requests_.clear();  // their streams fail below
+  for (auto it = txns_.begin(); it != txns_.end();) {
+    Transaction& t = *it++;
+    if (t.stream) t.stream->fail(reset_error());
+    destroy(t);
+  }
+  close_transport();
+}
+
+void H2Session::close_transport() {
+  buffers_.release(in_buf_);
+  buffers_.release(out_buf_);
+  out_off_ = out_len_ = 0;
+  transport_->close();  // pending waits end with an error: reading_/writing_ clear then
+}
+
+void H2Session::maybe_done() {
+  if (closed_ || streams_ > 0 || codec_.want_read() || codec_.want_write()) return;
+  closed_ = true;
+  if (end_ == EndReason::kNone) end_ = EndReason::kPeerClosed;
+  close_transport();
+}
+
+void H2Session::finish() {
+  if (!closed_ || notified_ || reading_ || writing_ || posted_ > 0) return;
+  notified_ = true;
+  // Posted, so that whoever called us is not inside a destroyed session.
+  asio::post(io_, [this] { handler_.on_closed(*this); });
+}
+
+// ---- control ------------------------------------------------------------------
+
+bool H2Session::open(H2Stream& stream) {
+  H2Stream::Pending* p = stream.pending();
+  if (!usable() || !p || role_ != Role::kClient) return false;
+  auto t = std::make_unique<Transaction>();
+  std::vector<Header> extra;
+  extra.reserve(p->headers.size());
+  for (const auto& [name, value] : p->headers) extra.push_back({name, value});
+  int32_t id = codec_.submit_connect(p->authority, extra, *t);
+  if (id == 0) return false;
+  t->id = id;
+  t->stream = &stream;
+  txns_.push_back(*t);
+  ++streams_;
+  stream.session_ = this;
+  stream.txn_ = t.release();
+  stream.pending_.reset();
+  idle_ticks_ = 0;
+  schedule_flush();
+  return true;
+}
+
+void H2Session::go_away() {
+  if (closed_ || going_away_) return;
+  going_away_ = true;
+  if (end_ == EndReason::kNone) end_ = EndReason::kClosed;
+  codec_.go_away(kNoError);
+  schedule_flush();
+}
+
+void H2Session::terminate(EndReason why) {
+  fail(why, "");
+  finish();
+}
+
+void H2Session::on_tick() {
+  if (closed_) return;
+  if (ping_ticks_ > 0 && ++ping_ticks_ > timing_.keepalive_timeout + 1) {
+    fail(EndReason::kKeepaliveTimeout, "no answer to PING");
+    finish();
+    return;
+  }
+  if (++quiet_ticks_ >= timing_.keepalive_interval && ping_ticks_ == 0) {
+    codec_.ping();
+    ping_ticks_ = 1;
+    schedule_flush();
+  }
+  if (streams_ > 0) {
+    idle_ticks_ = 0;
+  } else if (timing_.idle_timeout > 0 && ++idle_ticks_ >= timing_.idle_timeout && !going_away_) {
+    end_ = EndReason::kIdle;
+    go_away();
+  }
+  for (Transaction& t : txns_) {
+    if (!t.stream && !t.closed && ++t.linger_ticks > timing_.linger) {
+      codec_.reset(t.id, kCancel);  // its peer does not take the last bytes
+      schedule_flush();
+    }
+  }
+}
+
+// ---- the streams' side --------------------------------------------------------
+
+size_t H2Session::stream_read(Transaction& t, asio::mutable_buffer buf, error_code& ec) {
+  credit(t);
+  if (t.error != kNoError) {
+    ec = reset_error();
+    return 0;
+  }
+  if (!t.in.empty()) {
+    size_t n = t.in.take(static_cast<uint8_t*>(buf.data()), buf.size(), buffers_);
+    t.unconsumed += static_cast<uint32_t>(n);
+    ec = {};
+    return n;
+  }
+  ec = t.remote_end || t.closed ? error_code(asio::error::eof) : error_code(asio::error::would_block);
+  return 0;
+}
+
+size_t H2Session::stream_write(Transaction& t, asio::const_buffer buf, error_code& ec) {
+  if (t.error != kNoError) {
+    ec = reset_error();
+    return 0;
+  }
+  if (t.end_queued || t.closed) {
+    ec = asio::error::broken_pipe;
+    return 0;
+  }
+  size_t room = H2Stream::kSendQueue - std::min(t.out.size(), H2Stream::kSendQueue);
+  if (room == 0) {
+    ec = asio::error::would_block;
+    return 0;
+  }
+  size_t n = std::min(room, buf.size());
+  t.out.append(static_cast<const uint8_t*>(buf.data()), n, buffers_);
+  if (t.deferred) {
+    t.deferred = false;
+    codec_.resume(t.id);
+  }
+  schedule_flush();
+  ec = {};
+  return n;
+}
+
+bool H2Session::stream_readable(const Transaction& t) const {
+  return !t.in.empty() || t.remote_end || t.closed;
+}
+
+bool H2Session::stream_writable(const Transaction& t) const {
+  return t.closed || t.end_queued || t.out.size() < H2Stream::kSendQueue;
+}
+
+void H2Session::stream_shutdown(Transaction& t) {
+  if (t.end_queued || t.closed) return;
+  t.end_queued = true;
+  if (t.deferred) {
+    t.deferred = false;
+    codec_.resume(t.id);
+  }
+  schedule_flush();
+}
+
+void H2Session::stream_reset(Transaction& t) {
+  if (!t.closed && !closed_) codec_.reset(t.id, kConnectError);
+  t.error = kConnectError;
+  t.out.clear(buffers_);
+  discard_input(t);
+  schedule_flush();
+}
+
+void H2Session::stream_close(Transaction& t) {
+  t.stream = nullptr;
+  discard_input(t);
+  if (closed_ || t.closed) {
+    destroy(t);
+    schedule_flush();  // maybe the connection is done now
+    return;
+  }
+  if (role_ == Role::kServer && !t.responded) {
+    codec_.reset(t.id, kCancel);  // never answered
+  } else if (!t.end_queued) {
+    stream_shutdown(t);  // END_STREAM after the queued bytes; see on_local_end
+  } else if (t.local_end && !t.remote_end) {
+    codec_.reset(t.id, kNoError);  // we are done: the peer may stop sending
+  }
+  schedule_flush();
+}
+
+bool H2Session::stream_respond(Transaction& t, int status,
+                               const std::vector<std::pair<std::string, std::string>>& extra) {
+  if (closed_ || t.closed || t.responded || role_ != Role::kServer) return false;
+  std::vector<Header> headers;
+  headers.reserve(extra.size());
+  for (const auto& [name, value] : extra) headers.push_back({name, value});
+  bool body = is_2xx(status);
+  if (!codec_.submit_response(t.id, status, headers, body)) return false;
+  t.responded = true;
+  if (!body) t.end_queued = true;  // the HEADERS end our side
+  schedule_flush();
+  return true;
+}
+
+// The reader came back for more: what it took before has been written on.
+void H2Session::credit(Transaction& t) {
+  if (t.unconsumed == 0) return;
+  codec_.consume(t.id, t.unconsumed);
+  t.unconsumed = 0;
+  schedule_flush();
+}
+
+// Input nobody will read still counts against the connection window.
+void H2Session::discard_input(Transaction& t) {
+  size_t n = t.in.size() + t.unconsumed;
+  t.in.clear(buffers_);
+  t.unconsumed = 0;
+  if (n > 0 && !closed_) {
+    codec_.consume(t.id, n);
+    schedule_flush();
+  }
+}
+
+void H2Session::destroy(Transaction& t) {
+  t.in.clear(buffers_);
+  t.out.clear(buffers_);
+  codec_.detach(t.id);
+  --streams_;
+  ++ended_;
+  delete &t;  // unlinks itself from txns_
+}
+
+// ---- codec events ------------------------------------------------------------
+
+Transaction* H2Session::on_stream_opened(int32_t id) {
+  if (going_away_ || closed_ || role_ != Role::kServer) return nullptr;
+  auto* t = new Transaction;
+  t->id = id;
+  txns_.push_back(*t);
+  ++streams_;
+  idle_ticks_ = 0;
+  return t;
+}
+
+bool H2Session::on_header(Transaction& t, std::string_view name, std::string_view value) {
+  if (t.headers_done) return true;  // trailers: nothing we use
+  Message& m = t.msg;
+  m.bytes += name.size() + value.size() + 32;  // RFC 9113 6.5.2's accounting
+  if (m.bytes > settings_.max_header_list) {
+    m.too_large = true;
+    return true;
+  }
+  if (name.empty() || name[0] != ':') {
+    m.headers.emplace_back(name, value);
+  } else if (name == ":status") {
+    std::from_chars(value.data(), value.data() + value.size(), m.status);
+  } else if (name == ":method") {
+    m.method = value;
+  } else if (name == ":authority") {
+    m.authority = value;
+  } else if (name == ":scheme") {
+    m.scheme = value;
+  } else if (name == ":path") {
+    m.path = value;
+  } else if (name == ":protocol") {
+    m.protocol = value;
+  }
+  return true;
+}
+
+void H2Session::on_headers_done(Transaction& t) {
+  if (t.headers_done) return;
+  if (role_ == Role::kClient) {
+    if (t.msg.status >= 100 && t.msg.status < 200) {
+      t.msg = {};  // interim response: the final one follows
+      return;
+    }
+    t.headers_done = true;
+    if (H2Stream* s = t.stream) {
+      s->msg_ = std::move(t.msg);
+      if (s->reader_) wake(s->reader_);
+      else s->response_ready_ = true;
+    }
+    t.msg = {};
+    return;
+  }
+  t.headers_done = true;
+  auto s = std::make_unique<H2Stream>(io_, std::make_shared<StreamMeta>());
+  s->session_ = this;
+  s->txn_ = &t;
+  s->msg_ = std::move(t.msg);
+  t.msg = {};
+  t.stream = s.get();
+  requests_.push_back(std::move(s));
+}
+
+void H2Session::on_data(Transaction& t, const uint8_t* data, size_t n) {
+  if (!t.stream) {
+    codec_.consume(t.id, n);  // closed by its user: dropped, but the window comes back
+    return;
+  }
+  t.in.append(data, n, buffers_);
+  wake(t.stream->reader_);
+}
+
+void H2Session::on_remote_end(Transaction& t) {
+  t.remote_end = true;
+  if (t.stream) wake(t.stream->reader_);
+}
+
+void H2Session::on_stream_closed(Transaction& t, uint32_t error_code) {
+  if (t.closed) return;
+  t.closed = true;
+  t.error = error_code;
+  if (error_code != kNoError) {  // a reset: what was buffered is void
+    discard_input(t);
+    t.out.clear(buffers_);
+  }
+  if (H2Stream* s = t.stream) {
+    if (s->reader_) wake(s->reader_);
+    else if (role_ == Role::kClient && !t.headers_done) s->response_ready_ = true;  // no response will come
+    wake(s->writer_);
+  } else {
+    destroy(t);
+  }
+}
+
+void H2Session::on_local_end(Transaction& t) {
+  t.local_end = true;
+  if (!t.stream && !t.remote_end && !t.closed) codec_.reset(t.id, kNoError);  // closed by its user: done
+}
+
+long H2Session::data_ready(Transaction& t, size_t max, bool& end) {
+  if (!t.out.empty()) {
+    size_t n = std::min(max, t.out.size());
+    end = t.end_queued && n == t.out.size();
+    return static_cast<long>(n);
+  }
+  if (t.end_queued) {
+    end = true;
+    return 0;
+  }
+  t.deferred = true;
+  return -1;
+}
+
+void H2Session::take_data(Transaction& t, uint8_t* out, size_t n) {
+  t.out.take(out, n, buffers_);
+  // Writers wake when half the queue is free, not for every frame.
+  if (t.stream && t.out.size() <= H2Stream::kSendQueue / 2) wake(t.stream->writer_);
+}
+
+void H2Session::on_goaway(uint32_t error_code) {
+  going_away_ = true;
+  if (end_ == EndReason::kNone) end_ = error_code == kNoError ? EndReason::kPeerClosed : EndReason::kProtocolError;
+}
+
+}  // namespace ugate::h2

@@ -1,0 +1,176 @@
+#pragma once
+// H2Session: one HTTP/2 connection over any Stream (TCP now, TLS or another
+// HTTP/2 stream for CONNECT inside CONNECT). It reads the transport into the
+// codec, writes the codec's frames back, and keeps the connection's streams
+// (Transactions) and their user sides (H2Stream). All on one worker thread.
+//
+// The transport is read whenever it has bytes: flow control bounds what a
+// peer may send, so nothing queues without limit, and one stalled stream
+// holds at most its own window while the others go on. Frames go out in
+// batches: stream writes only ask for a flush, which runs once per turn of the
+// event loop.
+//
+// Lifetime: the session tells its Handler on_closed() once it is over and no
+// callback of its own is pending; the handler may destroy it then (and only
+// then, or from outside any of its callbacks).
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/stream.h"
+#include "io/adaptive_size.h"
+#include "io/buffer_pool.h"
+#include "mesh/h2_codec.h"
+#include "mesh/h2_stream.h"
+
+namespace ugate::h2 {
+
+// Connection timing, in seconds of the owner's tick (on_tick).
+struct Timing {
+  uint32_t keepalive_interval = 30;  // quiet this long: PING
+  uint32_t keepalive_timeout = 10;   // no answer to it this long: the connection is dead
+  uint32_t idle_timeout = 300;       // no stream this long: GOAWAY and close (0: never)
+  uint32_t linger = 30;              // a closed stream's last bytes get this long to leave
+};
+
+// Why a connection ended.
+enum class EndReason : uint8_t {
+  kNone,
+  kPeerClosed,        // EOF from the peer, or both sides' GOAWAY done
+  kTransportError,    // a read or write failed (reset, TLS error)
+  kProtocolError,     // the peer broke HTTP/2 (we sent GOAWAY)
+  kKeepaliveTimeout,  // no answer to PING
+  kIdle,              // no streams for idle_timeout
+  kClosed,            // closed by its owner (drain, shutdown)
+};
+std::string_view to_string(EndReason r);
+
+class H2Session final : private CodecEvents {
+ public:
+  using Role = H2Codec::Role;
+
+  class Handler {
+   public:
+    // Server: a request arrived; `stream` carries it (message()) and must be
+    // answered with respond(). Called outside the codec.
+    virtual void on_request(H2Session& session, std::unique_ptr<H2Stream> stream) = 0;
+    // A stream ended: room for another on this connection.
+    virtual void on_stream_end(H2Session&) {}
+    // The connection is over and idle; the handler may destroy the session.
+    virtual void on_closed(H2Session& session) = 0;
+
+   protected:
+    ~Handler() = default;
+  };
+
+  H2Session(Role role, std::unique_ptr<Stream> transport, asio::io_context& io, BufferPool& buffers,
+            const Settings& settings, const Timing& timing, Handler& handler);
+  ~H2Session();
+  H2Session(const H2Session&) = delete;
+  H2Session& operator=(const H2Session&) = delete;
+
+  void start();
+  // Client: sends the CONNECT for a pending stream on this connection.
+  bool open(H2Stream& stream);
+  // Streams open on this connection (including ones still sending their end).
+  size_t streams() const { return streams_; }
+  // Accepts new streams: alive and neither side said GOAWAY.
+  bool usable() const { return !going_away_ && !closed_; }
+  bool closed() const { return closed_; }
+  EndReason end_reason() const { return end_; }
+  const std::string& end_detail() const { return detail_; }
+  Stream& transport() { return *transport_; }
+  Role role() const { return role_; }
+
+  // Graceful: GOAWAY, let the open streams finish, then close.
+  void go_away();
+  // Now: every stream fails and the transport closes.
+  void terminate(EndReason why);
+  // Once a second: keepalive, idle release, lingering streams.
+  void on_tick();
+
+ private:
+  friend class H2Stream;
+  // The transport's readiness, one waiter per direction.
+  struct Side final : Waiter {
+    Side(H2Session& s, bool w) : session(s), write(w) {}
+    void on_ready(const error_code& ec) override;
+    H2Session& session;
+    bool write;
+  };
+
+  // I/O.
+  void read_loop();
+  void flush();
+  void schedule_flush();
+  void deliver();
+  void wake(Waiter*& w, const error_code& ec = {});
+  void fail(EndReason why, std::string detail);
+  void finish();  // posts on_closed() once over and nothing of ours is pending
+  void close_transport();
+  void maybe_done();  // graceful end: nothing left to say either way
+
+  // For H2Stream.
+  size_t stream_read(Transaction& t, asio::mutable_buffer buf, error_code& ec);
+  size_t stream_write(Transaction& t, asio::const_buffer buf, error_code& ec);
+  bool stream_readable(const Transaction& t) const;
+  bool stream_writable(const Transaction& t) const;
+  void stream_shutdown(Transaction& t);
+  void stream_reset(Transaction& t);
+  void stream_close(Transaction& t);
+  bool stream_respond(Transaction& t, int status, const std::vector<std::pair<std::string, std::string>>& extra);
+  void credit(Transaction& t);
+  void discard_input(Transaction& t);
+  void destroy(Transaction& t);
+
+  // CodecEvents.
+  Transaction* on_stream_opened(int32_t id) override;
+  bool on_header(Transaction& t, std::string_view name, std::string_view value) override;
+  void on_headers_done(Transaction& t) override;
+  void on_data(Transaction& t, const uint8_t* data, size_t n) override;
+  void on_remote_end(Transaction& t) override;
+  void on_stream_closed(Transaction& t, uint32_t error_code) override;
+  void on_local_end(Transaction& t) override;
+  long data_ready(Transaction& t, size_t max, bool& end) override;
+  void take_data(Transaction& t, uint8_t* out, size_t n) override;
+  void on_frame_received() override { quiet_ticks_ = 0; }
+  void on_ping_ack() override { ping_ticks_ = 0; }
+  void on_goaway(uint32_t error_code) override;
+
+  static constexpr unsigned kBurst = 8;  // reads or writes in a row before others run
+  static constexpr unsigned kOutClass = AdaptiveSize::kClasses - 1;  // 256 KiB of frames per write
+
+  Role role_;
+  std::unique_ptr<Stream> transport_;
+  asio::io_context& io_;
+  BufferPool& buffers_;
+  Settings settings_;
+  Timing timing_;
+  Handler& handler_;
+  H2Codec codec_;
+  boost::intrusive::list<Transaction, boost::intrusive::constant_time_size<false>> txns_;
+  size_t streams_ = 0;
+  std::vector<std::pair<Waiter*, error_code>> wake_;  // collected inside the codec, called after
+  std::vector<std::unique_ptr<H2Stream>> requests_;    // server: arrived inside the codec, handed out after
+  unsigned ended_ = 0;                                 // streams gone since the handler last heard
+  Side read_side_{*this, false}, write_side_{*this, true};
+  Buffer in_buf_, out_buf_;
+  size_t out_off_ = 0, out_len_ = 0;
+  AdaptiveSize in_size_;
+  unsigned posted_ = 0;   // our handlers queued on io_ (flush, read turns)
+  bool reading_ = false;  // a transport wait is pending (its callback will come)
+  bool writing_ = false;
+  bool flush_posted_ = false;
+  bool going_away_ = false;
+  bool closed_ = false;     // no more I/O; streams failed
+  bool notified_ = false;   // on_closed() was called
+  EndReason end_ = EndReason::kNone;
+  std::string detail_;
+  uint32_t quiet_ticks_ = 0;  // seconds without a frame from the peer
+  uint32_t ping_ticks_ = 0;   // seconds since our unanswered PING (0: none out)
+  uint32_t idle_ticks_ = 0;   // seconds without any stream
+};
+
+}  // namespace ugate::h2

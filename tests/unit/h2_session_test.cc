@@ -1,0 +1,468 @@
+// The HTTP/2 session (nghttp2 glue, transactions, H2Stream) between a client
+// and a server session over a socketpair, on one io_context.
+#include "mesh/h2_session.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
+#include <optional>
+#include <random>
+
+#include "io/poller.h"
+#include "io/proxy.h"
+#include "io/stream_wait.h"
+#include "io/tcp_stream.h"
+
+namespace ugate::h2 {
+namespace {
+
+std::string random_bytes(size_t n, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Writes everything, then (by default) ends the stream.
+asio::awaitable<error_code> send_all(Stream& s, std::string bytes, bool then_shutdown = true) {
+  error_code ec = co_await write_all(s, bytes);
+  if (!ec && then_shutdown) s.shutdown_write();
+  co_return ec;
+}
+
+// Reads until EOF (ec stays clear) or an error (ec says which).
+asio::awaitable<std::string> read_to_end(Stream& s, error_code& ec, size_t chunk = 65536) {
+  std::string out;
+  std::vector<char> buf(chunk);
+  for (;;) {
+    size_t n = s.try_read(asio::buffer(buf), ec);
+    if (n > 0) {
+      out.append(buf.data(), n);
+      continue;
+    }
+    if (ec == asio::error::would_block) {
+      if ((ec = co_await wait_readable(s))) co_return out;
+      continue;
+    }
+    if (ec == asio::error::eof) ec = {};
+    co_return out;
+  }
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+struct Handler final : H2Session::Handler {
+  std::function<void(std::unique_ptr<H2Stream>)> request;
+  std::vector<std::unique_ptr<H2Stream>> kept;
+  bool closed = false;
+  unsigned ended = 0;
+  void on_request(H2Session&, std::unique_ptr<H2Stream> s) override {
+    if (request) request(std::move(s));
+    else kept.push_back(std::move(s));
+  }
+  void on_stream_end(H2Session&) override { ++ended; }
+  void on_closed(H2Session&) override { closed = true; }
+};
+
+class H2SessionTest : public ::testing::Test {
+ protected:
+  void start(Settings settings = {}, Timing timing = {}) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    auto meta = std::make_shared<StreamMeta>();
+    client_ = std::make_unique<H2Session>(H2Session::Role::kClient, std::make_unique<TcpStream>(fds[0], poller_, meta),
+                                          ctx_, buffers_, settings, timing, client_handler_);
+    server_ = std::make_unique<H2Session>(H2Session::Role::kServer, std::make_unique<TcpStream>(fds[1], poller_, meta),
+                                          ctx_, buffers_, settings, timing, server_handler_);
+    client_->start();
+    server_->start();
+  }
+
+  // A client stream for CONNECT `authority`, sent at once.
+  std::unique_ptr<H2Stream> connect(std::string authority = "127.0.0.1:8080",
+                                    std::vector<std::pair<std::string, std::string>> headers = {}) {
+    auto s = std::make_unique<H2Stream>(ctx_, std::make_shared<StreamMeta>());
+    auto p = std::make_unique<H2Stream::Pending>();
+    p->authority = std::move(authority);
+    p->headers = std::move(headers);
+    s->set_pending(std::move(p));
+    EXPECT_TRUE(client_->open(*s));
+    return s;
+  }
+
+  // Runs the scenario coroutine on the io_context until it returns.
+  void run(std::function<asio::awaitable<void>()> scenario, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    bool done = false;
+    asio::co_spawn(ctx_, [&]() -> asio::awaitable<void> {
+      co_await scenario();
+      done = true;
+    }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done && std::chrono::steady_clock::now() < deadline) ctx_.run_one_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(done) << "scenario timed out";
+  }
+
+  // Lets pending handlers run (frames in flight arrive).
+  void settle() {
+    for (int i = 0; i < 200 && ctx_.poll() > 0;) ++i;
+  }
+
+  asio::io_context ctx_;
+  Poller poller_{ctx_};
+  BufferPool buffers_;
+  Handler client_handler_, server_handler_;
+  std::unique_ptr<H2Session> client_, server_;
+};
+
+TEST_F(H2SessionTest, ConnectCarriesAuthorityAndHeadersAndWaitsForTheAnswer) {
+  start();
+  std::unique_ptr<H2Stream> at_server;
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) { at_server = std::move(s); };
+  auto s = connect("10.1.2.3:8080", {{"forwarded", "for=\"192.0.2.1:1234\""}, {"traceparent", "00-ab-cd-01"}});
+  run([&]() -> asio::awaitable<void> {
+    while (!at_server) co_await sleep_for(std::chrono::milliseconds(5));
+    const Message& m = at_server->message();
+    EXPECT_EQ(m.method, "CONNECT");
+    EXPECT_EQ(m.authority, "10.1.2.3:8080");
+    EXPECT_TRUE(m.path.empty());
+    EXPECT_EQ(m.header("forwarded") ? *m.header("forwarded") : "", "for=\"192.0.2.1:1234\"");
+    EXPECT_EQ(m.header("traceparent") ? *m.header("traceparent") : "", "00-ab-cd-01");
+    EXPECT_EQ(s->status(), 0) << "no answer before the server gives one";
+    EXPECT_TRUE(at_server->respond(200, {{"x-test", "yes"}}));
+    EXPECT_FALSE(co_await wait_readable(*s));
+    EXPECT_EQ(s->status(), 200);
+    EXPECT_NE(s->message().header("x-test"), nullptr);
+  });
+}
+
+TEST_F(H2SessionTest, MovesBytesBothWaysExactlyWithHalfClose) {
+  start();
+  const std::string up = random_bytes(24 << 20, 1), down = random_bytes(20 << 20, 2);
+  std::string got_up, got_down;
+  error_code up_ec, down_ec;
+  std::unique_ptr<H2Stream> at_server;
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    at_server = std::move(s);
+  };
+  auto s = connect();
+  run([&]() -> asio::awaitable<void> {
+    co_await wait_readable(*s);
+    EXPECT_EQ(s->status(), 200);
+    asio::co_spawn(ctx_, [&]() -> asio::awaitable<void> { co_await send_all(*s, up); }, asio::detached);
+    while (!at_server) co_await sleep_for(std::chrono::milliseconds(1));
+    asio::co_spawn(ctx_, [&]() -> asio::awaitable<void> {
+      got_up = co_await read_to_end(*at_server, up_ec);
+      co_await send_all(*at_server, down);  // only after the client's EOF: half-close works
+    }, asio::detached);
+    got_down = co_await read_to_end(*s, down_ec);
+  });
+  EXPECT_FALSE(up_ec);
+  EXPECT_FALSE(down_ec);
+  EXPECT_TRUE(got_up == up) << got_up.size();
+  EXPECT_TRUE(got_down == down) << got_down.size();
+  s->close();
+  at_server->close();
+  settle();
+  EXPECT_EQ(client_->streams(), 0u);
+  EXPECT_EQ(server_->streams(), 0u);
+}
+
+TEST_F(H2SessionTest, NonSuccessAnswerEndsTheStream) {
+  start();
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(503, {{"proxy-status", "ugate; error=connection_refused"}});
+    server_handler_.kept.push_back(std::move(s));
+  };
+  auto s = connect();
+  run([&]() -> asio::awaitable<void> {
+    co_await wait_readable(*s);
+    EXPECT_EQ(s->status(), 503);
+    EXPECT_NE(s->message().header("proxy-status"), nullptr);
+    error_code ec;
+    std::string rest = co_await read_to_end(*s, ec);
+    EXPECT_FALSE(ec);
+    EXPECT_TRUE(rest.empty());
+  });
+}
+
+TEST_F(H2SessionTest, ResetsTravelBothWays) {
+  start();
+  std::vector<std::unique_ptr<H2Stream>> at_server;
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    at_server.push_back(std::move(s));
+  };
+  auto a = connect(), b = connect();
+  run([&]() -> asio::awaitable<void> {
+    while (at_server.size() < 2) co_await sleep_for(std::chrono::milliseconds(2));
+    co_await send_all(*a, "hello", false);
+    co_await send_all(*at_server[1], "hi", false);
+    a->reset();  // client -> server
+    error_code ec;
+    std::string got = co_await read_to_end(*at_server[0], ec);
+    EXPECT_EQ(ec, asio::error::connection_reset);
+    at_server[1]->reset();  // server -> client
+    std::string got_b = co_await read_to_end(*b, ec);
+    EXPECT_EQ(ec, asio::error::connection_reset);
+    size_t n = b->try_write(asio::buffer("x", 1), ec);
+    EXPECT_EQ(n, 0u);
+    EXPECT_EQ(ec, asio::error::connection_reset);
+  });
+}
+
+// One reader that does not read holds its own window, not the connection's.
+TEST_F(H2SessionTest, StalledStreamDoesNotStallTheOthers) {
+  start();
+  std::vector<std::unique_ptr<H2Stream>> at_server;
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    at_server.push_back(std::move(s));
+  };
+  auto stalled = connect(), busy = connect();
+  const std::string big = random_bytes(32 << 20, 3);
+  run([&]() -> asio::awaitable<void> {
+    while (at_server.size() < 2) co_await sleep_for(std::chrono::milliseconds(2));
+    asio::co_spawn(ctx_, send_all(*stalled, big), asio::detached);  // its reader never reads (yet)
+    asio::co_spawn(ctx_, send_all(*busy, big), asio::detached);
+    error_code ec;
+    std::string got = co_await read_to_end(*at_server[1], ec);
+    EXPECT_FALSE(ec);
+    EXPECT_TRUE(got == big) << got.size();
+    // The stalled stream has at most its window buffered at the server.
+    EXPECT_GT(at_server[0]->buffered(), 0u);
+    EXPECT_LE(at_server[0]->buffered(), Settings{}.stream_window);
+    std::string late = co_await read_to_end(*at_server[0], ec);
+    EXPECT_FALSE(ec);
+    EXPECT_TRUE(late == big) << late.size();
+  });
+}
+
+// WINDOW_UPDATE only for bytes the reader came back after: a reader that took
+// bytes but did not return keeps the sender at the window.
+TEST_F(H2SessionTest, WindowCreditOnlyForDeliveredBytes) {
+  Settings settings;
+  settings.stream_window = 64 * 1024;
+  settings.connection_window = 1 << 20;
+  start(settings);
+  std::unique_ptr<H2Stream> at_server;
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    at_server = std::move(s);
+  };
+  auto s = connect();
+  const std::string data = random_bytes(1 << 20, 4);
+  run([&]() -> asio::awaitable<void> {
+    while (!at_server) co_await sleep_for(std::chrono::milliseconds(2));
+    asio::co_spawn(ctx_, send_all(*s, data), asio::detached);
+    co_await sleep_for(std::chrono::milliseconds(200));
+    // Take everything that arrived, then do not come back for a while.
+    std::vector<char> buf(1 << 20);
+    error_code ec;
+    size_t first = at_server->try_read(asio::buffer(buf), ec);
+    EXPECT_EQ(first, settings.stream_window) << "exactly one window arrives before any credit";
+    co_await sleep_for(std::chrono::milliseconds(200));
+    // Nothing more came: the bytes taken were not credited yet. The next
+    // read credits them and the rest flows.
+    EXPECT_EQ(at_server->buffered(), 0u);
+    std::string rest = co_await read_to_end(*at_server, ec);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(first + rest.size(), data.size());
+    EXPECT_TRUE(std::string(buf.data(), first) + rest == data);
+  });
+}
+
+TEST_F(H2SessionTest, ManyConcurrentStreams) {
+  start();
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    // Echo each stream back, on its own coroutine.
+    auto* raw = s.get();
+    server_handler_.kept.push_back(std::move(s));
+    asio::co_spawn(ctx_, [raw]() -> asio::awaitable<void> {
+      error_code ec;
+      std::string got = co_await read_to_end(*raw, ec);
+      co_await send_all(*raw, got);
+    }, asio::detached);
+  };
+  constexpr int kStreams = 300;
+  std::vector<std::unique_ptr<H2Stream>> streams;
+  for (int i = 0; i < kStreams; ++i) streams.push_back(connect());
+  int ok = 0;
+  run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < kStreams; ++i) {
+      asio::co_spawn(ctx_, [&, i]() -> asio::awaitable<void> {
+        H2Stream& s = *streams[i];
+        co_await wait_readable(s);
+        std::string mine = random_bytes(64 * 1024 + i, 100 + i);
+        asio::co_spawn(ctx_, send_all(s, mine), asio::detached);
+        error_code ec;
+        std::string back = co_await read_to_end(s, ec);
+        if (!ec && back == mine) ++ok;
+      }, asio::detached);
+    }
+    while (ok < kStreams) co_await sleep_for(std::chrono::milliseconds(10));
+  });
+  EXPECT_EQ(ok, kStreams);
+}
+
+TEST_F(H2SessionTest, LostConnectionFailsEveryStream) {
+  start();
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    server_handler_.kept.push_back(std::move(s));
+  };
+  auto a = connect(), b = connect();
+  run([&]() -> asio::awaitable<void> {
+    while (server_handler_.kept.size() < 2) co_await sleep_for(std::chrono::milliseconds(2));
+    client_->transport().reset();
+    error_code ec;
+    co_await read_to_end(*server_handler_.kept[0], ec);
+    EXPECT_EQ(ec, asio::error::connection_reset);
+    co_await read_to_end(*a, ec);
+    EXPECT_EQ(ec, asio::error::connection_reset);
+    while (!server_handler_.closed || !client_handler_.closed) co_await sleep_for(std::chrono::milliseconds(2));
+  });
+  EXPECT_EQ(server_->end_reason(), EndReason::kPeerClosed);
+  EXPECT_EQ(server_->streams(), 0u);
+}
+
+TEST_F(H2SessionTest, GarbageFromThePeerIsAProtocolError) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  server_ = std::make_unique<H2Session>(H2Session::Role::kServer,
+                                        std::make_unique<TcpStream>(fds[1], poller_, std::make_shared<StreamMeta>()),
+                                        ctx_, buffers_, Settings{}, Timing{}, server_handler_);
+  server_->start();
+  std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::write(fds[0], junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+  run([&]() -> asio::awaitable<void> {
+    while (!server_handler_.closed) co_await sleep_for(std::chrono::milliseconds(2));
+  });
+  EXPECT_EQ(server_->end_reason(), EndReason::kProtocolError);
+  ::close(fds[0]);
+}
+
+TEST_F(H2SessionTest, KeepalivePingsAndGivesUpOnASilentPeer) {
+  Timing timing;
+  timing.keepalive_interval = 1;
+  timing.keepalive_timeout = 1;
+  start(Settings{}, timing);
+  run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 5; ++i) {  // a live peer answers every PING
+      client_->on_tick();
+      co_await sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  EXPECT_FALSE(client_->closed());
+  // A peer that stops reading: the PING goes unanswered.
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  Handler h;
+  H2Session lonely(H2Session::Role::kClient, std::make_unique<TcpStream>(fds[0], poller_, std::make_shared<StreamMeta>()),
+                   ctx_, buffers_, Settings{}, timing, h);
+  lonely.start();
+  run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 10 && !h.closed; ++i) {
+      lonely.on_tick();
+      co_await sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  EXPECT_TRUE(h.closed);
+  EXPECT_EQ(lonely.end_reason(), EndReason::kKeepaliveTimeout);
+  ::close(fds[1]);
+}
+
+TEST_F(H2SessionTest, IdleConnectionSaysGoawayAndCloses) {
+  Timing timing;
+  timing.idle_timeout = 2;
+  start(Settings{}, timing);
+  run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 5 && !client_handler_.closed; ++i) {
+      client_->on_tick();
+      co_await sleep_for(std::chrono::milliseconds(20));
+    }
+    while (!client_handler_.closed || !server_handler_.closed) co_await sleep_for(std::chrono::milliseconds(5));
+  });
+  EXPECT_EQ(client_->end_reason(), EndReason::kIdle);
+  EXPECT_FALSE(server_->usable());
+}
+
+// The proxy engine moves bytes through H2 streams as through sockets:
+// TCP client -> Proxy -> H2Stream (client) => H2Stream (server) -> Proxy -> TCP.
+struct ProxyRun final : ProxyOwner {
+  ProxyRun(asio::io_context& io, BufferPool& buffers, Stream& down, Stream& up)
+      : down(down), up(up), ctx{io, buffers, pipes, true, now, last_active, stats}, proxy(down, up, ctx, *this) {}
+  void proxy_done(CloseReason r) override {  // as Session does: close() sends the last end
+    down.close();
+    up.close();
+    reason = r;
+    done = true;
+  }
+  Stream& down;
+  Stream& up;
+  PipePool pipes;
+  uint32_t now = 0, last_active = 0;
+  ListenerStats stats;
+  ProxyContext ctx;
+  Proxy proxy;
+  bool done = false;
+  CloseReason reason = CloseReason::kDone;
+};
+
+TEST_F(H2SessionTest, ProxyEngineMovesBytesThroughH2Streams) {
+  start();
+  int a[2], b[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, a), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, b), 0);
+  auto meta = std::make_shared<StreamMeta>();
+  TcpStream client(a[0], poller_, meta), client_side(a[1], poller_, meta);
+  TcpStream upstream(b[0], poller_, meta), upstream_side(b[1], poller_, meta);
+  std::unique_ptr<H2Stream> at_server;
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    at_server = std::move(s);
+  };
+  auto tunnel = connect();
+  std::optional<ProxyRun> near, far;
+  const std::string up = random_bytes(40 << 20, 5), down = random_bytes(36 << 20, 6);
+  std::string got_up, got_down;
+  run([&]() -> asio::awaitable<void> {
+    co_await wait_readable(*tunnel);
+    while (!at_server) co_await sleep_for(std::chrono::milliseconds(1));
+    near.emplace(ctx_, buffers_, client_side, *tunnel);
+    far.emplace(ctx_, buffers_, *at_server, upstream_side);
+    near->proxy.start();
+    far->proxy.start();
+    asio::co_spawn(ctx_, send_all(client, up), asio::detached);
+    asio::co_spawn(ctx_, send_all(upstream, down), asio::detached);
+    error_code e1, e2;
+    asio::co_spawn(ctx_, [&]() -> asio::awaitable<void> { got_up = co_await read_to_end(upstream, e1, 300'000); },
+                   asio::detached);
+    got_down = co_await read_to_end(client, e2, 7'000);  // small reads: the slow side
+    while (!near->done || !far->done) co_await sleep_for(std::chrono::milliseconds(2));
+    EXPECT_FALSE(e1) << e1.message();
+    EXPECT_FALSE(e2) << e2.message();
+  });
+  EXPECT_TRUE(got_up == up) << got_up.size();
+  EXPECT_TRUE(got_down == down) << got_down.size() ;
+  EXPECT_EQ(near->reason, CloseReason::kDone);
+  EXPECT_EQ(far->reason, CloseReason::kDone);
+  EXPECT_EQ(meta->mode, ProxyMode::kCopy);
+  settle();
+  EXPECT_EQ(client_->streams(), 0u);
+  EXPECT_EQ(server_->streams(), 0u);
+}
+
+}  // namespace
+}  // namespace ugate::h2
