@@ -16,7 +16,7 @@ build_stack=(
 )
 # Peers the tests and benchmarks start (tools we did not write).
 peers=(
-  python3 curl openssl iproute2 procps psmisc iperf3 haproxy socat
+  python3 curl openssl iproute2 procps psmisc iperf3 haproxy socat iptables
 )
 
 missing=()

@@ -63,6 +63,7 @@ void format_access_line(std::string& out, const StreamMeta& m, AccessLogConfig::
   field("protocol", m.protocol, true);
   field("src", format_endpoint(m.source), true);
   field("dst", dst, true);
+  field("orig_dst", format_endpoint(m.original_dst), true);
   field("upstream", format_endpoint(m.upstream), true);
   field("sni", m.sni, true);
   field("alpn", m.alpn, true);

@@ -18,8 +18,18 @@ const char* const kEmbeddedDefaultConfig = R"(# ugate embedded default config.
 # Ports are written as +N: BASE+N, where BASE is 15000 or --base-port.
 admin:
   address: 127.0.0.1:+0
-listeners: []
+listeners:
+  # Connections that iptables REDIRECTs here (`ugate capture install`). Safe
+  # on every address: a connection that was not redirected is refused.
+  - name: capture-out
+    address: 0.0.0.0:+1
+    protocol: capture-out
+  - name: capture-in
+    address: 0.0.0.0:+6
+    protocol: capture-in
 )";
+
+bool is_capture_protocol(std::string_view protocol) { return protocol == "capture-out" || protocol == "capture-in"; }
 
 namespace {
 
@@ -135,7 +145,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
                              const ListenerDefaults& d) {
   r.only_keys(n, key,
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
-               "splice", "max_streams"});
+               "splice", "max_streams", "tproxy"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -146,14 +156,20 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   l.address = r.address(n["address"], Reader::join(key, "address"), base, true);
   l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
   if (n["protocol"]) l.protocol = r.scalar(n["protocol"], Reader::join(key, "protocol"));
-  if (l.protocol != "tcp" && l.protocol != "tls-sni")
-    r.fail(n["protocol"], Reader::join(key, "protocol"), "unknown protocol '" + l.protocol + "' (supported: tcp, tls-sni)");
+  if (l.protocol != "tcp" && l.protocol != "tls-sni" && !is_capture_protocol(l.protocol))
+    r.fail(n["protocol"], Reader::join(key, "protocol"),
+           "unknown protocol '" + l.protocol + "' (supported: tcp, tls-sni, capture-out, capture-in)");
   if (n["connect_timeout"]) l.connect_timeout = r.duration(n["connect_timeout"], Reader::join(key, "connect_timeout"));
   if (n["idle_timeout"]) l.idle_timeout = r.duration(n["idle_timeout"], Reader::join(key, "idle_timeout"));
   if (n["sniff_timeout"]) l.sniff_timeout = r.duration(n["sniff_timeout"], Reader::join(key, "sniff_timeout"));
   if (n["splice"]) l.splice = r.boolean(n["splice"], Reader::join(key, "splice"));
   if (n["max_streams"])
     l.max_streams = static_cast<uint32_t>(r.number(n["max_streams"], Reader::join(key, "max_streams"), 10'000'000));
+  if (n["tproxy"]) {
+    l.tproxy = r.boolean(n["tproxy"], Reader::join(key, "tproxy"));
+    if (!is_capture_protocol(l.protocol))
+      r.fail(n["tproxy"], Reader::join(key, "tproxy"), "only capture listeners (capture-out, capture-in) take tproxy");
+  }
   if (l.connect_timeout.count() == 0) r.fail(n["connect_timeout"], Reader::join(key, "connect_timeout"), "must be above 0");
 
   std::vector<Route> routes;
@@ -165,7 +181,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     if (!list.IsSequence()) r.fail(list, Reader::join(key, "routes"), "expected a list of routes");
     for (size_t i = 0; i < list.size(); ++i)
       routes.push_back(read_route(r, list[i], Reader::join(key, "routes") + "[" + std::to_string(i) + "]"));
-  } else {
+  } else if (!is_capture_protocol(l.protocol)) {
     r.fail(n, key, "a " + l.protocol + " listener needs 'forward: HOST:PORT' (or 'routes')");
   }
   l.router = Router(std::move(routes));
@@ -283,7 +299,8 @@ nlohmann::json to_json(const Config& c) {
                          {"idle_timeout", format_duration(l.idle_timeout)},
                          {"sniff_timeout", format_duration(l.sniff_timeout)},
                          {"splice", l.splice},
-                         {"max_streams", l.max_streams}});
+                         {"max_streams", l.max_streams},
+                         {"tproxy", l.tproxy}});
   }
   return {{"source", c.source},
           {"base_port", c.base_port},

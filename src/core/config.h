@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/duration.h"
@@ -31,7 +32,12 @@ struct ListenerConfig {
   Duration sniff_timeout{5'000};  // doors that read first bytes (tls-sni): time to get them
   bool splice = true;        // splice(2) when both sides are plain TCP
   uint32_t max_streams = 0;  // 0: limited only by open files
+  bool tproxy = false;       // capture doors: TPROXY (IP_TRANSPARENT) instead of REDIRECT
 };
+
+// Doors that take connections iptables captured: the destination is the
+// original one (or a route matching it), so `forward`/`routes` are optional.
+bool is_capture_protocol(std::string_view protocol);
 
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"

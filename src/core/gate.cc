@@ -72,13 +72,15 @@ void Gate::bind_listeners() {
     tcp::endpoint ep = resolve_bind_address(l.address, "listener '" + l.name + "'");
     Door door = door_or_throw(l.protocol);
     for (auto& w : workers_) {
-      tcp::acceptor acceptor = open_listen_socket(w->context(), ep, "listener '" + l.name + "'", true);
+      tcp::acceptor acceptor = open_listen_socket(w->context(), ep, "listener '" + l.name + "'", true, l.tproxy);
       ep.port(acceptor.local_endpoint().port());  // port 0: the others share the kernel's choice
       w->add_listener(l, door, active, std::move(acceptor));
     }
-    std::string forward = l.router.routes().size() == 1 && l.router.routes()[0].match.host.empty()
-                              ? " -> " + l.router.routes()[0].forward.str()
-                              : " (" + std::to_string(l.router.routes().size()) + " routes)";
+    const auto& routes = l.router.routes();
+    std::string forward = routes.size() == 1 && routes[0].match.host.empty() ? " -> " + routes[0].forward.str()
+                          : !routes.empty() ? " (" + std::to_string(routes.size()) + " routes)"
+                          : l.tproxy        ? " -> original destination (tproxy)"
+                                            : " -> original destination";
     spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), l.protocol, forward);
   }
 }

@@ -17,6 +17,8 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kOverload: return "overload";
     case CloseReason::kSniffFailed: return "sniff_failed";
     case CloseReason::kSniffTimeout: return "sniff_timeout";
+    case CloseReason::kNoOriginalDst: return "no_original_dst";
+    case CloseReason::kCaptureLoop: return "capture_loop";
     case CloseReason::kCount: break;
   }
   return "unknown";

@@ -27,6 +27,8 @@ enum class CloseReason : uint8_t {
   kOverload,         // listener at max_streams or out of resources
   kSniffFailed,      // the first bytes were not the protocol the door expects
   kSniffTimeout,     // the client did not send enough to route within sniff_timeout
+  kNoOriginalDst,    // a capture door got a connection that iptables did not redirect
+  kCaptureLoop,      // its original destination is the capture port itself, on this host
   kCount
 };
 std::string_view to_string(CloseReason r);
@@ -44,6 +46,7 @@ struct StreamMeta {
   std::string_view protocol;  // door protocol ("tcp")
   TcpEndpoint source;         // client address as seen by us
   HostPort destination;       // what the client asked for / the route chose
+  TcpEndpoint original_dst;   // capture doors: where the client was going before iptables
   TcpEndpoint upstream;       // the address actually connected to
   std::string sni;            // TLS server name the client sent, if any
   std::string alpn;           // TLS ALPN protocols offered, comma-separated

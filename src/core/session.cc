@@ -138,6 +138,7 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
          {"phase", phase_name(static_cast<int>(phase_))},
          {"src", format_endpoint(m.source)},
          {"dst", m.destination.port ? m.destination.str() : ""},
+         {"orig_dst", format_endpoint(m.original_dst)},
          {"upstream", format_endpoint(m.upstream)},
          {"mode", to_string(m.mode)},
          {"age_ms", age.count()},

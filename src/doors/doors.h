@@ -15,6 +15,11 @@ asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int f
 // are only peeked, so the upstream gets the whole handshake (passthrough).
 asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
 
+// `protocol: capture-out` and `capture-in`: connections iptables redirected
+// (REDIRECT, or TPROXY with `tproxy: true`) go to their original destination,
+// or to the route that matches it; anything else is refused.
+asio::awaitable<void> capture_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+
 // The door for a listener protocol, or nullptr.
 Door door_for(std::string_view protocol);
 

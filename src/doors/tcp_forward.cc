@@ -16,6 +16,7 @@ asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int f
 Door door_for(std::string_view protocol) {
   if (protocol == "tcp") return tcp_forward_door;
   if (protocol == "tls-sni") return tls_sni_door;
+  if (is_capture_protocol(protocol)) return capture_door;
   return nullptr;
 }
 

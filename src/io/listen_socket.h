@@ -11,8 +11,13 @@ namespace ugate {
 
 namespace asio = boost::asio;
 
-// Throws StartError naming `what`, the address and a hint.
+// Throws StartError naming `what`, the address and a hint. `transparent`
+// (IP_TRANSPARENT) lets it accept connections TPROXY hands it for addresses
+// that are not its own; it needs CAP_NET_ADMIN.
 asio::ip::tcp::acceptor open_listen_socket(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
-                                           const std::string& what, bool share_port);
+                                           const std::string& what, bool share_port, bool transparent = false);
+
+// IP_TRANSPARENT or IPV6_TRANSPARENT, by the socket's family.
+boost::system::error_code set_transparent(int fd, bool v6);
 
 }  // namespace ugate

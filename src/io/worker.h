@@ -34,11 +34,15 @@ using Door = asio::awaitable<void> (*)(Worker&, ListenerSlot&, int fd, asio::ip:
 
 struct ListenerSlot {
   ListenerSlot(const ListenerConfig& c, Door d, std::atomic<uint64_t>& total, asio::ip::tcp::acceptor a)
-      : config(&c), door(d), active_total(&total), acceptor(std::move(a)) {}
+      : config(&c), door(d), active_total(&total), acceptor(std::move(a)) {
+    boost::system::error_code ec;  // a closed acceptor (tests) has no address
+    bound = acceptor->local_endpoint(ec);
+  }
   const ListenerConfig* config;
   Door door;
   std::atomic<uint64_t>* active_total;  // this listener's streams on all workers (max_streams)
   ListenerStats stats;
+  asio::ip::tcp::endpoint bound;  // the address the listener has (port 0 in config: the kernel's pick)
   std::optional<asio::ip::tcp::acceptor> acceptor;
 };
 

@@ -24,6 +24,28 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_base_port(offsets=(0, 1, 6)):
+    """A base port whose BASE+N (the embedded default's ports) are all free on
+    every address. Taken below the ephemeral range, where busy machines keep
+    thousands of client ports that a random BASE+N would collide with."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000)
+        socks = []
+        try:
+            for off in offsets:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("0.0.0.0", base + off))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no free base port found")
+
+
 def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,10 +88,12 @@ class Ugate:
             self.proc.wait()
         self.stderr.close()
 
+    def command(self):
+        return [UGATE, "--config", self.config] + self.args
+
     def start(self):
         self.stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen([UGATE, "--config", self.config] + self.args,
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=self.stderr)
         try:
             wait_until(lambda: self.proc.poll() is not None or self.ready(), what="ugate /readyz")
         except AssertionError:
@@ -120,12 +144,14 @@ class Ugate:
 
 
 class Server:
-    """A TCP server on 127.0.0.1 that runs handler(conn) in a thread per connection."""
+    """A TCP server on 127.0.0.1 (or on `sock`, bound and listening) that runs
+    handler(conn) in a thread per connection."""
 
-    def __init__(self, handler, backlog=128):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(backlog)
+    def __init__(self, handler, backlog=128, sock=None):
+        self.sock = sock or socket.socket()
+        if not sock:
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.handler = handler
         self.errors = []

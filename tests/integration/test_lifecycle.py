@@ -8,7 +8,7 @@ import tempfile
 import time
 import unittest
 
-from harness import UGATE, Server, Ugate, free_port, recv_all, tcp_listener_yaml, wait_until
+from harness import UGATE, Server, Ugate, free_base_port, free_port, recv_all, tcp_listener_yaml, wait_until
 
 
 def run(*args, env=None):
@@ -73,7 +73,7 @@ class CommandLine(unittest.TestCase):
         ug.stderr.close()
 
     def test_embedded_default_with_base_port(self):
-        base = free_port()
+        base = free_base_port()
         with tempfile.TemporaryDirectory() as state:
             p = subprocess.Popen([UGATE, "--base-port", str(base), "--state-dir", state + "/s"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

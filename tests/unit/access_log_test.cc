@@ -15,6 +15,7 @@ StreamMeta sample() {
   m.source = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), 5555);
   m.destination = HostPort{"example.internal", 8080};
   m.upstream = TcpEndpoint(boost::asio::ip::make_address("10.1.2.3"), 8080);
+  m.original_dst = TcpEndpoint(boost::asio::ip::make_address("fd00::7"), 80);
   m.start_mono = std::chrono::steady_clock::now();
   m.bytes_up = 100;
   m.bytes_down = 2000;
@@ -27,8 +28,8 @@ TEST(AccessLog, TextLineHasEveryField) {
   std::string line;
   format_access_line(line, sample(), AccessLogConfig::Format::kText);
   for (const char* part : {" id=42 ", " listener=web ", " protocol=tcp ", " src=127.0.0.1:5555 ",
-                           " dst=example.internal:8080 ", " upstream=10.1.2.3:8080 ", " mode=splice ",
-                           " bytes_up=100 ", " bytes_down=2000 ", " result=upstream_reset"})
+                           " dst=example.internal:8080 ", " orig_dst=[fd00::7]:80 ", " upstream=10.1.2.3:8080 ",
+                           " mode=splice ", " bytes_up=100 ", " bytes_down=2000 ", " result=upstream_reset"})
     EXPECT_NE(line.find(part), std::string::npos) << part << " in " << line;
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
@@ -45,6 +46,7 @@ TEST(AccessLog, JsonLineParsesAndEscapes) {
   EXPECT_EQ(j["bytes_down"], 2000);
   EXPECT_EQ(j["result"], "upstream_reset");
   EXPECT_EQ(j["mode"], "splice");
+  EXPECT_EQ(j["orig_dst"], "[fd00::7]:80");
 }
 
 TEST(AccessLog, UnknownValuesAreDashesInText) {
@@ -55,6 +57,7 @@ TEST(AccessLog, UnknownValuesAreDashesInText) {
   format_access_line(line, m, AccessLogConfig::Format::kText);
   EXPECT_NE(line.find(" upstream=- "), std::string::npos) << line;
   EXPECT_NE(line.find(" dst=- "), std::string::npos) << line;
+  EXPECT_NE(line.find(" orig_dst=- "), std::string::npos) << line;
 }
 
 }  // namespace

@@ -21,11 +21,16 @@ std::string error_of(const std::string& yaml) {
   return "(no error)";
 }
 
-TEST(Config, EmbeddedDefaultHasAdminOnBasePort) {
+TEST(Config, EmbeddedDefaultHasAdminOnBasePortAndTheCaptureDoors) {
   Config c = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {});
   ASSERT_TRUE(c.admin);
   EXPECT_EQ(c.admin->str(), "127.0.0.1:15000");
-  EXPECT_TRUE(c.listeners.empty());
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].address.str(), "0.0.0.0:15001");
+  EXPECT_EQ(c.listeners[0].protocol, "capture-out");
+  EXPECT_EQ(c.listeners[1].address.str(), "0.0.0.0:15006");
+  EXPECT_EQ(c.listeners[1].protocol, "capture-in");
+  EXPECT_FALSE(c.listeners[0].tproxy);
   EXPECT_GE(c.workers, 1u);
   Config moved = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {.base_port = 20000});
   EXPECT_EQ(moved.admin->str(), "127.0.0.1:20000");
@@ -116,6 +121,26 @@ listeners:
   EXPECT_EQ(to_json(c)["listeners"][0]["sniff_timeout"], "2s");
 }
 
+TEST(Config, CaptureListenersNeedNoForwardAndMayUseTproxy) {
+  Config c = load(R"(
+listeners:
+  - { name: out, address: "0.0.0.0:+1", protocol: capture-out }
+  - name: in
+    address: "[::]:+6"
+    protocol: capture-in
+    tproxy: true
+    routes: [ { port: 80, forward: 127.0.0.1:8080 } ]
+)");
+  EXPECT_TRUE(c.listeners.at(0).router.routes().empty());
+  EXPECT_FALSE(c.listeners[0].tproxy);
+  EXPECT_TRUE(c.listeners.at(1).tproxy);
+  EXPECT_EQ(c.listeners[1].router.match("10.0.0.1", 80)->forward.port, 8080);
+  EXPECT_EQ(c.listeners[1].router.match("10.0.0.1", 81), nullptr);
+  EXPECT_EQ(to_json(c)["listeners"][1]["tproxy"], true);
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', forward: 'b:2', tproxy: true }\n"),
+              HasSubstr("test.yaml:2: listeners[0].tproxy: only capture listeners"));
+}
+
 TEST(Config, AdminCanBeTurnedOff) { EXPECT_FALSE(load("admin: off").admin); }
 
 TEST(Config, ErrorsNameFileLineKeyAndProblem) {
@@ -126,7 +151,7 @@ TEST(Config, ErrorsNameFileLineKeyAndProblem) {
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n"),
               HasSubstr("test.yaml:2: listeners[0]: a tcp listener needs 'forward: HOST:PORT'"));
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: quic\n"),
-              HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni)"));
+              HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni, capture-out"));
   EXPECT_THAT(error_of("drain_timeout: soon\n"), HasSubstr("test.yaml:1: drain_timeout: invalid duration 'soon'"));
   EXPECT_THAT(error_of("workers: many\n"), HasSubstr("workers: expected a whole number"));
   EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', splice: maybe } ]"),

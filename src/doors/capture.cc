@@ -1,0 +1,47 @@
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+
+#include "core/session.h"
+#include "doors/doors.h"
+#include "io/original_dst.h"
+
+namespace ugate {
+namespace {
+
+// Bad input is logged once per process, and always counted.
+void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason why, std::string_view detail) {
+  if (said.exchange(true, std::memory_order_relaxed)) return;
+  spdlog::warn("listener {}: refused a connection: {} (counted in ugate_listener_errors_total{{reason=\"{}\"}})",
+               slot.config->name, detail, to_string(why));
+}
+
+}  // namespace
+
+asio::awaitable<void> capture_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+  static std::atomic<bool> said_not_captured{false}, said_loop{false};
+  auto session = Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, peer));
+  StreamMeta& m = session->meta();
+  const ListenerConfig& c = *slot.config;
+  if (error_code ec = original_destination(fd, c.tproxy, m.original_dst)) {
+    warn_once(said_not_captured, slot, CloseReason::kNoOriginalDst,
+              "no original destination (" + ec.message() + "): it was not redirected by iptables");
+    session->fail(CloseReason::kNoOriginalDst);
+    co_return;
+  }
+  // A direct connection to the capture port (conntrack then reports the port
+  // itself), or a rule that sends ugate's own traffic back to it: forwarding
+  // would connect to ourselves again and again.
+  if (m.original_dst.port() == slot.bound.port() && is_local_address(m.original_dst.address())) {
+    warn_once(said_loop, slot, CloseReason::kCaptureLoop,
+              "its original destination " + format_endpoint(m.original_dst) +
+                  " is the capture port itself (a direct connection, or ugate's own traffic captured again)");
+    session->fail(CloseReason::kCaptureLoop);
+    co_return;
+  }
+  HostPort dest{m.original_dst.address().to_string(), m.original_dst.port()};
+  if (const Route* route = c.router.match(dest.host, dest.port)) dest = route->forward;
+  co_await Session::forward(std::move(session), std::move(dest));
+}
+
+}  // namespace ugate

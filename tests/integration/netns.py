@@ -1,0 +1,130 @@
+"""Network namespaces for integration tests: created with names unique to this
+process, deleted by the test (and at exit, whatever happened).
+
+Sockets are opened inside a namespace from this process itself: a short-lived
+thread enters the namespace (setns(2) changes only the calling thread) and
+creates the socket, which stays in that namespace for its whole life.
+"""
+import atexit
+import ctypes
+import os
+import shutil
+import subprocess
+import threading
+
+from harness import Ugate
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_CLONE_NEWNET = 0x40000000
+_live = set()
+
+
+def unavailable():
+    """Why namespaces cannot be used here, or None."""
+    if os.geteuid() != 0:
+        return "network namespace tests need root (ip netns add)"
+    if not shutil.which("ip") or not shutil.which("iptables"):
+        return "network namespace tests need iproute2 and iptables"
+    probe = f"ugprobe{os.getpid()}"
+    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if r.returncode != 0:
+        return "ip netns add failed: " + r.stderr.strip()
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+def sh(*argv, check=True):
+    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=30)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, argv))} failed ({r.returncode}): {r.stderr.strip()}")
+    return r
+
+
+class Netns:
+    def __init__(self, tag):
+        self.name = f"ug{os.getpid()}{tag}"
+        sh("ip", "netns", "add", self.name)
+        _live.add(self.name)
+        self.procs = []
+        self.run("ip", "link", "set", "lo", "up")
+
+    def run(self, *argv, check=True):
+        return sh("ip", "netns", "exec", self.name, *argv, check=check)
+
+    def popen(self, argv, **kw):
+        p = subprocess.Popen(["ip", "netns", "exec", self.name] + [str(a) for a in argv], **kw)
+        self.procs.append(p)
+        return p
+
+    def call(self, fn):
+        """fn() run on a thread inside this namespace (sockets it opens stay here)."""
+        out = {}
+
+        def enter_and_run():
+            fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
+            try:
+                if _libc.setns(fd, _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns " + self.name)
+                out["value"] = fn()
+            except BaseException as e:  # re-raised on the caller's thread
+                out["error"] = e
+            finally:
+                os.close(fd)
+
+        t = threading.Thread(target=enter_and_run)
+        t.start()
+        t.join()
+        if "error" in out:
+            raise out["error"]
+        return out["value"]
+
+    def delete(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if self.name in _live:
+            sh("ip", "netns", "del", self.name, check=False)
+            _live.discard(self.name)
+
+
+def link(a, a_if, b, b_if):
+    """A veth pair with one end in each namespace, both up."""
+    sh("ip", "link", "add", a_if, "netns", a.name, "type", "veth", "peer", "name", b_if, "netns", b.name)
+    a.run("ip", "link", "set", a_if, "up")
+    b.run("ip", "link", "set", b_if, "up")
+
+
+def add_addr(ns, dev, cidr):
+    # IPv6 addresses skip duplicate address detection: usable at once.
+    ns.run("ip", "addr", "add", cidr, "dev", dev, *(["nodad"] if ":" in cidr else []))
+
+
+@atexit.register
+def _delete_leftovers():
+    for name in list(_live):
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+class NetnsUgate(Ugate):
+    """ugate running inside a namespace, optionally under another group id (so
+    iptables' owner match can tell its own connections from the ones to capture)."""
+
+    def __init__(self, ns, listeners_yaml, gid=None, **kw):
+        super().__init__(listeners_yaml, **kw)
+        self.ns = ns
+        self.gid = gid
+
+    def command(self):
+        prefix = ["ip", "netns", "exec", self.ns.name]
+        if self.gid is not None:
+            prefix += ["setpriv", f"--regid={self.gid}", "--clear-groups", "--"]
+        return prefix + super().command()
+
+    def get(self, path):
+        r = self.ns.run("curl", "-s", "-m", "5", "-w", "\n%{http_code}", f"http://127.0.0.1:{self.admin_port}{path}",
+                        check=False)
+        if r.returncode != 0:
+            raise OSError(f"admin request failed: curl exit {r.returncode}")
+        body, _, code = r.stdout.rpartition("\n")
+        return int(code), body

@@ -1,0 +1,228 @@
+"""Capture doors (capture-out / capture-in) with real iptables rules, in network
+namespaces the tests create and delete."""
+import json
+import os
+import socket
+import unittest
+
+from harness import Server, recv_all, wait_until
+from netns import Netns, NetnsUgate, add_addr, link, unavailable
+
+SKIP = unavailable()
+GID = 54321  # ugate's group in these tests: the owner match keeps its own connections out of capture
+
+
+def tagged_echo(tag):
+    """Handler: after the client's EOF, answers tag + everything it received."""
+    def handler(conn):
+        conn.sendall(tag + recv_all(conn))
+    return handler
+
+
+def listen_in(ns, family, addr, port, handler):
+    def make():
+        s = socket.socket(family)
+        s.bind((addr, port))
+        s.listen(16)
+        return s
+    return Server(handler, sock=ns.call(make))
+
+
+def exchange(ns, family, addr, port, payload):
+    """Connects from inside `ns`, sends payload, half-closes; returns the answer."""
+    c = ns.call(lambda: socket.create_connection((addr, port), timeout=10) if family == socket.AF_INET
+                else _connect6(addr, port))
+    with c:
+        c.sendall(payload)
+        c.shutdown(socket.SHUT_WR)
+        return recv_all(c)
+
+
+def _connect6(addr, port):
+    s = socket.socket(socket.AF_INET6)
+    s.settimeout(10)
+    s.connect((addr, port))
+    return s
+
+
+def refused(ns, addr, port):
+    """True when a connection from `ns` is reset before any answer."""
+    try:
+        c = ns.call(lambda: socket.create_connection((addr, port), timeout=10))
+    except ConnectionResetError:
+        return True  # the reset came before connect() returned
+    with c:
+        try:
+            c.sendall(b"hello")
+            return c.recv(100) == b""  # a reset may also read as EOF once the FIN raced it
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+
+def access_fields(ug, predicate):
+    out = []
+    for line in ug.access_lines():
+        fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+        if predicate(fields):
+            out.append(fields)
+    return out
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class CaptureRedirect(unittest.TestCase):
+    """Sidecar model: ugate runs in the client's namespace, an OUTPUT rule
+    REDIRECTs the client's connections to it, and the owner match keeps
+    ugate's own connections to the original destination out of capture."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c, cls.s = Netns("rc"), Netns("rs")
+        try:
+            cls._setup()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _setup(cls):
+        c, s = cls.c, cls.s
+        link(c, "c0", s, "s0")
+        add_addr(c, "c0", "10.77.0.1/24")
+        add_addr(c, "c0", "fd77::1/64")
+        for cidr in ("10.77.0.2/24", "10.77.0.3/24", "fd77::2/64"):
+            add_addr(s, "s0", cidr)
+        cls.servers = [listen_in(s, socket.AF_INET, "10.77.0.2", 8001, tagged_echo(b"A:")),
+                       listen_in(s, socket.AF_INET, "10.77.0.3", 8002, tagged_echo(b"B:")),
+                       listen_in(s, socket.AF_INET6, "fd77::2", 8001, tagged_echo(b"C:"))]
+        cls.p4, cls.p6 = 15101, 15106
+        # Port 8002 goes to the dual-stack listener: an IPv4 connection seen as ::ffff:a.b.c.d.
+        for rule in (["-m", "owner", "--gid-owner", GID, "-j", "RETURN"],
+                     ["-d", "127.0.0.0/8", "-j", "RETURN"],
+                     ["-p", "tcp", "--dport", 8002, "-j", "REDIRECT", "--to-ports", cls.p6],
+                     ["-p", "tcp", "-j", "REDIRECT", "--to-ports", cls.p4]):
+            c.run("iptables", "-t", "nat", "-A", "OUTPUT", *rule)
+        for rule in (["-m", "owner", "--gid-owner", GID, "-j", "RETURN"],
+                     ["-d", "::1", "-j", "RETURN"],
+                     ["-p", "tcp", "-j", "REDIRECT", "--to-ports", cls.p6]):
+            c.run("ip6tables", "-t", "nat", "-A", "OUTPUT", *rule)
+        # Connections to 127.0.0.2 are not tracked: conntrack has no original destination for them.
+        for rule in (["-d", "127.0.0.2"], ["-s", "127.0.0.2"]):
+            c.run("iptables", "-t", "raw", "-A", "OUTPUT", "-p", "tcp", *rule, "-j", "CT", "--notrack")
+        yaml = (f"[ {{ name: out4, address: '0.0.0.0:{cls.p4}', protocol: capture-out }},"
+                f"  {{ name: out6, address: '[::]:{cls.p6}', protocol: capture-out }} ]")
+        cls.ug = NetnsUgate(c, yaml, gid=GID)
+        cls.ug.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "ug", None):
+            cls.ug.__exit__(None, None, None)
+        for srv in getattr(cls, "servers", []):
+            srv.close()
+        cls.c.delete()
+        cls.s.delete()
+
+    def test_ipv4_connections_reach_their_original_destinations_bytes_exact(self):
+        payload = os.urandom(1 << 20)
+        self.assertEqual(exchange(self.c, socket.AF_INET, "10.77.0.2", 8001, payload), b"A:" + payload)
+        self.assertEqual(exchange(self.c, socket.AF_INET, "10.77.0.3", 8002, payload[:4096]), b"B:" + payload[:4096])
+        big = lambda: access_fields(self.ug, lambda f: f["orig_dst"] == "10.77.0.2:8001" and
+                                    f["bytes_up"] == str(len(payload)))
+        wait_until(lambda: big() and access_fields(self.ug, lambda f: f["orig_dst"] == "10.77.0.3:8002"),
+                   what="access log")
+        a = big()
+        self.assertEqual(len(a), 1, self.ug.access_lines())
+        self.assertEqual((a[0]["listener"], a[0]["upstream"], a[0]["bytes_down"]), ("out4", "10.77.0.2:8001",
+                                                                                   str(len(payload) + 2)))
+        b = access_fields(self.ug, lambda f: f["orig_dst"] == "10.77.0.3:8002")
+        self.assertEqual(b[0]["listener"], "out6", "IPv4 on the dual-stack listener")
+        self.assertEqual(b[0]["result"], "done")
+
+    def test_ipv6_connection_is_captured(self):
+        payload = os.urandom(256 * 1024)
+        self.assertEqual(exchange(self.c, socket.AF_INET6, "fd77::2", 8001, payload), b"C:" + payload)
+        wait_until(lambda: access_fields(self.ug, lambda f: f["orig_dst"] == "[fd77::2]:8001"), what="access log")
+        f = access_fields(self.ug, lambda f: f["orig_dst"] == "[fd77::2]:8001")[0]
+        self.assertEqual((f["listener"], f["upstream"], f["result"]), ("out6", "[fd77::2]:8001", "done"))
+
+    def test_debug_streams_show_the_original_destination(self):
+        c = self.c.call(lambda: socket.create_connection(("10.77.0.2", 8001), timeout=10))
+        with c:
+            c.sendall(b"x")
+            def open_stream():
+                streams = json.loads(self.ug.get("/debug/streams")[1])
+                return [s for s in streams if s["orig_dst"] == "10.77.0.2:8001" and s["phase"] == "proxying"]
+            s = wait_until(open_stream, what="the stream in /debug/streams")[0]
+            self.assertEqual((s["listener"], s["dst"]), ("out4", "10.77.0.2:8001"))
+            c.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_all(c), b"A:x")
+
+    def test_loops_and_uncaptured_connections_are_refused_and_counted(self):
+        loops = self.ug.metric("ugate_listener_errors_total", listener="out4", reason="capture_loop")
+        # Straight to the capture port (not redirected: conntrack reports the port itself) ...
+        self.assertTrue(refused(self.c, "127.0.0.1", self.p4))
+        # ... and redirected, but its original destination is the capture port on this host.
+        self.assertTrue(refused(self.c, "10.77.0.1", self.p4))
+        wait_until(lambda: self.ug.metric("ugate_listener_errors_total", listener="out4",
+                                          reason="capture_loop") == loops + 2, what="capture_loop counted twice")
+        # Not tracked at all: no original destination.
+        self.assertTrue(refused(self.c, "127.0.0.2", self.p4))
+        wait_until(lambda: self.ug.metric("ugate_listener_errors_total", listener="out4",
+                                          reason="no_original_dst") == 1, what="no_original_dst counted")
+        self.assertIn("capture port itself", self.ug.log())
+        self.assertIsNone(self.ug.proc.poll())
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class CaptureTproxy(unittest.TestCase):
+    """Gateway model: the client's traffic to another network passes through
+    ugate's namespace, where a TPROXY rule hands it to a transparent listener;
+    the accepted socket's local address is the original destination."""
+
+    def setUp(self):
+        self.c, self.g, self.s = Netns("tc"), Netns("tg"), Netns("ts")
+        self.addCleanup(lambda: [ns.delete() for ns in (self.c, self.g, self.s)])
+        c, g, s = self.c, self.g, self.s
+        link(c, "c0", g, "g0")
+        link(g, "g1", s, "s0")
+        add_addr(c, "c0", "10.78.1.2/24")
+        add_addr(g, "g0", "10.78.1.1/24")
+        add_addr(g, "g1", "10.78.2.1/24")
+        add_addr(s, "s0", "10.78.2.2/24")
+        c.run("ip", "route", "add", "default", "via", "10.78.1.1")
+        s.run("ip", "route", "add", "default", "via", "10.78.2.1")
+        g.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.port = 15201
+        g.run("iptables", "-t", "mangle", "-A", "PREROUTING", "-i", "g0", "-p", "tcp", "-j", "TPROXY",
+              "--on-port", self.port, "--tproxy-mark", "0x1/0x1")
+        g.run("ip", "rule", "add", "fwmark", "0x1/0x1", "lookup", "100")
+        g.run("ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
+
+    def test_tproxy_connection_reaches_the_server_through_ugate(self):
+        peers = []
+
+        def handler(conn):
+            peers.append(conn.getpeername()[0])
+            tagged_echo(b"S:")(conn)
+
+        server = listen_in(self.s, socket.AF_INET, "10.78.2.2", 9001, handler)
+        self.addCleanup(server.close)
+        yaml = f"[ {{ name: gw, address: '0.0.0.0:{self.port}', protocol: capture-out, tproxy: true }} ]"
+        with NetnsUgate(self.g, yaml) as ug:
+            payload = os.urandom(1 << 20)
+            self.assertEqual(exchange(self.c, socket.AF_INET, "10.78.2.2", 9001, payload), b"S:" + payload)
+            # Routed without ugate, the server would see the client's own address.
+            self.assertEqual(peers, ["10.78.2.1"])
+            wait_until(lambda: access_fields(ug, lambda f: f["listener"] == "gw"), what="access log")
+            f = access_fields(ug, lambda f: f["listener"] == "gw")[0]
+            self.assertTrue(f["src"].startswith("10.78.1.2:"), f)
+            self.assertEqual((f["orig_dst"], f["upstream"], f["result"]), ("10.78.2.2:9001", "10.78.2.2:9001", "done"))
+            self.assertEqual(f["bytes_up"], str(len(payload)))
+            # Straight to the transparent listener's own port: its local address is the port itself.
+            self.assertTrue(refused(self.c, "10.78.1.1", self.port))
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="gw", reason="capture_loop") == 1,
+                       what="capture_loop counted")
+
+
+if __name__ == "__main__":
+    unittest.main()
