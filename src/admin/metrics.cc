@@ -97,6 +97,9 @@ std::string render_metrics(const Gate& gate) {
        [](const ListenerStats& s) -> const Counter& { return s.closed; }},
       {"ugate_listener_accept_errors_total", "counter", "accept(2) failures (out of descriptors, ...).",
        [](const ListenerStats& s) -> const Counter& { return s.accept_errors; }},
+      {"ugate_listener_spliced_bytes_total", "counter",
+       "Bytes moved by splice(2), both directions; the rest of the splice path's bytes were copied.",
+       [](const ListenerStats& s) -> const Counter& { return s.bytes_spliced; }},
   };
   for (const auto& m : simple) {
     w.family(m.name, m.type, m.help);

@@ -156,8 +156,7 @@ std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot
   meta->protocol = slot.config->protocol;
   meta->start = std::chrono::system_clock::now();
   meta->start_mono = std::chrono::steady_clock::now();
-  meta->source = peer;
-  set_no_delay(fd);
+  meta->source = peer;  // TCP_NODELAY came with the socket from its listener (open_listen_socket)
   return std::make_unique<TcpStream>(fd, worker.poller(), std::move(meta));
 }
 

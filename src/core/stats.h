@@ -23,8 +23,9 @@ struct ListenerStats {
   Counter closed;
   Counter bytes_up;    // client -> upstream
   Counter bytes_down;  // upstream -> client
-  Counter spliced;     // streams whose bytes moved by splice(2)
+  Counter spliced;     // streams on the splice path (small messages still copied)
   Counter copied;      // streams whose bytes moved through user space
+  Counter bytes_spliced;  // of bytes_up + bytes_down, those moved by splice(2)
   Counter accept_errors;
   std::array<Counter, static_cast<size_t>(CloseReason::kCount)> closed_by_reason;
 };

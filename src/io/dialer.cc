@@ -44,7 +44,9 @@ asio::awaitable<CloseReason> Dialer::connect(const Endpoints& endpoints, Poller&
     if (!up) co_return CloseReason::kOverload;  // out of descriptors
     if (err == EINPROGRESS) {
       if (co_await wait_writable(*up)) co_return CloseReason::kConnectTimeout;  // closed by the caller
-      err = up->socket_error();
+      // A failed connect always comes with EPOLLERR; without it there is no
+      // error to fetch, and one getsockopt per connection is saved.
+      err = up->peer_finished() ? up->socket_error() : 0;
     }
     if (err == 0) {
       meta->upstream = ep;

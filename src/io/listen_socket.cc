@@ -26,6 +26,8 @@ asio::ip::tcp::acceptor open_listen_socket(asio::io_context& ctx, const asio::ip
       ec = error_code(errno, boost::system::system_category());
   }
   if (!ec && transparent) ec = set_transparent(acceptor.native_handle(), ep.address().is_v6());
+  // Accepted sockets inherit TCP_NODELAY: one setsockopt per listener, not per connection.
+  if (!ec) acceptor.set_option(asio::ip::tcp::no_delay(true), ec);
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (!ec) acceptor.non_blocking(true, ec);

@@ -44,7 +44,7 @@ void Proxy::pump_finished(Pump& pump, End end) {
 
 void Proxy::Pump::run() {
   for (unsigned budget = kBurst; budget > 0; --budget) {
-    Step step = proxy_.splice_ ? splice_step() : copy_step();
+    Step step = splicing_ ? splice_step() : copy_step();
     if (step != Step::kAgain) return;  // waiting, or finished (and maybe destroyed)
   }
   asio::post(proxy_.ctx_.io, [this] { run(); });
@@ -62,7 +62,10 @@ void Proxy::Pump::on_ready(const error_code& ec) {
     finish(End::kAborted);
     return;
   }
-  if (waiting_read_ && proxy_.ctx_.now_tick - wait_since_ >= kQuietTicks) size_.on_quiet();
+  if (waiting_read_ && proxy_.ctx_.now_tick - wait_since_ >= kQuietTicks) {
+    size_.on_quiet();
+    splicing_ = filled_ = false;  // nothing is in flight after a read wait: copy small messages again
+  }
   waiting_read_ = false;
   run();
 }
@@ -120,6 +123,7 @@ Proxy::Step Proxy::Pump::splice_step() {
   if (m > 0) {
     pending_ -= static_cast<size_t>(m);
     moved(static_cast<size_t>(m));
+    proxy_.ctx_.stats.bytes_spliced.add(static_cast<size_t>(m));
     return Step::kAgain;
   }
   if (m < 0 && errno == EAGAIN) {
@@ -139,6 +143,12 @@ Proxy::Step Proxy::Pump::copy_step() {
       wait_for_data();
       return Step::kWaiting;
     }
+    if (filled_ && proxy_.splice_) {
+      // Sustained traffic between two sockets: let the kernel move it.
+      buffers.release(buffer_);
+      splicing_ = true;
+      return Step::kAgain;
+    }
     if (buffer_.size_class() != size_.size_class()) buffers.release(buffer_);
     if (!buffer_) buffer_ = buffers.acquire(size_.size_class());
     size_t n = src_.try_read(asio::buffer(buffer_.data(), buffer_.size()), ec);
@@ -151,6 +161,7 @@ Proxy::Step Proxy::Pump::copy_step() {
     if (ec) return ec == asio::error::interrupted ? Step::kAgain : finish(End::kReadError);
     size_.on_read(n);
     drained_ = n < buffer_.size();
+    filled_ = !drained_;
     pending_ = n;
     offset_ = 0;
   }

@@ -3,6 +3,10 @@
 // directions are done. EOF one way becomes shutdown(SHUT_WR) on the other side
 // (half-close); an error on either side resets both. splice(2) when both are
 // plain TCP sockets and splice is allowed; an adaptive-buffer copy otherwise.
+// On the splice path small messages are still copied: one recv and one send
+// beat two splices and a pipe for a request or a reply, so a direction turns
+// to splice only when a read fills the buffer (sustained traffic) and back to
+// copying after a quiet spell.
 //
 // Each direction is a small state machine driven by readiness callbacks: an
 // idle stream holds one pending wait per direction and no buffer or pipe.
@@ -90,6 +94,8 @@ class Proxy {
     AdaptiveSize size_;
     bool waiting_read_ = false;
     bool drained_ = false;  // the last read was short: the source has nothing more now
+    bool filled_ = false;    // copy: the last read filled the buffer
+    bool splicing_ = false;  // splice path, and a read filled the buffer since the last quiet spell
   };
 
   void pump_finished(Pump& pump, End end);

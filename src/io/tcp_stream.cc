@@ -11,12 +11,14 @@
 namespace ugate {
 namespace {
 error_code last_error() { return error_code(errno, boost::system::system_category()); }
-}  // namespace
 
+// Proxied sockets have no Nagle delay: small messages must not wait 40 ms.
+// (Accepted sockets inherit it from their listener.)
 void set_no_delay(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
+}  // namespace
 
 TcpStream::TcpStream(int fd, Poller& poller, std::shared_ptr<StreamMeta> meta)
     : Stream(std::move(meta)), fd_(fd), poller_(poller) {

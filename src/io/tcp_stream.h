@@ -41,7 +41,4 @@ class TcpStream final : public Stream {
   Poller::Entry entry_;
 };
 
-// Proxied sockets have no Nagle delay: small messages must not wait 40 ms.
-void set_no_delay(int fd);
-
 }  // namespace ugate

@@ -48,6 +48,11 @@ class BulkTransfer(unittest.TestCase):
             self.assertEqual(ug.metric("ugate_listener_bytes_total", listener="bulk", direction="down"), total)
             mode = "splice" if splice else "copy"
             self.assertEqual(ug.metric("ugate_listener_streams_total", listener="bulk", mode=mode), 1)
+            spliced = ug.metric("ugate_listener_spliced_bytes_total", listener="bulk")
+            if splice:  # all but the first buffer or so each way
+                self.assertGreater(spliced, 2 * total * 0.99)
+            else:
+                self.assertEqual(spliced, 0)
             self.assertEqual(ug.stop(), 0)
             line = ug.access_lines()[-1]
             self.assertIn(f"mode={mode}", line)
