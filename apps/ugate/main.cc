@@ -1,4 +1,5 @@
-// ugate command line: run the gateway (default), check a config, print the version.
+// ugate command line: run the gateway (default), check a config, install the
+// capture rules, print the version.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "capture_command.h"
 #include "core/config.h"
 #include "core/gate.h"
 #include "ugate/version.h"
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
 
   auto* run = app.add_subcommand("run", "Run the gateway until SIGTERM/SIGINT, then drain and exit 0");
   auto* check = app.add_subcommand("check", "Validate the config and print the effective config as JSON");
+  ugate::CaptureCommand capture(app);
   app.require_subcommand(0, 1);
   (void)run;
 
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (capture.chosen()) return capture.run(o.base_port);
 
   ugate::Config config;
   try {

@@ -3,9 +3,10 @@ namespaces the tests create and delete."""
 import json
 import os
 import socket
+import subprocess
 import unittest
 
-from harness import Server, recv_all, wait_until
+from harness import UGATE, Server, recv_all, wait_until
 from netns import Netns, NetnsUgate, add_addr, link, unavailable
 
 SKIP = unavailable()
@@ -222,6 +223,98 @@ class CaptureTproxy(unittest.TestCase):
             self.assertTrue(refused(self.c, "10.78.1.1", self.port))
             wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="gw", reason="capture_loop") == 1,
                        what="capture_loop counted")
+
+
+
+def saved_rules(ns):
+    """Every rule and user chain of both families, as comparable lines (empty
+    tables, policies and counters left out: they are not anybody's rules)."""
+    out = []
+    for tool in ("iptables-save", "ip6tables-save"):
+        table = None
+        for line in ns.run(tool).stdout.splitlines():
+            if line.startswith("*"):
+                table = line
+            elif line.startswith("-A") or (line.startswith(":") and line.split()[1] == "-"):
+                out.append(f"{tool} {table} {line.split(' [')[0]}")
+    for fam in ("-4", "-6"):
+        out += [f"ip {fam} rule: {l.strip()}" for l in ns.run("ip", fam, "rule", "show").stdout.splitlines()]
+        routes = ns.run("ip", fam, "route", "show", "table", "133", check=False).stdout.splitlines()
+        out += [f"ip {fam} table 133: {l.strip()}" for l in routes]
+    return sorted(out)
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class CaptureRules(unittest.TestCase):
+    """`ugate capture install|remove` in a namespace (the host's tables are not
+    touched), with ugate then capturing through the rules it wrote."""
+
+    def setUp(self):
+        self.c, self.s = Netns("ic"), Netns("is")
+        self.addCleanup(lambda: [ns.delete() for ns in (self.c, self.s)])
+        link(self.c, "c0", self.s, "s0")
+        add_addr(self.c, "c0", "10.79.0.1/24")
+        add_addr(self.s, "s0", "10.79.0.2/24")
+        # Somebody else's rules, which install and remove must leave alone.
+        self.c.run("iptables", "-t", "nat", "-N", "MINE")
+        self.c.run("iptables", "-t", "nat", "-A", "OUTPUT", "-p", "udp", "--dport", "53", "-j", "MINE")
+        self.c.run("ip6tables", "-t", "mangle", "-A", "PREROUTING", "-p", "udp", "-j", "RETURN")
+
+    def capture(self, *args):
+        r = self.c.run(UGATE, "capture", *args, check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_install_capture_remove(self):
+        out_port, in_port = 15301, 15306
+        before = saved_rules(self.c)
+        install = ("install", "--gid", GID, "--outbound-port", out_port, "--inbound-tproxy", "--inbound-port",
+                   in_port, "--inbound-exclude-ports", "7002,22")
+        printed = self.capture(*install, "--dry-run")
+        self.assertIn(f"iptables -w -t nat -A UGATE_OUTPUT -m owner --gid-owner {GID} -j RETURN", printed)
+        self.assertIn("ip6tables -w -t mangle -A UGATE_IN_TPROXY -p tcp -j TPROXY", printed)
+        self.assertEqual(saved_rules(self.c), before, "--dry-run changes nothing")
+
+        self.capture(*install)
+        installed = saved_rules(self.c)
+        self.assertIn(f"iptables-save *nat -A UGATE_OUTPUT -m owner --gid-owner {GID} -j RETURN", installed)
+        self.assertIn("iptables-save *nat -A OUTPUT -p tcp -j UGATE_OUTPUT", installed)
+        self.assertIn("ip -4 table 133: local default dev lo scope host", installed)
+        self.capture(*install)
+        self.assertEqual(saved_rules(self.c), installed, "installing twice is installing once")
+
+        # Outbound through capture-out; inbound through the transparent capture-in to an app
+        # in the same namespace; an excluded inbound port straight to its app.
+        servers = [listen_in(self.s, socket.AF_INET, "10.79.0.2", 8001, tagged_echo(b"S:")),
+                   listen_in(self.c, socket.AF_INET, "10.79.0.1", 7001, tagged_echo(b"APP:")),
+                   listen_in(self.c, socket.AF_INET, "10.79.0.1", 7002, tagged_echo(b"SSH:"))]
+        for srv in servers:
+            self.addCleanup(srv.close)
+        yaml = (f"[ {{ name: out, address: '0.0.0.0:{out_port}', protocol: capture-out }},"
+                f"  {{ name: in, address: '0.0.0.0:{in_port}', protocol: capture-in, tproxy: true }} ]")
+        with NetnsUgate(self.c, yaml, gid=GID) as ug:
+            payload = os.urandom(300 * 1024)
+            self.assertEqual(exchange(self.c, socket.AF_INET, "10.79.0.2", 8001, payload), b"S:" + payload)
+            self.assertEqual(exchange(self.s, socket.AF_INET, "10.79.0.1", 7001, payload), b"APP:" + payload)
+            self.assertEqual(exchange(self.s, socket.AF_INET, "10.79.0.1", 7002, b"hi"), b"SSH:hi")
+            wait_until(lambda: len(ug.access_lines()) >= 2, what="access log")
+            # One stream each: ugate's own connections (group GID) were not captured again.
+            self.assertEqual(ug.metric("ugate_listener_accepted_total", listener="out"), 1)
+            self.assertEqual(ug.metric("ugate_listener_accepted_total", listener="in"), 1)
+            f = access_fields(ug, lambda f: f["listener"] == "in")[0]
+            self.assertEqual((f["orig_dst"], f["upstream"], f["result"]), ("10.79.0.1:7001", "10.79.0.1:7001", "done"))
+            self.assertTrue(f["src"].startswith("10.79.0.2:"), f)
+
+        self.capture("remove")
+        self.assertEqual(saved_rules(self.c), before, "remove leaves nothing of ours, and the rest as it was")
+        self.assertEqual(self.capture("remove", "--dry-run"), "", "nothing left to remove")
+
+    def test_refuses_outbound_without_the_owner_exclusion(self):
+        r = self.c.run(UGATE, "capture", "install", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("give --uid or --gid", r.stderr)
+        r = self.c.run(UGATE, "capture", "install", "--uid", "no-such-user-here", check=False)
+        self.assertIn("--uid: no such user 'no-such-user-here'", r.stderr)
 
 
 if __name__ == "__main__":
