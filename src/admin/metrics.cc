@@ -100,6 +100,9 @@ std::string render_metrics(const Gate& gate) {
       {"ugate_listener_spliced_bytes_total", "counter",
        "Bytes moved by splice(2), both directions; the rest of the splice path's bytes were copied.",
        [](const ListenerStats& s) -> const Counter& { return s.bytes_spliced; }},
+      {"ugate_listener_datagrams_dropped_total", "counter",
+       "Datagrams a UDP relay dropped (malformed, not allowed, unknown sender, send failed).",
+       [](const ListenerStats& s) -> const Counter& { return s.datagrams_dropped; }},
   };
   for (const auto& m : simple) {
     w.family(m.name, m.type, m.help);

@@ -65,6 +65,7 @@ void format_access_line(std::string& out, const StreamMeta& m, AccessLogConfig::
   field("dst", dst, true);
   field("orig_dst", format_endpoint(m.original_dst), true);
   field("upstream", format_endpoint(m.upstream), true);
+  field("user", m.user, true);
   field("sni", m.sni, true);
   field("alpn", m.alpn, true);
   field("mode", to_string(m.mode), true);

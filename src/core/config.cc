@@ -27,6 +27,9 @@ listeners:
   - name: capture-in
     address: 0.0.0.0:+6
     protocol: capture-in
+  - name: socks5
+    address: 127.0.0.1:+5   # loopback only: never an open proxy by accident
+    protocol: socks5
 )";
 
 bool is_capture_protocol(std::string_view protocol) { return protocol == "capture-out" || protocol == "capture-in"; }
@@ -124,28 +127,67 @@ std::string default_state_dir() {
   return ".ugate";
 }
 
-Route read_route(const Reader& r, const YAML::Node& n, const std::string& key) {
-  r.only_keys(n, key, {"host", "sni", "port", "forward"});
-  Route route;
+// host/sni and port of a route or an allow entry.
+RouteMatch read_match(const Reader& r, const YAML::Node& n, const std::string& key) {
+  RouteMatch match;
   if (n["host"] && n["sni"]) r.fail(n, key, "give either host or sni, not both");
   for (const char* k : {"host", "sni"}) {
     if (!n[k]) continue;
     std::string pattern = r.scalar(n[k], Reader::join(key, k));
     std::transform(pattern.begin(), pattern.end(), pattern.begin(), [](unsigned char c) { return std::tolower(c); });
     if (auto err = Router::validate_pattern(pattern); !err.empty()) r.fail(n[k], Reader::join(key, k), err);
-    route.match.host = pattern;
+    match.host = pattern;
   }
-  if (n["port"]) route.match.port = static_cast<uint16_t>(r.number(n["port"], Reader::join(key, "port"), 65535));
+  if (n["port"]) match.port = static_cast<uint16_t>(r.number(n["port"], Reader::join(key, "port"), 65535));
+  return match;
+}
+
+Route read_route(const Reader& r, const YAML::Node& n, const std::string& key) {
+  r.only_keys(n, key, {"host", "sni", "port", "forward"});
+  Route route;
+  route.match = read_match(r, n, key);
   if (!n["forward"]) r.fail(n, key, "missing 'forward: HOST:PORT'");
   route.forward = r.address(n["forward"], Reader::join(key, "forward"), 0, false);
   return route;
+}
+
+std::vector<ProxyUser> read_users(const Reader& r, const YAML::Node& list, const std::string& key) {
+  if (!list.IsSequence()) r.fail(list, key, "expected a list of { name, password }");
+  std::vector<ProxyUser> users;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string k = key + "[" + std::to_string(i) + "]";
+    r.only_keys(list[i], k, {"name", "password"});
+    if (!list[i]["name"] || !list[i]["password"]) r.fail(list[i], k, "needs both name and password");
+    ProxyUser u{r.scalar(list[i]["name"], Reader::join(k, "name")), r.scalar(list[i]["password"], Reader::join(k, "password"))};
+    // RFC 1929 carries each in one length byte; ':' would break Basic auth.
+    if (u.name.empty() || u.name.size() > 255 || u.name.find(':') != std::string::npos)
+      r.fail(list[i]["name"], Reader::join(k, "name"), "expected 1 to 255 bytes without ':'");
+    if (u.password.empty() || u.password.size() > 255)
+      r.fail(list[i]["password"], Reader::join(k, "password"), "expected 1 to 255 bytes");
+    for (const auto& other : users)
+      if (other.name == u.name) r.fail(list[i]["name"], Reader::join(k, "name"), "duplicate user '" + u.name + "'");
+    users.push_back(std::move(u));
+  }
+  return users;
+}
+
+Router read_allow(const Reader& r, const YAML::Node& list, const std::string& key) {
+  if (!list.IsSequence()) r.fail(list, key, "expected a list of { host, port }");
+  std::vector<Route> entries;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string k = key + "[" + std::to_string(i) + "]";
+    r.only_keys(list[i], k, {"host", "port"});
+    if (!list[i]["host"] && !list[i]["port"]) r.fail(list[i], k, "needs host, port or both");
+    entries.push_back(Route{read_match(r, list[i], k), {}});
+  }
+  return Router(std::move(entries));
 }
 
 ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base,
                              const ListenerDefaults& d) {
   r.only_keys(n, key,
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
-               "splice", "max_streams", "tproxy"});
+               "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -156,9 +198,23 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   l.address = r.address(n["address"], Reader::join(key, "address"), base, true);
   l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
   if (n["protocol"]) l.protocol = r.scalar(n["protocol"], Reader::join(key, "protocol"));
-  if (l.protocol != "tcp" && l.protocol != "tls-sni" && !is_capture_protocol(l.protocol))
+  static const std::set<std::string> protocols = {"tcp", "tls-sni", "socks5", "http-proxy", "auto", "capture-out",
+                                                   "capture-in"};
+  if (!protocols.count(l.protocol))
     r.fail(n["protocol"], Reader::join(key, "protocol"),
-           "unknown protocol '" + l.protocol + "' (supported: tcp, tls-sni, capture-out, capture-in)");
+           "unknown protocol '" + l.protocol +
+               "' (supported: tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in)");
+  const bool proxy = is_proxy_protocol(l.protocol);
+  for (const char* k : {"users", "allow"}) {
+    if (n[k] && !proxy)
+      r.fail(n[k], Reader::join(key, k), std::string("only for socks5, http-proxy and auto listeners"));
+  }
+  if (n["udp_idle_timeout"] && l.protocol != "socks5" && l.protocol != "auto")
+    r.fail(n["udp_idle_timeout"], Reader::join(key, "udp_idle_timeout"), "only for socks5 and auto listeners");
+  if (n["users"]) l.users = read_users(r, n["users"], Reader::join(key, "users"));
+  if (n["allow"]) l.allow = read_allow(r, n["allow"], Reader::join(key, "allow"));
+  if (n["udp_idle_timeout"])
+    l.udp_idle_timeout = r.duration(n["udp_idle_timeout"], Reader::join(key, "udp_idle_timeout"));
   if (n["connect_timeout"]) l.connect_timeout = r.duration(n["connect_timeout"], Reader::join(key, "connect_timeout"));
   if (n["idle_timeout"]) l.idle_timeout = r.duration(n["idle_timeout"], Reader::join(key, "idle_timeout"));
   if (n["sniff_timeout"]) l.sniff_timeout = r.duration(n["sniff_timeout"], Reader::join(key, "sniff_timeout"));
@@ -181,9 +237,12 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     if (!list.IsSequence()) r.fail(list, Reader::join(key, "routes"), "expected a list of routes");
     for (size_t i = 0; i < list.size(); ++i)
       routes.push_back(read_route(r, list[i], Reader::join(key, "routes") + "[" + std::to_string(i) + "]"));
-  } else if (!is_capture_protocol(l.protocol)) {
+  } else if (l.protocol == "tcp" || l.protocol == "tls-sni") {
     r.fail(n, key, "a " + l.protocol + " listener needs 'forward: HOST:PORT' (or 'routes')");
   }
+  if (!routes.empty() && (l.protocol == "socks5" || l.protocol == "http-proxy"))
+    r.fail(n[n["forward"] ? "forward" : "routes"], Reader::join(key, n["forward"] ? "forward" : "routes"),
+           "a " + l.protocol + " listener's clients name the destination: no forward or routes (limit them with allow)");
   l.router = Router(std::move(routes));
   return l;
 }
@@ -194,6 +253,14 @@ void apply_defaults(Config& c) {
 }
 
 }  // namespace
+
+bool is_proxy_protocol(std::string_view protocol) {
+  return protocol == "socks5" || protocol == "http-proxy" || protocol == "auto";
+}
+
+bool allows(const ListenerConfig& l, const HostPort& destination) {
+  return l.allow.routes().empty() || l.allow.match(destination.host, destination.port) != nullptr;
+}
 
 Config load_config_text(const std::string& yaml, const std::string& source, const ConfigOverrides& o) {
   Reader r(source);
@@ -301,6 +368,19 @@ nlohmann::json to_json(const Config& c) {
                          {"splice", l.splice},
                          {"max_streams", l.max_streams},
                          {"tproxy", l.tproxy}});
+    if (is_proxy_protocol(l.protocol)) {
+      json users = json::array(), allow = json::array();
+      for (const auto& u : l.users) users.push_back(u.name);  // never the passwords
+      for (const auto& a : l.allow.routes()) {
+        json ja = json::object();
+        if (!a.match.host.empty()) ja["host"] = a.match.host;
+        if (a.match.port) ja["port"] = a.match.port;
+        allow.push_back(ja);
+      }
+      listeners.back()["users"] = users;
+      listeners.back()["allow"] = allow;
+      if (l.protocol != "http-proxy") listeners.back()["udp_idle_timeout"] = format_duration(l.udp_idle_timeout);
+    }
   }
   return {{"source", c.source},
           {"base_port", c.base_port},

@@ -22,6 +22,12 @@ struct AccessLogConfig {
   Format format = Format::kText;
 };
 
+// A user of a proxy door (SOCKS5 username/password, HTTP Proxy-Authorization).
+struct ProxyUser {
+  std::string name;
+  std::string password;
+};
+
 struct ListenerConfig {
   std::string name;
   HostPort address;
@@ -29,7 +35,11 @@ struct ListenerConfig {
   Router router;
   Duration connect_timeout{5'000};
   Duration idle_timeout{3'600'000};
-  Duration sniff_timeout{5'000};  // doors that read first bytes (tls-sni): time to get them
+  Duration sniff_timeout{5'000};  // doors that read first bytes (tls-sni, socks5, ...): time to get them
+  // Proxy doors (socks5, http-proxy, auto), whose clients name the destination:
+  std::vector<ProxyUser> users;  // empty: no authentication
+  Router allow;                  // destinations clients may reach (the routes' forward is unused); empty: any
+  Duration udp_idle_timeout{60'000};  // a SOCKS5 UDP association without datagrams this long ends
   bool splice = true;        // splice(2) when both sides are plain TCP
   uint32_t max_streams = 0;  // 0: limited only by open files
   bool tproxy = false;       // capture doors: TPROXY (IP_TRANSPARENT) instead of REDIRECT
@@ -38,6 +48,10 @@ struct ListenerConfig {
 // Doors that take connections iptables captured: the destination is the
 // original one (or a route matching it), so `forward`/`routes` are optional.
 bool is_capture_protocol(std::string_view protocol);
+// Whether a proxy listener lets its clients reach `destination`.
+bool allows(const ListenerConfig& l, const HostPort& destination);
+// Protocols whose clients name the destination (no forward/routes needed).
+bool is_proxy_protocol(std::string_view protocol);
 
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"

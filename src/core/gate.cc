@@ -78,9 +78,10 @@ void Gate::bind_listeners() {
     }
     const auto& routes = l.router.routes();
     std::string forward = routes.size() == 1 && routes[0].match.host.empty() ? " -> " + routes[0].forward.str()
-                          : !routes.empty() ? " (" + std::to_string(routes.size()) + " routes)"
-                          : l.tproxy        ? " -> original destination (tproxy)"
-                                            : " -> original destination";
+                          : !routes.empty()                   ? " (" + std::to_string(routes.size()) + " routes)"
+                          : !is_capture_protocol(l.protocol) ? ""  // proxy doors: the client names it
+                          : l.tproxy                          ? " -> original destination (tproxy)"
+                                                              : " -> original destination";
     spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), l.protocol, forward);
   }
 }

@@ -19,6 +19,10 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kSniffTimeout: return "sniff_timeout";
     case CloseReason::kNoOriginalDst: return "no_original_dst";
     case CloseReason::kCaptureLoop: return "capture_loop";
+    case CloseReason::kBadRequest: return "bad_request";
+    case CloseReason::kAuthFailed: return "auth_failed";
+    case CloseReason::kNotAllowed: return "not_allowed";
+    case CloseReason::kUnreachable: return "connect_unreachable";
     case CloseReason::kCount: break;
   }
   return "unknown";
@@ -33,6 +37,7 @@ std::string_view to_string(ProxyMode m) {
   switch (m) {
     case ProxyMode::kSplice: return "splice";
     case ProxyMode::kCopy: return "copy";
+    case ProxyMode::kDatagram: return "datagram";
     case ProxyMode::kNone: break;
   }
   return "none";

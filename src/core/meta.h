@@ -29,11 +29,15 @@ enum class CloseReason : uint8_t {
   kSniffTimeout,     // the client did not send enough to route within sniff_timeout
   kNoOriginalDst,    // a capture door got a connection that iptables did not redirect
   kCaptureLoop,      // its original destination is the capture port itself, on this host
+  kBadRequest,       // the client broke the door's protocol (malformed or unsupported request)
+  kAuthFailed,       // missing or wrong proxy credentials
+  kNotAllowed,       // the listener's allow list refuses the destination
+  kUnreachable,      // no route to the upstream's network or host
   kCount
 };
 std::string_view to_string(CloseReason r);
 
-enum class ProxyMode : uint8_t { kNone, kSplice, kCopy };
+enum class ProxyMode : uint8_t { kNone, kSplice, kCopy, kDatagram };
 std::string_view to_string(ProxyMode m);
 
 using TcpEndpoint = boost::asio::ip::tcp::endpoint;
@@ -50,6 +54,7 @@ struct StreamMeta {
   TcpEndpoint upstream;       // the address actually connected to
   std::string sni;            // TLS server name the client sent, if any
   std::string alpn;           // TLS ALPN protocols offered, comma-separated
+  std::string user;           // who the proxy door authenticated (SOCKS5, Proxy-Authorization)
   std::chrono::system_clock::time_point start{};
   std::chrono::steady_clock::time_point start_mono{};
   uint64_t bytes_up = 0;    // client -> upstream

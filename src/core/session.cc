@@ -73,7 +73,7 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
   if (result != CloseReason::kDone) {
     // The client learns at once: from the door's answer to a failed dial,
     // else (no answer, or a break after a success answer) with a reset.
-    answers_failure && s.aborted_ == CloseReason::kDone ? s.end_after_answer(result) : s.fail(result);
+    answers_failure && s.aborted_ == CloseReason::kDone ? s.finish(result) : s.fail(result);
     if (s.up_) s.up_->close();
     co_return;
   }
@@ -86,7 +86,7 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
   self.release()->proxy_->start();  // from here the session owns itself (see proxy_done)
 }
 
-void Session::end_after_answer(CloseReason reason) {
+void Session::finish(CloseReason reason) {
   meta().reason = reason;
   down_->shutdown_write();  // the answer, then FIN
   down_->close();
@@ -114,7 +114,8 @@ void Session::on_tick(uint32_t now) {
     } else {
       abort(CloseReason::kConnectTimeout);
     }
-  } else if (phase_ == Phase::kProxying && now - last_active_ >= Worker::ticks(slot_.config->idle_timeout)) {
+  } else if (phase_ == Phase::kProxying &&
+             now - last_active_ >= (relay_idle_ticks_ ? relay_idle_ticks_ : Worker::ticks(slot_.config->idle_timeout))) {
     abort(CloseReason::kIdleTimeout);
   }
 }
@@ -145,6 +146,7 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
          {"idle_ms", static_cast<uint64_t>(now_tick - last_active_) * Worker::kTick.count()},
          {"bytes_up", m.bytes_up},
          {"bytes_down", m.bytes_down},
+         {"user", m.user},
          {"sni", m.sni},
          {"alpn", m.alpn}};
 }
@@ -161,6 +163,12 @@ std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot
 }
 
 void Session::start_sniffing(Duration timeout) { enter_timed_phase(Phase::kSniffing, timeout); }
+
+void Session::start_relaying(Duration idle_timeout) {
+  relay_idle_ticks_ = Worker::ticks(idle_timeout);
+  phase_ = Phase::kProxying;
+  active();
+}
 
 void Session::enter_timed_phase(Phase phase, Duration limit) {
   phase_ = phase;

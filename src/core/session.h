@@ -57,8 +57,15 @@ class Session final : public Tracked, public ProxyOwner {
     ForwardOptions none;  // not a default argument: see "Coroutines and GCC 12" in ARCHITECTURE.md
     return forward(std::move(self), std::move(destination), std::move(none));
   }
-  // Ends the stream now without dialing (no route, bad request).
+  // Ends the stream now without dialing (no route, bad request): with a
+  // reset, or, after the door's answer, with an orderly close (FIN).
   void fail(CloseReason reason);
+  void finish(CloseReason reason);
+  // For a door that moves the bytes itself (a SOCKS5 UDP association): from
+  // now on the stream is proxying (idle timeout, /debug/streams), and the
+  // door calls active() whenever bytes move. abort() closes the downstream.
+  void start_relaying(Duration idle_timeout);
+  void active() { last_active_ = worker_.now_tick(); }
 
   StreamMeta& meta() { return down_->meta(); }
 
@@ -73,7 +80,6 @@ class Session final : public Tracked, public ProxyOwner {
   // client (the dial is given up at once); then the stream is cut.
   static constexpr std::chrono::seconds kAnswerGrace{1};
   void enter_timed_phase(Phase phase, Duration limit);
-  void end_after_answer(CloseReason reason);
   Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
 
   Worker& worker_;
@@ -85,6 +91,7 @@ class Session final : public Tracked, public ProxyOwner {
   CloseReason aborted_ = CloseReason::kDone;  // set when ended from outside (timeout, drain)
   uint32_t deadline_ = 0;  // of the sniffing or connecting phase
   uint32_t last_active_ = 0;
+  uint32_t relay_idle_ticks_ = 0;  // start_relaying's idle timeout, in ticks
   bool answers_ = false;       // the door replies to its client after the dial
   bool dial_expired_ = false;  // connect_timeout passed; the answer is due
 };

@@ -27,6 +27,7 @@ struct ListenerStats {
   Counter copied;      // streams whose bytes moved through user space
   Counter bytes_spliced;  // of bytes_up + bytes_down, those moved by splice(2)
   Counter accept_errors;
+  Counter datagrams_dropped;  // UDP relays: malformed, not allowed, unknown sender, send failed
   std::array<Counter, static_cast<size_t>(CloseReason::kCount)> closed_by_reason;
 };
 

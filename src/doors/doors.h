@@ -8,6 +8,9 @@
 
 namespace ugate {
 
+class Session;
+class TcpStream;
+
 // `protocol: tcp`: every stream goes to the listener's route.
 asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
 
@@ -19,6 +22,17 @@ asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, T
 // (REDIRECT, or TPROXY with `tproxy: true`) go to their original destination,
 // or to the route that matches it; anything else is refused.
 asio::awaitable<void> capture_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+// `protocol: socks5` (RFC 1928, RFC 1929): CONNECT and UDP ASSOCIATE to the
+// client's target, within the listener's users and allow list.
+asio::awaitable<void> socks5_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+
+// What a door does once its session exists, for the auto door, which sniffs
+// first and then hands the session to the door that speaks the protocol.
+asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,
+                                   TcpStream& client);
+// A UDP ASSOCIATE request was accepted: relays until the TCP connection ends.
+asio::awaitable<void> socks5_udp_associate(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,
+                                           TcpStream& control, HostPort client_hint);
 
 // The door for a listener protocol, or nullptr.
 Door door_for(std::string_view protocol);

@@ -17,6 +17,7 @@ Door door_for(std::string_view protocol) {
   if (protocol == "tcp") return tcp_forward_door;
   if (protocol == "tls-sni") return tls_sni_door;
   if (is_capture_protocol(protocol)) return capture_door;
+  if (protocol == "socks5") return socks5_door;
   return nullptr;
 }
 

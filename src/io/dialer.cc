@@ -52,9 +52,10 @@ asio::awaitable<CloseReason> Dialer::connect(const Endpoints& endpoints, Poller&
       meta->upstream = ep;
       co_return CloseReason::kDone;
     }
-    result = err == ECONNREFUSED ? CloseReason::kConnectRefused
-             : err == ETIMEDOUT  ? CloseReason::kConnectTimeout
-                                 : CloseReason::kConnectFailed;
+    result = err == ECONNREFUSED                         ? CloseReason::kConnectRefused
+             : err == ETIMEDOUT                          ? CloseReason::kConnectTimeout
+             : err == ENETUNREACH || err == EHOSTUNREACH ? CloseReason::kUnreachable
+                                                         : CloseReason::kConnectFailed;
     up.reset();
   }
   co_return result;

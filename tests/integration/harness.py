@@ -215,6 +215,12 @@ def recv_digest(sock):
         n += len(data)
 
 
+def echo(conn):
+    """Server handler: sends every byte back until EOF."""
+    while data := conn.recv(65536):
+        conn.sendall(data)
+
+
 def recv_all(sock):
     out = b""
     while True:
@@ -227,3 +233,87 @@ def recv_all(sock):
 def tcp_listener_yaml(name, port, forward, **opts):
     extra = "".join(f", {k}: {v}" for k, v in opts.items())
     return f"{{ name: {name}, address: '127.0.0.1:{port}', protocol: tcp, forward: '{forward}'{extra} }}"
+
+
+class HttpOrigin:
+    """An HTTP/1.1 origin (keep-alive) in a thread: GET /PATH answers "origin <port> GET /PATH", plus
+    `size=N` query bytes of filler; POST answers with the body's length and SHA-256. Every request's
+    method, path and headers land in `requests`."""
+
+    def __init__(self, host="127.0.0.1"):
+        import http.server
+        origin = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, body):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                origin.requests.append((self.command, self.path, dict(self.headers)))
+                size = int(self.path.split("size=")[1]) if "size=" in self.path else 0
+                self.reply(f"origin {origin.port} GET {self.path}\n".encode() + b"x" * size)
+
+            def do_POST(self):
+                origin.requests.append((self.command, self.path, dict(self.headers)))
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    body = b""
+                    while True:
+                        n = int(self.rfile.readline().split(b";")[0], 16)
+                        chunk = self.rfile.read(n + 2)[:n]
+                        if n == 0:
+                            while self.rfile.readline() not in (b"\r\n", b""):
+                                pass
+                            break
+                        body += chunk
+                else:
+                    body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.reply(f"posted {len(body)} {hashlib.sha256(body).hexdigest()}\n".encode())
+
+        class Server(http.server.ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            daemon_threads = True
+
+        self.requests = []
+        self.httpd = Server((host, 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class UdpEcho:
+    """A UDP echo server on 127.0.0.1 in a thread: sends every datagram back, prefixed with b"echo:"."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(65535)
+                self.sock.sendto(b"echo:" + data, peer)
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+def curl(*args, timeout=20):
+    """Runs curl; returns (exit code, stdout bytes, stderr text)."""
+    r = subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr.decode(errors="replace")

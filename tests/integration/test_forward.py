@@ -5,7 +5,7 @@ import threading
 import time
 import unittest
 
-from harness import (RandomStream, Server, Ugate, free_port, recv_all, recv_digest, send_stream,
+from harness import (RandomStream, Server, Ugate, echo, free_port, recv_all, recv_digest, send_stream,
                      tcp_listener_yaml, wait_until)
 
 MIB = 1 << 20
@@ -120,10 +120,6 @@ class ForwardBehaviour(unittest.TestCase):
         blackhole.close()
 
     def test_idle_timeout_closes_quiet_streams_only(self):
-        def echo(conn):
-            while data := conn.recv(65536):
-                conn.sendall(data)
-
         server = Server(echo)
         port = free_port()
         with Ugate(f"[ {tcp_listener_yaml('idle', port, f'127.0.0.1:{server.port}', idle_timeout='600ms')} ]") as ug:
@@ -193,10 +189,6 @@ class ForwardBehaviour(unittest.TestCase):
         server.close()
 
     def test_ipv6_listener_and_upstream(self):
-        def echo(conn):
-            while data := conn.recv(65536):
-                conn.sendall(data)
-
         upstream = socket.socket(socket.AF_INET6)
         upstream.bind(("::1", 0))
         upstream.listen()

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace ugate {
@@ -21,19 +22,70 @@ std::string error_of(const std::string& yaml) {
   return "(no error)";
 }
 
-TEST(Config, EmbeddedDefaultHasAdminOnBasePortAndTheCaptureDoors) {
+TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies) {
   Config c = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {});
   ASSERT_TRUE(c.admin);
   EXPECT_EQ(c.admin->str(), "127.0.0.1:15000");
-  ASSERT_EQ(c.listeners.size(), 2u);
-  EXPECT_EQ(c.listeners[0].address.str(), "0.0.0.0:15001");
-  EXPECT_EQ(c.listeners[0].protocol, "capture-out");
-  EXPECT_EQ(c.listeners[1].address.str(), "0.0.0.0:15006");
-  EXPECT_EQ(c.listeners[1].protocol, "capture-in");
-  EXPECT_FALSE(c.listeners[0].tproxy);
+  std::map<std::string, const ListenerConfig*> doors;  // by protocol
+  for (const auto& l : c.listeners) doors[l.protocol] = &l;
+  ASSERT_EQ(doors.size(), 3u);
+  EXPECT_EQ(doors["capture-out"]->address.str(), "0.0.0.0:15001");
+  EXPECT_EQ(doors["capture-in"]->address.str(), "0.0.0.0:15006");
+  EXPECT_FALSE(doors["capture-out"]->tproxy);
+  EXPECT_EQ(doors["socks5"]->address.str(), "127.0.0.1:15005");
   EXPECT_GE(c.workers, 1u);
   Config moved = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {.base_port = 20000});
   EXPECT_EQ(moved.admin->str(), "127.0.0.1:20000");
+  EXPECT_EQ(moved.listeners.back().address.str(), "127.0.0.1:20005");
+}
+
+TEST(Config, ProxyDoorsTakeUsersAndAnAllowList) {
+  Config c = load(R"(
+listeners:
+  - name: socks
+    address: 127.0.0.1:1080
+    protocol: socks5
+    udp_idle_timeout: 20s
+    users:
+      - { name: alice, password: s3cret }
+    allow:
+      - { host: "*.internal" }
+      - { host: 10.0.0.1, port: 22 }
+      - { port: 443 }
+)");
+  const auto& l = c.listeners.at(0);
+  ASSERT_EQ(l.users.size(), 1u);
+  EXPECT_EQ(l.users[0].password, "s3cret");
+  EXPECT_EQ(l.udp_idle_timeout, Duration(20000));
+  EXPECT_TRUE(l.router.routes().empty());
+  EXPECT_TRUE(allows(l, {"db.internal", 5432}));
+  EXPECT_TRUE(allows(l, {"10.0.0.1", 22}));
+  EXPECT_FALSE(allows(l, {"10.0.0.1", 80}));
+  EXPECT_TRUE(allows(l, {"example.com", 443}));
+  EXPECT_FALSE(allows(l, {"example.com", 80}));
+  auto j = to_json(c)["listeners"][0];
+  EXPECT_EQ(j["users"], nlohmann::json::array({"alice"}));
+  EXPECT_EQ(j.dump().find("s3cret"), std::string::npos) << "passwords never leave the config";
+  EXPECT_EQ(j["allow"].size(), 3u);
+  EXPECT_TRUE(allows(load("listeners: [ { address: 'a:1', protocol: socks5 } ]").listeners[0], {"any", 1}));
+}
+
+TEST(Config, ProxyDoorErrors) {
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: socks5, forward: 'b:2' }\n"),
+              HasSubstr("test.yaml:2: listeners[0].forward: a socks5 listener's clients name the destination"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', forward: 'b:2', users: [] }\n"),
+              HasSubstr("listeners[0].users: only for socks5, http-proxy and auto listeners"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: socks5, users: [ { name: 'a:b', password: p } ] }\n"),
+              HasSubstr("listeners[0].users[0].name: expected 1 to 255 bytes without ':'"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: socks5, users: [ { name: a } ] }\n"),
+              HasSubstr("listeners[0].users[0]: needs both name and password"));
+  EXPECT_THAT(error_of("listeners:\n  - address: 'a:1'\n    protocol: socks5\n    users:\n      - { name: a, password: p }\n"
+                       "      - { name: a, password: q }\n"),
+              HasSubstr("test.yaml:6: listeners[0].users[1].name: duplicate user 'a'"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: socks5, allow: [ {} ] }\n"),
+              HasSubstr("listeners[0].allow[0]: needs host, port or both"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: socks5, allow: [ { host: 'a b' } ] }\n"),
+              HasSubstr("listeners[0].allow[0].host: invalid character ' '"));
 }
 
 TEST(Config, TheIssueExampleParses) {
@@ -151,7 +203,8 @@ TEST(Config, ErrorsNameFileLineKeyAndProblem) {
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n"),
               HasSubstr("test.yaml:2: listeners[0]: a tcp listener needs 'forward: HOST:PORT'"));
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: quic\n"),
-              HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni, capture-out"));
+              HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni, socks5, "
+                        "http-proxy, auto, capture-out, capture-in)"));
   EXPECT_THAT(error_of("drain_timeout: soon\n"), HasSubstr("test.yaml:1: drain_timeout: invalid duration 'soon'"));
   EXPECT_THAT(error_of("workers: many\n"), HasSubstr("workers: expected a whole number"));
   EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', splice: maybe } ]"),

@@ -1,0 +1,144 @@
+// `protocol: socks5`: RFC 1928 with RFC 1929 username/password. The
+// handshake is read (consumed) within sniff_timeout; CONNECT then dials the
+// client's target and answers with the outcome (Session's reply), and bytes
+// the client sent past its request are replayed to the target. UDP
+// ASSOCIATE runs a relay (socks5_udp.cc) for as long as the TCP connection.
+#include <openssl/crypto.h>
+
+#include "core/session.h"
+#include "doors/doors.h"
+#include "doors/socks5_codec.h"
+#include "io/handshake_buffer.h"
+#include "io/stream_wait.h"
+
+namespace ugate {
+namespace {
+
+using socks5::Reply;
+
+// Greeting, credentials and request together fit, with room for a client
+// that sends its first bytes of payload without waiting for the reply.
+constexpr size_t kHandshakeBytes = 2048;
+
+Reply reply_for(CloseReason r) {
+  switch (r) {
+    case CloseReason::kDone: return Reply::kSucceeded;
+    case CloseReason::kConnectRefused: return Reply::kConnectionRefused;
+    case CloseReason::kConnectTimeout: return Reply::kTtlExpired;
+    case CloseReason::kResolveFailed: return Reply::kHostUnreachable;
+    case CloseReason::kUnreachable: return Reply::kHostUnreachable;
+    case CloseReason::kNotAllowed: return Reply::kNotAllowed;
+    default: return Reply::kGeneralFailure;
+  }
+}
+
+bool credentials_ok(const ListenerConfig& l, const socks5::Credentials& c) {
+  for (const auto& u : l.users) {
+    if (u.name != c.user) continue;
+    return u.password.size() == c.password.size() &&
+           CRYPTO_memcmp(u.password.data(), c.password.data(), c.password.size()) == 0;
+  }
+  return false;
+}
+
+// Reads until `parse` has a whole message; nullopt when the client closed,
+// failed or went silent past the deadline.
+template <typename T>
+asio::awaitable<std::optional<socks5::Parsed<T>>> read_message(HandshakeBuffer& buf, Stream& s,
+                                                                socks5::Parsed<T> (*parse)(std::span<const uint8_t>)) {
+  for (;;) {
+    socks5::Parsed<T> p = parse(buf.data());
+    if (p.status != socks5::Status::kNeedMore) {
+      buf.consume(p.used);
+      co_return p;
+    }
+    if (co_await buf.read_more(s)) co_return std::nullopt;
+  }
+}
+
+// Writes the door's answer; false when the client is gone.
+asio::awaitable<bool> answer(Stream& s, std::string bytes) {
+  co_return !co_await write_all(s, bytes);
+}
+
+}  // namespace
+
+asio::awaitable<void> socks5_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+  auto stream = Session::accepted_stream(worker, slot, fd, peer);
+  TcpStream& client = *stream;
+  auto session = Session::create(worker, slot, std::move(stream));
+  co_await serve_socks5(worker, slot, std::move(session), client);
+}
+
+asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,
+                                   TcpStream& client) {
+  using namespace socks5;
+  const ListenerConfig& config = *slot.config;
+  session->start_sniffing(config.sniff_timeout);
+  HandshakeBuffer buf(kHandshakeBytes);
+
+  auto greeting = co_await read_message(buf, client, parse_greeting);
+  if (!greeting || greeting->status != Status::kDone) {
+    session->fail(greeting ? CloseReason::kSniffFailed : CloseReason::kDownstreamReset);
+    co_return;
+  }
+  Method method = !config.users.empty() ? (greeting->value.user_pass ? Method::kUserPass : Method::kNoAcceptable)
+                                        : (greeting->value.no_auth ? Method::kNoAuth : Method::kNoAcceptable);
+  if (!co_await answer(client, method_reply(method))) {
+    session->fail(CloseReason::kDownstreamReset);
+    co_return;
+  }
+  if (method == Method::kNoAcceptable) {
+    session->finish(CloseReason::kAuthFailed);
+    co_return;
+  }
+  if (method == Method::kUserPass) {
+    auto creds = co_await read_message(buf, client, parse_credentials);
+    if (!creds || creds->status != Status::kDone) {
+      session->fail(creds ? CloseReason::kBadRequest : CloseReason::kDownstreamReset);
+      co_return;
+    }
+    bool ok = credentials_ok(config, creds->value);
+    if (ok) session->meta().user = creds->value.user;
+    if (!co_await answer(client, auth_reply(ok))) {
+      session->fail(CloseReason::kDownstreamReset);
+      co_return;
+    }
+    if (!ok) {
+      session->finish(CloseReason::kAuthFailed);
+      co_return;
+    }
+  }
+
+  auto request = co_await read_message(buf, client, parse_request);
+  if (!request) {
+    session->fail(CloseReason::kDownstreamReset);
+    co_return;
+  }
+  if (request->status != Status::kDone) {
+    if (!request->reply) {
+      session->fail(CloseReason::kBadRequest);
+    } else {
+      co_await answer(client, reply(*request->reply, TcpEndpoint{}));
+      session->finish(CloseReason::kBadRequest);
+    }
+    co_return;
+  }
+  HostPort target = std::move(request->value.target);
+  if (request->value.command == Command::kUdpAssociate) {
+    co_await socks5_udp_associate(worker, slot, std::move(session), client, std::move(target));
+    co_return;
+  }
+  if (!allows(config, target)) {
+    session->meta().destination = target;
+    co_await answer(client, reply(Reply::kNotAllowed, TcpEndpoint{}));
+    session->finish(CloseReason::kNotAllowed);
+    co_return;
+  }
+  ForwardOptions options;
+  options.replay = buf.take_rest();
+  options.reply = [](const DialOutcome& o) { return reply(reply_for(o.result), o.local); };
+  co_await Session::forward(std::move(session), std::move(target), std::move(options));
+}
+
+}  // namespace ugate
