@@ -17,6 +17,7 @@ build_stack=(
 # Peers the tests and benchmarks start (tools we did not write).
 peers=(
   python3 curl openssl iproute2 procps psmisc iperf3 haproxy socat iptables
+  nodejs npm   # npm web-push / http_ece (Web Push interop), installed by the tests into the build dir
 )
 
 missing=()

@@ -12,6 +12,7 @@
 #include "capture_command.h"
 #include "core/config.h"
 #include "core/gate.h"
+#include "push_cmd.h"
 #include "ugate/version.h"
 
 namespace {
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run the gateway until SIGTERM/SIGINT, then drain and exit 0");
   auto* check = app.add_subcommand("check", "Validate the config and print the effective config as JSON");
   ugate::CaptureCommand capture(app);
+  ugate::PushCommand push(app);
   app.require_subcommand(0, 1);
   (void)run;
 
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (capture.chosen()) return capture.run(o.base_port);
+  if (push.selected()) return push.run();  // a client: needs no gateway config
 
   ugate::Config config;
   try {

@@ -12,6 +12,7 @@
 
 #include "admin/metrics.h"
 #include "core/gate.h"
+#include "io/accept_loop.h"
 #include "io/listen_socket.h"
 #include "ugate/version.h"
 
@@ -83,22 +84,8 @@ void AdminServer::stop() {
 }
 
 asio::awaitable<void> AdminServer::accept_loop() {
-  while (acceptor_->is_open()) {
-    auto [ec, socket] = co_await acceptor_->async_accept(use_nothrow);
-    if (ec == asio::error::operation_aborted) break;
-    if (ec || connections_ >= kMaxConnections) continue;  // a refused admin client can retry
-    ++connections_;
-    asio::co_spawn(ctx_, serve(std::move(socket)), [this](std::exception_ptr e) {
-      --connections_;
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          spdlog::warn("admin: {}", ex.what());
-        }
-      }
-    });
-  }
+  co_await accept_connections(*acceptor_, kMaxConnections, connections_, "admin",
+                              [this](asio::ip::tcp::socket s) { return serve(std::move(s)); });
 }
 
 asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/gate.h"
+#include "webpush/push_server.h"
 #include "ugate/version.h"
 
 namespace ugate {
@@ -53,12 +54,57 @@ class Writer {
   std::string out_;
 };
 
+void render_push_metrics(Writer& w, const Gate& gate) {
+  const auto& servers = gate.push_servers();
+  if (servers.empty()) return;
+  using webpush::PushCounters;
+  struct Field {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t (*get)(const webpush::PushServer&);
+  };
+  static const Field fields[] = {
+      {"ugate_webpush_subscriptions_created_total", "counter", "Push subscriptions created.",
+       [](const webpush::PushServer& s) { return s.counters().subscriptions_created; }},
+      {"ugate_webpush_messages_accepted_total", "counter", "Push messages accepted (201).",
+       [](const webpush::PushServer& s) { return s.counters().accepted; }},
+      {"ugate_webpush_messages_delivered_total", "counter", "Messages handed to subscribers (before their ack).",
+       [](const webpush::PushServer& s) { return s.counters().delivered; }},
+      {"ugate_webpush_messages_acked_total", "counter", "Messages acknowledged by subscribers.",
+       [](const webpush::PushServer& s) { return s.counters().acked; }},
+      {"ugate_webpush_messages_expired_total", "counter", "Messages whose TTL ran out before an ack.",
+       [](const webpush::PushServer& s) { return s.counters().expired; }},
+      {"ugate_webpush_messages_replaced_total", "counter", "Pending messages replaced by a newer one of the same Topic.",
+       [](const webpush::PushServer& s) { return s.counters().replaced; }},
+      {"ugate_webpush_connections_total", "counter", "HTTPS connections accepted.",
+       [](const webpush::PushServer& s) { return s.counters().connections; }},
+      {"ugate_webpush_tls_failures_total", "counter", "TLS handshakes that failed.",
+       [](const webpush::PushServer& s) { return s.counters().tls_failed; }},
+      {"ugate_webpush_open_connections", "gauge", "HTTPS connections open now.",
+       [](const webpush::PushServer& s) { return static_cast<uint64_t>(s.open_connections()); }},
+  };
+  for (const auto& f : fields) {
+    w.family(f.name, f.type, f.help);
+    for (const auto& s : servers)
+      w.sample(f.name, fmt::format("listener=\"{}\"", label_value(s->config().name)), f.get(*s));
+  }
+  w.family("ugate_webpush_rejected_total", "counter", "Requests refused, by reason (the HTTP status says which).");
+  for (const auto& s : servers)
+    for (size_t r = 0; r < static_cast<size_t>(webpush::PushReject::kCount); ++r)
+      w.sample("ugate_webpush_rejected_total",
+               fmt::format("listener=\"{}\",reason=\"{}\"", label_value(s->config().name),
+                           webpush::reject_name(static_cast<webpush::PushReject>(r))),
+               s->counters().rejected[r]);
+}
+
 }  // namespace
 
 std::string render_metrics(const Gate& gate) {
   Writer w;
   const auto& workers = gate.workers();
-  const auto& listeners = gate.config().listeners;
+  // The listeners the workers serve; webpush listeners run on the control thread (below).
+  const auto& slots = workers.front()->listeners();
 
   w.family("ugate_build_info", "gauge", "Build information.");
   w.sample("ugate_build_info", fmt::format("version=\"{}\"", kVersion), 1);
@@ -106,29 +152,29 @@ std::string render_metrics(const Gate& gate) {
   };
   for (const auto& m : simple) {
     w.family(m.name, m.type, m.help);
-    for (size_t li = 0; li < listeners.size(); ++li)
-      w.sample(m.name, fmt::format("listener=\"{}\"", label_value(listeners[li].name)), sum(li, m.field));
+    for (size_t li = 0; li < slots.size(); ++li)
+      w.sample(m.name, fmt::format("listener=\"{}\"", label_value(slots[li].config->name)), sum(li, m.field));
   }
 
   w.family("ugate_listener_bytes_total", "counter", "Bytes proxied: up = client to upstream, down = back.");
-  for (size_t li = 0; li < listeners.size(); ++li) {
-    auto name = label_value(listeners[li].name);
+  for (size_t li = 0; li < slots.size(); ++li) {
+    auto name = label_value(slots[li].config->name);
     w.sample("ugate_listener_bytes_total", fmt::format("listener=\"{}\",direction=\"up\"", name),
              sum(li, [](const ListenerStats& s) -> const Counter& { return s.bytes_up; }));
     w.sample("ugate_listener_bytes_total", fmt::format("listener=\"{}\",direction=\"down\"", name),
              sum(li, [](const ListenerStats& s) -> const Counter& { return s.bytes_down; }));
   }
   w.family("ugate_listener_streams_total", "counter", "Streams that reached the proxy, by how bytes moved.");
-  for (size_t li = 0; li < listeners.size(); ++li) {
-    auto name = label_value(listeners[li].name);
+  for (size_t li = 0; li < slots.size(); ++li) {
+    auto name = label_value(slots[li].config->name);
     w.sample("ugate_listener_streams_total", fmt::format("listener=\"{}\",mode=\"splice\"", name),
              sum(li, [](const ListenerStats& s) -> const Counter& { return s.spliced; }));
     w.sample("ugate_listener_streams_total", fmt::format("listener=\"{}\",mode=\"copy\"", name),
              sum(li, [](const ListenerStats& s) -> const Counter& { return s.copied; }));
   }
   w.family("ugate_listener_errors_total", "counter", "Streams that ended in an error, by reason.");
-  for (size_t li = 0; li < listeners.size(); ++li) {
-    auto name = label_value(listeners[li].name);
+  for (size_t li = 0; li < slots.size(); ++li) {
+    auto name = label_value(slots[li].config->name);
     for (size_t r = 1; r < static_cast<size_t>(CloseReason::kCount); ++r) {
       uint64_t total = 0;
       for (const auto& wk : workers) total += wk->listeners()[li].stats.closed_by_reason[r].get();
@@ -136,6 +182,7 @@ std::string render_metrics(const Gate& gate) {
                fmt::format("listener=\"{}\",reason=\"{}\"", name, to_string(static_cast<CloseReason>(r))), total);
     }
   }
+  render_push_metrics(w, gate);
   return w.take();
 }
 

@@ -183,11 +183,45 @@ Router read_allow(const Reader& r, const YAML::Node& list, const std::string& ke
   return Router(std::move(entries));
 }
 
+WebPushConfig read_webpush(const Reader& r, const YAML::Node& n, const std::string& key) {
+  for (const char* k : {"forward", "routes"})
+    if (n[k]) r.fail(n[k], Reader::join(key, k), "a webpush listener serves the push service itself; remove it");
+  WebPushConfig w;
+  const YAML::Node& tls = n["tls"];
+  if (!tls) r.fail(n, key, "a webpush listener needs 'tls: { cert: FILE, key: FILE }' (npm web-push only speaks HTTPS)");
+  std::string tk = Reader::join(key, "tls");
+  r.only_keys(tls, tk, {"cert", "key"});
+  if (!tls["cert"] || !tls["key"]) r.fail(tls, tk, "needs both cert and key (PEM files)");
+  w.tls_cert = r.scalar(tls["cert"], Reader::join(tk, "cert"));
+  w.tls_key = r.scalar(tls["key"], Reader::join(tk, "key"));
+  if (const YAML::Node& o = n["webpush"]) {
+    std::string wk = Reader::join(key, "webpush");
+    r.only_keys(o, wk, {"store", "public_url", "max_message_size", "max_pending", "max_subscriptions", "default_ttl", "max_ttl"});
+    if (o["store"]) w.store = r.scalar(o["store"], Reader::join(wk, "store"));
+    if (o["public_url"]) {
+      w.public_url = r.scalar(o["public_url"], Reader::join(wk, "public_url"));
+      if (!w.public_url.starts_with("https://") && !w.public_url.starts_with("http://"))
+        r.fail(o["public_url"], Reader::join(wk, "public_url"), "expected an https:// URL");
+    }
+    if (o["max_message_size"]) {
+      w.max_message_size = r.number(o["max_message_size"], Reader::join(wk, "max_message_size"), 1 << 20);
+      if (w.max_message_size < 4096)
+        r.fail(o["max_message_size"], Reader::join(wk, "max_message_size"), "RFC 8030 needs at least 4096");
+    }
+    if (o["max_pending"]) w.max_pending = r.number(o["max_pending"], Reader::join(wk, "max_pending"), 1'000'000);
+    if (o["max_subscriptions"])
+      w.max_subscriptions = r.number(o["max_subscriptions"], Reader::join(wk, "max_subscriptions"), 100'000'000);
+    if (o["default_ttl"]) w.default_ttl = r.duration(o["default_ttl"], Reader::join(wk, "default_ttl"));
+    if (o["max_ttl"]) w.max_ttl = r.duration(o["max_ttl"], Reader::join(wk, "max_ttl"));
+  }
+  return w;
+}
+
 ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base,
                              const ListenerDefaults& d) {
   r.only_keys(n, key,
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
-               "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout"});
+               "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -199,11 +233,11 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
   if (n["protocol"]) l.protocol = r.scalar(n["protocol"], Reader::join(key, "protocol"));
   static const std::set<std::string> protocols = {"tcp", "tls-sni", "socks5", "http-proxy", "auto", "capture-out",
-                                                   "capture-in"};
+                                                   "capture-in", "webpush"};
   if (!protocols.count(l.protocol))
     r.fail(n["protocol"], Reader::join(key, "protocol"),
            "unknown protocol '" + l.protocol +
-               "' (supported: tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in)");
+               "' (supported: tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush)");
   const bool proxy = is_proxy_protocol(l.protocol);
   for (const char* k : {"users", "allow"}) {
     if (n[k] && !proxy)
@@ -215,6 +249,12 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   if (n["allow"]) l.allow = read_allow(r, n["allow"], Reader::join(key, "allow"));
   if (n["udp_idle_timeout"])
     l.udp_idle_timeout = r.duration(n["udp_idle_timeout"], Reader::join(key, "udp_idle_timeout"));
+  if (l.protocol == "webpush") {
+    l.webpush = read_webpush(r, n, key);
+    return l;
+  }
+  for (const char* k : {"tls", "webpush"})
+    if (n[k]) r.fail(n[k], Reader::join(key, k), "only for protocol webpush");
   if (n["connect_timeout"]) l.connect_timeout = r.duration(n["connect_timeout"], Reader::join(key, "connect_timeout"));
   if (n["idle_timeout"]) l.idle_timeout = r.duration(n["idle_timeout"], Reader::join(key, "idle_timeout"));
   if (n["sniff_timeout"]) l.sniff_timeout = r.duration(n["sniff_timeout"], Reader::join(key, "sniff_timeout"));
@@ -250,6 +290,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
 void apply_defaults(Config& c) {
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
   if (c.state_dir.empty()) c.state_dir = default_state_dir();
+  for (auto& l : c.listeners)
+    if (l.webpush && l.webpush->store.empty()) l.webpush->store = c.state_dir + "/webpush-" + l.name + ".db";
 }
 
 }  // namespace
@@ -380,6 +422,17 @@ nlohmann::json to_json(const Config& c) {
       listeners.back()["users"] = users;
       listeners.back()["allow"] = allow;
       if (l.protocol != "http-proxy") listeners.back()["udp_idle_timeout"] = format_duration(l.udp_idle_timeout);
+    }
+    if (l.webpush) {
+      const auto& w = *l.webpush;
+      listeners.back()["tls"] = {{"cert", w.tls_cert}, {"key", w.tls_key}};
+      listeners.back()["webpush"] = {{"store", w.store},
+                                     {"public_url", w.public_url},
+                                     {"max_message_size", w.max_message_size},
+                                     {"max_pending", w.max_pending},
+                                     {"max_subscriptions", w.max_subscriptions},
+                                     {"default_ttl", format_duration(w.default_ttl)},
+                                     {"max_ttl", format_duration(w.max_ttl)}};
     }
   }
   return {{"source", c.source},

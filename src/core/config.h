@@ -28,6 +28,18 @@ struct ProxyUser {
   std::string password;
 };
 
+// `protocol: webpush`: the RFC 8030 push service (HTTPS, on the control thread).
+struct WebPushConfig {
+  std::string tls_cert, tls_key;  // PEM files (tls: {cert, key})
+  std::string store;              // SQLite file; default STATE_DIR/webpush-NAME.db
+  std::string public_url;         // origin of endpoints; default https://<Host header>
+  uint64_t max_message_size = 4096;
+  uint64_t max_pending = 100;     // per subscription
+  uint64_t max_subscriptions = 100'000;
+  Duration default_ttl{24 * 3'600'000};   // /publish without a TTL header
+  Duration max_ttl{28 * 24 * 3'600'000LL};
+};
+
 struct ListenerConfig {
   std::string name;
   HostPort address;
@@ -43,6 +55,7 @@ struct ListenerConfig {
   bool splice = true;        // splice(2) when both sides are plain TCP
   uint32_t max_streams = 0;  // 0: limited only by open files
   bool tproxy = false;       // capture doors: TPROXY (IP_TRANSPARENT) instead of REDIRECT
+  std::optional<WebPushConfig> webpush;  // set for protocol webpush
 };
 
 // Doors that take connections iptables captured: the destination is the

@@ -15,6 +15,7 @@
 #include "admin/admin_server.h"
 #include "doors/doors.h"
 #include "io/listen_socket.h"
+#include "webpush/push_server.h"
 
 namespace ugate {
 namespace {
@@ -63,6 +64,7 @@ Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
 
 Gate::~Gate() {
   admin_.reset();
+  push_servers_.clear();
   workers_.clear();
 }
 
@@ -70,6 +72,10 @@ void Gate::bind_listeners() {
   for (const auto& l : config_.listeners) {
     auto& active = active_per_listener_.emplace_back(0);
     tcp::endpoint ep = resolve_bind_address(l.address, "listener '" + l.name + "'");
+    if (l.webpush) {
+      start_push_server(l, ep);
+      continue;
+    }
     Door door = door_or_throw(l.protocol);
     for (auto& w : workers_) {
       tcp::acceptor acceptor = open_listen_socket(w->context(), ep, "listener '" + l.name + "'", true, l.tproxy);
@@ -84,6 +90,21 @@ void Gate::bind_listeners() {
                                                               : " -> original destination";
     spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), l.protocol, forward);
   }
+}
+
+// Control-plane traffic: the push service runs on the control thread with the admin server.
+void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
+  const WebPushConfig& w = *l.webpush;
+  webpush::PushServerConfig pc{l.name, w.tls_cert, w.tls_key, w.store};
+  pc.service = {w.public_url, w.max_message_size, w.max_pending, w.max_subscriptions, w.default_ttl, w.max_ttl};
+  try {
+    push_servers_.push_back(std::make_unique<webpush::PushServer>(control_, std::move(pc)));
+  } catch (const std::runtime_error& e) {
+    throw StartError(e.what());
+  }
+  push_servers_.back()->start(ep);
+  spdlog::info("listener {} on {} (webpush, store {})", l.name, format_endpoint(push_servers_.back()->local_endpoint()),
+               w.store);
 }
 
 int Gate::run() {
@@ -137,6 +158,7 @@ asio::awaitable<void> Gate::wait_for_signal_then_drain() {
   }
   signals.cancel();
   if (admin_) admin_->stop();
+  for (auto& p : push_servers_) p->stop();
   control_.stop();
 }
 

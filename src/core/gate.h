@@ -18,6 +18,9 @@
 namespace ugate {
 
 class AdminServer;
+namespace webpush {
+class PushServer;
+}
 
 class StartError : public std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -40,9 +43,12 @@ class Gate {
   uint64_t active_streams() const;
   // For /debug/streams: asks every worker on its own thread.
   asio::awaitable<nlohmann::json> describe_streams();
+  // The push services (listeners with protocol webpush), on the control thread.
+  const std::vector<std::unique_ptr<webpush::PushServer>>& push_servers() const { return push_servers_; }
 
  private:
   void bind_listeners();
+  void start_push_server(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
   asio::awaitable<void> wait_for_signal_then_drain();
 
   Config config_;
@@ -52,6 +58,7 @@ class Gate {
   std::deque<std::atomic<uint64_t>> active_per_listener_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
+  std::vector<std::unique_ptr<webpush::PushServer>> push_servers_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

@@ -1,0 +1,216 @@
+#include "webpush/push_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "io/accept_loop.h"
+#include "io/listen_socket.h"
+#include "ugate/version.h"
+
+namespace ugate::webpush {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using asio::ip::tcp;
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::chrono::seconds kHandshakeTimeout{10};
+constexpr std::chrono::seconds kIdleTimeout{60};      // between requests on a kept-alive connection
+constexpr std::chrono::seconds kWriteTimeout{30};
+constexpr int64_t kDefaultPollSeconds = 30;
+constexpr int64_t kMaxPollSeconds = 120;
+constexpr size_t kMaxMessagesPerPoll = 100;
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// ?name=value in a query string (no decoding needed: our values are digits).
+std::optional<int64_t> query_number(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    std::string_view item = query.substr(0, query.find('&'));
+    query = item.size() < query.size() ? query.substr(item.size() + 1) : std::string_view();
+    if (item.starts_with(name) && item.size() > name.size() && item[name.size()] == '=') {
+      int64_t v = 0;
+      auto value = item.substr(name.size() + 1);
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec == std::errc() && end == value.data() + value.size() && v >= 0) return v;
+    }
+  }
+  return std::nullopt;
+}
+
+PushRequest to_push_request(const http::request<http::string_body>& req) {
+  PushRequest r;
+  r.method = std::string(req.method_string());
+  std::string_view target = req.target();
+  size_t q = target.find('?');
+  r.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+  r.host = std::string(req[http::field::host]);
+  r.ttl = std::string(req["TTL"]);
+  r.urgency = std::string(req["Urgency"]);
+  r.topic = std::string(req["Topic"]);
+  r.content_encoding = std::string(req[http::field::content_encoding]);
+  r.authorization = std::string(req[http::field::authorization]);
+  r.body = req.body();
+  return r;
+}
+
+nlohmann::json message_json(const StoredMessage& m, int64_t now_ms) {
+  nlohmann::json j = {{"id", m.id},
+                      {"seq", m.seq},
+                      {"urgency", urgency_name(m.urgency)},
+                      {"ttl", std::max<int64_t>(0, (m.expires_ms - now_ms) / 1000)},
+                      {"encoding", m.body.empty() ? "" : "aes128gcm"},
+                      {"data", base64url_encode(m.body)}};
+  if (!m.topic.empty()) j["topic"] = m.topic;
+  return j;
+}
+
+// GET /s/ID[?wait=SECONDS][&after=SEQ]: the subscriber's unacknowledged
+// messages as JSON once there is at least one, or 204 after `wait` seconds.
+// An `Urgency` request header filters out less urgent messages (RFC 8030 5.3).
+asio::awaitable<PushReply> long_poll(PushService& service, const PushRequest& req, const std::string& sub_id) {
+  PushReply error;
+  if (!service.receiver(sub_id, &error)) co_return error;
+  int64_t wait = std::min(query_number(req.query, "wait").value_or(kDefaultPollSeconds), kMaxPollSeconds);
+  int64_t after = query_number(req.query, "after").value_or(0);
+  Urgency min_urgency = parse_urgency(req.urgency).value_or(Urgency::kVeryLow);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
+  for (;;) {
+    auto messages = service.pending(sub_id, after, min_urgency);
+    if (!messages.empty()) {
+      if (messages.size() > kMaxMessagesPerPoll) messages.resize(kMaxMessagesPerPoll);
+      service.count_delivered(messages.size());
+      nlohmann::json list = nlohmann::json::array();
+      int64_t now = PushService::now_ms();
+      for (const auto& m : messages) list.push_back(message_json(m, now));
+      co_return PushReply{200, nlohmann::json{{"messages", list}}.dump() + "\n", "application/json"};
+    }
+    if (std::chrono::steady_clock::now() >= deadline) co_return PushReply{204};
+    auto waiter = service.watch(sub_id);
+    waiter->timer.expires_at(deadline);
+    co_await waiter->timer.async_wait(use_nothrow);
+    if (!service.receiver(sub_id, &error)) co_return error;  // unsubscribed meanwhile
+  }
+}
+
+// After a 413 the client may still be sending the body it was refused:
+// read and drop a bounded amount, so that it gets to read the answer
+// instead of a reset (nginx calls this a lingering close).
+asio::awaitable<void> drain(TlsStream& stream) {
+  constexpr size_t kMaxDrain = 1 << 20;
+  char sink[16384];
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+  for (size_t total = 0; total < kMaxDrain;) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_nothrow);
+    if (ec) break;
+    total += n;
+  }
+}
+
+}  // namespace
+
+PushServer::PushServer(asio::io_context& ctx, PushServerConfig config)
+    : ctx_(ctx), config_(std::move(config)), tls_(ssl::context::tls_server) {
+  tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  tls_.use_certificate_chain_file(config_.tls_cert, ec);
+  if (ec) throw std::runtime_error("listener '" + config_.name + "': tls.cert " + config_.tls_cert + ": " + ec.message());
+  tls_.use_private_key_file(config_.tls_key, ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("listener '" + config_.name + "': tls.key " + config_.tls_key + ": " + ec.message());
+  std::string error;
+  auto store = PushStore::open(config_.store_path, &error);
+  if (!store) throw std::runtime_error("listener '" + config_.name + "': store " + error);
+  service_ = std::make_unique<PushService>(ctx_, std::move(store), config_.service);
+}
+
+PushServer::~PushServer() = default;
+
+void PushServer::start(const tcp::endpoint& ep) {
+  acceptor_.emplace(open_listen_socket(ctx_, ep, "listener '" + config_.name + "'", false));
+  asio::co_spawn(ctx_, accept_loop(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+}
+
+void PushServer::stop() {
+  boost::system::error_code ignored;
+  if (acceptor_) acceptor_->close(ignored);
+}
+
+asio::awaitable<void> PushServer::accept_loop() {
+  co_await accept_connections(*acceptor_, config_.max_connections, connections_, "webpush " + config_.name,
+                              [this](tcp::socket s) { return serve(std::move(s)); });
+}
+
+asio::awaitable<void> PushServer::serve(tcp::socket socket) {
+  ++service_->counters().connections;
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  TlsStream stream(std::move(socket), tls_);
+  auto& tcp_layer = beast::get_lowest_layer(stream);
+  tcp_layer.expires_after(kHandshakeTimeout);
+  auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
+  if (hs_ec) {
+    ++service_->counters().tls_failed;
+    spdlog::debug("webpush {}: TLS handshake: {}", config_.name, hs_ec.message());
+    co_return;
+  }
+  const size_t body_limit = std::max<size_t>(config_.service.max_message_size, 4096);
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(body_limit);
+    tcp_layer.expires_after(kIdleTimeout);
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_nothrow);
+    // A Content-Length above the limit fails here already, with the header parsed.
+    bool too_large = ec == http::error::body_limit;
+    if (ec && !too_large) break;
+    if (!too_large) {
+      auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+      too_large = bec == http::error::body_limit;
+      if (bec && !too_large) break;
+    }
+    const auto& req = parser.get();
+    PushRequest pr = to_push_request(req);
+    PushReply reply;
+    if (too_large) {
+      ++service_->counters().rejected[static_cast<size_t>(PushReject::kTooLarge)];
+      reply = {413, "message too large\n"};
+    } else if (req.method() == http::verb::get && pr.path.starts_with("/s/")) {
+      tcp_layer.expires_never();
+      reply = co_await long_poll(*service_, pr, pr.path.substr(3));
+    } else {
+      reply = service_->handle(pr);
+    }
+
+    http::response<http::string_body> res{static_cast<http::status>(reply.status), req.version()};
+    res.set(http::field::server, std::string("ugate/") + kVersion);
+    if (!reply.body.empty()) res.set(http::field::content_type, reply.content_type);
+    for (auto& [name, value] : reply.headers) res.set(name, value);
+    res.keep_alive(req.keep_alive() && !too_large);  // an unread body cannot be skipped
+    res.body() = std::move(reply.body);
+    res.prepare_payload();
+    tcp_layer.expires_after(kWriteTimeout);
+    auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
+    if (!wec && too_large) co_await drain(stream);
+    if (wec || !res.keep_alive()) break;
+  }
+  tcp_layer.expires_after(std::chrono::seconds(2));
+  co_await stream.async_shutdown(use_nothrow);
+}
+
+}  // namespace ugate::webpush

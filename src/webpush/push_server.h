@@ -1,0 +1,53 @@
+#pragma once
+// The push service's HTTPS front (listener `protocol: webpush`): Beast over
+// asio::ssl on the control thread, HTTP/1.1 keep-alive, and the long-poll
+// GET /s/ID that hands subscribers their messages. Control-plane traffic:
+// it shares the thread of the admin server, never a data-plane worker.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "webpush/push_service.h"
+
+namespace ugate::webpush {
+
+struct PushServerConfig {
+  std::string name;
+  std::string tls_cert, tls_key;  // PEM files
+  std::string store_path;         // SQLite file
+  PushServiceConfig service;
+  size_t max_connections = 1024;
+};
+
+class PushServer {
+ public:
+  // Throws std::runtime_error with a clear message when the certificate,
+  // key or store cannot be used (at start-up, never later).
+  PushServer(asio::io_context& ctx, PushServerConfig config);
+  ~PushServer();
+  // Binds (StartError-like runtime_error on failure) and serves.
+  void start(const asio::ip::tcp::endpoint& ep);
+  void stop();
+  asio::ip::tcp::endpoint local_endpoint() const { return acceptor_->local_endpoint(); }
+  const PushServerConfig& config() const { return config_; }
+  PushService& service() { return *service_; }
+  const PushCounters& counters() const { return service_->counters(); }
+  size_t open_connections() const { return connections_; }
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> serve(asio::ip::tcp::socket socket);
+
+  asio::io_context& ctx_;
+  PushServerConfig config_;
+  asio::ssl::context tls_;
+  std::unique_ptr<PushService> service_;
+  std::optional<asio::ip::tcp::acceptor> acceptor_;
+  size_t connections_ = 0;
+};
+
+}  // namespace ugate::webpush

@@ -1,0 +1,111 @@
+#pragma once
+// The RFC 8030 push service without the HTTP transport: subscriptions,
+// accepting push messages (TTL, Urgency, Topic, VAPID restriction), the
+// store, the subscribers waiting for messages, and expiry. PushServer
+// (push_server.h) parses HTTP and calls it; unit tests call it directly.
+//
+// Resources (paths on the webpush listener):
+//   POST   /subscribe        new subscription: 201, Location /s/ID, Link /p/PUSH
+//   POST   /p/PUSH           push a message (RFC 8030 section 5): 201, Location /m/MSG
+//   POST   /publish/PUSH     ntfy-style: the body is text, encrypted here to the
+//                            subscriber's registered keys
+//   GET    /s/ID             the subscriber's messages (long-poll; PushServer)
+//   DELETE /m/MSG            acknowledge (RFC 8030 section 6.2)
+//   DELETE /s/ID             unsubscribe: later pushes get 410
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/duration.h"
+#include "webpush/store.h"
+
+namespace ugate::webpush {
+
+namespace asio = boost::asio;
+
+struct PushServiceConfig {
+  std::string public_url;  // origin for endpoints and the VAPID audience; "" = https://<Host header>
+  size_t max_message_size = 4096;
+  size_t max_pending = 100;         // per subscription; 429 above
+  size_t max_subscriptions = 100'000;
+  Duration default_ttl{24 * 3600 * 1000};   // for /publish without a TTL header
+  Duration max_ttl{28LL * 24 * 3600 * 1000};  // longer TTLs are cut to this (and the reply says so)
+};
+
+struct PushRequest {
+  std::string method, path, query, host;
+  std::string ttl, urgency, topic, content_encoding, authorization;
+  std::string body;
+};
+
+struct PushReply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Why a request was refused: counted on /metrics.
+enum class PushReject : uint8_t {
+  kBadRequest, kUnauthorized, kForbidden, kNotFound, kGone, kTooLarge, kTooMany, kUnsupported, kStoreFailed, kCount
+};
+const char* reject_name(PushReject r);
+
+struct PushCounters {
+  uint64_t subscriptions_created = 0, unsubscribed = 0;
+  uint64_t accepted = 0, delivered = 0, acked = 0, expired = 0, replaced = 0, dropped_ttl0 = 0;
+  uint64_t rejected[static_cast<size_t>(PushReject::kCount)] = {};
+  uint64_t connections = 0, tls_failed = 0;
+};
+
+// A long-poll waiting for a subscription's messages.
+struct PushWaiter {
+  explicit PushWaiter(asio::io_context& ctx) : timer(ctx) {}
+  asio::steady_timer timer;
+  bool notified = false;
+};
+
+class PushService {
+ public:
+  PushService(asio::io_context& ctx, std::unique_ptr<PushStore> store, PushServiceConfig config);
+  ~PushService();
+
+  // Every request but the long-poll GET /s/ID.
+  PushReply handle(const PushRequest& req);
+
+  // For the long-poll: the subscription (nullopt with the error reply when
+  // unknown or gone), its messages, and a waiter woken by the next push.
+  std::optional<StoredSubscription> receiver(const std::string& sub_id, PushReply* error);
+  std::vector<StoredMessage> pending(const std::string& sub_id, int64_t after_seq, Urgency min_urgency);
+  std::shared_ptr<PushWaiter> watch(const std::string& sub_id);
+  void count_delivered(size_t n) { counters_.delivered += n; }
+
+  PushCounters& counters() { return counters_; }
+  const PushCounters& counters() const { return counters_; }
+  PushStore& store() { return *store_; }
+  std::string origin(const PushRequest& req) const;
+  static int64_t now_ms();
+
+ private:
+  PushReply subscribe(const PushRequest& req);
+  PushReply push(const PushRequest& req, const std::string& push_id, bool publish);
+  PushReply refuse(PushReject why, int status, std::string text);
+  void notify(const std::string& sub_id);
+  void schedule_expiry(int64_t at_ms);
+  void on_expiry_timer();
+
+  asio::io_context& ctx_;
+  std::unique_ptr<PushStore> store_;
+  PushServiceConfig config_;
+  PushCounters counters_;
+  std::unordered_map<std::string, std::vector<std::weak_ptr<PushWaiter>>> waiters_;
+  asio::steady_timer expiry_timer_;
+  int64_t expiry_at_ms_ = 0;  // 0: not armed
+};
+
+}  // namespace ugate::webpush
