@@ -38,6 +38,9 @@ Bytes p256_public_raw(EVP_PKEY* key);   // 65 bytes, empty on failure
 Bytes p256_private_raw(EVP_PKEY* key);  // 32 bytes, empty when `key` has no private part
 
 // The shared secret (the X coordinate) of ECDH between `mine` (a pair) and `peer`.
+// `peer` must come from p256_public_from_raw or p256_generate: they guarantee
+// a point on the curve, and P-256 has cofactor 1, so OpenSSL's own peer check
+// (a full scalar multiplication, half the cost of decrypting) is skipped.
 std::optional<Sha256> p256_ecdh(EVP_PKEY* mine, EVP_PKEY* peer);
 
 // ES256: ECDSA over SHA-256 of `data`, raw r||s.
