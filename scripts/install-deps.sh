@@ -20,8 +20,16 @@ peers=(
   nodejs npm   # npm web-push / http_ece (Web Push interop), installed by the tests into the build dir
 )
 
+# Packages a command on PATH already stands for. Node.js from NodeSource ships
+# npm inside its nodejs package and conflicts with Debian's npm: asking apt for
+# npm there would swap the machine's Node for Debian's.
+declare -A satisfied_by=([nodejs]=node [npm]=npm)
+
 missing=()
 for p in "${build_stack[@]}" "${peers[@]}"; do
+  if [ -n "${satisfied_by[$p]:-}" ] && command -v "${satisfied_by[$p]}" >/dev/null; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi
