@@ -1,9 +1,10 @@
 # The two commands a new machine needs: `make run` and `make test`. Each one
 # installs what is missing (scripts/install-deps.sh), configures and builds.
-.PHONY: deps build run test test-release test-asan fuzz bench clean
+.PHONY: deps build run test test-release test-asan fuzz bench bench-webpush clean
 
 ARGS ?=
 BENCH_ARGS ?=
+WEBPUSH_BENCH_ARGS ?=
 FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 
@@ -48,6 +49,11 @@ fuzz: deps
 
 bench: build
 	/usr/bin/python3 bench/bench.py --markdown bench/last-run.md $(BENCH_ARGS)
+	/usr/bin/python3 bench/webpush_bench.py --markdown bench/last-run-webpush.md $(WEBPUSH_BENCH_ARGS)
+
+# Web Push alone: crypto ops/s beside npm web-push/http_ece, push-to-delivery latency.
+bench-webpush: build
+	/usr/bin/python3 bench/webpush_bench.py --markdown bench/last-run-webpush.md $(WEBPUSH_BENCH_ARGS)
 
 clean:
 	rm -rf build
