@@ -15,6 +15,12 @@ struct CipherCtxFree {
 };
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
+// AES-128-GCM fetched once (an implicit fetch per message costs more than a short record).
+const EVP_CIPHER* aes128gcm() {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);  // immutable, shared
+  return cipher;
+}
+
 // HKDF-Expand (RFC 5869) for one block, which is all aes128gcm needs.
 template <size_t N>
 std::array<uint8_t, N> expand(const crypto::Sha256& prk, std::string_view info) {
@@ -94,7 +100,7 @@ Result<Bytes, EceError> ece_encrypt(std::span<const uint8_t> plaintext, std::spa
 
   EceKey key = derive_ece_key(p.salt, ikm);
   CipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || !EVP_EncryptInit_ex(ctx.get(), EVP_aes_128_gcm(), nullptr, key.cek.data(), nullptr))
+  if (!ctx || !aes128gcm() || !EVP_EncryptInit_ex(ctx.get(), aes128gcm(), nullptr, key.cek.data(), nullptr))
     return EceError::kCrypto;
 
   size_t data_left = plaintext.size(), pad_left = p.padding;
@@ -129,7 +135,7 @@ Result<Bytes, EceError> ece_decrypt(std::span<const uint8_t> body, const EceHead
   if (content.empty()) return EceError::kTruncated;
   EceKey key = derive_ece_key(h.salt, ikm);
   CipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || !EVP_DecryptInit_ex(ctx.get(), EVP_aes_128_gcm(), nullptr, key.cek.data(), nullptr))
+  if (!ctx || !aes128gcm() || !EVP_DecryptInit_ex(ctx.get(), aes128gcm(), nullptr, key.cek.data(), nullptr))
     return EceError::kCrypto;
 
   Bytes out;
