@@ -72,6 +72,19 @@ TEST_F(PushServiceTest, TopicReplacesAndLimitsApply) {
   EXPECT_EQ(push("60", "not aes128gcm").status, 400);
 }
 
+TEST_F(PushServiceTest, UrgencyIsStoredAndFilters) {
+  auto push_with = [&](std::string urgency) {
+    return service->handle({.method = "POST", .path = "/p/" + push_id, .ttl = "60", .urgency = urgency}).status;
+  };
+  ASSERT_EQ(push_with("low"), 201);
+  ASSERT_EQ(push_with("high"), 201);
+  EXPECT_EQ(push_with("urgent"), 400);
+  EXPECT_EQ(service->pending(sub_id, 0, Urgency::kVeryLow).size(), 2u);
+  auto high = service->pending(sub_id, 0, Urgency::kHigh);  // RFC 8030 5.3: a subscriber asking for high only
+  ASSERT_EQ(high.size(), 1u);
+  EXPECT_EQ(high[0].urgency, Urgency::kHigh);
+}
+
 TEST_F(PushServiceTest, PublishEncryptsToTheRegisteredKeys) {
   PushReply r = push("", "plain text from a script", "", "/publish/");
   ASSERT_EQ(r.status, 201) << r.body;
