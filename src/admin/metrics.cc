@@ -8,6 +8,7 @@
 
 #include "core/gate.h"
 #include "webpush/push_server.h"
+#include "mesh/mesh.h"
 #include "ugate/version.h"
 
 namespace ugate {
@@ -98,6 +99,27 @@ void render_push_metrics(Writer& w, const Gate& gate) {
                s->counters().rejected[r]);
 }
 
+// The mesh's HTTP/2 connections, summed over workers.
+void render_mesh(Writer& w, const std::vector<std::unique_ptr<Worker>>& workers) {
+  auto sum = [&](auto field) {
+    uint64_t total = 0;
+    for (const auto& wk : workers)
+      if (const Mesh* m = wk->mesh()) total += field(m->stats()).get();
+    return total;
+  };
+  w.family("ugate_mesh_connections_total", "counter", "Mesh (HTTP/2) connections: served = accepted, pool = dialled.");
+  w.sample("ugate_mesh_connections_total", "role=\"served\"", sum([](const MeshStats& s) -> const Counter& { return s.accepted; }));
+  w.sample("ugate_mesh_connections_total", "role=\"pool\"", sum([](const MeshStats& s) -> const Counter& { return s.opened; }));
+  w.family("ugate_mesh_connections_active", "gauge", "Mesh connections open now.");
+  w.sample("ugate_mesh_connections_active", "", sum([](const MeshStats& s) -> const Counter& { return s.active; }));
+  w.family("ugate_mesh_connections_closed_total", "counter", "Mesh connections ended, by reason.");
+  for (size_t r = 1; r < MeshStats::kEndReasons; ++r) {
+    w.sample("ugate_mesh_connections_closed_total",
+             fmt::format("reason=\"{}\"", h2::to_string(static_cast<h2::EndReason>(r))),
+             sum([r](const MeshStats& s) -> const Counter& { return s.closed_by_reason[r]; }));
+  }
+}
+
 }  // namespace
 
 std::string render_metrics(const Gate& gate) {
@@ -183,6 +205,7 @@ std::string render_metrics(const Gate& gate) {
     }
   }
   render_push_metrics(w, gate);
+  render_mesh(w, workers);
   return w.take();
 }
 

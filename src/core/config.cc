@@ -27,10 +27,16 @@ listeners:
   - name: capture-in
     address: 0.0.0.0:+6
     protocol: capture-in
+  # Plain-text HBONE (HTTP/2 CONNECT) for trusted networks: loopback only.
+  - name: hbone-h2c
+    address: 127.0.0.1:+9
+    protocol: hbone-h2c
   - name: socks5
     address: 127.0.0.1:+5   # loopback only: never an open proxy by accident
     protocol: socks5
 )";
+
+bool protocol_names_destination(std::string_view protocol) { return protocol == "hbone-h2c"; }
 
 bool is_capture_protocol(std::string_view protocol) { return protocol == "capture-out" || protocol == "capture-in"; }
 
@@ -86,6 +92,19 @@ class Reader {
     if (ec != std::errc() || end != v.data() + v.size() || value > max)
       fail(n, key, "expected a whole number from 0 to " + std::to_string(max) + ", got '" + v + "'");
     return value;
+  }
+
+  // A byte count: a whole number, optionally with KiB/MiB (or K/M) after it.
+  uint64_t size(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max) const {
+    std::string v = scalar(n, key);
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+    std::string_view unit(end, static_cast<size_t>(v.data() + v.size() - end));
+    uint64_t scale = unit.empty() ? 1 : unit == "K" || unit == "KiB" ? 1024 : unit == "M" || unit == "MiB" ? 1 << 20 : 0;
+    if (ec != std::errc() || scale == 0 || value > max / scale || value * scale < min)
+      fail(n, key, "expected a size from " + std::to_string(min) + " to " + std::to_string(max) +
+                       " bytes (a number, or with KiB or MiB), got '" + v + "'");
+    return value * scale;
   }
 
   // HOST:PORT, where PORT may be "+N" for BASE+N.
@@ -233,11 +252,11 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
   if (n["protocol"]) l.protocol = r.scalar(n["protocol"], Reader::join(key, "protocol"));
   static const std::set<std::string> protocols = {"tcp", "tls-sni", "socks5", "http-proxy", "auto", "capture-out",
-                                                   "capture-in", "webpush"};
+                                                   "capture-in", "webpush", "hbone-h2c"};
   if (!protocols.count(l.protocol))
     r.fail(n["protocol"], Reader::join(key, "protocol"),
            "unknown protocol '" + l.protocol +
-               "' (supported: tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush)");
+               "' (supported: tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c)");
   const bool proxy = is_proxy_protocol(l.protocol);
   for (const char* k : {"users", "allow"}) {
     if (n[k] && !proxy)
@@ -270,7 +289,11 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
 
   std::vector<Route> routes;
   if (n["forward"] && n["routes"]) r.fail(n, key, "give either 'forward' or 'routes', not both");
-  if (n["forward"]) {
+  if (protocol_names_destination(l.protocol)) {
+    if (n["forward"] || n["routes"])
+      r.fail(n["forward"] ? n["forward"] : n["routes"], key,
+             "a " + l.protocol + " listener takes each stream's destination from its request: no forward or routes");
+  } else if (n["forward"]) {
     routes.push_back(Route{{}, r.address(n["forward"], Reader::join(key, "forward"), 0, false)});
   } else if (n["routes"]) {
     const YAML::Node& list = n["routes"];
@@ -285,6 +308,31 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
            "a " + l.protocol + " listener's clients name the destination: no forward or routes (limit them with allow)");
   l.router = Router(std::move(routes));
   return l;
+}
+
+void read_mesh(const Reader& r, const YAML::Node& n, MeshConfig& m) {
+  r.only_keys(n, "mesh",
+              {"stream_window", "connection_window", "max_frame", "max_concurrent_streams", "streams_per_connection",
+               "pool_idle_timeout", "keepalive_interval", "keepalive_timeout"});
+  constexpr uint64_t kMaxWindow = (1u << 31) - 1;  // RFC 9113 6.9.1
+  if (n["stream_window"]) m.stream_window = static_cast<uint32_t>(r.size(n["stream_window"], "mesh.stream_window", 65535, kMaxWindow));
+  if (n["connection_window"])
+    m.connection_window = static_cast<uint32_t>(r.size(n["connection_window"], "mesh.connection_window", 65535, kMaxWindow));
+  if (n["max_frame"]) m.max_frame = static_cast<uint32_t>(r.size(n["max_frame"], "mesh.max_frame", 16384, (1u << 24) - 1));
+  if (n["max_concurrent_streams"])
+    m.max_concurrent_streams = static_cast<uint32_t>(r.number(n["max_concurrent_streams"], "mesh.max_concurrent_streams", 1'000'000));
+  if (n["streams_per_connection"])
+    m.streams_per_connection = static_cast<uint32_t>(r.number(n["streams_per_connection"], "mesh.streams_per_connection", 1'000'000));
+  if (m.streams_per_connection == 0) r.fail(n["streams_per_connection"], "mesh.streams_per_connection", "must be above 0");
+  if (n["pool_idle_timeout"]) m.pool_idle_timeout = r.duration(n["pool_idle_timeout"], "mesh.pool_idle_timeout");
+  // Connections tick once a second: shorter keepalive times cannot be kept.
+  auto seconds = [&](const char* k, Duration& out) {
+    if (!n[k]) return;
+    out = r.duration(n[k], std::string("mesh.") + k);
+    if (out < Duration(1000)) r.fail(n[k], std::string("mesh.") + k, "must be at least 1s");
+  };
+  seconds("keepalive_interval", m.keepalive_interval);
+  seconds("keepalive_timeout", m.keepalive_timeout);
 }
 
 void apply_defaults(Config& c) {
@@ -317,7 +365,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
-               "listeners"});
+               "mesh", "listeners"});
   if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
@@ -352,6 +400,8 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
       if (admin["address"]) c.admin = r.address(admin["address"], "admin.address", c.base_port, true);
     }
   }
+
+  if (const auto& mn = root["mesh"]) read_mesh(r, mn, c.mesh);
 
   ListenerDefaults d;
   if (const auto& dn = root["defaults"]) {
@@ -445,6 +495,15 @@ nlohmann::json to_json(const Config& c) {
            {{"path", c.access_log.path},
             {"format", c.access_log.format == AccessLogConfig::Format::kJson ? "json" : "text"}}},
           {"admin", c.admin ? json(json{{"address", c.admin->str()}}) : json("off")},
+          {"mesh",
+           {{"stream_window", c.mesh.stream_window},
+            {"connection_window", c.mesh.connection_window},
+            {"max_frame", c.mesh.max_frame},
+            {"max_concurrent_streams", c.mesh.max_concurrent_streams},
+            {"streams_per_connection", c.mesh.streams_per_connection},
+            {"pool_idle_timeout", format_duration(c.mesh.pool_idle_timeout)},
+            {"keepalive_interval", format_duration(c.mesh.keepalive_interval)},
+            {"keepalive_timeout", format_duration(c.mesh.keepalive_timeout)}}},
           {"listeners", listeners}};
 }
 

@@ -40,6 +40,24 @@ struct WebPushConfig {
   Duration max_ttl{28 * 24 * 3'600'000LL};
 };
 
+// The mesh's HTTP/2 connections (HBONE), both directions. Defaults are
+// ztunnel's: stream window 4 MiB, connection window 16 MiB, 1 MiB frames,
+// 100 streams per pooled connection, pooled connections released after 5 min.
+struct MeshConfig {
+  uint32_t stream_window = 4u << 20;
+  uint32_t connection_window = 16u << 20;
+  uint32_t max_frame = 1u << 20;
+  uint32_t max_concurrent_streams = 1000;  // streams a peer may open on one connection to us
+  uint32_t streams_per_connection = 100;   // streams we open on one pooled connection
+  Duration pool_idle_timeout{300'000};     // a pooled connection without streams this long closes
+  Duration keepalive_interval{30'000};     // a connection quiet this long is PINGed
+  Duration keepalive_timeout{10'000};      // and closed when the PING is not answered in this
+};
+
+// Listener protocols whose streams choose their own destination (HBONE's
+// CONNECT :authority): they take no forward or routes.
+bool protocol_names_destination(std::string_view protocol);
+
 struct ListenerConfig {
   std::string name;
   HostPort address;
@@ -75,6 +93,7 @@ struct Config {
   std::string state_dir;
   AccessLogConfig access_log;
   std::optional<HostPort> admin;  // nullopt: admin server off
+  MeshConfig mesh;
   std::vector<ListenerConfig> listeners;
 };
 

@@ -15,6 +15,7 @@
 #include "admin/admin_server.h"
 #include "doors/doors.h"
 #include "io/listen_socket.h"
+#include "mesh/mesh.h"
 #include "webpush/push_server.h"
 
 namespace ugate {
@@ -59,7 +60,12 @@ Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
   raise_open_files_limit();
   ::signal(SIGPIPE, SIG_IGN);  // splice(2) to a closed socket would otherwise kill us
   access_sink_ = AccessLogSink::open(config_.access_log);
-  for (unsigned i = 0; i < config_.workers; ++i) workers_.push_back(std::make_unique<Worker>(i, access_sink_.get()));
+  for (unsigned i = 0; i < config_.workers; ++i) {
+    auto& w = workers_.emplace_back(std::make_unique<Worker>(i, access_sink_.get()));
+    auto mesh = std::make_unique<Mesh>(*w, config_.mesh);
+    w->set_mesh(mesh.get());
+    w->add_service(std::move(mesh));
+  }
 }
 
 Gate::~Gate() {
@@ -83,7 +89,8 @@ void Gate::bind_listeners() {
       w->add_listener(l, door, active, std::move(acceptor));
     }
     const auto& routes = l.router.routes();
-    std::string forward = routes.size() == 1 && routes[0].match.host.empty() ? " -> " + routes[0].forward.str()
+    std::string forward = protocol_names_destination(l.protocol) ? " (each stream names its destination)"
+                          : routes.size() == 1 && routes[0].match.host.empty() ? " -> " + routes[0].forward.str()
                           : !routes.empty()                   ? " (" + std::to_string(routes.size()) + " routes)"
                           : !is_capture_protocol(l.protocol) ? ""  // proxy doors: the client names it
                           : l.tproxy                          ? " -> original destination (tproxy)"

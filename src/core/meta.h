@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/endpoint.h"
 
@@ -55,6 +57,8 @@ struct StreamMeta {
   std::string sni;            // TLS server name the client sent, if any
   std::string alpn;           // TLS ALPN protocols offered, comma-separated
   std::string user;           // who the proxy door authenticated (SOCKS5, Proxy-Authorization)
+  // Request header fields the door recorded (HBONE: forwarded, baggage, traceparent).
+  std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::system_clock::time_point start{};
   std::chrono::steady_clock::time_point start_mono{};
   uint64_t bytes_up = 0;    // client -> upstream

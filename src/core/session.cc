@@ -149,16 +149,24 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
          {"user", m.user},
          {"sni", m.sni},
          {"alpn", m.alpn}};
+  if (!m.headers.empty()) {
+    auto& headers = out["headers"] = nlohmann::json::object();
+    for (const auto& [name, value] : m.headers) headers[name] = value;
+  }
+}
+
+void Session::start_meta(StreamMeta& meta, ListenerSlot& slot, TcpEndpoint peer) {
+  meta.id = next_stream_id.fetch_add(1, std::memory_order_relaxed);
+  meta.listener = slot.config->name;
+  meta.protocol = slot.config->protocol;
+  meta.start = std::chrono::system_clock::now();
+  meta.start_mono = std::chrono::steady_clock::now();
+  meta.source = peer;
 }
 
 std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
   auto meta = std::make_shared<StreamMeta>();
-  meta->id = next_stream_id.fetch_add(1, std::memory_order_relaxed);
-  meta->listener = slot.config->name;
-  meta->protocol = slot.config->protocol;
-  meta->start = std::chrono::system_clock::now();
-  meta->start_mono = std::chrono::steady_clock::now();
-  meta->source = peer;  // TCP_NODELAY came with the socket from its listener (open_listen_socket)
+  start_meta(*meta, slot, peer);  // TCP_NODELAY came with the socket from its listener (open_listen_socket)
   return std::make_unique<TcpStream>(fd, worker.poller(), std::move(meta));
 }
 

@@ -1,5 +1,6 @@
 #include "core/session.h"
 #include "doors/doors.h"
+#include "mesh/hbone_server.h"
 
 namespace ugate {
 
@@ -18,6 +19,7 @@ Door door_for(std::string_view protocol) {
   if (protocol == "tls-sni") return tls_sni_door;
   if (is_capture_protocol(protocol)) return capture_door;
   if (protocol == "socks5") return socks5_door;
+  if (protocol == "hbone-h2c") return hbone_h2c_door;
   return nullptr;
 }
 

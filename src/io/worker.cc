@@ -40,8 +40,10 @@ Worker::~Worker() {
   stop_and_join();
   // Let streams still open end properly (stats, access log) before teardown.
   for (auto it = tracked_.begin(); it != tracked_.end();) (it++)->abort(CloseReason::kDrained);
+  for (auto& s : services_) s->abort_all(CloseReason::kDrained);
   ctx_->restart();
   ctx_->poll();
+  services_.clear();  // their sockets and timers belong to the context
   // Asio objects go before their context; the context goes before the state
   // that unfinished stream tasks still reference when they are destroyed.
   for (auto& slot : listeners_) slot.acceptor.reset();
@@ -55,6 +57,10 @@ void Worker::add_listener(const ListenerConfig& config, Door door, std::atomic<u
                           asio::ip::tcp::acceptor acceptor) {
   listeners_.emplace_back(config, door, active_total, std::move(acceptor));
 }
+
+void Worker::add_service(std::unique_ptr<WorkerService> service) { services_.push_back(std::move(service)); }
+
+void Worker::spawn(asio::awaitable<void> task) { asio::co_spawn(*ctx_, std::move(task), log_exception); }
 
 void Worker::start() {
   for (auto& slot : listeners_) asio::co_spawn(*ctx_, accept_loop(slot), log_exception);
@@ -76,12 +82,14 @@ void Worker::stop_accepting() {
       error_code ignored;
       if (slot.acceptor) slot.acceptor->close(ignored);
     }
+    for (auto& s : services_) s->drain();
   });
 }
 
 void Worker::abort_all(CloseReason why) {
   asio::post(*ctx_, [this, why] {
     for (auto it = tracked_.begin(); it != tracked_.end();) (it++)->abort(why);
+    for (auto& s : services_) s->abort_all(why);
   });
 }
 

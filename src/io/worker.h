@@ -27,6 +27,17 @@ namespace ugate {
 
 class Worker;
 struct ListenerSlot;
+class Mesh;  // src/mesh/mesh.h
+
+// Per-worker state of a subsystem that is not a stream (the mesh's HTTP/2
+// connections and pools): told when the gate drains, ended with the worker,
+// before its io_context goes.
+class WorkerService {
+ public:
+  virtual ~WorkerService() = default;
+  virtual void drain() {}                     // stop taking new work; let what runs finish
+  virtual void abort_all(CloseReason why) {}  // end everything now
+};
 
 // A door turns an accepted connection (a non-blocking descriptor, from
 // `peer`) into a routed, proxied Stream.
@@ -57,8 +68,10 @@ class Worker {
   // Before start(): the acceptor must have been opened on context().
   void add_listener(const ListenerConfig& config, Door door, std::atomic<uint64_t>& active_total,
                     asio::ip::tcp::acceptor acceptor);
+  // Before start(); ended before the io_context (see ~Worker).
+  void add_service(std::unique_ptr<WorkerService> service);
   void start();
-  void stop_accepting();           // thread-safe
+  void stop_accepting();           // thread-safe; also drains the services
   void abort_all(CloseReason why);  // thread-safe
   void stop_and_join();            // thread-safe; after this only the destructor
   uint64_t active_streams() const;  // thread-safe
@@ -75,6 +88,10 @@ class Worker {
   Dialer& dialer() { return *dialer_; }
   Poller& poller() { return *poller_; }
   AccessLog& access_log() { return access_log_; }
+  Mesh* mesh() const { return mesh_; }  // this worker's mesh connections and pools (a service)
+  void set_mesh(Mesh* mesh) { mesh_ = mesh; }
+  // Runs a task on this worker; an exception is logged, never lost.
+  void spawn(asio::awaitable<void> task);
   const uint32_t& now_tick() const { return now_tick_; }
   void track(Tracked& t);
   static uint32_t ticks(std::chrono::milliseconds d) { return static_cast<uint32_t>((d + kTick - std::chrono::milliseconds(1)) / kTick); }
@@ -92,6 +109,8 @@ class Worker {
   std::optional<Dialer> dialer_;
   std::optional<Poller> poller_;
   AccessLog access_log_;
+  std::vector<std::unique_ptr<WorkerService>> services_;
+  Mesh* mesh_ = nullptr;
   TrackedList tracked_;
   uint32_t now_tick_ = 0;
   bool ticking_ = false;

@@ -221,6 +221,21 @@ def echo(conn):
         conn.sendall(data)
 
 
+def both_ways_server(total, seed):
+    """Handler: sends `total` seeded bytes while hashing what it receives."""
+    results = {}
+
+    def handler(conn):
+        out = RandomStream(seed, total)
+        sender = threading.Thread(target=send_stream, args=(conn, out))
+        sender.start()
+        results["received"] = recv_digest(conn)
+        sender.join()
+        results["sent"] = out.sha.hexdigest()
+
+    return handler, results
+
+
 def recv_all(sock):
     out = b""
     while True:

@@ -5,25 +5,10 @@ import threading
 import time
 import unittest
 
-from harness import (RandomStream, Server, Ugate, echo, free_port, recv_all, recv_digest, send_stream,
-                     tcp_listener_yaml, wait_until)
+from harness import (RandomStream, Server, Ugate, both_ways_server, echo, free_port, recv_all, recv_digest,
+                     send_stream, tcp_listener_yaml, wait_until)
 
 MIB = 1 << 20
-
-
-def both_ways_server(total, seed):
-    """Handler: sends `total` seeded bytes while hashing what it receives."""
-    results = {}
-
-    def handler(conn):
-        out = RandomStream(seed, total)
-        sender = threading.Thread(target=send_stream, args=(conn, out))
-        sender.start()
-        results["received"] = recv_digest(conn)
-        sender.join()
-        results["sent"] = out.sha.hexdigest()
-
-    return handler, results
 
 
 class BulkTransfer(unittest.TestCase):

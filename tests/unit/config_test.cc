@@ -28,11 +28,12 @@ TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies)
   EXPECT_EQ(c.admin->str(), "127.0.0.1:15000");
   std::map<std::string, const ListenerConfig*> doors;  // by protocol
   for (const auto& l : c.listeners) doors[l.protocol] = &l;
-  ASSERT_EQ(doors.size(), 3u);
+  ASSERT_EQ(doors.size(), 4u);
   EXPECT_EQ(doors["capture-out"]->address.str(), "0.0.0.0:15001");
   EXPECT_EQ(doors["capture-in"]->address.str(), "0.0.0.0:15006");
   EXPECT_FALSE(doors["capture-out"]->tproxy);
   EXPECT_EQ(doors["socks5"]->address.str(), "127.0.0.1:15005");
+  EXPECT_EQ(doors["hbone-h2c"]->address.str(), "127.0.0.1:15009");
   EXPECT_GE(c.workers, 1u);
   Config moved = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {.base_port = 20000});
   EXPECT_EQ(moved.admin->str(), "127.0.0.1:20000");
@@ -86,6 +87,44 @@ TEST(Config, ProxyDoorErrors) {
               HasSubstr("listeners[0].allow[0]: needs host, port or both"));
   EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: socks5, allow: [ { host: 'a b' } ] }\n"),
               HasSubstr("listeners[0].allow[0].host: invalid character ' '"));
+}
+
+TEST(Config, MeshSettingsHaveZtunnelDefaultsAndTakeSizes) {
+  Config d = load("listeners: []");
+  EXPECT_EQ(d.mesh.stream_window, 4u << 20);
+  EXPECT_EQ(d.mesh.connection_window, 16u << 20);
+  EXPECT_EQ(d.mesh.max_frame, 1u << 20);
+  EXPECT_EQ(d.mesh.streams_per_connection, 100u);
+  EXPECT_EQ(d.mesh.pool_idle_timeout, Duration(300'000));
+  Config c = load(R"(
+mesh:
+  stream_window: 1MiB
+  connection_window: 8M
+  max_frame: 16384
+  streams_per_connection: 10
+  pool_idle_timeout: 30s
+  keepalive_interval: 5s
+  keepalive_timeout: 2s
+listeners:
+  - { address: 127.0.0.1:0, protocol: hbone-h2c }
+)");
+  EXPECT_EQ(c.mesh.stream_window, 1u << 20);
+  EXPECT_EQ(c.mesh.connection_window, 8u << 20);
+  EXPECT_EQ(c.mesh.max_frame, 16384u);
+  EXPECT_EQ(c.mesh.streams_per_connection, 10u);
+  EXPECT_EQ(c.mesh.keepalive_timeout, Duration(2000));
+  EXPECT_TRUE(c.listeners[0].router.routes().empty());
+  EXPECT_EQ(to_json(c)["mesh"]["stream_window"], 1u << 20);
+}
+
+TEST(Config, MeshAndHboneErrorsNameTheKey) {
+  EXPECT_THAT(error_of("mesh: { stream_window: 3GiB }"), HasSubstr("test.yaml:1: mesh.stream_window: expected a size"));
+  EXPECT_THAT(error_of("mesh: { max_frame: 100 }"), HasSubstr("mesh.max_frame: expected a size from 16384"));
+  EXPECT_THAT(error_of("mesh: { keepalive_interval: 10ms }"), HasSubstr("mesh.keepalive_interval: must be at least 1s"));
+  EXPECT_THAT(error_of("mesh: { streams_per_connection: 0 }"), HasSubstr("must be above 0"));
+  EXPECT_THAT(error_of("mesh: { windows: 1 }"), HasSubstr("mesh.windows: unknown key"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 127.0.0.1:0, protocol: hbone-h2c, forward: a:1 }"),
+              HasSubstr("takes each stream's destination from its request"));
 }
 
 TEST(Config, TheIssueExampleParses) {
@@ -204,7 +243,7 @@ TEST(Config, ErrorsNameFileLineKeyAndProblem) {
               HasSubstr("test.yaml:2: listeners[0]: a tcp listener needs 'forward: HOST:PORT'"));
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: quic\n"),
               HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni, socks5, "
-                        "http-proxy, auto, capture-out, capture-in, webpush)"));
+                        "http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c)"));
   EXPECT_THAT(error_of("drain_timeout: soon\n"), HasSubstr("test.yaml:1: drain_timeout: invalid duration 'soon'"));
   EXPECT_THAT(error_of("workers: many\n"), HasSubstr("workers: expected a whole number"));
   EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', splice: maybe } ]"),

@@ -30,7 +30,7 @@ std::string random_bytes(size_t n, unsigned seed) {
 }
 
 // Writes everything, then (by default) ends the stream.
-asio::awaitable<error_code> send_all(Stream& s, std::string bytes, bool then_shutdown = true) {
+asio::awaitable<error_code> send_all(Stream& s, std::string_view bytes, bool then_shutdown = true) {
   error_code ec = co_await write_all(s, bytes);
   if (!ec && then_shutdown) s.shutdown_write();
   co_return ec;
@@ -447,10 +447,13 @@ TEST_F(H2SessionTest, ProxyEngineMovesBytesThroughH2Streams) {
     asio::co_spawn(ctx_, send_all(client, up), asio::detached);
     asio::co_spawn(ctx_, send_all(upstream, down), asio::detached);
     error_code e1, e2;
-    asio::co_spawn(ctx_, [&]() -> asio::awaitable<void> { got_up = co_await read_to_end(upstream, e1, 300'000); },
-                   asio::detached);
+    bool up_read = false;
+    asio::co_spawn(ctx_, [&]() -> asio::awaitable<void> {
+      got_up = co_await read_to_end(upstream, e1, 300'000);
+      up_read = true;
+    }, asio::detached);
     got_down = co_await read_to_end(client, e2, 7'000);  // small reads: the slow side
-    while (!near->done || !far->done) co_await sleep_for(std::chrono::milliseconds(2));
+    while (!near->done || !far->done || !up_read) co_await sleep_for(std::chrono::milliseconds(2));
     EXPECT_FALSE(e1) << e1.message();
     EXPECT_FALSE(e2) << e2.message();
   });

@@ -1,0 +1,92 @@
+#include "mesh/hbone_server.h"
+
+#include <optional>
+#include <string>
+
+#include "core/session.h"
+#include "mesh/hbone_status.h"
+#include "mesh/mesh.h"
+
+namespace ugate {
+namespace {
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+// Request header fields kept in the stream's metadata, each cut to a bound.
+constexpr std::string_view kRecorded[] = {"forwarded", "baggage", "traceparent"};
+constexpr size_t kMaxRecordedValue = 1024;
+
+Fields proxy_status(const HboneAnswer& a) { return {{"proxy-status", proxy_status_value(a)}}; }
+
+// A refused request's status: what was wrong with it, or why it cannot run.
+HboneAnswer refusal(const h2::Message& req, bool full) {
+  if (full) return hbone_answer(CloseReason::kOverload);
+  HboneAnswer a = hbone_answer(CloseReason::kBadRequest);
+  if (req.method != "CONNECT") a.status = 405;
+  else if (req.too_large) a.status = 431;
+  else if (!req.protocol.empty()) a.status = 501;  // extended CONNECT (RFC 8441): not a tunnel we offer
+  return a;
+}
+
+class HboneServerConnection final : public Mesh::Connection {
+ public:
+  HboneServerConnection(Mesh& mesh, ListenerSlot& slot, std::unique_ptr<Stream> transport)
+      : Connection(mesh, transport->meta().source), slot_(slot) {
+    Worker& w = mesh.worker();
+    session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kServer, std::move(transport), w.context(),
+                                               w.buffers(), mesh.settings(), mesh.timing(), *this);
+  }
+
+  void on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream> stream) override;
+
+ private:
+  ListenerSlot& slot_;
+};
+
+void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream> stream) {
+  h2::H2Stream& h2 = *stream;
+  const h2::Message& req = h2.message();
+  StreamMeta& m = h2.meta();
+  Session::start_meta(m, slot_, peer_);
+  for (std::string_view name : kRecorded)
+    if (const std::string* v = req.header(name)) m.headers.emplace_back(name, v->substr(0, kMaxRecordedValue));
+
+  std::optional<HostPort> dest;
+  if (req.method == "CONNECT" && req.protocol.empty() && !req.too_large) dest = parse_host_port(req.authority);
+  const ListenerConfig& lc = *slot_.config;
+  bool full = lc.max_streams && slot_.active_total->load(std::memory_order_relaxed) >= lc.max_streams;
+  auto session = Session::create(mesh_.worker(), slot_, std::move(stream));
+  if (!dest || full) {
+    if (dest) m.destination = *dest;
+    HboneAnswer a = refusal(req, full);
+    h2.respond(a.status, proxy_status(a));
+    session->finish(full ? CloseReason::kOverload : CloseReason::kBadRequest);
+    return;
+  }
+  // 200 only once the upstream connection is up; otherwise why it is not.
+  ForwardOptions options;
+  options.reply = [&h2](const DialOutcome& outcome) {
+    if (outcome.result == CloseReason::kDone) {
+      h2.respond(200);
+    } else {
+      HboneAnswer a = hbone_answer(outcome.result);
+      h2.respond(a.status, proxy_status(a));
+    }
+    return std::string();  // the answer went as HEADERS, not bytes
+  };
+  mesh_.worker().spawn(Session::forward(std::move(session), std::move(*dest), std::move(options)));
+}
+
+}  // namespace
+
+void serve_hbone(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> transport) {
+  Mesh& mesh = *worker.mesh();  // the gate gives every worker one
+  mesh.adopt(std::make_unique<HboneServerConnection>(mesh, slot, std::move(transport)), true);
+}
+
+asio::awaitable<void> hbone_h2c_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+  serve_hbone(worker, slot, Session::accepted_stream(worker, slot, fd, peer));
+  co_return;
+}
+
+}  // namespace ugate
