@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/gate.h"
 #include "push_cmd.h"
+#include "identity_commands.h"
 #include "ugate/version.h"
 
 namespace {
@@ -75,6 +76,8 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate the config and print the effective config as JSON");
   ugate::CaptureCommand capture(app);
   ugate::PushCommand push(app);
+  ugate::cli::IdentityCommands identity;
+  ugate::cli::add_identity_commands(app, identity);
   app.require_subcommand(0, 1);
   (void)run;
 
@@ -102,6 +105,7 @@ int main(int argc, char** argv) {
 
   setup_logging(config.log_level);
   ensure_state_dir(config.state_dir);
+  if (*identity.id || *identity.ca) return ugate::cli::run_identity_command(identity, config);
   try {
     ugate::Gate gate(std::move(config));
     return gate.run();

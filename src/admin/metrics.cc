@@ -6,6 +6,9 @@
 
 #include <fstream>
 
+#include "auth/ca_service.h"
+#include "auth/mesh_identity.h"
+#include "auth/renewer.h"
 #include "core/gate.h"
 #include "webpush/push_server.h"
 #include "mesh/mesh.h"
@@ -120,6 +123,26 @@ void render_mesh(Writer& w, const std::vector<std::unique_ptr<Worker>>& workers)
   }
 }
 
+// The node's certificate, its renewals, and the CA's requests.
+void render_identity_metrics(Writer& w, const Gate& gate) {
+  const MeshIdentity* identity = gate.identity();
+  if (!identity) return;
+  auto state = identity->state();
+  w.family("ugate_identity_cert_expiry_timestamp_seconds", "gauge", "When the node's certificate expires (Unix time).");
+  w.sample("ugate_identity_cert_expiry_timestamp_seconds", "",
+           static_cast<uint64_t>(std::chrono::system_clock::to_time_t(state->id->not_after)));
+  if (const IdentityRenewer* r = gate.renewer()) {
+    w.family("ugate_identity_renewals_total", "counter", "Certificate renewals (or reloads of files managed outside), by result.");
+    w.sample("ugate_identity_renewals_total", "result=\"ok\"", r->renewed());
+    w.sample("ugate_identity_renewals_total", "result=\"error\"", r->failed());
+  }
+  if (const CaService* ca = gate.ca()) {
+    w.family("ugate_ca_requests_total", "counter", "CSRs to this node's CA on the mesh port, by result.");
+    w.sample("ugate_ca_requests_total", "result=\"issued\"", ca->issued());
+    w.sample("ugate_ca_requests_total", "result=\"refused\"", ca->refused());
+  }
+}
+
 }  // namespace
 
 std::string render_metrics(const Gate& gate) {
@@ -206,6 +229,7 @@ std::string render_metrics(const Gate& gate) {
   }
   render_push_metrics(w, gate);
   render_mesh(w, workers);
+  render_identity_metrics(w, gate);
   return w.take();
 }
 

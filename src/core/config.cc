@@ -1,5 +1,7 @@
 #include "core/config.h"
 
+#include "auth/spiffe.h"
+
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -65,6 +67,15 @@ class Reader {
         fail(kv.first, join(where, key), "unknown key (expected one of: " + list + ")");
       }
     }
+  }
+
+  // A list of single values; a single value is a list of one.
+  std::vector<std::string> scalars(const YAML::Node& n, const std::string& key) const {
+    if (n.IsScalar()) return {n.Scalar()};
+    if (!n.IsSequence()) fail(n, key, "expected a list of values");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < n.size(); ++i) out.push_back(scalar(n[i], key + "[" + std::to_string(i) + "]"));
+    return out;
   }
 
   std::string scalar(const YAML::Node& n, const std::string& key) const {
@@ -134,9 +145,11 @@ struct ListenerDefaults {
   Duration connect_timeout{5'000};
   Duration idle_timeout{3'600'000};
   Duration sniff_timeout{5'000};
+  Duration handshake_timeout{10'000};
   bool splice = true;
   uint32_t max_streams = 0;
 };
+
 
 std::string default_state_dir() {
   if (const char* env = std::getenv("UGATE_STATE_DIR"); env && *env) return env;
@@ -144,6 +157,23 @@ std::string default_state_dir() {
   if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) return std::string(xdg) + "/ugate";
   if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.local/state/ugate";
   return ".ugate";
+}
+
+std::shared_ptr<const TlsTerminate> read_terminate(const Reader& r, const YAML::Node& n, const std::string& key) {
+  auto t = std::make_shared<TlsTerminate>();
+  if (n.IsScalar()) {
+    if (n.Scalar() != "node") r.fail(n, key, "expected 'node' (the node's own certificate) or { cert, key, alpn }");
+    return t;
+  }
+  r.only_keys(n, key, {"cert", "key", "alpn"});
+  if (n["cert"]) t->cert = r.scalar(n["cert"], Reader::join(key, "cert"));
+  if (n["key"]) t->key = r.scalar(n["key"], Reader::join(key, "key"));
+  if (t->cert.empty() != t->key.empty()) r.fail(n, key, "give both cert and key (or neither, for the node's own)");
+  if (n["alpn"]) t->alpn = r.scalars(n["alpn"], Reader::join(key, "alpn"));
+  for (const auto& a : t->alpn) {
+    if (a.empty() || a.size() > 255) r.fail(n["alpn"], Reader::join(key, "alpn"), "ALPN names have 1 to 255 bytes");
+  }
+  return t;
 }
 
 // host/sni and port of a route or an allow entry.
@@ -162,11 +192,12 @@ RouteMatch read_match(const Reader& r, const YAML::Node& n, const std::string& k
 }
 
 Route read_route(const Reader& r, const YAML::Node& n, const std::string& key) {
-  r.only_keys(n, key, {"host", "sni", "port", "forward"});
+  r.only_keys(n, key, {"host", "sni", "port", "forward", "terminate"});
   Route route;
   route.match = read_match(r, n, key);
   if (!n["forward"]) r.fail(n, key, "missing 'forward: HOST:PORT'");
   route.forward = r.address(n["forward"], Reader::join(key, "forward"), 0, false);
+  if (n["terminate"]) route.terminate = read_terminate(r, n["terminate"], Reader::join(key, "terminate"));
   return route;
 }
 
@@ -240,11 +271,12 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
                              const ListenerDefaults& d) {
   r.only_keys(n, key,
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
-               "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush"});
+               "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
   l.sniff_timeout = d.sniff_timeout;
+  l.handshake_timeout = d.handshake_timeout;
   l.splice = d.splice;
   l.max_streams = d.max_streams;
   if (!n["address"]) r.fail(n, key, "missing 'address: HOST:PORT'");
@@ -252,11 +284,11 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
   if (n["protocol"]) l.protocol = r.scalar(n["protocol"], Reader::join(key, "protocol"));
   static const std::set<std::string> protocols = {"tcp", "tls-sni", "socks5", "http-proxy", "auto", "capture-out",
-                                                   "capture-in", "webpush", "hbone-h2c"};
+                                                   "capture-in", "webpush", "hbone-h2c", "mesh"};
   if (!protocols.count(l.protocol))
     r.fail(n["protocol"], Reader::join(key, "protocol"),
            "unknown protocol '" + l.protocol +
-               "' (supported: tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c)");
+               "' (supported: tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh)");
   const bool proxy = is_proxy_protocol(l.protocol);
   for (const char* k : {"users", "allow"}) {
     if (n[k] && !proxy)
@@ -277,6 +309,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   if (n["connect_timeout"]) l.connect_timeout = r.duration(n["connect_timeout"], Reader::join(key, "connect_timeout"));
   if (n["idle_timeout"]) l.idle_timeout = r.duration(n["idle_timeout"], Reader::join(key, "idle_timeout"));
   if (n["sniff_timeout"]) l.sniff_timeout = r.duration(n["sniff_timeout"], Reader::join(key, "sniff_timeout"));
+  if (n["handshake_timeout"])
+    l.handshake_timeout = r.duration(n["handshake_timeout"], Reader::join(key, "handshake_timeout"));
   if (n["splice"]) l.splice = r.boolean(n["splice"], Reader::join(key, "splice"));
   if (n["max_streams"])
     l.max_streams = static_cast<uint32_t>(r.number(n["max_streams"], Reader::join(key, "max_streams"), 10'000'000));
@@ -306,6 +340,11 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   if (!routes.empty() && (l.protocol == "socks5" || l.protocol == "http-proxy"))
     r.fail(n[n["forward"] ? "forward" : "routes"], Reader::join(key, n["forward"] ? "forward" : "routes"),
            "a " + l.protocol + " listener's clients name the destination: no forward or routes (limit them with allow)");
+  for (size_t i = 0; i < routes.size(); ++i) {
+    if (routes[i].terminate && l.protocol != "tls-sni")
+      r.fail(n["routes"][i]["terminate"], Reader::join(key, "routes") + "[" + std::to_string(i) + "].terminate",
+             "only tls-sni listeners terminate TLS per route");
+  }
   l.router = Router(std::move(routes));
   return l;
 }
@@ -333,6 +372,55 @@ void read_mesh(const Reader& r, const YAML::Node& n, MeshConfig& m) {
   };
   seconds("keepalive_interval", m.keepalive_interval);
   seconds("keepalive_timeout", m.keepalive_timeout);
+}
+
+IdentityConfig read_identity(const Reader& r, const YAML::Node& n) {
+  const std::string key = "identity";
+  r.only_keys(n, key, {"trust_domain", "namespace", "name", "dns", "cert", "key", "roots", "cert_ttl", "ca"});
+  IdentityConfig id;
+  auto field = [&](const char* k) { return Reader::join(key, k); };
+  if (n["trust_domain"]) {
+    id.trust_domain = r.scalar(n["trust_domain"], field("trust_domain"));
+    if (auto err = check_trust_domain(id.trust_domain); !err.empty()) r.fail(n["trust_domain"], field("trust_domain"), err);
+  }
+  for (auto [k, out] : {std::pair{"namespace", &id.ns}, std::pair{"name", &id.name}}) {
+    if (!n[k]) continue;
+    *out = r.scalar(n[k], field(k));
+    if (auto err = check_path_segment(*out); !err.empty()) r.fail(n[k], field(k), err);
+  }
+  if (n["dns"]) id.dns = r.scalars(n["dns"], field("dns"));
+  if (n["cert"]) id.cert = r.scalar(n["cert"], field("cert"));
+  if (n["key"]) id.key = r.scalar(n["key"], field("key"));
+  if (id.cert.empty() != id.key.empty()) r.fail(n, key, "give both cert and key (an existing PKI's files), or neither");
+  if (n["roots"]) id.roots = r.scalars(n["roots"], field("roots"));
+  if (n["cert_ttl"]) {
+    id.cert_ttl = r.duration(n["cert_ttl"], field("cert_ttl"));
+    if (id.cert_ttl < Duration(2'000)) r.fail(n["cert_ttl"], field("cert_ttl"), "must be 2s or more");
+  }
+  if (const auto& ca = n["ca"]) {
+    if (ca.IsScalar()) {
+      std::string v = ca.Scalar();
+      if (v == "local") id.ca = IdentityConfig::Ca::kLocal;
+      else if (v == "none") id.ca = IdentityConfig::Ca::kNone;
+      else r.fail(ca, field("ca"), "expected local, none, { dir: DIR } or { address: HOST:PORT, token_file: FILE, root: FILE }");
+    } else {
+      r.only_keys(ca, field("ca"), {"dir", "address", "token", "token_file", "root"});
+      if (ca["dir"] && ca["address"]) r.fail(ca, field("ca"), "give either dir (a local CA) or address (a remote one)");
+      if (ca["dir"]) {
+        id.ca = IdentityConfig::Ca::kLocal;
+        id.ca_dir = r.scalar(ca["dir"], field("ca.dir"));
+      } else if (ca["address"]) {
+        id.ca = IdentityConfig::Ca::kRemote;
+        id.ca_address = r.address(ca["address"], field("ca.address"), 0, false);
+        if (ca["token"]) id.ca_token = r.scalar(ca["token"], field("ca.token"));
+        if (ca["token_file"]) id.ca_token_file = r.scalar(ca["token_file"], field("ca.token_file"));
+        if (ca["root"]) id.ca_root = r.scalar(ca["root"], field("ca.root"));
+      } else {
+        r.fail(ca, field("ca"), "needs dir (a local CA) or address (a remote one)");
+      }
+    }
+  }
+  return id;
 }
 
 void apply_defaults(Config& c) {
@@ -365,7 +453,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
-               "mesh", "listeners"});
+               "mesh", "identity", "listeners"});
   if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
@@ -405,13 +493,17 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
 
   ListenerDefaults d;
   if (const auto& dn = root["defaults"]) {
-    r.only_keys(dn, "defaults", {"connect_timeout", "idle_timeout", "sniff_timeout", "splice", "max_streams"});
+    r.only_keys(dn, "defaults",
+                {"connect_timeout", "idle_timeout", "sniff_timeout", "handshake_timeout", "splice", "max_streams"});
     if (dn["connect_timeout"]) d.connect_timeout = r.duration(dn["connect_timeout"], "defaults.connect_timeout");
     if (dn["idle_timeout"]) d.idle_timeout = r.duration(dn["idle_timeout"], "defaults.idle_timeout");
     if (dn["sniff_timeout"]) d.sniff_timeout = r.duration(dn["sniff_timeout"], "defaults.sniff_timeout");
+    if (dn["handshake_timeout"]) d.handshake_timeout = r.duration(dn["handshake_timeout"], "defaults.handshake_timeout");
     if (dn["splice"]) d.splice = r.boolean(dn["splice"], "defaults.splice");
     if (dn["max_streams"]) d.max_streams = static_cast<uint32_t>(r.number(dn["max_streams"], "defaults.max_streams", 10'000'000));
   }
+
+  if (const auto& id = root["identity"]) c.identity = read_identity(r, id);
 
   if (const auto& ls = root["listeners"]) {
     if (!ls.IsSequence()) r.fail(ls, "listeners", "expected a list of listeners");
@@ -439,6 +531,29 @@ Config load_config_file(const std::string& path, const ConfigOverrides& override
   return load_config_text(text.str(), path, overrides);
 }
 
+namespace {
+nlohmann::json identity_json(const IdentityConfig& id) {
+  using nlohmann::json;
+  json out = {{"trust_domain", id.trust_domain.empty() ? json("(from the certificate)") : json(id.trust_domain)},
+              {"cert_ttl", format_duration(id.cert_ttl)}};
+  if (!id.ns.empty()) out["namespace"] = id.ns;
+  if (!id.name.empty()) out["name"] = id.name;
+  if (!id.dns.empty()) out["dns"] = id.dns;
+  if (!id.cert.empty()) out["cert"] = id.cert, out["key"] = id.key;
+  if (!id.roots.empty()) out["roots"] = id.roots;
+  switch (id.ca) {
+    case IdentityConfig::Ca::kAuto: out["ca"] = "auto"; break;
+    case IdentityConfig::Ca::kLocal: out["ca"] = id.ca_dir.empty() ? json("local") : json{{"dir", id.ca_dir}}; break;
+    case IdentityConfig::Ca::kNone: out["ca"] = "none"; break;
+    case IdentityConfig::Ca::kRemote:  // the token is a secret: only whether there is one
+      out["ca"] = {{"address", id.ca_address.str()}, {"token", id.ca_token.empty() ? "" : "(set)"},
+                   {"token_file", id.ca_token_file}, {"root", id.ca_root}};
+      break;
+  }
+  return out;
+}
+}  // namespace
+
 nlohmann::json to_json(const Config& c) {
   using nlohmann::json;
   json listeners = json::array();
@@ -448,6 +563,10 @@ nlohmann::json to_json(const Config& c) {
       json jr = {{"forward", route.forward.str()}};
       if (!route.match.host.empty()) jr["host"] = route.match.host;
       if (route.match.port) jr["port"] = route.match.port;
+      if (const auto& t = route.terminate) {
+        jr["terminate"] = t->cert.empty() ? json("node") : json{{"cert", t->cert}, {"key", t->key}};
+        if (!t->alpn.empty()) jr["terminate_alpn"] = t->alpn;
+      }
       routes.push_back(jr);
     }
     listeners.push_back({{"name", l.name},
@@ -457,6 +576,7 @@ nlohmann::json to_json(const Config& c) {
                          {"connect_timeout", format_duration(l.connect_timeout)},
                          {"idle_timeout", format_duration(l.idle_timeout)},
                          {"sniff_timeout", format_duration(l.sniff_timeout)},
+                         {"handshake_timeout", format_duration(l.handshake_timeout)},
                          {"splice", l.splice},
                          {"max_streams", l.max_streams},
                          {"tproxy", l.tproxy}});
@@ -504,6 +624,7 @@ nlohmann::json to_json(const Config& c) {
             {"pool_idle_timeout", format_duration(c.mesh.pool_idle_timeout)},
             {"keepalive_interval", format_duration(c.mesh.keepalive_interval)},
             {"keepalive_timeout", format_duration(c.mesh.keepalive_timeout)}}},
+          {"identity", identity_json(c.identity)},
           {"listeners", listeners}};
 }
 

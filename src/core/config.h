@@ -57,6 +57,32 @@ struct MeshConfig {
 // Listener protocols whose streams choose their own destination (HBONE's
 // CONNECT :authority): they take no forward or routes.
 bool protocol_names_destination(std::string_view protocol);
+// The node's identity (see src/auth/identity.h). Every field has a default:
+// a node with no identity section gets a key and a certificate from its own
+// mini CA in the state dir on first run.
+struct IdentityConfig {
+  std::string trust_domain;       // "" = the certificate's, else cluster.local
+  std::string ns;                 // namespace; "" = the certificate's, else default
+  std::string name;               // "" = the certificate's, else the host name
+  std::vector<std::string> dns;   // DNS SANs of the node's certificates; default: the name
+  std::string cert, key;          // an existing PKI's files; "" = the state dir's
+  std::vector<std::string> roots; // trust roots (several: federation); "" = state dir's root-cert.pem
+  Duration cert_ttl{86'400'000};  // lifetime of certificates this node gets; renewed at half
+  enum class Ca { kAuto, kLocal, kRemote, kNone };
+  Ca ca = Ca::kAuto;              // where certificates come from (see cert_source())
+  std::string ca_dir;             // local: the mini CA's directory; "" = <state_dir>/ca
+  HostPort ca_address;            // remote: the CA gateway's mesh port
+  std::string ca_token;           // remote: one-time bootstrap token (or ca_token_file)
+  std::string ca_token_file;
+  std::string ca_root;            // remote: the root to verify the CA by before the first certificate
+};
+
+// A tls-sni route that terminates TLS: the certificate for its names, and
+// the ALPN protocols offered to clients (none: the client falls back).
+struct TlsTerminate {
+  std::string cert, key;  // both "": the node's own certificate
+  std::vector<std::string> alpn;
+};
 
 struct ListenerConfig {
   std::string name;
@@ -70,6 +96,7 @@ struct ListenerConfig {
   std::vector<ProxyUser> users;  // empty: no authentication
   Router allow;                  // destinations clients may reach (the routes' forward is unused); empty: any
   Duration udp_idle_timeout{60'000};  // a SOCKS5 UDP association without datagrams this long ends
+  Duration handshake_timeout{10'000};  // doors that speak TLS (mesh, terminate): time to finish it
   bool splice = true;        // splice(2) when both sides are plain TCP
   uint32_t max_streams = 0;  // 0: limited only by open files
   bool tproxy = false;       // capture doors: TPROXY (IP_TRANSPARENT) instead of REDIRECT
@@ -95,6 +122,7 @@ struct Config {
   std::optional<HostPort> admin;  // nullopt: admin server off
   MeshConfig mesh;
   std::vector<ListenerConfig> listeners;
+  IdentityConfig identity;
 };
 
 // Command-line values that win over the file.

@@ -13,6 +13,11 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.h"
+#include "auth/ca_service.h"
+#include "auth/listener_auth.h"
+#include "auth/mesh_identity.h"
+#include "auth/renewer.h"
+#include "auth/tls_context.h"
 #include "doors/doors.h"
 #include "io/listen_socket.h"
 #include "mesh/mesh.h"
@@ -72,10 +77,57 @@ Gate::~Gate() {
   admin_.reset();
   push_servers_.clear();
   workers_.clear();
+  renewer_.reset();
+}
+
+// The node identity and the TLS contexts, for the listeners that need them.
+void Gate::load_identity() {
+  MeshIdentity::Options options;
+  bool mesh = false;
+  for (const auto& l : config_.listeners) {
+    mesh = mesh || l.protocol == "mesh";
+    for (const auto& r : l.router.routes()) {
+      if (r.terminate && r.terminate->cert.empty()) options.node_terminate.push_back(r.terminate);
+    }
+  }
+  try {
+    if (mesh || !options.node_terminate.empty()) {
+      auto id = load_or_create_identity(config_.identity, config_.state_dir);
+      spdlog::info("identity: {} node {} vip6 {}, valid until {}", id->spiffe.str(), id->node_id,
+                   id->vip6.to_string(), format_utc(id->not_after));
+      if (!id->chain_problem.empty())
+        spdlog::warn("identity: the certificate does not verify against the trust roots: {}", id->chain_problem);
+      // A node with its own CA signs other nodes' CSRs on its mesh port.
+      if (mesh && id->source == CertSource::kLocalCa) {
+        IdentityPaths paths = identity_paths(config_.identity, config_.state_dir);
+        ca_ = std::make_unique<CaService>(control_, LocalCa::open(paths.ca_dir),
+                                          std::chrono::duration_cast<std::chrono::seconds>(config_.identity.cert_ttl));
+        options.mesh_alpn.push_back("http/1.1");
+        options.ca_endpoint = true;
+      }
+      identity_ = std::make_unique<MeshIdentity>(std::move(id), std::move(options));
+      renewer_ = std::make_unique<IdentityRenewer>(config_.identity, config_.state_dir, *identity_);
+    }
+    for (const auto& l : config_.listeners) {
+      ListenerAuth& auth = listener_auth_.emplace_back();
+      auth.identity = identity_.get();
+      auth.ca = l.protocol == "mesh" ? ca_.get() : nullptr;
+      for (const auto& r : l.router.routes()) {
+        if (!r.terminate || r.terminate->cert.empty()) continue;
+        auto chain = parse_certs(read_file(r.terminate->cert), r.terminate->cert);
+        auto key = parse_private_key(read_file(r.terminate->key), r.terminate->key);
+        auth.terminate[&r] = terminate_context(chain, key.get(), r.terminate->alpn);
+      }
+    }
+  } catch (const AuthError& e) {
+    throw StartError(std::string("identity: ") + e.what());
+  }
 }
 
 void Gate::bind_listeners() {
+  size_t index = 0;
   for (const auto& l : config_.listeners) {
+    const ListenerAuth* auth = &listener_auth_[index++];
     auto& active = active_per_listener_.emplace_back(0);
     tcp::endpoint ep = resolve_bind_address(l.address, "listener '" + l.name + "'");
     if (l.webpush) {
@@ -86,7 +138,7 @@ void Gate::bind_listeners() {
     for (auto& w : workers_) {
       tcp::acceptor acceptor = open_listen_socket(w->context(), ep, "listener '" + l.name + "'", true, l.tproxy);
       ep.port(acceptor.local_endpoint().port());  // port 0: the others share the kernel's choice
-      w->add_listener(l, door, active, std::move(acceptor));
+      w->add_listener(l, door, active, std::move(acceptor), auth);
     }
     const auto& routes = l.router.routes();
     std::string forward = protocol_names_destination(l.protocol) ? " (each stream names its destination)"
@@ -120,6 +172,7 @@ int Gate::run() {
     admin_ = std::make_unique<AdminServer>(control_, *this);
     admin_->start(resolve_bind_address(*config_.admin, "admin"));
   }
+  load_identity();
   bind_listeners();
   for (auto& w : workers_) w->start();
   ready_ = true;

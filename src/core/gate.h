@@ -21,6 +21,10 @@ class AdminServer;
 namespace webpush {
 class PushServer;
 }
+class CaService;
+class IdentityRenewer;
+class MeshIdentity;
+struct ListenerAuth;
 
 class StartError : public std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -41,6 +45,10 @@ class Gate {
   bool draining() const { return draining_.load(); }
   std::chrono::steady_clock::time_point started() const { return started_; }
   uint64_t active_streams() const;
+  // The node's identity, when a listener needs one (mesh port, terminate: node); else null.
+  const MeshIdentity* identity() const { return identity_.get(); }
+  const IdentityRenewer* renewer() const { return renewer_.get(); }
+  const CaService* ca() const { return ca_.get(); }
   // For /debug/streams: asks every worker on its own thread.
   asio::awaitable<nlohmann::json> describe_streams();
   // The push services (listeners with protocol webpush), on the control thread.
@@ -49,6 +57,7 @@ class Gate {
  private:
   void bind_listeners();
   void start_push_server(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
+  void load_identity();
   asio::awaitable<void> wait_for_signal_then_drain();
 
   Config config_;
@@ -57,6 +66,10 @@ class Gate {
   std::unique_ptr<AccessLogSink> access_sink_;
   std::deque<std::atomic<uint64_t>> active_per_listener_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<MeshIdentity> identity_;
+  std::unique_ptr<CaService> ca_;
+  std::unique_ptr<IdentityRenewer> renewer_;
+  std::deque<ListenerAuth> listener_auth_;  // one per listener, in order
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<webpush::PushServer>> push_servers_;
   std::atomic<bool> ready_{false};

@@ -23,6 +23,11 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kAuthFailed: return "auth_failed";
     case CloseReason::kNotAllowed: return "not_allowed";
     case CloseReason::kUnreachable: return "connect_unreachable";
+    case CloseReason::kTlsFailed: return "tls_failed";
+    case CloseReason::kTlsTimeout: return "tls_timeout";
+    case CloseReason::kNoClientCert: return "no_client_cert";
+    case CloseReason::kCertRejected: return "cert_rejected";
+    case CloseReason::kDenied: return "denied";
     case CloseReason::kCount: break;
   }
   return "unknown";

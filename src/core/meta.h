@@ -35,6 +35,11 @@ enum class CloseReason : uint8_t {
   kAuthFailed,       // missing or wrong proxy credentials
   kNotAllowed,       // the listener's allow list refuses the destination
   kUnreachable,      // no route to the upstream's network or host
+  kTlsFailed,        // the TLS handshake failed (protocol error, no common version, peer gone)
+  kTlsTimeout,       // the TLS handshake did not finish within handshake_timeout
+  kNoClientCert,     // a client certificate was required (mesh port) and none came
+  kCertRejected,     // the peer's certificate did not verify (unknown CA, expired, no SPIFFE ID)
+  kDenied,           // authorization refused the stream, or the CA refused a request
   kCount
 };
 std::string_view to_string(CloseReason r);
@@ -57,6 +62,8 @@ struct StreamMeta {
   std::string sni;            // TLS server name the client sent, if any
   std::string alpn;           // TLS ALPN protocols offered, comma-separated
   std::string user;           // who the proxy door authenticated (SOCKS5, Proxy-Authorization)
+  std::string peer_spiffe;    // the peer's SPIFFE ID, proven by its certificate (mTLS)
+  std::string peer_node;      // the peer's node ID (from its certificate's key)
   // Request header fields the door recorded (HBONE: forwarded, baggage, traceparent).
   std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::system_clock::time_point start{};

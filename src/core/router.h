@@ -7,6 +7,7 @@
 // wildcard with port, wildcard (longest suffix first), port alone, default.
 // Equal matches go to the one listed first.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,9 +22,12 @@ struct RouteMatch {
   uint16_t port = 0;  // 0 = any
 };
 
+struct TlsTerminate;  // core/config.h
+
 struct Route {
   RouteMatch match;
   HostPort forward;  // where matching streams go
+  std::shared_ptr<const TlsTerminate> terminate;  // tls-sni: terminate TLS here, forward plaintext
 };
 
 class Router {

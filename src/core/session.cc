@@ -11,7 +11,7 @@ namespace {
 std::atomic<uint64_t> next_stream_id{1};
 
 std::string_view phase_name(int p) {
-  static constexpr std::string_view names[] = {"routing", "sniffing", "connecting", "proxying", "closed"};
+  static constexpr std::string_view names[] = {"routing", "sniffing", "handshaking", "connecting", "proxying", "closed"};
   return names[p];
 }
 
@@ -104,6 +104,8 @@ void Session::proxy_done(CloseReason reason) {
 void Session::on_tick(uint32_t now) {
   if (phase_ == Phase::kSniffing && static_cast<int32_t>(now - deadline_) >= 0) {
     abort(CloseReason::kSniffTimeout);
+  } else if (phase_ == Phase::kHandshaking && static_cast<int32_t>(now - deadline_) >= 0) {
+    abort(CloseReason::kTlsTimeout);
   } else if (phase_ == Phase::kConnecting && static_cast<int32_t>(now - deadline_) >= 0) {
     if (answers_ && !dial_expired_) {
       // Give up the dial (closing the socket ends its wait) but keep the
@@ -148,7 +150,9 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
          {"bytes_down", m.bytes_down},
          {"user", m.user},
          {"sni", m.sni},
-         {"alpn", m.alpn}};
+         {"alpn", m.alpn},
+         {"peer_spiffe", m.peer_spiffe},
+         {"peer_node", m.peer_node}};
   if (!m.headers.empty()) {
     auto& headers = out["headers"] = nlohmann::json::object();
     for (const auto& [name, value] : m.headers) headers[name] = value;
@@ -171,6 +175,18 @@ std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot
 }
 
 void Session::start_sniffing(Duration timeout) { enter_timed_phase(Phase::kSniffing, timeout); }
+TlsStream* Session::accept_tls(SSL_CTX* ctx) {
+  auto* plain = dynamic_cast<TcpStream*>(down_.get());
+  if (!plain || !ctx) return nullptr;
+  std::unique_ptr<TcpStream> tcp(plain);
+  down_.release();
+  auto tls = TlsStream::create(tcp, ctx, TlsStream::Role::kServer);
+  TlsStream* layered = tls.get();
+  down_ = tls ? std::unique_ptr<Stream>(std::move(tls)) : std::unique_ptr<Stream>(std::move(tcp));
+  return layered;
+}
+
+void Session::start_handshake(Duration timeout) { enter_timed_phase(Phase::kHandshaking, timeout); }
 
 void Session::start_relaying(Duration idle_timeout) {
   relay_idle_ticks_ = Worker::ticks(idle_timeout);

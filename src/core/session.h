@@ -15,6 +15,7 @@
 
 #include "core/stream.h"
 #include "io/tcp_stream.h"
+#include "io/tls_stream.h"
 #include "io/proxy.h"
 #include "io/tracked.h"
 #include "io/worker.h"
@@ -52,6 +53,12 @@ class Session final : public Tracked, public ProxyOwner {
   static void start_meta(StreamMeta& meta, ListenerSlot& slot, TcpEndpoint peer);
   // The door reads the client's first bytes until `timeout` (sniff_timeout).
   void start_sniffing(Duration timeout);
+  // Layers TLS (server side) over the accepted client stream, which must
+  // still be the plain TcpStream: the new stream, or null when OpenSSL is out
+  // of memory (the stream is then unchanged). Then the door runs the
+  // handshake, bounded by start_handshake(handshake_timeout).
+  TlsStream* accept_tls(SSL_CTX* ctx);
+  void start_handshake(Duration timeout);
   // Dials `destination`, answers the client and replays consumed bytes as
   // `options` say, then proxies; `self` is released to the proxy.
   static asio::awaitable<void> forward(std::unique_ptr<Session> self, HostPort destination, ForwardOptions options);
@@ -77,7 +84,7 @@ class Session final : public Tracked, public ProxyOwner {
   void proxy_done(CloseReason reason) override;
 
  private:
-  enum class Phase : uint8_t { kRouting, kSniffing, kConnecting, kProxying, kClosed };
+  enum class Phase : uint8_t { kRouting, kSniffing, kHandshaking, kConnecting, kProxying, kClosed };
   // After connect_timeout a door that answers gets this long to tell its
   // client (the dial is given up at once); then the stream is cut.
   static constexpr std::chrono::seconds kAnswerGrace{1};

@@ -15,7 +15,9 @@ class TcpStream;
 asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
 
 // `protocol: tls-sni`: routes by the ClientHello's server name; the bytes
-// are only peeked, so the upstream gets the whole handshake (passthrough).
+// are only peeked, so the upstream gets the whole handshake (passthrough),
+// unless the route terminates TLS: then its certificate answers and the
+// upstream gets plaintext.
 asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
 
 // `protocol: capture-out` and `capture-in`: connections iptables redirected
@@ -33,6 +35,11 @@ asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::uniq
 // A UDP ASSOCIATE request was accepted: relays until the TCP connection ends.
 asio::awaitable<void> socks5_udp_associate(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,
                                            TcpStream& control, HostPort client_hint);
+
+// `protocol: mesh` (BASE+8): TLS 1.3 with a client certificate verified
+// against the trust roots; by ALPN: the CA's CSR endpoint (http/1.1),
+// HBONE (h2, to come), else forwarded by SNI like tls-sni routes.
+asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
 
 // The door for a listener protocol, or nullptr.
 Door door_for(std::string_view protocol);

@@ -20,6 +20,7 @@ Door door_for(std::string_view protocol) {
   if (is_capture_protocol(protocol)) return capture_door;
   if (protocol == "socks5") return socks5_door;
   if (protocol == "hbone-h2c") return hbone_h2c_door;
+  if (protocol == "mesh") return mesh_door;
   return nullptr;
 }
 

@@ -1,7 +1,9 @@
 #include <array>
 
 #include "core/session.h"
+#include "auth/listener_auth.h"
 #include "doors/doors.h"
+#include "doors/tls_handshake.h"
 #include "io/stream_wait.h"
 #include "io/tls_hello.h"
 
@@ -36,6 +38,15 @@ asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, T
   if (!route) {
     session->fail(CloseReason::kNoRoute);
     co_return;
+  }
+  if (route->terminate) {
+    // The certificate of the route the SNI chose answers; the upstream gets plaintext.
+    m.alpn.clear();
+    ossl::SslCtx ctx = slot.auth ? slot.auth->terminate_context(*route) : nullptr;
+    if (!ctx || !co_await accept_tls(*session, ctx.get(), slot.config->handshake_timeout)) {
+      if (!ctx) session->fail(CloseReason::kOverload);
+      co_return;
+    }
   }
   co_await Session::forward(std::move(session), route->forward);
 }

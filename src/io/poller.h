@@ -47,12 +47,13 @@ class Poller {
   void cancel(Entry& entry);
   // Stops watching; afterwards cancel() drops waiters without calling them.
   void shutdown();
+  // Calls w.on_ready(ec) soon, from the worker's loop (never from inside the caller).
+  void post(Waiter& w, error_code ec);
 
  private:
   static constexpr int kBatch = 256;
   void arm();
   void dispatch();
-  void post(Waiter& w, error_code ec);
 
   asio::io_context& ctx_;
   std::optional<asio::posix::stream_descriptor> watch_;  // owns the epoll descriptor

@@ -25,6 +25,11 @@ class TcpStream final : public Stream {
   std::size_t peek(asio::mutable_buffer buf, error_code& ec);
   // The peer has finished sending (FIN or error): no more bytes will arrive.
   bool peer_finished() const { return entry_.peer_done; }
+  Poller& poller() const { return poller_; }
+  // Drops a pending wait without calling it: for a wrapper stream that
+  // answers its own waiters when it closes (TlsStream).
+  void forget_read_wait() { entry_.reader = nullptr; }
+  void forget_write_wait() { entry_.writer = nullptr; }
 
   std::size_t try_read(asio::mutable_buffer buf, error_code& ec) override;
   std::size_t try_write(asio::const_buffer buf, error_code& ec) override;

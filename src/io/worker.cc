@@ -54,8 +54,8 @@ Worker::~Worker() {
 }
 
 void Worker::add_listener(const ListenerConfig& config, Door door, std::atomic<uint64_t>& active_total,
-                          asio::ip::tcp::acceptor acceptor) {
-  listeners_.emplace_back(config, door, active_total, std::move(acceptor));
+                          asio::ip::tcp::acceptor acceptor, const ListenerAuth* auth) {
+  listeners_.emplace_back(config, door, active_total, std::move(acceptor)).auth = auth;
 }
 
 void Worker::add_service(std::unique_ptr<WorkerService> service) { services_.push_back(std::move(service)); }

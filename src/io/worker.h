@@ -38,6 +38,7 @@ class WorkerService {
   virtual void drain() {}                     // stop taking new work; let what runs finish
   virtual void abort_all(CloseReason why) {}  // end everything now
 };
+struct ListenerAuth;
 
 // A door turns an accepted connection (a non-blocking descriptor, from
 // `peer`) into a routed, proxied Stream.
@@ -52,6 +53,7 @@ struct ListenerSlot {
   const ListenerConfig* config;
   Door door;
   std::atomic<uint64_t>* active_total;  // this listener's streams on all workers (max_streams)
+  const ListenerAuth* auth = nullptr;    // TLS contexts and the CA, for doors that speak TLS
   ListenerStats stats;
   asio::ip::tcp::endpoint bound;  // the address the listener has (port 0 in config: the kernel's pick)
   std::optional<asio::ip::tcp::acceptor> acceptor;
@@ -67,7 +69,7 @@ class Worker {
 
   // Before start(): the acceptor must have been opened on context().
   void add_listener(const ListenerConfig& config, Door door, std::atomic<uint64_t>& active_total,
-                    asio::ip::tcp::acceptor acceptor);
+                    asio::ip::tcp::acceptor acceptor, const ListenerAuth* auth = nullptr);
   // Before start(); ended before the io_context (see ~Worker).
   void add_service(std::unique_ptr<WorkerService> service);
   void start();

@@ -243,7 +243,7 @@ TEST(Config, ErrorsNameFileLineKeyAndProblem) {
               HasSubstr("test.yaml:2: listeners[0]: a tcp listener needs 'forward: HOST:PORT'"));
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: quic\n"),
               HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni, socks5, "
-                        "http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c)"));
+                        "http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh)"));
   EXPECT_THAT(error_of("drain_timeout: soon\n"), HasSubstr("test.yaml:1: drain_timeout: invalid duration 'soon'"));
   EXPECT_THAT(error_of("workers: many\n"), HasSubstr("workers: expected a whole number"));
   EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', splice: maybe } ]"),
@@ -278,6 +278,67 @@ TEST(Config, MissingFileIsAClearError) {
   } catch (const ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("/nonexistent/ugate.yaml: cannot read config file"));
   }
+}
+
+}  // namespace
+}  // namespace ugate
+
+namespace ugate {
+namespace {
+
+TEST(ConfigIdentity, EveryKeyParses) {
+  Config c = load(R"(
+identity:
+  trust_domain: mesh.test
+  namespace: prod
+  name: web
+  dns: [web.example, web]
+  cert: /etc/certs/cert-chain.pem
+  key: /etc/certs/key.pem
+  roots: [/etc/certs/root-cert.pem, /etc/other/root.pem]
+  cert_ttl: 12h
+  ca: { address: gw.example:15008, token_file: /etc/ugate/token, root: /etc/ugate/mesh-root.pem }
+listeners:
+  - { name: mesh, address: "0.0.0.0:+8", protocol: mesh, handshake_timeout: 3s }
+  - name: sni
+    address: 127.0.0.1:8443
+    protocol: tls-sni
+    routes:
+      - { sni: a.test, forward: 127.0.0.1:1, terminate: { cert: a.crt, key: a.key, alpn: [h2, http/1.1] } }
+      - { sni: b.test, forward: 127.0.0.1:2, terminate: node }
+)");
+  EXPECT_EQ(c.identity.trust_domain, "mesh.test");
+  EXPECT_EQ(c.identity.ns, "prod");
+  EXPECT_EQ(c.identity.dns.size(), 2u);
+  EXPECT_EQ(c.identity.roots.size(), 2u);
+  EXPECT_EQ(c.identity.cert_ttl, Duration(12 * 3600 * 1000));
+  EXPECT_EQ(c.identity.ca, IdentityConfig::Ca::kRemote);
+  EXPECT_EQ(c.identity.ca_address.str(), "gw.example:15008");
+  EXPECT_EQ(c.listeners[0].address.port, 15008);
+  EXPECT_EQ(c.listeners[0].handshake_timeout, Duration(3000));
+  EXPECT_TRUE(c.listeners[0].router.routes().empty());  // the mesh port needs no route
+  const auto& routes = c.listeners[1].router.routes();
+  EXPECT_EQ(routes[0].terminate->cert, "a.crt");
+  EXPECT_EQ(routes[0].terminate->alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_TRUE(routes[1].terminate->cert.empty());
+  EXPECT_EQ(to_json(c)["identity"]["ca"]["token_file"], "/etc/ugate/token");
+}
+
+TEST(ConfigIdentity, ErrorsNameTheKey) {
+  EXPECT_THAT(error_of("identity: { trust_domain: Bad_Domain }"),
+              HasSubstr("test.yaml:1: identity.trust_domain: invalid character 'B'"));
+  EXPECT_THAT(error_of("identity: { cert: a.pem }"), HasSubstr("identity: give both cert and key"));
+  EXPECT_THAT(error_of("identity: { name: 'a/b' }"), HasSubstr("identity.name: invalid character '/'"));
+  EXPECT_THAT(error_of("identity: { ca: remote }"), HasSubstr("identity.ca: expected local, none"));
+  EXPECT_THAT(error_of("identity: { cert_ttl: 1s }"), HasSubstr("identity.cert_ttl: must be 2s or more"));
+  EXPECT_THAT(error_of("listeners: [ { address: '127.0.0.1:1', forward: '127.0.0.1:2', protocol: tcp, "
+                       "routes: [] } ]"),
+              HasSubstr("either 'forward' or 'routes'"));
+  EXPECT_THAT(error_of("listeners:\n  - address: '127.0.0.1:1'\n    routes: [ { forward: '127.0.0.1:2', terminate: node } ]\n"),
+              HasSubstr("listeners[0].routes[0].terminate: only tls-sni listeners terminate TLS per route"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: '127.0.0.1:1', protocol: tls-sni, routes: [ { forward: '127.0.0.1:2', "
+                       "terminate: { cert: a } } ] }\n"),
+              HasSubstr("give both cert and key"));
 }
 
 }  // namespace

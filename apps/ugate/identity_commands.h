@@ -1,0 +1,24 @@
+#pragma once
+// `ugate id` and `ugate ca ...`: the node's identity and the mini CA from the
+// command line.
+#include <CLI/CLI.hpp>
+#include <functional>
+
+#include "core/config.h"
+
+namespace ugate::cli {
+
+struct IdentityCommands {
+  CLI::App* id = nullptr;
+  CLI::App* ca = nullptr;
+  bool json = false;
+  std::string dir, trust_domain = "cluster.local", csr, out, name, ns = "default", ttl;
+  std::vector<std::string> dns;
+  CLI::App *init = nullptr, *sign = nullptr, *token = nullptr;
+};
+
+void add_identity_commands(CLI::App& app, IdentityCommands& c);
+// Runs the one that was given; the exit code.
+int run_identity_command(const IdentityCommands& c, const Config& config);
+
+}  // namespace ugate::cli

@@ -1,0 +1,79 @@
+#include <spdlog/spdlog.h>
+
+#include "auth/ca_service.h"
+#include "auth/listener_auth.h"
+#include "core/session.h"
+#include "doors/doors.h"
+#include "doors/tls_handshake.h"
+#include "io/stream_wait.h"
+
+namespace ugate {
+namespace {
+
+// POST /ca/sign: read the request (bounded, within sniff_timeout), let the
+// CA answer on the control thread, write the answer, close in order.
+asio::awaitable<void> serve_ca(std::unique_ptr<Session> session, TlsStream& tls, CaService& ca, Duration timeout) {
+  session->start_sniffing(timeout);
+  std::string bytes;
+  CaRequest request;
+  std::string error;
+  int status = 400;
+  CaParse parsed = CaParse::kNeedMore;
+  char buf[4096];
+  while (parsed == CaParse::kNeedMore && bytes.size() <= kCaMaxHeader + kCaMaxBody) {
+    error_code ec;
+    size_t n = tls.try_read(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block) {
+      if (co_await wait_readable(tls)) break;  // closed: the deadline
+      continue;
+    }
+    if (ec) break;
+    bytes.append(buf, n);
+    parsed = parse_ca_request(bytes, request, error, status);
+  }
+  if (parsed == CaParse::kNeedMore) {
+    session->fail(CloseReason::kSniffFailed);  // truncated, too long, or cut by the deadline
+    co_return;
+  }
+  // Named values only into the coroutine call (see "Coroutines and GCC 12").
+  CaResponse reply{status, error};
+  if (parsed == CaParse::kDone) {
+    ossl::Cert peer;
+    if (X509* cert = tls.peer_certificate()) peer = ossl::up_ref(cert);
+    reply = co_await ca.handle(std::move(request), std::move(peer));
+  }
+  if (co_await write_all(tls, http_response(reply))) {
+    session->fail(CloseReason::kDownstreamReset);
+    co_return;
+  }
+  session->finish(reply.status == 200 ? CloseReason::kDone : CloseReason::kDenied);
+}
+
+}  // namespace
+
+asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+  auto session = Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, peer));
+  auto identity = slot.auth->identity->state();  // this stream keeps these contexts
+  TlsStream* tls = co_await accept_tls(*session, identity->mesh_server.get(), slot.config->handshake_timeout);
+  if (!tls) co_return;
+  StreamMeta& m = session->meta();
+  // ALPN dispatch. http/1.1 on a gateway with a CA: its CSR endpoint (the
+  // only thing a client without a certificate may reach). HBONE (h2) plugs in here.
+  if (m.alpn == "http/1.1" && slot.auth->ca) {
+    co_await serve_ca(std::move(session), *tls, *slot.auth->ca, slot.config->sniff_timeout);
+    co_return;
+  }
+  if (m.peer_spiffe.empty()) {
+    session->fail(CloseReason::kNoClientCert);
+    co_return;
+  }
+  // Otherwise an mTLS-terminating forwarder: the route by the client's SNI.
+  const Route* route = slot.config->router.match(m.sni, slot.config->address.port);
+  if (!route) {
+    session->fail(CloseReason::kNoRoute);
+    co_return;
+  }
+  co_await Session::forward(std::move(session), route->forward);
+}
+
+}  // namespace ugate
