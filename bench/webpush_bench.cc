@@ -143,7 +143,8 @@ int latency_bench(const std::string& url_text, const std::string& ca, double rat
     }
   };
   asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    if (!co_await subscribe()) {
+    bool subscribed = co_await subscribe();  // not inside the if: see ARCHITECTURE.md, GCC 12
+    if (!subscribed) {
       std::cerr << "subscribe failed\n";
       co_return;
     }

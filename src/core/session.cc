@@ -61,11 +61,12 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
   if (s.aborted_ == CloseReason::kDone && options.reply) {
     DialOutcome outcome{result, m.upstream, result == CloseReason::kDone ? s.up_->local_endpoint() : TcpEndpoint{}};
     std::string answer = options.reply(outcome);
-    if (co_await write_all(*s.down_, answer) && result == CloseReason::kDone)
-      result = CloseReason::kDownstreamReset;
+    error_code ec = co_await write_all(*s.down_, answer);
+    if (ec && result == CloseReason::kDone) result = CloseReason::kDownstreamReset;
   }
   if (result == CloseReason::kDone && !options.replay.empty()) {
-    if (co_await write_all(*s.up_, options.replay)) result = CloseReason::kUpstreamReset;
+    error_code ec = co_await write_all(*s.up_, options.replay);
+    if (ec) result = CloseReason::kUpstreamReset;
     m.bytes_up += options.replay.size();  // the client's bytes, whoever carried them
     s.slot_.stats.bytes_up.add(options.replay.size());
   }

@@ -24,7 +24,8 @@ asio::awaitable<void> serve_ca(std::unique_ptr<Session> session, TlsStream& tls,
     error_code ec;
     size_t n = tls.try_read(asio::buffer(buf), ec);
     if (ec == asio::error::would_block) {
-      if (co_await wait_readable(tls)) break;  // closed: the deadline
+      ec = co_await wait_readable(tls);
+      if (ec) break;  // closed: the deadline
       continue;
     }
     if (ec) break;
@@ -42,7 +43,9 @@ asio::awaitable<void> serve_ca(std::unique_ptr<Session> session, TlsStream& tls,
     if (X509* cert = tls.peer_certificate()) peer = ossl::up_ref(cert);
     reply = co_await ca.handle(std::move(request), std::move(peer));
   }
-  if (co_await write_all(tls, http_response(reply))) {
+  std::string response = http_response(reply);
+  error_code written = co_await write_all(tls, response);
+  if (written) {
     session->fail(CloseReason::kDownstreamReset);
     co_return;
   }

@@ -52,7 +52,8 @@ asio::awaitable<std::optional<socks5::Parsed<T>>> read_message(HandshakeBuffer& 
       buf.consume(p.used);
       co_return p;
     }
-    if (co_await buf.read_more(s)) co_return std::nullopt;
+    error_code ec = co_await buf.read_more(s);
+    if (ec) co_return std::nullopt;
   }
 }
 
@@ -84,7 +85,8 @@ asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::uniq
   }
   Method method = !config.users.empty() ? (greeting->value.user_pass ? Method::kUserPass : Method::kNoAcceptable)
                                         : (greeting->value.no_auth ? Method::kNoAuth : Method::kNoAcceptable);
-  if (!co_await answer(client, method_reply(method))) {
+  bool answered = co_await answer(client, method_reply(method));
+  if (!answered) {
     session->fail(CloseReason::kDownstreamReset);
     co_return;
   }
@@ -100,7 +102,8 @@ asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::uniq
     }
     bool ok = credentials_ok(config, creds->value);
     if (ok) session->meta().user = creds->value.user;
-    if (!co_await answer(client, auth_reply(ok))) {
+    answered = co_await answer(client, auth_reply(ok));
+    if (!answered) {
       session->fail(CloseReason::kDownstreamReset);
       co_return;
     }

@@ -99,8 +99,8 @@ class UdpAssociation {
   asio::awaitable<void> watch_control() {
     char sink[512];
     for (;;) {
-      if (co_await wait_readable(control_)) break;  // closed (idle timeout, drain, another part ended)
-      error_code ec;
+      error_code ec = co_await wait_readable(control_);
+      if (ec) break;  // closed (idle timeout, drain, another part ended)
       control_.try_read(asio::buffer(sink), ec);  // nothing is expected here: discard it
       if (ec == asio::error::eof) break;
       if (ec && ec != asio::error::would_block && ec != asio::error::interrupted) {
@@ -241,7 +241,8 @@ asio::awaitable<void> socks5_udp_associate(Worker& worker, ListenerSlot& slot, s
     co_return;
   }
   std::string ok = socks5::reply(Reply::kSucceeded, relay.announced());
-  if (co_await write_all(control, ok)) {
+  error_code ec = co_await write_all(control, ok);
+  if (ec) {
     session->fail(CloseReason::kDownstreamReset);
     co_return;
   }

@@ -24,7 +24,8 @@ asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, T
     if (ec && ec != asio::error::would_block) break;  // EOF, reset, or closed by the deadline
     hello = parse_client_hello(std::span<const uint8_t>(buf->data(), n));
     if (hello.status != HelloStatus::kNeedMore || tcp.peer_finished()) break;
-    if (co_await wait_readable(tcp)) break;
+    ec = co_await wait_readable(tcp);
+    if (ec) break;
   }
   buf.reset();
   if (hello.status != HelloStatus::kDone) {
@@ -43,7 +44,9 @@ asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, T
     // The certificate of the route the SNI chose answers; the upstream gets plaintext.
     m.alpn.clear();
     ossl::SslCtx ctx = slot.auth ? slot.auth->terminate_context(*route) : nullptr;
-    if (!ctx || !co_await accept_tls(*session, ctx.get(), slot.config->handshake_timeout)) {
+    bool accepted = false;
+    if (ctx) accepted = co_await accept_tls(*session, ctx.get(), slot.config->handshake_timeout);
+    if (!accepted) {
       if (!ctx) session->fail(CloseReason::kOverload);
       co_return;
     }

@@ -43,7 +43,8 @@ asio::awaitable<CloseReason> Dialer::connect(const Endpoints& endpoints, Poller&
     up = TcpStream::connect(ep, poller, meta, err);
     if (!up) co_return CloseReason::kOverload;  // out of descriptors
     if (err == EINPROGRESS) {
-      if (co_await wait_writable(*up)) co_return CloseReason::kConnectTimeout;  // closed by the caller
+      error_code ec = co_await wait_writable(*up);
+      if (ec) co_return CloseReason::kConnectTimeout;  // closed by the caller
       // A failed connect always comes with EPOLLERR; without it there is no
       // error to fetch, and one getsockopt per connection is saved.
       err = up->peer_finished() ? up->socket_error() : 0;

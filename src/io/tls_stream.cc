@@ -59,9 +59,11 @@ asio::awaitable<TlsResult> TlsStream::handshake(std::string* detail) {
     }
     int e = SSL_get_error(ssl_.get(), r);
     if (e == SSL_ERROR_WANT_READ) {
-      if (co_await ugate::wait_readable(*tcp_)) co_return TlsResult::kAborted;
+      error_code ec = co_await ugate::wait_readable(*tcp_);
+      if (ec) co_return TlsResult::kAborted;
     } else if (e == SSL_ERROR_WANT_WRITE) {
-      if (co_await ugate::wait_writable(*tcp_)) co_return TlsResult::kAborted;
+      error_code ec = co_await ugate::wait_writable(*tcp_);
+      if (ec) co_return TlsResult::kAborted;
     } else {
       co_return closed_ ? TlsResult::kAborted : classify_failure(detail);
     }
