@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "auth/ca_service.h"
+#include "auth/listener_auth.h"
 #include "auth/mesh_identity.h"
 #include "auth/renewer.h"
 #include "core/gate.h"
@@ -230,6 +231,21 @@ std::string render_metrics(const Gate& gate) {
   render_push_metrics(w, gate);
   render_mesh(w, workers);
   render_identity_metrics(w, gate);
+  const auto& policy = gate.config().authorization;
+  w.family("ugate_authz_decisions_total", "counter", "Authorization decisions, by listener, rule and outcome.");
+  const auto& configured = gate.config().listeners;
+  for (size_t li = 0; li < configured.size() && li < gate.listener_auth().size(); ++li) {
+    const ListenerAuth& auth = gate.listener_auth()[li];
+    for (int rule = -1; rule < static_cast<int>(policy.rules().size()); ++rule) {
+      for (bool allow : {true, false}) {
+        AuthzDecision d{allow, rule};
+        w.sample("ugate_authz_decisions_total",
+                 fmt::format("listener=\"{}\",rule=\"{}\",decision=\"{}\"", label_value(configured[li].name),
+                             label_value(policy.rule_name(d)), allow ? "allow" : "deny"),
+                 auth.decided(rule, allow));
+      }
+    }
+  }
   return w.take();
 }
 

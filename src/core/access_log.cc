@@ -68,6 +68,8 @@ void format_access_line(std::string& out, const StreamMeta& m, AccessLogConfig::
   field("user", m.user, true);
   field("peer_spiffe", m.peer_spiffe, true);
   field("peer_node", m.peer_node, true);
+  std::string authz = m.authz_rule.empty() ? "" : std::string(m.authz_allowed ? "allow:" : "deny:") + std::string(m.authz_rule);
+  field("authz", authz, true);
   field("sni", m.sni, true);
   field("alpn", m.alpn, true);
   field("mode", to_string(m.mode), true);

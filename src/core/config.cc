@@ -423,6 +423,62 @@ IdentityConfig read_identity(const Reader& r, const YAML::Node& n) {
   return id;
 }
 
+AuthzPolicy read_authorization(const Reader& r, const YAML::Node& n) {
+  const std::string key = "authorization";
+  r.only_keys(n, key, {"default", "rules"});
+  AuthzPolicy::Default def = AuthzPolicy::Default::kAuto;
+  if (n["default"]) {
+    std::string v = r.scalar(n["default"], key + ".default");
+    if (v == "allow") def = AuthzPolicy::Default::kAllow;
+    else if (v == "deny") def = AuthzPolicy::Default::kDeny;
+    else if (v != "auto") r.fail(n["default"], key + ".default", "expected auto, allow or deny, got '" + v + "'");
+  }
+  std::vector<AuthzRule> rules;
+  if (const auto& list = n["rules"]) {
+    if (!list.IsSequence()) r.fail(list, key + ".rules", "expected a list of rules");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node& rn = list[i];
+      std::string rk = key + ".rules[" + std::to_string(i) + "]";
+      r.only_keys(rn, rk, {"name", "action", "from", "to", "door"});
+      AuthzRule rule;
+      rule.name = rn["name"] ? r.scalar(rn["name"], Reader::join(rk, "name")) : "rule" + std::to_string(i);
+      std::string action = rn["action"] ? r.scalar(rn["action"], Reader::join(rk, "action")) : "";
+      if (action != "allow" && action != "deny") r.fail(rn, Reader::join(rk, "action"), "expected allow or deny");
+      rule.allow = action == "allow";
+      if (const auto& from = rn["from"]) {
+        std::string fk = Reader::join(rk, "from");
+        r.only_keys(from, fk, {"spiffe", "node"});
+        if (from["spiffe"]) rule.spiffe = r.scalars(from["spiffe"], Reader::join(fk, "spiffe"));
+        for (const auto& p : rule.spiffe) {
+          if (auto err = AuthzPolicy::check_spiffe_pattern(p); !err.empty()) r.fail(from["spiffe"], Reader::join(fk, "spiffe"), err);
+        }
+        if (from["node"]) rule.node = r.scalars(from["node"], Reader::join(fk, "node"));
+      }
+      if (const auto& to = rn["to"]) {
+        std::string tk = Reader::join(rk, "to");
+        r.only_keys(to, tk, {"host", "port", "sni"});
+        for (auto [k, out] : {std::pair{"host", &rule.host}, std::pair{"sni", &rule.sni}}) {
+          if (!to[k]) continue;
+          *out = r.scalars(to[k], Reader::join(tk, k));
+          for (const auto& p : *out) {
+            if (auto err = Router::validate_pattern(p); !err.empty()) r.fail(to[k], Reader::join(tk, k), err);
+          }
+        }
+        if (to["port"]) {
+          const YAML::Node& ports = to["port"];
+          std::string pk = Reader::join(tk, "port");
+          if (ports.IsScalar()) rule.port.push_back(static_cast<uint16_t>(r.number(ports, pk, 65535)));
+          for (size_t j = 0; ports.IsSequence() && j < ports.size(); ++j)
+            rule.port.push_back(static_cast<uint16_t>(r.number(ports[j], pk, 65535)));
+        }
+      }
+      if (rn["door"]) rule.door = r.scalars(rn["door"], Reader::join(rk, "door"));
+      rules.push_back(std::move(rule));
+    }
+  }
+  return AuthzPolicy(std::move(rules), def);
+}
+
 void apply_defaults(Config& c) {
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
   if (c.state_dir.empty()) c.state_dir = default_state_dir();
@@ -453,7 +509,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
-               "mesh", "identity", "listeners"});
+               "mesh", "identity", "authorization", "listeners"});
   if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
@@ -504,6 +560,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   }
 
   if (const auto& id = root["identity"]) c.identity = read_identity(r, id);
+  if (const auto& az = root["authorization"]) c.authorization = read_authorization(r, az);
 
   if (const auto& ls = root["listeners"]) {
     if (!ls.IsSequence()) r.fail(ls, "listeners", "expected a list of listeners");
@@ -551,6 +608,22 @@ nlohmann::json identity_json(const IdentityConfig& id) {
       break;
   }
   return out;
+}
+nlohmann::json authorization_json(const AuthzPolicy& p) {
+  using nlohmann::json;
+  static constexpr const char* defaults[] = {"auto", "allow", "deny"};
+  json rules = json::array();
+  for (const auto& rule : p.rules()) {
+    json j = {{"name", rule.name}, {"action", rule.allow ? "allow" : "deny"}};
+    if (!rule.spiffe.empty()) j["from"]["spiffe"] = rule.spiffe;
+    if (!rule.node.empty()) j["from"]["node"] = rule.node;
+    if (!rule.host.empty()) j["to"]["host"] = rule.host;
+    if (!rule.port.empty()) j["to"]["port"] = rule.port;
+    if (!rule.sni.empty()) j["to"]["sni"] = rule.sni;
+    if (!rule.door.empty()) j["door"] = rule.door;
+    rules.push_back(j);
+  }
+  return {{"default", defaults[static_cast<int>(p.default_action())]}, {"rules", rules}};
 }
 }  // namespace
 
@@ -625,6 +698,7 @@ nlohmann::json to_json(const Config& c) {
             {"keepalive_interval", format_duration(c.mesh.keepalive_interval)},
             {"keepalive_timeout", format_duration(c.mesh.keepalive_timeout)}}},
           {"identity", identity_json(c.identity)},
+          {"authorization", authorization_json(c.authorization)},
           {"listeners", listeners}};
 }
 

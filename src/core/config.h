@@ -10,6 +10,7 @@
 
 #include "core/duration.h"
 #include "core/endpoint.h"
+#include "auth/authz.h"
 #include "core/router.h"
 
 namespace ugate {
@@ -123,6 +124,7 @@ struct Config {
   MeshConfig mesh;
   std::vector<ListenerConfig> listeners;
   IdentityConfig identity;
+  AuthzPolicy authorization;
 };
 
 // Command-line values that win over the file.

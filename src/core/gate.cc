@@ -112,6 +112,8 @@ void Gate::load_identity() {
       ListenerAuth& auth = listener_auth_.emplace_back();
       auth.identity = identity_.get();
       auth.ca = l.protocol == "mesh" ? ca_.get() : nullptr;
+      auth.authz = &config_.authorization;
+      auth.decisions = std::make_unique<std::atomic<uint64_t>[]>(2 * (config_.authorization.rules().size() + 1));
       for (const auto& r : l.router.routes()) {
         if (!r.terminate || r.terminate->cert.empty()) continue;
         auto chain = parse_certs(read_file(r.terminate->cert), r.terminate->cert);

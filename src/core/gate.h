@@ -49,6 +49,8 @@ class Gate {
   const MeshIdentity* identity() const { return identity_.get(); }
   const IdentityRenewer* renewer() const { return renewer_.get(); }
   const CaService* ca() const { return ca_.get(); }
+  // What each listener's door got from src/auth (with its authorization counters), in order.
+  const std::deque<ListenerAuth>& listener_auth() const { return listener_auth_; }
   // For /debug/streams: asks every worker on its own thread.
   asio::awaitable<nlohmann::json> describe_streams();
   // The push services (listeners with protocol webpush), on the control thread.

@@ -64,6 +64,8 @@ struct StreamMeta {
   std::string user;           // who the proxy door authenticated (SOCKS5, Proxy-Authorization)
   std::string peer_spiffe;    // the peer's SPIFFE ID, proven by its certificate (mTLS)
   std::string peer_node;      // the peer's node ID (from its certificate's key)
+  std::string_view authz_rule;  // the authorization rule that decided ("default"), "" before
+  bool authz_allowed = false;
   // Request header fields the door recorded (HBONE: forwarded, baggage, traceparent).
   std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::system_clock::time_point start{};

@@ -39,6 +39,11 @@ const Route* Router::match(std::string_view host, uint16_t port) const {
   return best;
 }
 
+bool Router::host_matches(std::string_view pattern, std::string_view host) {
+  if (host.ends_with('.')) host.remove_suffix(1);
+  return score(RouteMatch{std::string(pattern), 0}, host, 0) >= 0;
+}
+
 std::string Router::validate_pattern(std::string_view p) {
   if (p.empty()) return "empty host pattern";
   std::string_view name = p.starts_with("*.") ? p.substr(2) : p;

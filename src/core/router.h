@@ -39,6 +39,8 @@ class Router {
   const Route* match(std::string_view host, uint16_t port) const;
   const std::vector<Route>& routes() const { return routes_; }
 
+  // Does `host` match `pattern` (exact or "*.suffix", case-insensitive)?
+  static bool host_matches(std::string_view pattern, std::string_view host);
   // Checks a host pattern from config: returns an error text or "" when valid.
   static std::string validate_pattern(std::string_view pattern);
 

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "auth/listener_auth.h"
 #include "io/stream_wait.h"
 #include "io/tcp_stream.h"
 
@@ -52,8 +53,12 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
   s.answers_ = static_cast<bool>(options.reply);
   s.enter_timed_phase(Phase::kConnecting, s.slot_.config->connect_timeout);
 
-  Endpoints endpoints = co_await s.worker_.dialer().resolve(m.destination);
-  CloseReason result = endpoints.empty() ? CloseReason::kResolveFailed : CloseReason::kDone;
+  CloseReason result = s.authorize();
+  Endpoints endpoints;
+  if (result == CloseReason::kDone) {
+    endpoints = co_await s.worker_.dialer().resolve(m.destination);
+    if (endpoints.empty()) result = CloseReason::kResolveFailed;
+  }
   if (s.aborted_ == CloseReason::kDone && !s.dial_expired_ && result == CloseReason::kDone)
     result = co_await Dialer::connect(endpoints, s.worker_.poller(), s.down_->shared_meta(), s.up_);
   if (s.dial_expired_) result = CloseReason::kConnectTimeout;
@@ -85,6 +90,20 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
                    s.worker_.now_tick(), s.last_active_, s.slot_.stats};
   s.proxy_.emplace(*s.down_, *s.up_, ctx, s);
   self.release()->proxy_->start();  // from here the session owns itself (see proxy_done)
+}
+
+CloseReason Session::authorize() {
+  const ListenerAuth* auth = slot_.auth;
+  if (!auth || !auth->authz) return CloseReason::kDone;
+  StreamMeta& m = meta();
+  auto identity = auth->identity ? auth->identity->state() : nullptr;
+  AuthzRequest request{m.protocol, m.listener, m.peer_spiffe, m.peer_node, m.destination.host,
+                       m.destination.port, m.sni, identity ? std::string_view(identity->id->trust_domain) : ""};
+  AuthzDecision d = auth->authz->decide(request);
+  auth->count(d);
+  m.authz_rule = auth->authz->rule_name(d);
+  m.authz_allowed = d.allow;
+  return d.allow ? CloseReason::kDone : CloseReason::kDenied;
 }
 
 void Session::finish(CloseReason reason) {
@@ -153,7 +172,8 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
          {"sni", m.sni},
          {"alpn", m.alpn},
          {"peer_spiffe", m.peer_spiffe},
-         {"peer_node", m.peer_node}};
+         {"peer_node", m.peer_node},
+         {"authz", m.authz_rule.empty() ? "" : std::string(m.authz_allowed ? "allow:" : "deny:") + std::string(m.authz_rule)}};
   if (!m.headers.empty()) {
     auto& headers = out["headers"] = nlohmann::json::object();
     for (const auto& [name, value] : m.headers) headers[name] = value;

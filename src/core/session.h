@@ -89,6 +89,8 @@ class Session final : public Tracked, public ProxyOwner {
   // client (the dial is given up at once); then the stream is cut.
   static constexpr std::chrono::seconds kAnswerGrace{1};
   void enter_timed_phase(Phase phase, Duration limit);
+  // The authorization decision, recorded and counted: kDone or kDenied.
+  CloseReason authorize();
   Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
 
   Worker& worker_;

@@ -372,5 +372,65 @@ class RemoteCa(unittest.TestCase):
                     self.assertIn("refused (401): unknown, used or expired token", r.stderr)
 
 
+class Authorization(unittest.TestCase):
+    """Rules on the mesh port: a denied identity is refused and counted; the
+    default admits the node's own trust domain only, even from a trusted root."""
+
+    def test_denied_identity_and_foreign_trust_domain(self):
+        d = tempfile.mkdtemp(prefix="ugate-authz-")
+        other = os.path.join(d, "other-ca")
+        run(UGATE, "ca", "init", "--dir", other, "--trust-domain", "other.test")
+        echo_server = Server(echo)
+        port = free_port()
+        state = None
+        rules = ("authorization:\n  rules:\n"
+                 "    - { name: no-blocked, action: deny, from: { spiffe: '*/sa/blocked' }, door: mesh }\n")
+        with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:{port}', protocol: mesh, forward: '127.0.0.1:{echo_server.port}' }} ]",
+                   extra_yaml=rules) as ug:
+            state = os.path.join(ug.dir, "state")
+            root = os.path.join(state, "root-cert.pem")
+
+            def client(ca_dir, name, td="cluster.local"):
+                key, req = csr(d, name, f"spiffe://{td}/ns/default/sa/{name}")
+                return ca_sign(ca_dir, req, os.path.join(d, f"{name}.crt")), key
+
+            cert, key = client(os.path.join(state, "ca"), "blocked")
+            rc, out = s_client(port, cert, key, root, b"hi\n")
+            self.assertNotIn("hi", out.replace("verify", ""))
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="mesh", reason="denied") == 1,
+                       what="denied counted")
+            self.assertEqual(ug.metric("ugate_authz_decisions_total", listener="mesh", rule="no-blocked",
+                                       decision="deny"), 1)
+            cert, key = client(os.path.join(state, "ca"), "fine")
+            p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-quiet", "-no_ign_eof",
+                                  "-cert", cert, "-key", key, "-CAfile", root],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            p.stdin.write(b"hi\n")
+            p.stdin.flush()
+            self.assertEqual(p.stdout.readline(), b"hi\n")
+            p.stdin.close()
+            p.wait(10)
+            self.assertEqual(ug.metric("ugate_authz_decisions_total", listener="mesh", rule="default",
+                                       decision="allow"), 1)
+            ug.stop()
+            lines = ug.access_lines()
+            self.assertTrue(any("sa/blocked" in l and "authz=deny:no-blocked" in l and "result=denied" in l
+                                for l in lines), lines)
+            self.assertTrue(any("sa/fine" in l and "authz=allow:default" in l for l in lines), lines)
+        # Federation: another domain's root is trusted, its peers still need a rule.
+        roots = f"roots: ['{state}/ca/root-cert.pem', '{other}/root-cert.pem']"
+        with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:{port}', protocol: mesh, forward: '127.0.0.1:{echo_server.port}' }} ]",
+                   extra_yaml=f"identity: {{ {roots} }}") as ug:
+            key, req = csr(d, "partner", "spiffe://other.test/ns/default/sa/partner")
+            cert = ca_sign(other, req, os.path.join(d, "partner.crt"))
+            rc, out = s_client(port, cert, key, None, b"hi\n")
+            wait_until(lambda: ug.metric("ugate_authz_decisions_total", listener="mesh", rule="default",
+                                         decision="deny") == 1, what="default deny for another trust domain")
+            self.assertEqual(ug.metric("ugate_listener_errors_total", listener="mesh", reason="cert_rejected"), 0,
+                             "the certificate itself was fine")
+        echo_server.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()

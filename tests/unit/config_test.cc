@@ -343,3 +343,39 @@ TEST(ConfigIdentity, ErrorsNameTheKey) {
 
 }  // namespace
 }  // namespace ugate
+
+namespace ugate {
+namespace {
+
+TEST(ConfigAuthorization, RulesParseAndErrorsNameTheKey) {
+  Config c = load(R"(
+authorization:
+  default: deny
+  rules:
+    - name: no-dev-db
+      action: deny
+      from: { spiffe: "spiffe://cluster.local/ns/dev/*", node: [abc] }
+      to: { host: ["*.db.internal"], port: [5432, 5433], sni: db.example }
+      door: [mesh, web]
+    - { action: allow, from: { spiffe: "*" } }
+)");
+  const auto& p = c.authorization;
+  EXPECT_EQ(p.default_action(), AuthzPolicy::Default::kDeny);
+  ASSERT_EQ(p.rules().size(), 2u);
+  EXPECT_FALSE(p.rules()[0].allow);
+  EXPECT_EQ(p.rules()[0].port, (std::vector<uint16_t>{5432, 5433}));
+  EXPECT_EQ(p.rules()[0].sni, std::vector<std::string>{"db.example"});
+  EXPECT_EQ(p.rules()[1].name, "rule1");
+  EXPECT_EQ(to_json(c)["authorization"]["rules"][0]["to"]["port"][1], 5433);
+  EXPECT_THAT(error_of("authorization: { default: maybe }"),
+              HasSubstr("test.yaml:1: authorization.default: expected auto, allow or deny"));
+  EXPECT_THAT(error_of("authorization: { rules: [ { action: permit } ] }"),
+              HasSubstr("authorization.rules[0].action: expected allow or deny"));
+  EXPECT_THAT(error_of("authorization: { rules: [ { action: deny, from: { spiffe: 'a*b' } } ] }"),
+              HasSubstr("authorization.rules[0].from.spiffe: '*' only as the whole pattern"));
+  EXPECT_THAT(error_of("authorization: { rules: [ { action: deny, to: { port: 70000 } } ] }"),
+              HasSubstr("authorization.rules[0].to.port: expected a whole number from 0 to 65535"));
+}
+
+}  // namespace
+}  // namespace ugate
