@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <vector>
 
 #include "auth/ca_service.h"
 #include "auth/listener_auth.h"
@@ -202,31 +203,56 @@ std::string render_metrics(const Gate& gate) {
       w.sample(m.name, fmt::format("listener=\"{}\"", label_value(slots[li].config->name)), sum(li, m.field));
   }
 
-  w.family("ugate_listener_bytes_total", "counter", "Bytes proxied: up = client to upstream, down = back.");
-  for (size_t li = 0; li < slots.size(); ++li) {
-    auto name = label_value(slots[li].config->name);
-    w.sample("ugate_listener_bytes_total", fmt::format("listener=\"{}\",direction=\"up\"", name),
-             sum(li, [](const ListenerStats& s) -> const Counter& { return s.bytes_up; }));
-    w.sample("ugate_listener_bytes_total", fmt::format("listener=\"{}\",direction=\"down\"", name),
-             sum(li, [](const ListenerStats& s) -> const Counter& { return s.bytes_down; }));
-  }
-  w.family("ugate_listener_streams_total", "counter", "Streams that reached the proxy, by how bytes moved.");
-  for (size_t li = 0; li < slots.size(); ++li) {
-    auto name = label_value(slots[li].config->name);
-    w.sample("ugate_listener_streams_total", fmt::format("listener=\"{}\",mode=\"splice\"", name),
-             sum(li, [](const ListenerStats& s) -> const Counter& { return s.spliced; }));
-    w.sample("ugate_listener_streams_total", fmt::format("listener=\"{}\",mode=\"copy\"", name),
-             sum(li, [](const ListenerStats& s) -> const Counter& { return s.copied; }));
-  }
-  w.family("ugate_listener_errors_total", "counter", "Streams that ended in an error, by reason.");
-  for (size_t li = 0; li < slots.size(); ++li) {
-    auto name = label_value(slots[li].config->name);
-    for (size_t r = 1; r < static_cast<size_t>(CloseReason::kCount); ++r) {
-      uint64_t total = 0;
-      for (const auto& wk : workers) total += wk->listeners()[li].stats.closed_by_reason[r].get();
-      w.sample("ugate_listener_errors_total",
-               fmt::format("listener=\"{}\",reason=\"{}\"", name, to_string(static_cast<CloseReason>(r))), total);
+  using Field = const Counter& (*)(const ListenerStats&);
+  // One family with two samples per listener, told apart by one label.
+  auto pair = [&](std::string_view name, std::string_view help, const std::vector<size_t>& which,
+                  std::string_view label, std::string_view a, Field fa, std::string_view b, Field fb) {
+    w.family(name, "counter", help);
+    for (size_t li : which) {
+      auto listener = label_value(slots[li].config->name);
+      w.sample(name, fmt::format("listener=\"{}\",{}=\"{}\"", listener, label, a), sum(li, fa));
+      w.sample(name, fmt::format("listener=\"{}\",{}=\"{}\"", listener, label, b), sum(li, fb));
     }
+  };
+  // One family with a sample per listener and reason.
+  auto by_reason = [&](std::string_view name, std::string_view help, const std::vector<size_t>& which, size_t first,
+                       size_t count, auto counters, auto reason_name) {
+    w.family(name, "counter", help);
+    for (size_t li : which) {
+      auto listener = label_value(slots[li].config->name);
+      for (size_t r = first; r < count; ++r) {
+        uint64_t total = 0;
+        for (const auto& wk : workers) total += counters(wk->listeners()[li].stats)[r].get();
+        w.sample(name, fmt::format("listener=\"{}\",reason=\"{}\"", listener, reason_name(r)), total);
+      }
+    }
+  };
+  std::vector<size_t> all, udp;
+  for (size_t li = 0; li < slots.size(); ++li) {
+    all.push_back(li);
+    if (slots[li].config->protocol == "udp") udp.push_back(li);
+  }
+
+  pair("ugate_listener_bytes_total", "Bytes proxied: up = client to upstream, down = back.", all, "direction", "up",
+       [](const ListenerStats& s) -> const Counter& { return s.bytes_up; }, "down",
+       [](const ListenerStats& s) -> const Counter& { return s.bytes_down; });
+  pair("ugate_listener_streams_total", "Streams that reached the proxy, by how bytes moved.", all, "mode", "splice",
+       [](const ListenerStats& s) -> const Counter& { return s.spliced; }, "copy",
+       [](const ListenerStats& s) -> const Counter& { return s.copied; });
+  by_reason("ugate_listener_errors_total", "Streams that ended in an error, by reason.", all, 1,
+            static_cast<size_t>(CloseReason::kCount),
+            [](const ListenerStats& s) -> const auto& { return s.closed_by_reason; },
+            [](size_t r) { return to_string(static_cast<CloseReason>(r)); });
+
+  // UDP listeners: a flow is a NAT entry (accepted, active and closed above count them).
+  if (!udp.empty()) {
+    pair("ugate_udp_packets_total", "Datagrams forwarded: up = client to upstream, down = back.", udp, "direction",
+         "up", [](const ListenerStats& s) -> const Counter& { return s.packets_up; }, "down",
+         [](const ListenerStats& s) -> const Counter& { return s.packets_down; });
+    by_reason("ugate_udp_drops_total", "Datagrams a udp listener dropped, by reason.", udp, 0,
+              static_cast<size_t>(UdpDrop::kCount),
+              [](const ListenerStats& s) -> const auto& { return s.udp_drops; },
+              [](size_t r) { return to_string(static_cast<UdpDrop>(r)); });
   }
   render_push_metrics(w, gate);
   render_mesh(w, workers);

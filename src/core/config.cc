@@ -284,11 +284,11 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
   if (n["protocol"]) l.protocol = r.scalar(n["protocol"], Reader::join(key, "protocol"));
   static const std::set<std::string> protocols = {"tcp", "tls-sni", "socks5", "http-proxy", "auto", "capture-out",
-                                                   "capture-in", "webpush", "hbone-h2c", "mesh"};
+                                                   "capture-in", "webpush", "hbone-h2c", "mesh", "udp"};
   if (!protocols.count(l.protocol))
     r.fail(n["protocol"], Reader::join(key, "protocol"),
            "unknown protocol '" + l.protocol +
-               "' (supported: tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh)");
+               "' (supported: tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp)");
   const bool proxy = is_proxy_protocol(l.protocol);
   for (const char* k : {"users", "allow"}) {
     if (n[k] && !proxy)
@@ -306,6 +306,11 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   }
   for (const char* k : {"tls", "webpush"})
     if (n[k]) r.fail(n[k], Reader::join(key, k), "only for protocol webpush");
+  const bool udp = l.protocol == "udp";
+  if (udp) {  // datagram flows are short-lived and cost a descriptor each: their own defaults
+    l.idle_timeout = kUdpIdleTimeout;
+    l.max_streams = kUdpMaxFlows;
+  }
   if (n["connect_timeout"]) l.connect_timeout = r.duration(n["connect_timeout"], Reader::join(key, "connect_timeout"));
   if (n["idle_timeout"]) l.idle_timeout = r.duration(n["idle_timeout"], Reader::join(key, "idle_timeout"));
   if (n["sniff_timeout"]) l.sniff_timeout = r.duration(n["sniff_timeout"], Reader::join(key, "sniff_timeout"));
@@ -316,9 +321,11 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     l.max_streams = static_cast<uint32_t>(r.number(n["max_streams"], Reader::join(key, "max_streams"), 10'000'000));
   if (n["tproxy"]) {
     l.tproxy = r.boolean(n["tproxy"], Reader::join(key, "tproxy"));
-    if (!is_capture_protocol(l.protocol))
-      r.fail(n["tproxy"], Reader::join(key, "tproxy"), "only capture listeners (capture-out, capture-in) take tproxy");
+    if (!is_capture_protocol(l.protocol) && !udp)
+      r.fail(n["tproxy"], Reader::join(key, "tproxy"),
+             "only capture listeners (capture-out, capture-in) and udp take tproxy");
   }
+  if (udp && l.idle_timeout.count() == 0) r.fail(n["idle_timeout"], Reader::join(key, "idle_timeout"), "must be above 0");
   if (l.connect_timeout.count() == 0) r.fail(n["connect_timeout"], Reader::join(key, "connect_timeout"), "must be above 0");
 
   std::vector<Route> routes;
@@ -334,8 +341,9 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     if (!list.IsSequence()) r.fail(list, Reader::join(key, "routes"), "expected a list of routes");
     for (size_t i = 0; i < list.size(); ++i)
       routes.push_back(read_route(r, list[i], Reader::join(key, "routes") + "[" + std::to_string(i) + "]"));
-  } else if (l.protocol == "tcp" || l.protocol == "tls-sni") {
-    r.fail(n, key, "a " + l.protocol + " listener needs 'forward: HOST:PORT' (or 'routes')");
+  } else if (l.protocol == "tcp" || l.protocol == "tls-sni" || (udp && !l.tproxy)) {
+    r.fail(n, key, "a " + l.protocol + " listener needs 'forward: HOST:PORT' (or 'routes')" +
+                       (udp ? ", or tproxy: true" : ""));
   }
   if (!routes.empty() && (l.protocol == "socks5" || l.protocol == "http-proxy"))
     r.fail(n[n["forward"] ? "forward" : "routes"], Reader::join(key, n["forward"] ? "forward" : "routes"),

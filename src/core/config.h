@@ -100,9 +100,14 @@ struct ListenerConfig {
   Duration handshake_timeout{10'000};  // doors that speak TLS (mesh, terminate): time to finish it
   bool splice = true;        // splice(2) when both sides are plain TCP
   uint32_t max_streams = 0;  // 0: limited only by open files
-  bool tproxy = false;       // capture doors: TPROXY (IP_TRANSPARENT) instead of REDIRECT
+  bool tproxy = false;       // capture doors and udp: TPROXY (IP_TRANSPARENT) instead of REDIRECT
   std::optional<WebPushConfig> webpush;  // set for protocol webpush
 };
+
+// UDP listeners: a NAT entry (flow) ends after this long without a datagram,
+// and max_streams bounds the entries; both unless the listener says otherwise.
+inline constexpr Duration kUdpIdleTimeout{60'000};
+inline constexpr uint32_t kUdpMaxFlows = 4096;
 
 // Doors that take connections iptables captured: the destination is the
 // original one (or a route matching it), so `forward`/`routes` are optional.

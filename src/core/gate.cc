@@ -136,6 +136,10 @@ void Gate::bind_listeners() {
       start_push_server(l, ep);
       continue;
     }
+    if (l.protocol == "udp") {
+      bind_udp_listener(l, ep, active);
+      continue;
+    }
     Door door = door_or_throw(l.protocol);
     for (auto& w : workers_) {
       tcp::acceptor acceptor = open_listen_socket(w->context(), ep, "listener '" + l.name + "'", true, l.tproxy);
@@ -151,6 +155,19 @@ void Gate::bind_listeners() {
                                                               : " -> original destination";
     spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), l.protocol, forward);
   }
+}
+
+void Gate::bind_udp_listener(const ListenerConfig& l, const tcp::endpoint& address, std::atomic<uint64_t>& active) {
+  asio::ip::udp::endpoint ep(address.address(), address.port());
+  for (auto& w : workers_) {
+    auto socket = open_udp_socket(w->context(), ep, "listener '" + l.name + "'", l.tproxy);
+    ep.port(socket.local_endpoint().port());  // port 0: the others share the kernel's choice
+    ListenerSlot& slot = w->add_datagram_listener(l, active);
+    slot.datagram = make_udp_forwarder(*w, slot, std::move(socket));
+  }
+  spdlog::info("listener {} on {} (udp{}){}", l.name, format_endpoint({ep.address(), ep.port()}),
+               l.tproxy ? ", tproxy" : "",
+               l.router.routes().empty() ? " -> original destination" : " -> " + l.router.routes()[0].forward.str());
 }
 
 // Control-plane traffic: the push service runs on the control thread with the admin server.

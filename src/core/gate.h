@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -60,6 +61,8 @@ class Gate {
   void bind_listeners();
   void start_push_server(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
   void load_identity();
+  void bind_udp_listener(const ListenerConfig& l, const asio::ip::tcp::endpoint& address,
+                         std::atomic<uint64_t>& active);
   asio::awaitable<void> wait_for_signal_then_drain();
 
   Config config_;

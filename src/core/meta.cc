@@ -1,6 +1,16 @@
 #include "core/meta.h"
 
+#include "core/stats.h"
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+
 namespace ugate {
+
+uint64_t new_stream_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::string_view to_string(CloseReason r) {
   switch (r) {
@@ -38,6 +48,22 @@ std::string format_endpoint(const TcpEndpoint& ep) {
   return HostPort{ep.address().to_string(), ep.port()}.str();
 }
 
+std::string_view to_string(UdpDrop d) {
+  switch (d) {
+    case UdpDrop::kFlowLimit: return "flow_limit";
+    case UdpDrop::kNoRoute: return "no_route";
+    case UdpDrop::kNoSocket: return "no_socket";
+    case UdpDrop::kSendFailed: return "send_failed";
+    case UdpDrop::kReplyFailed: return "reply_failed";
+    case UdpDrop::kUpstreamUnreachable: return "upstream_unreachable";
+    case UdpDrop::kNoOriginalDst: return "no_original_dst";
+    case UdpDrop::kCaptureLoop: return "capture_loop";
+    case UdpDrop::kReplyBindFailed: return "reply_bind_failed";
+    case UdpDrop::kCount: break;
+  }
+  return "unknown";
+}
+
 std::string_view to_string(ProxyMode m) {
   switch (m) {
     case ProxyMode::kSplice: return "splice";
@@ -46,6 +72,37 @@ std::string_view to_string(ProxyMode m) {
     case ProxyMode::kNone: break;
   }
   return "none";
+}
+
+void describe_meta(const StreamMeta& m, std::string_view phase, uint64_t idle_ms, nlohmann::json& out) {
+  auto age = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - m.start_mono);
+  out = {{"id", m.id},
+         {"listener", m.listener},
+         {"protocol", m.protocol},
+         {"phase", phase},
+         {"src", format_endpoint(m.source)},
+         {"dst", m.destination.port ? m.destination.str() : ""},
+         {"orig_dst", format_endpoint(m.original_dst)},
+         {"upstream", format_endpoint(m.upstream)},
+         {"mode", to_string(m.mode)},
+         {"age_ms", age.count()},
+         {"idle_ms", idle_ms},
+         {"bytes_up", m.bytes_up},
+         {"bytes_down", m.bytes_down},
+         {"user", m.user},
+         {"sni", m.sni},
+         {"alpn", m.alpn},
+         {"peer_spiffe", m.peer_spiffe},
+         {"peer_node", m.peer_node},
+         {"authz", m.authz_rule.empty() ? "" : std::string(m.authz_allowed ? "allow:" : "deny:") + std::string(m.authz_rule)}};
+  if (!m.headers.empty()) {
+    auto& headers = out["headers"] = nlohmann::json::object();
+    for (const auto& [name, value] : m.headers) headers[name] = value;
+  }
+  if (m.mode == ProxyMode::kDatagram) {
+    out["packets_up"] = m.packets_up;
+    out["packets_down"] = m.packets_down;
+  }
 }
 
 }  // namespace ugate

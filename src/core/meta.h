@@ -3,6 +3,7 @@
 // peer is and what it cost. Filled in by the door, the router and the dialer;
 // read by the access log, /debug/streams and metrics.
 #include <boost/asio/ip/tcp.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -51,6 +52,9 @@ using TcpEndpoint = boost::asio::ip::tcp::endpoint;
 // "1.2.3.4:80", "[::1]:80"; "" for an unset endpoint (port 0).
 std::string format_endpoint(const TcpEndpoint& ep);
 
+// Ids for streams and UDP flows: unique in the process, in order of creation.
+uint64_t new_stream_id();
+
 struct StreamMeta {
   uint64_t id = 0;
   std::string_view listener;  // points into the Config, which outlives streams
@@ -72,8 +76,13 @@ struct StreamMeta {
   std::chrono::steady_clock::time_point start_mono{};
   uint64_t bytes_up = 0;    // client -> upstream
   uint64_t bytes_down = 0;  // upstream -> client
+  uint64_t packets_up = 0;    // datagrams, for UDP flows
+  uint64_t packets_down = 0;
   ProxyMode mode = ProxyMode::kNone;
   CloseReason reason = CloseReason::kDone;
 };
+
+// One /debug/streams entry: the metadata, the stream's phase and how long it has been idle.
+void describe_meta(const StreamMeta& m, std::string_view phase, uint64_t idle_ms, nlohmann::json& out);
 
 }  // namespace ugate

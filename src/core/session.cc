@@ -9,8 +9,6 @@
 namespace ugate {
 namespace {
 
-std::atomic<uint64_t> next_stream_id{1};
-
 std::string_view phase_name(int p) {
   static constexpr std::string_view names[] = {"routing", "sniffing", "handshaking", "connecting", "proxying", "closed"};
   return names[p];
@@ -153,35 +151,12 @@ void Session::abort(CloseReason reason) {
 }
 
 void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
-  const StreamMeta& m = down_->meta();
-  auto age = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - m.start_mono);
-  out = {{"id", m.id},
-         {"listener", m.listener},
-         {"protocol", m.protocol},
-         {"phase", phase_name(static_cast<int>(phase_))},
-         {"src", format_endpoint(m.source)},
-         {"dst", m.destination.port ? m.destination.str() : ""},
-         {"orig_dst", format_endpoint(m.original_dst)},
-         {"upstream", format_endpoint(m.upstream)},
-         {"mode", to_string(m.mode)},
-         {"age_ms", age.count()},
-         {"idle_ms", static_cast<uint64_t>(now_tick - last_active_) * Worker::kTick.count()},
-         {"bytes_up", m.bytes_up},
-         {"bytes_down", m.bytes_down},
-         {"user", m.user},
-         {"sni", m.sni},
-         {"alpn", m.alpn},
-         {"peer_spiffe", m.peer_spiffe},
-         {"peer_node", m.peer_node},
-         {"authz", m.authz_rule.empty() ? "" : std::string(m.authz_allowed ? "allow:" : "deny:") + std::string(m.authz_rule)}};
-  if (!m.headers.empty()) {
-    auto& headers = out["headers"] = nlohmann::json::object();
-    for (const auto& [name, value] : m.headers) headers[name] = value;
-  }
+  describe_meta(down_->meta(), phase_name(static_cast<int>(phase_)),
+                static_cast<uint64_t>(now_tick - last_active_) * Worker::kTick.count(), out);
 }
 
 void Session::start_meta(StreamMeta& meta, ListenerSlot& slot, TcpEndpoint peer) {
-  meta.id = next_stream_id.fetch_add(1, std::memory_order_relaxed);
+  meta.id = new_stream_id();
   meta.listener = slot.config->name;
   meta.protocol = slot.config->protocol;
   meta.start = std::chrono::system_clock::now();

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <string_view>
 
 #include "core/meta.h"
 
@@ -16,6 +17,21 @@ struct Counter {
   void sub(uint64_t n = 1) { value.store(value.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
   uint64_t get() const { return value.load(std::memory_order_relaxed); }
 };
+
+// Why a UDP listener dropped a datagram (counted per listener).
+enum class UdpDrop : uint8_t {
+  kFlowLimit,            // the NAT table is full (max_streams)
+  kNoRoute,              // no route, or its name did not resolve
+  kNoSocket,             // no descriptor for a new flow (out of files)
+  kSendFailed,           // the upstream socket refused it (buffer full, ...)
+  kReplyFailed,          // a reply could not be sent to the client
+  kUpstreamUnreachable,  // ICMP unreachable: an earlier datagram found no upstream
+  kNoOriginalDst,        // tproxy: the datagram had no original destination
+  kCaptureLoop,          // tproxy: its original destination is the listener itself
+  kReplyBindFailed,      // tproxy: the original destination could not be bound to answer from it
+  kCount
+};
+std::string_view to_string(UdpDrop d);
 
 struct ListenerStats {
   Counter accepted;
@@ -29,6 +45,9 @@ struct ListenerStats {
   Counter accept_errors;
   Counter datagrams_dropped;  // UDP relays: malformed, not allowed, unknown sender, send failed
   std::array<Counter, static_cast<size_t>(CloseReason::kCount)> closed_by_reason;
+  Counter packets_up;  // UDP listeners: datagrams each way
+  Counter packets_down;
+  std::array<Counter, static_cast<size_t>(UdpDrop::kCount)> udp_drops;
 };
 
 }  // namespace ugate

@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <string_view>
 
+#include "doors/udp_forward.h"
 #include "io/worker.h"
 
 namespace ugate {

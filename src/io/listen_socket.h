@@ -3,6 +3,7 @@
 // socket to the same address and the kernel spreads connections across them.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <string>
 
 #include "core/meta.h"
@@ -16,6 +17,12 @@ namespace asio = boost::asio;
 // that are not its own; it needs CAP_NET_ADMIN.
 asio::ip::tcp::acceptor open_listen_socket(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
                                            const std::string& what, bool share_port, bool transparent = false);
+
+// A worker's UDP socket for a listener (SO_REUSEPORT: the kernel gives each
+// client address to one worker). `transparent` also asks for each datagram's
+// original destination (IP_RECVORIGDSTADDR), for TPROXY.
+asio::ip::udp::socket open_udp_socket(asio::io_context& ctx, const asio::ip::udp::endpoint& ep,
+                                      const std::string& what, bool transparent);
 
 // IP_TRANSPARENT or IPV6_TRANSPARENT, by the socket's family.
 boost::system::error_code set_transparent(int fd, bool v6);

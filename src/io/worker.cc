@@ -46,7 +46,10 @@ Worker::~Worker() {
   services_.clear();  // their sockets and timers belong to the context
   // Asio objects go before their context; the context goes before the state
   // that unfinished stream tasks still reference when they are destroyed.
-  for (auto& slot : listeners_) slot.acceptor.reset();
+  for (auto& slot : listeners_) {
+    slot.acceptor.reset();
+    slot.datagram.reset();
+  }
   dialer_.reset();
   poller_->shutdown();
   ctx_.reset();
@@ -62,8 +65,15 @@ void Worker::add_service(std::unique_ptr<WorkerService> service) { services_.pus
 
 void Worker::spawn(asio::awaitable<void> task) { asio::co_spawn(*ctx_, std::move(task), log_exception); }
 
+ListenerSlot& Worker::add_datagram_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total) {
+  return listeners_.emplace_back(config, active_total);
+}
+
 void Worker::start() {
-  for (auto& slot : listeners_) asio::co_spawn(*ctx_, accept_loop(slot), log_exception);
+  for (auto& slot : listeners_) {
+    if (slot.datagram) slot.datagram->start();
+    else asio::co_spawn(*ctx_, accept_loop(slot), log_exception);
+  }
   thread_ = std::thread([this] {
     for (;;) {
       try {
@@ -81,6 +91,7 @@ void Worker::stop_accepting() {
     for (auto& slot : listeners_) {
       error_code ignored;
       if (slot.acceptor) slot.acceptor->close(ignored);
+      if (slot.datagram) slot.datagram->stop();
     }
     for (auto& s : services_) s->drain();
   });

@@ -44,12 +44,22 @@ struct ListenerAuth;
 // `peer`) into a routed, proxied Stream.
 using Door = asio::awaitable<void> (*)(Worker&, ListenerSlot&, int fd, asio::ip::tcp::endpoint peer);
 
+// A listener that does not accept connections (UDP): it runs on its worker's
+// context, from start() until stop() (drain); destroyed before the context.
+class DatagramListener {
+ public:
+  virtual ~DatagramListener() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+};
+
 struct ListenerSlot {
   ListenerSlot(const ListenerConfig& c, Door d, std::atomic<uint64_t>& total, asio::ip::tcp::acceptor a)
       : config(&c), door(d), active_total(&total), acceptor(std::move(a)) {
     boost::system::error_code ec;  // a closed acceptor (tests) has no address
     bound = acceptor->local_endpoint(ec);
   }
+  ListenerSlot(const ListenerConfig& c, std::atomic<uint64_t>& total) : config(&c), door(nullptr), active_total(&total) {}
   const ListenerConfig* config;
   Door door;
   std::atomic<uint64_t>* active_total;  // this listener's streams on all workers (max_streams)
@@ -57,6 +67,7 @@ struct ListenerSlot {
   ListenerStats stats;
   asio::ip::tcp::endpoint bound;  // the address the listener has (port 0 in config: the kernel's pick)
   std::optional<asio::ip::tcp::acceptor> acceptor;
+  std::unique_ptr<DatagramListener> datagram;  // instead of the acceptor (UDP)
 };
 
 class Worker {
@@ -72,6 +83,8 @@ class Worker {
                     asio::ip::tcp::acceptor acceptor, const ListenerAuth* auth = nullptr);
   // Before start(); ended before the io_context (see ~Worker).
   void add_service(std::unique_ptr<WorkerService> service);
+  // A slot for a datagram listener, which the caller then sets (slot.datagram).
+  ListenerSlot& add_datagram_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total);
   void start();
   void stop_accepting();           // thread-safe; also drains the services
   void abort_all(CloseReason why);  // thread-safe

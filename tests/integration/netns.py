@@ -33,8 +33,8 @@ def unavailable():
     return None
 
 
-def sh(*argv, check=True):
-    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=30)
+def sh(*argv, check=True, input=None):
+    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=30, input=input)
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, argv))} failed ({r.returncode}): {r.stderr.strip()}")
     return r
@@ -48,8 +48,8 @@ class Netns:
         self.procs = []
         self.run("ip", "link", "set", "lo", "up")
 
-    def run(self, *argv, check=True):
-        return sh("ip", "netns", "exec", self.name, *argv, check=check)
+    def run(self, *argv, check=True, input=None):
+        return sh("ip", "netns", "exec", self.name, *argv, check=check, input=input)
 
     def popen(self, argv, **kw):
         p = subprocess.Popen(["ip", "netns", "exec", self.name] + [str(a) for a in argv], **kw)
@@ -98,6 +98,29 @@ def link(a, a_if, b, b_if):
 def add_addr(ns, dev, cidr):
     # IPv6 addresses skip duplicate address detection: usable at once.
     ns.run("ip", "addr", "add", cidr, "dev", dev, *(["nodad"] if ":" in cidr else []))
+
+
+def tproxy_gateway(test, tag, net, proto, port):
+    """Three namespaces in a row, client - gateway - server, on NET.1.0/24 and
+    NET.2.0/24 (client NET.1.2, gateway NET.1.1 and NET.2.1, server NET.2.2).
+    In the gateway, `proto` traffic arriving from the client is handed by
+    TPROXY to `port`. Returns (client, gateway, server), deleted at cleanup."""
+    c, g, s = Netns(tag + "c"), Netns(tag + "g"), Netns(tag + "s")
+    test.addCleanup(lambda: [ns.delete() for ns in (c, g, s)])
+    link(c, "c0", g, "g0")
+    link(g, "g1", s, "s0")
+    add_addr(c, "c0", f"{net}.1.2/24")
+    add_addr(g, "g0", f"{net}.1.1/24")
+    add_addr(g, "g1", f"{net}.2.1/24")
+    add_addr(s, "s0", f"{net}.2.2/24")
+    c.run("ip", "route", "add", "default", "via", f"{net}.1.1")
+    s.run("ip", "route", "add", "default", "via", f"{net}.2.1")
+    g.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+    g.run("iptables", "-t", "mangle", "-A", "PREROUTING", "-i", "g0", "-p", proto, "-j", "TPROXY",
+          "--on-port", port, "--tproxy-mark", "0x1/0x1")
+    g.run("ip", "rule", "add", "fwmark", "0x1/0x1", "lookup", "100")
+    g.run("ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
+    return c, g, s
 
 
 @atexit.register

@@ -7,7 +7,7 @@ import subprocess
 import unittest
 
 from harness import UGATE, Server, recv_all, wait_until
-from netns import Netns, NetnsUgate, add_addr, link, unavailable
+from netns import Netns, NetnsUgate, add_addr, link, tproxy_gateway, unavailable
 
 SKIP = unavailable()
 GID = 54321  # ugate's group in these tests: the owner match keeps its own connections out of capture
@@ -181,23 +181,8 @@ class CaptureTproxy(unittest.TestCase):
     the accepted socket's local address is the original destination."""
 
     def setUp(self):
-        self.c, self.g, self.s = Netns("tc"), Netns("tg"), Netns("ts")
-        self.addCleanup(lambda: [ns.delete() for ns in (self.c, self.g, self.s)])
-        c, g, s = self.c, self.g, self.s
-        link(c, "c0", g, "g0")
-        link(g, "g1", s, "s0")
-        add_addr(c, "c0", "10.78.1.2/24")
-        add_addr(g, "g0", "10.78.1.1/24")
-        add_addr(g, "g1", "10.78.2.1/24")
-        add_addr(s, "s0", "10.78.2.2/24")
-        c.run("ip", "route", "add", "default", "via", "10.78.1.1")
-        s.run("ip", "route", "add", "default", "via", "10.78.2.1")
-        g.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
         self.port = 15201
-        g.run("iptables", "-t", "mangle", "-A", "PREROUTING", "-i", "g0", "-p", "tcp", "-j", "TPROXY",
-              "--on-port", self.port, "--tproxy-mark", "0x1/0x1")
-        g.run("ip", "rule", "add", "fwmark", "0x1/0x1", "lookup", "100")
-        g.run("ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
+        self.c, self.g, self.s = tproxy_gateway(self, "t", "10.78", "tcp", self.port)
 
     def test_tproxy_connection_reaches_the_server_through_ugate(self):
         peers = []

@@ -232,6 +232,26 @@ listeners:
               HasSubstr("test.yaml:2: listeners[0].tproxy: only capture listeners"));
 }
 
+TEST(Config, UdpListenersHaveTheirOwnDefaults) {
+  Config c = load(R"(
+defaults: { idle_timeout: 5m, max_streams: 10 }
+listeners:
+  - { name: dns, address: 127.0.0.1:5353, protocol: udp, forward: "[::1]:53" }
+  - { name: short, address: 127.0.0.1:5354, protocol: udp, forward: 10.0.0.1:53, idle_timeout: 2s, max_streams: 7 }
+  - { name: capture, address: 0.0.0.0:5355, protocol: udp, tproxy: true }
+)");
+  EXPECT_EQ(c.listeners.at(0).idle_timeout, kUdpIdleTimeout) << "defaults: is for streams";
+  EXPECT_EQ(c.listeners[0].max_streams, kUdpMaxFlows);
+  EXPECT_EQ(c.listeners.at(1).idle_timeout, Duration(2000));
+  EXPECT_EQ(c.listeners[1].max_streams, 7u);
+  EXPECT_TRUE(c.listeners.at(2).tproxy);
+  EXPECT_TRUE(c.listeners[2].router.routes().empty());
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: udp }\n"),
+              HasSubstr("a udp listener needs 'forward: HOST:PORT' (or 'routes'), or tproxy: true"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: udp, forward: 'b:2', idle_timeout: 0s }\n"),
+              HasSubstr("listeners[0].idle_timeout: must be above 0"));
+}
+
 TEST(Config, AdminCanBeTurnedOff) { EXPECT_FALSE(load("admin: off").admin); }
 
 TEST(Config, ErrorsNameFileLineKeyAndProblem) {
@@ -243,7 +263,7 @@ TEST(Config, ErrorsNameFileLineKeyAndProblem) {
               HasSubstr("test.yaml:2: listeners[0]: a tcp listener needs 'forward: HOST:PORT'"));
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: quic\n"),
               HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni, socks5, "
-                        "http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh)"));
+                        "http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp)"));
   EXPECT_THAT(error_of("drain_timeout: soon\n"), HasSubstr("test.yaml:1: drain_timeout: invalid duration 'soon'"));
   EXPECT_THAT(error_of("workers: many\n"), HasSubstr("workers: expected a whole number"));
   EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', splice: maybe } ]"),
