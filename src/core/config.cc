@@ -578,7 +578,9 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
       ListenerConfig l = read_listener(r, ls[i], key, c.base_port, d);
       if (!names.insert(l.name).second) r.fail(ls[i], key + ".name", "duplicate listener name '" + l.name + "'");
       for (const auto& other : c.listeners) {
-        if (l.address.port != 0 && other.address == l.address)
+        // A UDP port and a TCP port of the same number are different sockets (DNS uses both).
+        bool same_transport = (l.protocol == "udp") == (other.protocol == "udp");
+        if (l.address.port != 0 && other.address == l.address && same_transport)
           r.fail(ls[i], key + ".address", l.address.str() + " is already used by listener '" + other.name + "'");
       }
       c.listeners.push_back(std::move(l));

@@ -245,6 +245,16 @@ def recv_all(sock):
         out += data
 
 
+def access_fields(ug, predicate):
+    """The text access-log lines of `ug` as {key: value}, those that `predicate` accepts."""
+    out = []
+    for line in ug.access_lines():
+        fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+        if predicate(fields):
+            out.append(fields)
+    return out
+
+
 def tcp_listener_yaml(name, port, forward, **opts):
     extra = "".join(f", {k}: {v}" for k, v in opts.items())
     return f"{{ name: {name}, address: '127.0.0.1:{port}', protocol: tcp, forward: '{forward}'{extra} }}"

@@ -100,26 +100,30 @@ def add_addr(ns, dev, cidr):
     ns.run("ip", "addr", "add", cidr, "dev", dev, *(["nodad"] if ":" in cidr else []))
 
 
-def tproxy_gateway(test, tag, net, proto, port):
-    """Three namespaces in a row, client - gateway - server, on NET.1.0/24 and
-    NET.2.0/24 (client NET.1.2, gateway NET.1.1 and NET.2.1, server NET.2.2).
-    In the gateway, `proto` traffic arriving from the client is handed by
+def tproxy_gateway(test, tag, net, protos, port, v6=False):
+    """Three namespaces in a row, client - gateway - server. IPv4: NET.1.0/24
+    and NET.2.0/24 (client NET.1.2, gateway NET.1.1 and NET.2.1, server
+    NET.2.2); IPv6 (v6=True): NET:1::/64 and NET:2::/64, same host parts. In the
+    gateway, traffic of the `protos` arriving from the client is handed by
     TPROXY to `port`. Returns (client, gateway, server), deleted at cleanup."""
     c, g, s = Netns(tag + "c"), Netns(tag + "g"), Netns(tag + "s")
     test.addCleanup(lambda: [ns.delete() for ns in (c, g, s)])
     link(c, "c0", g, "g0")
     link(g, "g1", s, "s0")
-    add_addr(c, "c0", f"{net}.1.2/24")
-    add_addr(g, "g0", f"{net}.1.1/24")
-    add_addr(g, "g1", f"{net}.2.1/24")
-    add_addr(s, "s0", f"{net}.2.2/24")
-    c.run("ip", "route", "add", "default", "via", f"{net}.1.1")
-    s.run("ip", "route", "add", "default", "via", f"{net}.2.1")
-    g.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-    g.run("iptables", "-t", "mangle", "-A", "PREROUTING", "-i", "g0", "-p", proto, "-j", "TPROXY",
-          "--on-port", port, "--tproxy-mark", "0x1/0x1")
-    g.run("ip", "rule", "add", "fwmark", "0x1/0x1", "lookup", "100")
-    g.run("ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
+    addr = (lambda n, h: f"{net}:{n}::{h}") if v6 else (lambda n, h: f"{net}.{n}.{h}")
+    plen, fam = ("/64", "-6") if v6 else ("/24", "-4")
+    add_addr(c, "c0", addr(1, 2) + plen)
+    add_addr(g, "g0", addr(1, 1) + plen)
+    add_addr(g, "g1", addr(2, 1) + plen)
+    add_addr(s, "s0", addr(2, 2) + plen)
+    c.run("ip", fam, "route", "add", "default", "via", addr(1, 1))
+    s.run("ip", fam, "route", "add", "default", "via", addr(2, 1))
+    g.run("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1" if v6 else "net.ipv4.ip_forward=1")
+    for proto in protos:
+        g.run("ip6tables" if v6 else "iptables", "-t", "mangle", "-A", "PREROUTING", "-i", "g0", "-p", proto,
+              "-j", "TPROXY", "--on-port", port, "--tproxy-mark", "0x1/0x1")
+    g.run("ip", fam, "rule", "add", "fwmark", "0x1/0x1", "lookup", "100")
+    g.run("ip", fam, "route", "add", "local", "::/0" if v6 else "0.0.0.0/0", "dev", "lo", "table", "100")
     return c, g, s
 
 

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import UGATE, Server, recv_all, wait_until
+from harness import UGATE, Server, access_fields, recv_all, wait_until
 from netns import Netns, NetnsUgate, add_addr, link, tproxy_gateway, unavailable
 
 SKIP = unavailable()
@@ -58,15 +58,6 @@ def refused(ns, addr, port):
             return c.recv(100) == b""  # a reset may also read as EOF once the FIN raced it
         except (ConnectionResetError, BrokenPipeError):
             return True
-
-
-def access_fields(ug, predicate):
-    out = []
-    for line in ug.access_lines():
-        fields = dict(kv.split("=", 1) for kv in line.split()[1:])
-        if predicate(fields):
-            out.append(fields)
-    return out
 
 
 @unittest.skipIf(SKIP, SKIP or "")
@@ -182,7 +173,7 @@ class CaptureTproxy(unittest.TestCase):
 
     def setUp(self):
         self.port = 15201
-        self.c, self.g, self.s = tproxy_gateway(self, "t", "10.78", "tcp", self.port)
+        self.c, self.g, self.s = tproxy_gateway(self, "t", "10.78", ["tcp"], self.port)
 
     def test_tproxy_connection_reaches_the_server_through_ugate(self):
         peers = []

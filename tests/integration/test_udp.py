@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from harness import Ugate, free_port, wait_until
+from harness import Server, Ugate, access_fields, recv_all, wait_until
 from netns import NetnsUgate, tproxy_gateway, unavailable
 
 
@@ -164,7 +164,7 @@ class UdpTproxy(unittest.TestCase):
 
     def setUp(self):
         self.port = 15407
-        self.c, self.g, self.s = tproxy_gateway(self, "u", "10.80", "udp", self.port)
+        self.c, self.g, self.s = tproxy_gateway(self, "u", "10.80", ["udp"], self.port)
 
     def test_round_trip_with_the_reply_from_the_original_destination(self):
         def bound(port):
@@ -201,6 +201,48 @@ class UdpTproxy(unittest.TestCase):
                 sock.sendto(b"loop", ("10.80.1.1", self.port))
             wait_until(lambda: ug.metric("ugate_udp_drops_total", listener="tp", reason="capture_loop") == 1,
                        what="capture_loop counted")
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class TproxyIpv6(unittest.TestCase):
+    """IPv6 through the same gateway: UDP and TCP TPROXY share one port number
+    on a dual-stack address."""
+
+    def test_udp_and_tcp_round_trips(self):
+        port = 15500
+        c, g, s = tproxy_gateway(self, "6", "fd81", ["udp", "tcp"], port, v6=True)
+
+        def bound(kind, p):
+            def make():
+                sock = socket.socket(socket.AF_INET6, kind)
+                sock.bind(("fd81:2::2", p))
+                if kind == socket.SOCK_STREAM:
+                    sock.listen()
+                return sock
+            return make
+        udp = UdpEcho(b"U:", sock=s.call(bound(socket.SOCK_DGRAM, 5301)))
+        tcp = Server(lambda conn: conn.sendall(b"T:" + recv_all(conn)), sock=s.call(bound(socket.SOCK_STREAM, 5302)))
+        self.addCleanup(udp.close)
+        self.addCleanup(tcp.close)
+        yaml = (f"[ {{ name: u6, address: '[::]:{port}', protocol: udp, tproxy: true }},"
+                f"  {{ name: t6, address: '[::]:{port}', protocol: capture-out, tproxy: true }} ]")
+        with NetnsUgate(g, yaml) as ug:
+            sock = c.call(lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM))
+            with sock:
+                sock.settimeout(5)
+                sock.sendto(b"ping", ("fd81:2::2", 5301))
+                self.assertEqual(sock.recvfrom(100)[:2], (b"U:ping", ("fd81:2::2", 5301, 0, 0)))
+            conn = c.call(lambda: socket.create_connection(("fd81:2::2", 5302), timeout=5))
+            with conn:
+                conn.sendall(b"hi")
+                conn.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_all(conn), b"T:hi")
+            self.assertEqual([p[0] for p in udp.peers], ["fd81:2::1"], "through the gateway")
+            streams = json.loads(ug.get("/debug/streams")[1])
+            self.assertEqual([f["orig_dst"] for f in streams if f["listener"] == "u6"], ["[fd81:2::2]:5301"])
+            t6 = lambda: access_fields(ug, lambda f: f["listener"] == "t6")
+            wait_until(t6, what="access log")
+            self.assertEqual(t6()[0]["orig_dst"], "[fd81:2::2]:5302")
 
 
 if __name__ == "__main__":

@@ -245,6 +245,11 @@ listeners:
   EXPECT_EQ(c.listeners.at(1).idle_timeout, Duration(2000));
   EXPECT_EQ(c.listeners[1].max_streams, 7u);
   EXPECT_TRUE(c.listeners.at(2).tproxy);
+  EXPECT_EQ(load("listeners:\n  - { name: u, address: '[::]:53', protocol: udp, forward: 'a:53' }\n"
+                 "  - { name: t, address: '[::]:53', forward: 'a:53' }\n")
+                .listeners.size(),
+            2u)
+      << "UDP and TCP ports are apart";
   EXPECT_TRUE(c.listeners[2].router.routes().empty());
   EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: udp }\n"),
               HasSubstr("a udp listener needs 'forward: HOST:PORT' (or 'routes'), or tproxy: true"));
