@@ -64,7 +64,7 @@ class TlsSniDoor(unittest.TestCase):
         self.a = Backend(self.dir, "a.test")
         self.b = Backend(self.dir, "x.b.test")
         self.port = free_port()
-        self.yaml = (f"[ {{ name: sni, address: '127.0.0.1:{self.port}', protocol: tls-sni, sniff_timeout: 400ms, "
+        self.yaml = (f"[ {{ name: sni, address: '127.0.0.1:{self.port}', protocol: tls-sni, sniff_timeout: 1s, "
                      f"routes: [ {{ sni: a.test, forward: '127.0.0.1:{self.a.port}' }}, "
                      f"{{ sni: '*.b.test', forward: '127.0.0.1:{self.b.port}' }} ] }} ]")
 
@@ -108,7 +108,7 @@ class TlsSniDoor(unittest.TestCase):
                 c.settimeout(5)
                 with self.assertRaises(ConnectionResetError):
                     c.recv(1)
-            self.assertLess(time.monotonic() - start, 2.0)
+            self.assertLess(time.monotonic() - start, 3.0)  # sniff_timeout 1s, with room for a loaded machine
             with socket.create_connection(("127.0.0.1", self.port)) as c:
                 c.sendall(bytes.fromhex("16030100ff01"))  # truncated, then the client gives up
                 c.shutdown(socket.SHUT_WR)
