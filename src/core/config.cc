@@ -2,6 +2,7 @@
 
 #include "auth/spiffe.h"
 
+#include <openssl/crypto.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -33,8 +34,12 @@ listeners:
   - name: hbone-h2c
     address: 127.0.0.1:+9
     protocol: hbone-h2c
+  # Proxy doors on loopback only: never an open proxy by accident.
+  - name: http-proxy
+    address: 127.0.0.1:+2
+    protocol: http-proxy
   - name: socks5
-    address: 127.0.0.1:+5   # loopback only: never an open proxy by accident
+    address: 127.0.0.1:+5
     protocol: socks5
 )";
 
@@ -502,6 +507,15 @@ bool is_proxy_protocol(std::string_view protocol) {
 
 bool allows(const ListenerConfig& l, const HostPort& destination) {
   return l.allow.routes().empty() || l.allow.match(destination.host, destination.port) != nullptr;
+}
+
+bool verify_user(const ListenerConfig& l, std::string_view user, std::string_view password) {
+  for (const auto& u : l.users) {
+    if (u.name != user) continue;
+    return u.password.size() == password.size() &&
+           CRYPTO_memcmp(u.password.data(), password.data(), password.size()) == 0;
+  }
+  return false;
 }
 
 Config load_config_text(const std::string& yaml, const std::string& source, const ConfigOverrides& o) {

@@ -114,6 +114,9 @@ inline constexpr uint32_t kUdpMaxFlows = 4096;
 bool is_capture_protocol(std::string_view protocol);
 // Whether a proxy listener lets its clients reach `destination`.
 bool allows(const ListenerConfig& l, const HostPort& destination);
+// Whether `user` and `password` are one of the listener's users (the
+// password compared in constant time).
+bool verify_user(const ListenerConfig& l, std::string_view user, std::string_view password);
 // Protocols whose clients name the destination (no forward/routes needed).
 bool is_proxy_protocol(std::string_view protocol);
 

@@ -35,7 +35,29 @@ Session::~Session() {
   slot_.stats.closed.add();
   slot_.stats.active.sub();
   slot_.active_total->fetch_sub(1, std::memory_order_relaxed);
+  if (!exchanges_ || exchange_open_) worker_.access_log().record(m);
+}
+
+void Session::begin_exchange() {
+  StreamMeta& m = meta();
+  exchanges_ = exchange_open_ = true;
+  m.start = std::chrono::system_clock::now();
+  m.start_mono = std::chrono::steady_clock::now();
+  m.bytes_up = m.bytes_down = 0;
+  m.reason = CloseReason::kDone;
+}
+
+void Session::end_exchange(CloseReason result) {
+  StreamMeta& m = meta();
+  m.reason = result;
   worker_.access_log().record(m);
+  m.reason = CloseReason::kDone;  // the connection itself goes on
+  exchange_open_ = false;
+}
+
+void Session::close_upstream() {
+  if (up_) up_->close();
+  up_.reset();
 }
 
 void Session::fail(CloseReason reason) {
@@ -44,22 +66,32 @@ void Session::fail(CloseReason reason) {
   phase_ = Phase::kClosed;
 }
 
+asio::awaitable<CloseReason> Session::dial(HostPort destination, bool answers) {
+  StreamMeta& m = meta();
+  close_upstream();
+  m.destination = std::move(destination);
+  m.upstream = {};
+  answers_ = answers;
+  dial_expired_ = false;
+  enter_timed_phase(Phase::kConnecting, slot_.config->connect_timeout);
+  CloseReason result = authorize();
+  Endpoints endpoints;
+  if (result == CloseReason::kDone) {
+    endpoints = co_await worker_.dialer().resolve(m.destination);
+    if (endpoints.empty()) result = CloseReason::kResolveFailed;
+  }
+  if (aborted_ == CloseReason::kDone && !dial_expired_ && result == CloseReason::kDone)
+    result = co_await Dialer::connect(endpoints, worker_.poller(), down_->shared_meta(), up_);
+  if (dial_expired_) result = CloseReason::kConnectTimeout;
+  if (aborted_ != CloseReason::kDone) result = aborted_;
+  if (result != CloseReason::kDone) close_upstream();
+  co_return result;
+}
+
 asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort destination, ForwardOptions options) {
   Session& s = *self;
   StreamMeta& m = s.meta();
-  m.destination = std::move(destination);
-  s.answers_ = static_cast<bool>(options.reply);
-  s.enter_timed_phase(Phase::kConnecting, s.slot_.config->connect_timeout);
-
-  CloseReason result = s.authorize();
-  Endpoints endpoints;
-  if (result == CloseReason::kDone) {
-    endpoints = co_await s.worker_.dialer().resolve(m.destination);
-    if (endpoints.empty()) result = CloseReason::kResolveFailed;
-  }
-  if (s.aborted_ == CloseReason::kDone && !s.dial_expired_ && result == CloseReason::kDone)
-    result = co_await Dialer::connect(endpoints, s.worker_.poller(), s.down_->shared_meta(), s.up_);
-  if (s.dial_expired_) result = CloseReason::kConnectTimeout;
+  CloseReason result = co_await s.dial(std::move(destination), static_cast<bool>(options.reply));
   const bool answers_failure = options.reply && result != CloseReason::kDone;
   if (s.aborted_ == CloseReason::kDone && options.reply) {
     DialOutcome outcome{result, m.upstream, result == CloseReason::kDone ? s.up_->local_endpoint() : TcpEndpoint{}};
@@ -78,7 +110,7 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
     // The client learns at once: from the door's answer to a failed dial,
     // else (no answer, or a break after a success answer) with a reset.
     answers_failure && s.aborted_ == CloseReason::kDone ? s.finish(result) : s.fail(result);
-    if (s.up_) s.up_->close();
+    s.close_upstream();
     co_return;
   }
 

@@ -66,6 +66,21 @@ class Session final : public Tracked, public ProxyOwner {
     ForwardOptions none;  // not a default argument: see "Coroutines and GCC 12" in ARCHITECTURE.md
     return forward(std::move(self), std::move(destination), std::move(none));
   }
+  // The steps of forward(), for a door that dials once per request (HTTP
+  // absolute-URI requests on a kept-alive connection): resolves and connects
+  // `destination` within connect_timeout; kDone with upstream() connected,
+  // or why not. With `answers`, a timeout leaves the client open for the
+  // door's answer, as ForwardOptions::reply does.
+  asio::awaitable<CloseReason> dial(HostPort destination, bool answers);
+  TcpStream& upstream() { return *up_; }
+  bool has_upstream() const { return up_ != nullptr; }
+  void close_upstream();
+  // Such doors write one access-log line per exchange: begin_exchange()
+  // starts one (its time and byte counts start afresh), end_exchange() logs
+  // it. The connection's end logs only an exchange still open, if any.
+  void begin_exchange();
+  bool exchange_open() const { return exchange_open_; }
+  void end_exchange(CloseReason result);
   // Ends the stream now without dialing (no route, bad request): with a
   // reset, or, after the door's answer, with an orderly close (FIN).
   void fail(CloseReason reason);
@@ -105,6 +120,8 @@ class Session final : public Tracked, public ProxyOwner {
   uint32_t relay_idle_ticks_ = 0;  // start_relaying's idle timeout, in ticks
   bool answers_ = false;       // the door replies to its client after the dial
   bool dial_expired_ = false;  // connect_timeout passed; the answer is due
+  bool exchanges_ = false;     // the door logs per exchange (begin_exchange)
+  bool exchange_open_ = false;
 };
 
 

@@ -29,10 +29,19 @@ asio::awaitable<void> capture_door(Worker& worker, ListenerSlot& slot, int fd, T
 // client's target, within the listener's users and allow list.
 asio::awaitable<void> socks5_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
 
+// `protocol: http-proxy`: CONNECT tunnels and absolute-form http:// requests
+// on kept-alive connections, within the listener's users and allow list.
+asio::awaitable<void> http_proxy_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+
 // What a door does once its session exists, for the auto door, which sniffs
 // first and then hands the session to the door that speaks the protocol.
+using Serve = asio::awaitable<void> (*)(Worker&, ListenerSlot&, std::unique_ptr<Session>, TcpStream& client);
+// A door that is only its Serve: the accepted connection becomes a session and `serve` takes it.
+asio::awaitable<void> serve_accepted(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer, Serve serve);
 asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,
                                    TcpStream& client);
+asio::awaitable<void> serve_http_proxy(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,
+                                       TcpStream& client);
 // A UDP ASSOCIATE request was accepted: relays until the TCP connection ends.
 asio::awaitable<void> socks5_udp_associate(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,
                                            TcpStream& control, HostPort client_hint);

@@ -3,8 +3,6 @@
 // client's target and answers with the outcome (Session's reply), and bytes
 // the client sent past its request are replayed to the target. UDP
 // ASSOCIATE runs a relay (socks5_udp.cc) for as long as the TCP connection.
-#include <openssl/crypto.h>
-
 #include "core/session.h"
 #include "doors/doors.h"
 #include "doors/socks5_codec.h"
@@ -28,17 +26,9 @@ Reply reply_for(CloseReason r) {
     case CloseReason::kResolveFailed: return Reply::kHostUnreachable;
     case CloseReason::kUnreachable: return Reply::kHostUnreachable;
     case CloseReason::kNotAllowed: return Reply::kNotAllowed;
+    case CloseReason::kDenied: return Reply::kNotAllowed;
     default: return Reply::kGeneralFailure;
   }
-}
-
-bool credentials_ok(const ListenerConfig& l, const socks5::Credentials& c) {
-  for (const auto& u : l.users) {
-    if (u.name != c.user) continue;
-    return u.password.size() == c.password.size() &&
-           CRYPTO_memcmp(u.password.data(), c.password.data(), c.password.size()) == 0;
-  }
-  return false;
 }
 
 // Reads until `parse` has a whole message; nullopt when the client closed,
@@ -59,16 +49,14 @@ asio::awaitable<std::optional<socks5::Parsed<T>>> read_message(HandshakeBuffer& 
 
 // Writes the door's answer; false when the client is gone.
 asio::awaitable<bool> answer(Stream& s, std::string bytes) {
-  co_return !co_await write_all(s, bytes);
+  error_code ec = co_await write_all(s, bytes);
+  co_return !ec;
 }
 
 }  // namespace
 
 asio::awaitable<void> socks5_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
-  auto stream = Session::accepted_stream(worker, slot, fd, peer);
-  TcpStream& client = *stream;
-  auto session = Session::create(worker, slot, std::move(stream));
-  co_await serve_socks5(worker, slot, std::move(session), client);
+  return serve_accepted(worker, slot, fd, peer, serve_socks5);
 }
 
 asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,
@@ -100,7 +88,7 @@ asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::uniq
       session->fail(creds ? CloseReason::kBadRequest : CloseReason::kDownstreamReset);
       co_return;
     }
-    bool ok = credentials_ok(config, creds->value);
+    bool ok = verify_user(config, creds->value.user, creds->value.password);
     if (ok) session->meta().user = creds->value.user;
     answered = co_await answer(client, auth_reply(ok));
     if (!answered) {

@@ -14,6 +14,13 @@ asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int f
   co_await Session::forward(std::move(session), route->forward);
 }
 
+asio::awaitable<void> serve_accepted(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer, Serve serve) {
+  auto stream = Session::accepted_stream(worker, slot, fd, peer);
+  TcpStream& client = *stream;
+  auto session = Session::create(worker, slot, std::move(stream));
+  co_await serve(worker, slot, std::move(session), client);
+}
+
 Door door_for(std::string_view protocol) {
   if (protocol == "tcp") return tcp_forward_door;
   if (protocol == "tls-sni") return tls_sni_door;
@@ -21,6 +28,7 @@ Door door_for(std::string_view protocol) {
   if (protocol == "socks5") return socks5_door;
   if (protocol == "hbone-h2c") return hbone_h2c_door;
   if (protocol == "mesh") return mesh_door;
+  if (protocol == "http-proxy") return http_proxy_door;
   return nullptr;
 }
 

@@ -25,6 +25,7 @@ class HandshakeBuffer {
   asio::awaitable<error_code> read_more(Stream& s);
   // The unused bytes, for the replay; the buffer is then empty.
   std::string take_rest();
+  void clear() { begin_ = end_ = 0; }
 
  private:
   std::unique_ptr<uint8_t[]> data_;

@@ -262,8 +262,9 @@ def tcp_listener_yaml(name, port, forward, **opts):
 
 class HttpOrigin:
     """An HTTP/1.1 origin (keep-alive) in a thread: GET /PATH answers "origin <port> GET /PATH", plus
-    `size=N` query bytes of filler; POST answers with the body's length and SHA-256. Every request's
-    method, path and headers land in `requests`."""
+    `size=N` query bytes of filler; POST answers with the body's length and SHA-256. Every request
+    lands in `requests` as (method, path, headers, client port): one port for requests that came over
+    one connection."""
 
     def __init__(self, host="127.0.0.1"):
         import http.server
@@ -283,22 +284,21 @@ class HttpOrigin:
                 self.wfile.write(body)
 
             def do_GET(self):
-                origin.requests.append((self.command, self.path, dict(self.headers)))
+                origin.requests.append((self.command, self.path, dict(self.headers), self.client_address[1]))
                 size = int(self.path.split("size=")[1]) if "size=" in self.path else 0
                 self.reply(f"origin {origin.port} GET {self.path}\n".encode() + b"x" * size)
 
             def do_POST(self):
-                origin.requests.append((self.command, self.path, dict(self.headers)))
+                origin.requests.append((self.command, self.path, dict(self.headers), self.client_address[1]))
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                     body = b""
                     while True:
                         n = int(self.rfile.readline().split(b";")[0], 16)
-                        chunk = self.rfile.read(n + 2)[:n]
-                        if n == 0:
+                        if n == 0:  # then trailer lines up to a blank one
                             while self.rfile.readline() not in (b"\r\n", b""):
                                 pass
                             break
-                        body += chunk
+                        body += self.rfile.read(n + 2)[:n]
                 else:
                     body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 self.reply(f"posted {len(body)} {hashlib.sha256(body).hexdigest()}\n".encode())

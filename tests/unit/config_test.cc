@@ -28,11 +28,12 @@ TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies)
   EXPECT_EQ(c.admin->str(), "127.0.0.1:15000");
   std::map<std::string, const ListenerConfig*> doors;  // by protocol
   for (const auto& l : c.listeners) doors[l.protocol] = &l;
-  ASSERT_EQ(doors.size(), 4u);
+  ASSERT_EQ(doors.size(), 5u);
   EXPECT_EQ(doors["capture-out"]->address.str(), "0.0.0.0:15001");
   EXPECT_EQ(doors["capture-in"]->address.str(), "0.0.0.0:15006");
   EXPECT_FALSE(doors["capture-out"]->tproxy);
   EXPECT_EQ(doors["socks5"]->address.str(), "127.0.0.1:15005");
+  EXPECT_EQ(doors["http-proxy"]->address.str(), "127.0.0.1:15002");
   EXPECT_EQ(doors["hbone-h2c"]->address.str(), "127.0.0.1:15009");
   EXPECT_GE(c.workers, 1u);
   Config moved = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {.base_port = 20000});
