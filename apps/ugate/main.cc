@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   app.fallthrough();
   Options o;
   app.add_option("--config,-c", o.config_path,
-                 "YAML config file; without one, the embedded default config is used (admin only)")
+                 "YAML config file; without one, the embedded default config is used (admin and the loopback doors; "
+                 "`ugate check` prints it)")
       ->envname("UGATE_CONFIG")
       ->check(CLI::ExistingFile);
   app.add_option("--base-port", o.base_port,
