@@ -33,6 +33,7 @@ constexpr const char* kStatusPage = R"(<!doctype html>
 <li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></li>
 <li><a href="/debug/streams">/debug/streams</a>: open streams and their metadata</li>
 <li><a href="/debug/config">/debug/config</a>: the effective config</li>
+<li><a href="/debug/nodes">/debug/nodes</a>: mesh nodes: reverse registrations, discovered nodes</li>
 </ul></body></html>
 )";
 
@@ -60,6 +61,7 @@ asio::awaitable<Reply> route(Gate& gate, const http::request<http::empty_body>& 
   }
   if (target == "/debug/streams") co_return json_reply(co_await gate.describe_streams());
   if (target == "/debug/config") co_return json_reply(to_json(gate.config()));
+  if (target == "/debug/nodes") co_return json_reply(co_await gate.describe_nodes());
   if (target == "/") {
     co_return Reply{http::status::ok, "text/html; charset=utf-8",
                     fmt::format(kStatusPage, kVersion, gate.active_streams(), gate.workers().size(),

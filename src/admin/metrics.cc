@@ -12,6 +12,7 @@
 #include "auth/mesh_identity.h"
 #include "auth/renewer.h"
 #include "core/gate.h"
+#include "discovery/discovery.h"
 #include "webpush/push_server.h"
 #include "mesh/mesh.h"
 #include "ugate/version.h"
@@ -145,6 +146,23 @@ void render_identity_metrics(Writer& w, const Gate& gate) {
   }
 }
 
+// Local discovery's announces, sent and received by what became of them.
+void render_discovery(Writer& w, const Gate& gate) {
+  const discovery::Discovery* d = gate.discovery();
+  if (!d) return;
+  const discovery::DiscoveryStats& s = d->stats();
+  w.family("ugate_discovery_announces_sent_total", "counter", "Discovery announces multicast (one per interface and family).");
+  w.sample("ugate_discovery_announces_sent_total", "result=\"ok\"", s.sent.get());
+  w.sample("ugate_discovery_announces_sent_total", "result=\"error\"", s.send_errors.get());
+  w.family("ugate_discovery_announces_received_total", "counter",
+           "Announces received, by what became of them (only accepted ones count; the rest are ignored).");
+  for (size_t h = 0; h < s.received.size(); ++h)
+    w.sample("ugate_discovery_announces_received_total",
+             fmt::format("result=\"{}\"", to_string(static_cast<discovery::Heard>(h))), s.received[h].get());
+  w.family("ugate_discovery_nodes", "gauge", "Nodes heard from on the local links within the TTL.");
+  w.sample("ugate_discovery_nodes", "", d->size());
+}
+
 }  // namespace
 
 std::string render_metrics(const Gate& gate) {
@@ -272,6 +290,7 @@ std::string render_metrics(const Gate& gate) {
       }
     }
   }
+  render_discovery(w, gate);
   return w.take();
 }
 

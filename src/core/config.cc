@@ -492,6 +492,34 @@ AuthzPolicy read_authorization(const Reader& r, const YAML::Node& n) {
   return AuthzPolicy(std::move(rules), def);
 }
 
+DiscoveryConfig read_discovery(const Reader& r, const YAML::Node& n) {
+  const std::string key = "discovery";
+  DiscoveryConfig d;
+  d.ttl = 3 * d.interval;
+  if (n.IsScalar()) {
+    d.enabled = r.boolean(n, key);
+    return d;
+  }
+  r.only_keys(n, key, {"enabled", "port", "interval", "ttl", "max_clock_skew", "interfaces"});
+  d.enabled = n["enabled"] ? r.boolean(n["enabled"], Reader::join(key, "enabled")) : true;
+  if (n["port"]) {
+    d.port = static_cast<uint16_t>(r.number(n["port"], Reader::join(key, "port"), 65535));
+    if (d.port == 0) r.fail(n["port"], Reader::join(key, "port"), "must be above 0");
+  }
+  if (n["interval"]) d.interval = r.duration(n["interval"], Reader::join(key, "interval"));
+  if (d.interval < Duration(100)) r.fail(n["interval"], Reader::join(key, "interval"), "must be 100ms or more");
+  d.ttl = 3 * d.interval;
+  if (n["ttl"]) {
+    d.ttl = r.duration(n["ttl"], Reader::join(key, "ttl"));
+    if (d.ttl <= d.interval) r.fail(n["ttl"], Reader::join(key, "ttl"), "must be longer than the interval");
+  }
+  if (n["max_clock_skew"]) d.max_clock_skew = r.duration(n["max_clock_skew"], Reader::join(key, "max_clock_skew"));
+  if (d.max_clock_skew < Duration(1000))
+    r.fail(n["max_clock_skew"], Reader::join(key, "max_clock_skew"), "must be 1s or more");
+  if (n["interfaces"]) d.interfaces = r.scalars(n["interfaces"], Reader::join(key, "interfaces"));
+  return d;
+}
+
 void apply_defaults(Config& c) {
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
   if (c.state_dir.empty()) c.state_dir = default_state_dir();
@@ -531,7 +559,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
-               "mesh", "identity", "authorization", "listeners"});
+               "mesh", "identity", "authorization", "listeners", "discovery"});
   if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
@@ -583,6 +611,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
 
   if (const auto& id = root["identity"]) c.identity = read_identity(r, id);
   if (const auto& az = root["authorization"]) c.authorization = read_authorization(r, az);
+  if (const auto& dn = root["discovery"]) c.discovery = read_discovery(r, dn);
 
   if (const auto& ls = root["listeners"]) {
     if (!ls.IsSequence()) r.fail(ls, "listeners", "expected a list of listeners");
@@ -649,6 +678,16 @@ nlohmann::json authorization_json(const AuthzPolicy& p) {
   }
   return {{"default", defaults[static_cast<int>(p.default_action())]}, {"rules", rules}};
 }
+
+nlohmann::json discovery_json(const DiscoveryConfig& d) {
+  if (!d.enabled) return "off";
+  return {{"port", d.port},
+          {"interval", format_duration(d.interval)},
+          {"ttl", format_duration(d.ttl)},
+          {"max_clock_skew", format_duration(d.max_clock_skew)},
+          {"interfaces", d.interfaces}};
+}
+
 }  // namespace
 
 nlohmann::json to_json(const Config& c) {
@@ -723,6 +762,7 @@ nlohmann::json to_json(const Config& c) {
             {"keepalive_timeout", format_duration(c.mesh.keepalive_timeout)}}},
           {"identity", identity_json(c.identity)},
           {"authorization", authorization_json(c.authorization)},
+          {"discovery", discovery_json(c.discovery)},
           {"listeners", listeners}};
 }
 

@@ -120,6 +120,17 @@ bool verify_user(const ListenerConfig& l, std::string_view user, std::string_vie
 // Protocols whose clients name the destination (no forward/routes needed).
 bool is_proxy_protocol(std::string_view protocol);
 
+// Local discovery (src/discovery/): signed announces multicast on the
+// node's links (FF02::5227 and 224.0.0.250); off unless configured.
+struct DiscoveryConfig {
+  bool enabled = false;
+  uint16_t port = 5227;                 // UDP, both groups
+  Duration interval{10'000};            // between announces
+  Duration ttl{30'000};                 // a node not heard from this long is dropped (default 3 x interval)
+  Duration max_clock_skew{60'000};      // announces timestamped further from our clock are refused
+  std::vector<std::string> interfaces;  // empty: every interface that is up and multicast (not loopback)
+};
+
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"
   uint16_t base_port = kDefaultBasePort;
@@ -133,6 +144,7 @@ struct Config {
   std::vector<ListenerConfig> listeners;
   IdentityConfig identity;
   AuthzPolicy authorization;
+  DiscoveryConfig discovery;
 };
 
 // Command-line values that win over the file.

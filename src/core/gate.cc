@@ -18,6 +18,7 @@
 #include "auth/mesh_identity.h"
 #include "auth/renewer.h"
 #include "auth/tls_context.h"
+#include "discovery/discovery.h"
 #include "doors/doors.h"
 #include "io/listen_socket.h"
 #include "mesh/mesh.h"
@@ -75,6 +76,7 @@ Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
 
 Gate::~Gate() {
   admin_.reset();
+  discovery_.reset();
   push_servers_.clear();
   workers_.clear();
   renewer_.reset();
@@ -91,7 +93,9 @@ void Gate::load_identity() {
     }
   }
   try {
-    if (mesh || !options.node_terminate.empty()) {
+    // Discovery signs its announces with the node's key.
+    bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled;
+    if (needs_identity) {
       auto id = load_or_create_identity(config_.identity, config_.state_dir);
       spdlog::info("identity: {} node {} vip6 {}, valid until {}", id->spiffe.str(), id->node_id,
                    id->vip6.to_string(), format_utc(id->not_after));
@@ -185,6 +189,30 @@ void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
                w.store);
 }
 
+// Announces the first mesh listener's address and port (none: port 0).
+void Gate::start_discovery() {
+  if (!config_.discovery.enabled) return;
+  TcpEndpoint mesh;
+  const auto& slots = workers_.front()->listeners();
+  for (const auto& slot : slots) {
+    if (slot.config->protocol != "mesh") continue;
+    mesh = slot.bound;
+    break;
+  }
+  discovery_ = std::make_unique<discovery::Discovery>(control_, config_.discovery, *identity_, mesh);
+  try {
+    discovery_->start();
+  } catch (const std::runtime_error& e) {
+    throw StartError(e.what());
+  }
+}
+
+asio::awaitable<nlohmann::json> Gate::describe_nodes() {
+  nlohmann::json out = nlohmann::json::object();
+  out["discovered"] = discovery_ ? discovery_->describe() : nlohmann::json::array();
+  co_return out;
+}
+
 int Gate::run() {
   started_ = std::chrono::steady_clock::now();
   if (config_.admin) {
@@ -193,6 +221,7 @@ int Gate::run() {
   }
   load_identity();
   bind_listeners();
+  start_discovery();
   for (auto& w : workers_) w->start();
   ready_ = true;
   spdlog::info("ugate ready: {} listener(s), {} worker(s), config {}", config_.listeners.size(), workers_.size(),
@@ -236,6 +265,7 @@ asio::awaitable<void> Gate::wait_for_signal_then_drain() {
     co_await wait_until(std::chrono::steady_clock::now() + kForcedCloseGrace);
   }
   signals.cancel();
+  if (discovery_) discovery_->stop();
   if (admin_) admin_->stop();
   for (auto& p : push_servers_) p->stop();
   control_.stop();

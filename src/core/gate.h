@@ -22,6 +22,9 @@ class AdminServer;
 namespace webpush {
 class PushServer;
 }
+namespace discovery {
+class Discovery;
+}
 class CaService;
 class IdentityRenewer;
 class MeshIdentity;
@@ -54,6 +57,10 @@ class Gate {
   const std::deque<ListenerAuth>& listener_auth() const { return listener_auth_; }
   // For /debug/streams: asks every worker on its own thread.
   asio::awaitable<nlohmann::json> describe_streams();
+  // Local discovery (control thread), when configured.
+  const discovery::Discovery* discovery() const { return discovery_.get(); }
+  // For /debug/nodes: the mesh nodes this gate knows of and how.
+  asio::awaitable<nlohmann::json> describe_nodes();
   // The push services (listeners with protocol webpush), on the control thread.
   const std::vector<std::unique_ptr<webpush::PushServer>>& push_servers() const { return push_servers_; }
 
@@ -63,6 +70,7 @@ class Gate {
   void load_identity();
   void bind_udp_listener(const ListenerConfig& l, const asio::ip::tcp::endpoint& address,
                          std::atomic<uint64_t>& active);
+  void start_discovery();
   asio::awaitable<void> wait_for_signal_then_drain();
 
   Config config_;
@@ -77,6 +85,7 @@ class Gate {
   std::deque<ListenerAuth> listener_auth_;  // one per listener, in order
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<webpush::PushServer>> push_servers_;
+  std::unique_ptr<discovery::Discovery> discovery_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

@@ -403,5 +403,43 @@ authorization:
               HasSubstr("authorization.rules[0].to.port: expected a whole number from 0 to 65535"));
 }
 
+TEST(DiscoveryConfig, OffByDefaultOnWithDefaults) {
+  EXPECT_FALSE(load("").discovery.enabled);
+  EXPECT_EQ(to_json(load("")).at("discovery"), "off");
+  DiscoveryConfig d = load("discovery: on").discovery;
+  EXPECT_TRUE(d.enabled);
+  EXPECT_EQ(d.port, 5227);
+  EXPECT_EQ(d.interval, std::chrono::seconds(10));
+  EXPECT_EQ(d.ttl, std::chrono::seconds(30));
+  EXPECT_EQ(d.max_clock_skew, std::chrono::seconds(60));
+  EXPECT_TRUE(d.interfaces.empty());
+  EXPECT_FALSE(load("discovery: off").discovery.enabled);
+}
+
+TEST(DiscoveryConfig, EveryKey) {
+  DiscoveryConfig d =
+      load("discovery: { port: 6000, interval: 2s, ttl: 9s, max_clock_skew: 5m, interfaces: [eth0, wlan0] }").discovery;
+  EXPECT_TRUE(d.enabled);
+  EXPECT_EQ(d.port, 6000);
+  EXPECT_EQ(d.interval, std::chrono::seconds(2));
+  EXPECT_EQ(d.ttl, std::chrono::seconds(9));
+  EXPECT_EQ(d.max_clock_skew, std::chrono::minutes(5));
+  EXPECT_EQ(d.interfaces, (std::vector<std::string>{"eth0", "wlan0"}));
+  EXPECT_EQ(load("discovery: { interval: 1s }").discovery.ttl, std::chrono::seconds(3)) << "ttl follows the interval";
+  EXPECT_FALSE(load("discovery: { enabled: false, port: 6000 }").discovery.enabled);
+  auto j = to_json(load("discovery: { interval: 2s }")).at("discovery");
+  EXPECT_EQ(j.at("interval"), "2s");
+  EXPECT_EQ(j.at("ttl"), "6s");
+}
+
+TEST(DiscoveryConfig, ErrorsNameTheKey) {
+  EXPECT_THAT(error_of("discovery: maybe"), HasSubstr("test.yaml:1: discovery: expected true or false"));
+  EXPECT_THAT(error_of("discovery: { port: 0 }"), HasSubstr("discovery.port: must be above 0"));
+  EXPECT_THAT(error_of("discovery: { interval: 10ms }"), HasSubstr("discovery.interval: must be 100ms or more"));
+  EXPECT_THAT(error_of("discovery: { interval: 5s, ttl: 5s }"), HasSubstr("discovery.ttl: must be longer than the interval"));
+  EXPECT_THAT(error_of("discovery: { max_clock_skew: 0s }"), HasSubstr("discovery.max_clock_skew: must be 1s or more"));
+  EXPECT_THAT(error_of("discovery: { group: 224.0.0.1 }"), HasSubstr("discovery.group: unknown key"));
+}
+
 }  // namespace
 }  // namespace ugate
