@@ -16,7 +16,7 @@ build_stack=(
 )
 # Peers the tests and benchmarks start (tools we did not write).
 peers=(
-  python3 curl openssl iproute2 procps psmisc iperf3 haproxy socat iptables python3-h2
+  python3 curl openssl iproute2 procps psmisc iperf3 haproxy socat ncat iptables python3-h2
   nodejs npm   # npm web-push / http_ece (Web Push interop), installed by the tests into the build dir
 )
 
