@@ -124,6 +124,16 @@ void render_mesh(Writer& w, const std::vector<std::unique_ptr<Worker>>& workers)
              fmt::format("reason=\"{}\"", h2::to_string(static_cast<h2::EndReason>(r))),
              sum([r](const MeshStats& s) -> const Counter& { return s.closed_by_reason[r]; }));
   }
+  w.family("ugate_mesh_pool_streams_total", "counter", "CONNECT streams the pool opened on its connections to mesh nodes.");
+  w.sample("ugate_mesh_pool_streams_total", "", sum([](const MeshStats& s) -> const Counter& { return s.streams_opened; }));
+  w.family("ugate_mesh_pool_dial_failures_total", "counter",
+           "Connections to mesh nodes the pool could not make (each failed the streams waiting for it), by reason.");
+  for (size_t r = 1; r < static_cast<size_t>(CloseReason::kCount); ++r) {
+    uint64_t n = sum([r](const MeshStats& s) -> const Counter& { return s.dial_failed[r]; });
+    if (n > 0)  // a dial fails for a handful of reasons: the others stay out of the output
+      w.sample("ugate_mesh_pool_dial_failures_total",
+               fmt::format("reason=\"{}\"", to_string(static_cast<CloseReason>(r))), n);
+  }
 }
 
 // The node's certificate, its renewals, and the CA's requests.

@@ -276,7 +276,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
                              const ListenerDefaults& d) {
   r.only_keys(n, key,
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
-               "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush"});
+               "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
+               "via"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -330,6 +331,11 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
       r.fail(n["tproxy"], Reader::join(key, "tproxy"),
              "only capture listeners (capture-out, capture-in) and udp take tproxy");
   }
+  if (n["via"]) {
+    if (udp || protocol_names_destination(l.protocol) || l.protocol == "mesh")
+      r.fail(n["via"], Reader::join(key, "via"), "only for listeners that dial TCP destinations (not " + l.protocol + ")");
+    l.via = r.scalar(n["via"], Reader::join(key, "via"));  // checked against the nodes once all are read
+  }
   if (udp && l.idle_timeout.count() == 0) r.fail(n["idle_timeout"], Reader::join(key, "idle_timeout"), "must be above 0");
   if (l.connect_timeout.count() == 0) r.fail(n["connect_timeout"], Reader::join(key, "connect_timeout"), "must be above 0");
 
@@ -365,7 +371,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
 void read_mesh(const Reader& r, const YAML::Node& n, MeshConfig& m) {
   r.only_keys(n, "mesh",
               {"stream_window", "connection_window", "max_frame", "max_concurrent_streams", "streams_per_connection",
-               "pool_idle_timeout", "keepalive_interval", "keepalive_timeout"});
+               "pool_idle_timeout", "keepalive_interval", "keepalive_timeout", "connect_timeout"});
   constexpr uint64_t kMaxWindow = (1u << 31) - 1;  // RFC 9113 6.9.1
   if (n["stream_window"]) m.stream_window = static_cast<uint32_t>(r.size(n["stream_window"], "mesh.stream_window", 65535, kMaxWindow));
   if (n["connection_window"])
@@ -385,6 +391,68 @@ void read_mesh(const Reader& r, const YAML::Node& n, MeshConfig& m) {
   };
   seconds("keepalive_interval", m.keepalive_interval);
   seconds("keepalive_timeout", m.keepalive_timeout);
+  if (n["connect_timeout"]) {
+    m.connect_timeout = r.duration(n["connect_timeout"], "mesh.connect_timeout");
+    if (m.connect_timeout.count() == 0) r.fail(n["connect_timeout"], "mesh.connect_timeout", "must be above 0");
+  }
+}
+
+// A node's name is a DNS label: it appears in destinations as NAME:PORT and NAME.<trust-domain>:PORT.
+std::string check_node_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return "expected 1 to 63 characters";
+  for (char ch : name) {
+    auto c = static_cast<unsigned char>(ch);
+    if (!std::islower(c) && !std::isdigit(c) && c != '-')
+      return "'" + std::string(name) + "' is not a DNS label (lower-case letters, digits and '-')";
+  }
+  if (name.front() == '-' || name.back() == '-') return "'" + std::string(name) + "' may not start or end with '-'";
+  return "";
+}
+
+std::string check_node_ref(std::string_view id) {
+  if (is_spiffe_ref(id)) return parse_spiffe_id(id) ? "" : "'" + std::string(id) + "' is not a valid SPIFFE ID";
+  bool base32 = id.size() == 52 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
+  });
+  return base32 ? "" : "expected a SPIFFE ID (spiffe://...) or a node ID (52 base32 characters, as `ugate id` prints)";
+}
+
+std::vector<NodeConfig> read_nodes(const Reader& r, const YAML::Node& n, uint16_t base) {
+  if (!n.IsMap()) r.fail(n, "nodes", "expected a mapping of NAME: { address, id, via }");
+  std::vector<NodeConfig> nodes;
+  for (const auto& kv : n) {
+    NodeConfig node;
+    node.name = kv.first.as<std::string>();
+    std::string key = "nodes." + node.name;
+    if (auto err = check_node_name(node.name); !err.empty()) r.fail(kv.first, key, err);
+    const YAML::Node& v = kv.second;
+    r.only_keys(v, key, {"address", "id", "via"});
+    if (!v["address"]) r.fail(v, key, "missing 'address: HOST:PORT' (the node's mesh port)");
+    node.address = r.address(v["address"], Reader::join(key, "address"), base, false);
+    if (!v["id"]) r.fail(v, key, "missing 'id': the node's SPIFFE ID or node ID (`ugate id` on it prints both)");
+    node.id = r.scalar(v["id"], Reader::join(key, "id"));
+    if (auto err = check_node_ref(node.id); !err.empty()) r.fail(v["id"], Reader::join(key, "id"), err);
+    if (v["via"]) node.via = r.scalar(v["via"], Reader::join(key, "via"));
+    nodes.push_back(std::move(node));
+  }
+  // Every via names a node, and following them ends (at most kMaxMeshHops nodes in a path).
+  auto find = [&](std::string_view name) -> const NodeConfig* {
+    for (const auto& x : nodes)
+      if (x.name == name) return &x;
+    return nullptr;
+  };
+  for (const auto& node : nodes) {
+    size_t hops = 1;
+    for (const NodeConfig* at = &node; !at->via.empty(); ++hops) {
+      const NodeConfig* next = find(at->via);
+      if (!next) r.fail(n[at->name]["via"], "nodes." + at->name + ".via", "unknown node '" + at->via + "'");
+      if (hops >= kMaxMeshHops)
+        r.fail(n[node.name]["via"], "nodes." + node.name + ".via",
+               "a path of more than " + std::to_string(kMaxMeshHops) + " nodes (or a loop)");
+      at = next;
+    }
+  }
+  return nodes;
 }
 
 IdentityConfig read_identity(const Reader& r, const YAML::Node& n) {
@@ -559,7 +627,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
-               "mesh", "identity", "authorization", "listeners", "discovery"});
+               "mesh", "identity", "authorization", "listeners", "discovery", "nodes"});
   if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
@@ -609,6 +677,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
     if (dn["max_streams"]) d.max_streams = static_cast<uint32_t>(r.number(dn["max_streams"], "defaults.max_streams", 10'000'000));
   }
 
+  if (const auto& nn = root["nodes"]) c.nodes = read_nodes(r, nn, c.base_port);
   if (const auto& id = root["identity"]) c.identity = read_identity(r, id);
   if (const auto& az = root["authorization"]) c.authorization = read_authorization(r, az);
   if (const auto& dn = root["discovery"]) c.discovery = read_discovery(r, dn);
@@ -626,6 +695,8 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
         if (l.address.port != 0 && other.address == l.address && same_transport)
           r.fail(ls[i], key + ".address", l.address.str() + " is already used by listener '" + other.name + "'");
       }
+      if (!l.via.empty() && std::none_of(c.nodes.begin(), c.nodes.end(), [&](const NodeConfig& x) { return x.name == l.via; }))
+        r.fail(ls[i]["via"], key + ".via", "unknown node '" + l.via + "' (define it under nodes)");
       c.listeners.push_back(std::move(l));
     }
   }
@@ -679,6 +750,15 @@ nlohmann::json authorization_json(const AuthzPolicy& p) {
   return {{"default", defaults[static_cast<int>(p.default_action())]}, {"rules", rules}};
 }
 
+nlohmann::json nodes_json(const std::vector<NodeConfig>& nodes) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& n : nodes) {
+    out[n.name] = {{"address", n.address.str()}, {"id", n.id}};
+    if (!n.via.empty()) out[n.name]["via"] = n.via;
+  }
+  return out;
+}
+
 nlohmann::json discovery_json(const DiscoveryConfig& d) {
   if (!d.enabled) return "off";
   return {{"port", d.port},
@@ -716,6 +796,7 @@ nlohmann::json to_json(const Config& c) {
                          {"splice", l.splice},
                          {"max_streams", l.max_streams},
                          {"tproxy", l.tproxy}});
+    if (!l.via.empty()) listeners.back()["via"] = l.via;
     if (is_proxy_protocol(l.protocol)) {
       json users = json::array(), allow = json::array();
       for (const auto& u : l.users) users.push_back(u.name);  // never the passwords
@@ -759,7 +840,9 @@ nlohmann::json to_json(const Config& c) {
             {"streams_per_connection", c.mesh.streams_per_connection},
             {"pool_idle_timeout", format_duration(c.mesh.pool_idle_timeout)},
             {"keepalive_interval", format_duration(c.mesh.keepalive_interval)},
-            {"keepalive_timeout", format_duration(c.mesh.keepalive_timeout)}}},
+            {"keepalive_timeout", format_duration(c.mesh.keepalive_timeout)},
+            {"connect_timeout", format_duration(c.mesh.connect_timeout)}}},
+          {"nodes", nodes_json(c.nodes)},
           {"identity", identity_json(c.identity)},
           {"authorization", authorization_json(c.authorization)},
           {"discovery", discovery_json(c.discovery)},

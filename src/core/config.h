@@ -53,6 +53,7 @@ struct MeshConfig {
   Duration pool_idle_timeout{300'000};     // a pooled connection without streams this long closes
   Duration keepalive_interval{30'000};     // a connection quiet this long is PINGed
   Duration keepalive_timeout{10'000};      // and closed when the PING is not answered in this
+  Duration connect_timeout{5'000};         // a pooled connection's TCP connect, then its TLS handshake, each
 };
 
 // Listener protocols whose streams choose their own destination (HBONE's
@@ -101,6 +102,9 @@ struct ListenerConfig {
   bool splice = true;        // splice(2) when both sides are plain TCP
   uint32_t max_streams = 0;  // 0: limited only by open files
   bool tproxy = false;       // capture doors and udp: TPROXY (IP_TRANSPARENT) instead of REDIRECT
+  // Destinations that are not mesh nodes are reached through this node: an
+  // HBONE CONNECT to it, which dials them (an egress gateway). "": directly.
+  std::string via;
   std::optional<WebPushConfig> webpush;  // set for protocol webpush
 };
 
@@ -131,6 +135,21 @@ struct DiscoveryConfig {
   std::vector<std::string> interfaces;  // empty: every interface that is up and multicast (not loopback)
 };
 
+// A mesh peer by name. `forward: NAME:PORT` (or NAME.<trust-domain>:PORT,
+// from a proxy door) reaches PORT on that node's loopback through an HBONE
+// tunnel (HTTP/2 CONNECT over mTLS) to its mesh port.
+struct NodeConfig {
+  std::string name;
+  HostPort address;  // its mesh port (BASE+8)
+  std::string id;    // who it must prove to be: a SPIFFE ID, or a node ID (52 base32 characters)
+  std::string via;   // another node whose mesh port reaches this one (CONNECT inside CONNECT); "": directly
+};
+// The longest path of nodes a stream may take (the first dialled, each
+// later one through a CONNECT on the one before).
+inline constexpr size_t kMaxMeshHops = 3;
+// Whether `id` names a node by SPIFFE ID (else by node ID).
+inline bool is_spiffe_ref(std::string_view id) { return id.starts_with("spiffe://"); }
+
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"
   uint16_t base_port = kDefaultBasePort;
@@ -141,6 +160,7 @@ struct Config {
   AccessLogConfig access_log;
   std::optional<HostPort> admin;  // nullopt: admin server off
   MeshConfig mesh;
+  std::vector<NodeConfig> nodes;
   std::vector<ListenerConfig> listeners;
   IdentityConfig identity;
   AuthzPolicy authorization;

@@ -66,9 +66,10 @@ Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
   raise_open_files_limit();
   ::signal(SIGPIPE, SIG_IGN);  // splice(2) to a closed socket would otherwise kill us
   access_sink_ = AccessLogSink::open(config_.access_log);
+  node_health_ = std::make_unique<NodeHealth>();
   for (unsigned i = 0; i < config_.workers; ++i) {
     auto& w = workers_.emplace_back(std::make_unique<Worker>(i, access_sink_.get()));
-    auto mesh = std::make_unique<Mesh>(*w, config_.mesh);
+    auto mesh = std::make_unique<Mesh>(*w, config_.mesh, config_.nodes, *node_health_);
     w->set_mesh(mesh.get());
     w->add_service(std::move(mesh));
   }
@@ -93,8 +94,9 @@ void Gate::load_identity() {
     }
   }
   try {
-    // Discovery signs its announces with the node's key.
-    bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled;
+    // Discovery signs its announces with the node's key; the pool dials mesh nodes with it.
+    bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled || !config_.nodes.empty();
+    if (mesh) options.mesh_alpn.push_back("h2");  // HBONE
     if (needs_identity) {
       auto id = load_or_create_identity(config_.identity, config_.state_dir);
       spdlog::info("identity: {} node {} vip6 {}, valid until {}", id->spiffe.str(), id->node_id,
@@ -111,6 +113,7 @@ void Gate::load_identity() {
       }
       identity_ = std::make_unique<MeshIdentity>(std::move(id), std::move(options));
       renewer_ = std::make_unique<IdentityRenewer>(config_.identity, config_.state_dir, *identity_);
+      for (auto& w : workers_) w->mesh()->set_identity(identity_.get());
     }
     for (const auto& l : config_.listeners) {
       ListenerAuth& auth = listener_auth_.emplace_back();
@@ -210,6 +213,13 @@ void Gate::start_discovery() {
 asio::awaitable<nlohmann::json> Gate::describe_nodes() {
   nlohmann::json out = nlohmann::json::object();
   out["discovered"] = discovery_ ? discovery_->describe() : nlohmann::json::array();
+  nlohmann::json configured = nlohmann::json::array();
+  for (const auto& n : config_.nodes) {
+    configured.push_back({{"name", n.name}, {"address", n.address.str()}, {"id", n.id}});
+    if (!n.via.empty()) configured.back()["via"] = n.via;
+  }
+  out["configured"] = std::move(configured);
+  out["connections"] = node_health_->describe();  // the last outcome of each path's connections
   co_return out;
 }
 

@@ -26,6 +26,7 @@ namespace discovery {
 class Discovery;
 }
 class CaService;
+class NodeHealth;
 class IdentityRenewer;
 class MeshIdentity;
 struct ListenerAuth;
@@ -86,6 +87,7 @@ class Gate {
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<webpush::PushServer>> push_servers_;
   std::unique_ptr<discovery::Discovery> discovery_;
+  std::unique_ptr<NodeHealth> node_health_;  // the pools' last outcome per mesh path, for /debug/nodes
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

@@ -43,6 +43,25 @@ std::string_view to_string(CloseReason r) {
   return "unknown";
 }
 
+namespace {
+class CloseReasonCategory final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "ugate.close_reason"; }
+  std::string message(int v) const override { return std::string(to_string(static_cast<CloseReason>(v))); }
+};
+const CloseReasonCategory kCloseReasonCategory;
+}  // namespace
+
+boost::system::error_code close_reason_error(CloseReason r) {
+  return {static_cast<int>(r), kCloseReasonCategory};
+}
+
+CloseReason close_reason_of(const boost::system::error_code& ec, CloseReason otherwise) {
+  if (ec.category() != kCloseReasonCategory || ec.value() <= 0 || ec.value() >= static_cast<int>(CloseReason::kCount))
+    return otherwise;
+  return static_cast<CloseReason>(ec.value());
+}
+
 std::string format_endpoint(const TcpEndpoint& ep) {
   if (ep.port() == 0) return "";
   return HostPort{ep.address().to_string(), ep.port()}.str();

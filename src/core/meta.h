@@ -44,6 +44,11 @@ enum class CloseReason : uint8_t {
   kCount
 };
 std::string_view to_string(CloseReason r);
+// A CloseReason as an error_code, for a failure that reaches several streams
+// at once (a mesh connection that could not be made fails each waiting stream
+// with it), and back: `otherwise` for errors of other categories.
+boost::system::error_code close_reason_error(CloseReason r);
+CloseReason close_reason_of(const boost::system::error_code& ec, CloseReason otherwise);
 
 enum class ProxyMode : uint8_t { kNone, kSplice, kCopy, kDatagram };
 std::string_view to_string(ProxyMode m);

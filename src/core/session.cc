@@ -5,6 +5,8 @@
 #include "auth/listener_auth.h"
 #include "io/stream_wait.h"
 #include "io/tcp_stream.h"
+#include "mesh/mesh.h"
+#include "mesh/tunnel_headers.h"
 
 namespace ugate {
 namespace {
@@ -29,6 +31,11 @@ Session::Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> dow
 }
 
 Session::~Session() {
+  if (handed_over_) {
+    slot_.stats.active.sub();
+    slot_.active_total->fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
   StreamMeta& m = meta();
   if (aborted_ != CloseReason::kDone) m.reason = aborted_;
   slot_.stats.closed_by_reason[static_cast<size_t>(m.reason)].add();
@@ -55,6 +62,12 @@ void Session::end_exchange(CloseReason result) {
   exchange_open_ = false;
 }
 
+std::unique_ptr<Stream> Session::hand_over() {
+  handed_over_ = true;
+  phase_ = Phase::kClosed;
+  return std::move(down_);
+}
+
 void Session::close_upstream() {
   if (up_) up_->close();
   up_.reset();
@@ -75,13 +88,20 @@ asio::awaitable<CloseReason> Session::dial(HostPort destination, bool answers) {
   dial_expired_ = false;
   enter_timed_phase(Phase::kConnecting, slot_.config->connect_timeout);
   CloseReason result = authorize();
-  Endpoints endpoints;
-  if (result == CloseReason::kDone) {
-    endpoints = co_await worker_.dialer().resolve(m.destination);
+  std::optional<MeshPath> path;
+  Mesh* mesh = worker_.mesh();
+  if (result == CloseReason::kDone && mesh) path = mesh->route(m.destination, slot_.config->via);
+  if (result == CloseReason::kDone && path) {
+    Pool::Fields fields = tunnel_headers(m);  // a named value: see "Coroutines and GCC 12"
+    result = co_await mesh->pool().connect(*path, down_->shared_meta(), std::move(fields), up_);
+  } else if (result == CloseReason::kDone) {
+    Endpoints endpoints = co_await worker_.dialer().resolve(m.destination);
     if (endpoints.empty()) result = CloseReason::kResolveFailed;
+    if (aborted_ == CloseReason::kDone && !dial_expired_ && result == CloseReason::kDone) {
+      result = co_await Dialer::connect(endpoints, worker_.poller(), down_->shared_meta(), up_);
+      if (result == CloseReason::kDone) up_local_ = static_cast<TcpStream&>(*up_).local_endpoint();
+    }
   }
-  if (aborted_ == CloseReason::kDone && !dial_expired_ && result == CloseReason::kDone)
-    result = co_await Dialer::connect(endpoints, worker_.poller(), down_->shared_meta(), up_);
   if (dial_expired_) result = CloseReason::kConnectTimeout;
   if (aborted_ != CloseReason::kDone) result = aborted_;
   if (result != CloseReason::kDone) close_upstream();
@@ -94,7 +114,7 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
   CloseReason result = co_await s.dial(std::move(destination), static_cast<bool>(options.reply));
   const bool answers_failure = options.reply && result != CloseReason::kDone;
   if (s.aborted_ == CloseReason::kDone && options.reply) {
-    DialOutcome outcome{result, m.upstream, result == CloseReason::kDone ? s.up_->local_endpoint() : TcpEndpoint{}};
+    DialOutcome outcome{result, m.upstream, result == CloseReason::kDone ? s.up_local_ : TcpEndpoint{}};
     std::string answer = options.reply(outcome);
     error_code ec = co_await write_all(*s.down_, answer);
     if (ec && result == CloseReason::kDone) result = CloseReason::kDownstreamReset;
@@ -206,11 +226,9 @@ void Session::start_sniffing(Duration timeout) { enter_timed_phase(Phase::kSniff
 TlsStream* Session::accept_tls(SSL_CTX* ctx) {
   auto* plain = dynamic_cast<TcpStream*>(down_.get());
   if (!plain || !ctx) return nullptr;
-  std::unique_ptr<TcpStream> tcp(plain);
-  down_.release();
-  auto tls = TlsStream::create(tcp, ctx, TlsStream::Role::kServer);
+  auto tls = TlsStream::create(down_, ctx, TlsStream::Role::kServer, worker_.context());
   TlsStream* layered = tls.get();
-  down_ = tls ? std::unique_ptr<Stream>(std::move(tls)) : std::unique_ptr<Stream>(std::move(tcp));
+  if (tls) down_ = std::move(tls);
   return layered;
 }
 

@@ -72,7 +72,7 @@ class Session final : public Tracked, public ProxyOwner {
   // or why not. With `answers`, a timeout leaves the client open for the
   // door's answer, as ForwardOptions::reply does.
   asio::awaitable<CloseReason> dial(HostPort destination, bool answers);
-  TcpStream& upstream() { return *up_; }
+  Stream& upstream() { return *up_; }
   bool has_upstream() const { return up_ != nullptr; }
   void close_upstream();
   // Such doors write one access-log line per exchange: begin_exchange()
@@ -81,6 +81,11 @@ class Session final : public Tracked, public ProxyOwner {
   void begin_exchange();
   bool exchange_open() const { return exchange_open_; }
   void end_exchange(CloseReason result);
+  // Hands the client's stream to something that is not one stream (the
+  // HBONE server: a connection of many streams, each a session of its own),
+  // once the door is done with it (TLS accepted). The session then ends
+  // without an access-log line.
+  std::unique_ptr<Stream> hand_over();
   // Ends the stream now without dialing (no route, bad request): with a
   // reset, or, after the door's answer, with an orderly close (FIN).
   void fail(CloseReason reason);
@@ -111,7 +116,8 @@ class Session final : public Tracked, public ProxyOwner {
   Worker& worker_;
   ListenerSlot& slot_;
   std::unique_ptr<Stream> down_;
-  std::unique_ptr<TcpStream> up_;  // being connected, then connected
+  std::unique_ptr<Stream> up_;  // being connected, then connected (TCP, or a mesh CONNECT stream)
+  TcpEndpoint up_local_;        // our end of a TCP upstream
   std::optional<Proxy> proxy_;
   Phase phase_ = Phase::kRouting;
   CloseReason aborted_ = CloseReason::kDone;  // set when ended from outside (timeout, drain)
@@ -122,6 +128,7 @@ class Session final : public Tracked, public ProxyOwner {
   bool dial_expired_ = false;  // connect_timeout passed; the answer is due
   bool exchanges_ = false;     // the door logs per exchange (begin_exchange)
   bool exchange_open_ = false;
+  bool handed_over_ = false;
 };
 
 

@@ -46,6 +46,11 @@ class Stream {
   virtual void shutdown_write() = 0;  // half-close: the peer sees EOF
   virtual void reset() = 0;           // abortive close: RST where the transport has one
   virtual void close() = 0;           // orderly close; pending waits complete with an error
+  // Drops pending waits without calling them: for a stream layered on this
+  // one (TLS) that answers its own waiters when it closes.
+  virtual void forget_waits() = 0;
+  // The peer has finished sending (EOF or error): no more bytes will come.
+  virtual bool peer_finished() const = 0;
 
   // The kernel socket to splice(2) from and to, or -1 when bytes must pass
   // through user space (TLS, HTTP/2, bytes buffered by a sniffer).

@@ -48,7 +48,7 @@ asio::awaitable<void> socks5_udp_associate(Worker& worker, ListenerSlot& slot, s
 
 // `protocol: mesh` (BASE+8): TLS 1.3 with a client certificate verified
 // against the trust roots; by ALPN: the CA's CSR endpoint (http/1.1),
-// HBONE (h2, to come), else forwarded by SNI like tls-sni routes.
+// HBONE (h2), else forwarded by SNI like tls-sni routes.
 asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
 
 // The door for a listener protocol, or nullptr.

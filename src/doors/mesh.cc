@@ -6,6 +6,7 @@
 #include "doors/doors.h"
 #include "doors/tls_handshake.h"
 #include "io/stream_wait.h"
+#include "mesh/hbone_server.h"
 
 namespace ugate {
 namespace {
@@ -61,13 +62,18 @@ asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpE
   if (!tls) co_return;
   StreamMeta& m = session->meta();
   // ALPN dispatch. http/1.1 on a gateway with a CA: its CSR endpoint (the
-  // only thing a client without a certificate may reach). HBONE (h2) plugs in here.
+  // only thing a client without a certificate may reach).
   if (m.alpn == "http/1.1" && slot.auth->ca) {
     co_await serve_ca(std::move(session), *tls, *slot.auth->ca, slot.config->sniff_timeout);
     co_return;
   }
   if (m.peer_spiffe.empty()) {
     session->fail(CloseReason::kNoClientCert);
+    co_return;
+  }
+  // HBONE: each CONNECT on the connection is a stream of its own, from the proven peer.
+  if (m.alpn == "h2") {
+    serve_hbone(worker, slot, session->hand_over());
     co_return;
   }
   // Otherwise an mTLS-terminating forwarder: the route by the client's SNI.

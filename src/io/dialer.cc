@@ -36,18 +36,20 @@ asio::awaitable<Endpoints> Dialer::resolve(const HostPort& dest) {
 
 asio::awaitable<CloseReason> Dialer::connect(const Endpoints& endpoints, Poller& poller,
                                              const std::shared_ptr<StreamMeta>& meta,
-                                             std::unique_ptr<TcpStream>& up) {
+                                             std::unique_ptr<Stream>& up) {
   CloseReason result = CloseReason::kConnectFailed;
   for (const auto& ep : endpoints) {
     int err = 0;
-    up = TcpStream::connect(ep, poller, meta, err);
-    if (!up) co_return CloseReason::kOverload;  // out of descriptors
+    auto tcp = TcpStream::connect(ep, poller, meta, err);
+    if (!tcp) co_return CloseReason::kOverload;  // out of descriptors
+    TcpStream& s = *tcp;
+    up = std::move(tcp);
     if (err == EINPROGRESS) {
-      error_code ec = co_await wait_writable(*up);
+      error_code ec = co_await wait_writable(s);
       if (ec) co_return CloseReason::kConnectTimeout;  // closed by the caller
       // A failed connect always comes with EPOLLERR; without it there is no
       // error to fetch, and one getsockopt per connection is saved.
-      err = up->peer_finished() ? up->socket_error() : 0;
+      err = s.peer_finished() ? s.socket_error() : 0;
     }
     if (err == 0) {
       meta->upstream = ep;

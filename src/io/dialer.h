@@ -33,10 +33,10 @@ class Dialer {
 
   // Connects to the first address that answers. `up` holds the stream being
   // connected all along (closing it gives up); on success (kDone) it stays
-  // connected and meta.upstream says where.
+  // connected (a TcpStream) and meta.upstream says where.
   static asio::awaitable<CloseReason> connect(const Endpoints& endpoints, Poller& poller,
                                               const std::shared_ptr<StreamMeta>& meta,
-                                              std::unique_ptr<TcpStream>& up);
+                                              std::unique_ptr<Stream>& up);
 
  private:
   struct Entry {

@@ -23,13 +23,7 @@ class TcpStream final : public Stream {
   // Copies what has arrived without consuming it: a sniffer reads the first
   // bytes this way and the kernel still delivers them to the upstream.
   std::size_t peek(asio::mutable_buffer buf, error_code& ec);
-  // The peer has finished sending (FIN or error): no more bytes will arrive.
-  bool peer_finished() const { return entry_.peer_done; }
   Poller& poller() const { return poller_; }
-  // Drops a pending wait without calling it: for a wrapper stream that
-  // answers its own waiters when it closes (TlsStream).
-  void forget_read_wait() { entry_.reader = nullptr; }
-  void forget_write_wait() { entry_.writer = nullptr; }
 
   std::size_t try_read(asio::mutable_buffer buf, error_code& ec) override;
   std::size_t try_write(asio::const_buffer buf, error_code& ec) override;
@@ -38,6 +32,8 @@ class TcpStream final : public Stream {
   void shutdown_write() override;
   void reset() override;
   void close() override;
+  void forget_waits() override { entry_.reader = entry_.writer = nullptr; }
+  bool peer_finished() const override { return entry_.peer_done; }  // FIN or error
   int splice_fd() const override { return fd_; }
 
  private:

@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <utility>
 
@@ -10,19 +11,86 @@
 
 namespace ugate {
 
-std::unique_ptr<TlsStream> TlsStream::create(std::unique_ptr<TcpStream>& tcp, SSL_CTX* ctx, Role role) {
+namespace {
+
+// A BIO over a Stream that is not a kernel socket: OpenSSL's reads and writes
+// become the stream's try_read/try_write, "would block" a retry.
+Stream& bio_stream(BIO* b) { return *static_cast<Stream*>(BIO_get_data(b)); }
+
+int bio_write(BIO* b, const char* data, size_t len, size_t* written) {
+  BIO_clear_retry_flags(b);
+  error_code ec;
+  size_t n = bio_stream(b).try_write(asio::buffer(data, len), ec);
+  if (ec == asio::error::would_block) BIO_set_retry_write(b);
+  if (ec) {
+    errno = ec == asio::error::would_block ? 0 : ECONNRESET;
+    return 0;
+  }
+  *written = n;
+  return 1;
+}
+
+int bio_read(BIO* b, char* data, size_t len, size_t* read) {
+  BIO_clear_retry_flags(b);
+  error_code ec;
+  size_t n = bio_stream(b).try_read(asio::buffer(data, len), ec);
+  if (ec == asio::error::would_block) BIO_set_retry_read(b);
+  if (ec) {
+    errno = ec == asio::error::would_block || ec == asio::error::eof ? 0 : ECONNRESET;
+    return 0;
+  }
+  *read = n;
+  return 1;
+}
+
+long bio_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+BIO_METHOD* stream_bio_method() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ugate stream");
+    BIO_meth_set_write_ex(m, bio_write);
+    BIO_meth_set_read_ex(m, bio_read);
+    BIO_meth_set_ctrl(m, bio_ctrl);
+    BIO_meth_set_create(m, [](BIO* b) {
+      BIO_set_init(b, 1);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
+
+}  // namespace
+
+std::unique_ptr<TlsStream> TlsStream::create(std::unique_ptr<Stream>& transport, SSL_CTX* ctx, Role role,
+                                             asio::io_context& io) {
   SSL* ssl = SSL_new(ctx);
   if (!ssl) {
     ERR_clear_error();
     return nullptr;
   }
-  SSL_set_fd(ssl, tcp->splice_fd());
+  if (int fd = transport->splice_fd(); fd >= 0) {
+    SSL_set_fd(ssl, fd);
+  } else {
+    BIO* bio = BIO_new(stream_bio_method());
+    if (!bio) {
+      SSL_free(ssl);
+      ERR_clear_error();
+      return nullptr;
+    }
+    BIO_set_data(bio, transport.get());
+    SSL_set_bio(ssl, bio, bio);
+  }
   role == Role::kServer ? SSL_set_accept_state(ssl) : SSL_set_connect_state(ssl);
-  return std::unique_ptr<TlsStream>(new TlsStream(std::move(tcp), ssl));
+  return std::unique_ptr<TlsStream>(new TlsStream(std::move(transport), ssl, io));
 }
 
-TlsStream::TlsStream(std::unique_ptr<TcpStream> tcp, SSL* ssl)
-    : Stream(tcp->shared_meta()), tcp_(std::move(tcp)), ssl_(ssl) {}
+TlsStream::TlsStream(std::unique_ptr<Stream> transport, SSL* ssl, asio::io_context& io)
+    : Stream(transport->shared_meta()), transport_(std::move(transport)), io_(io), ssl_(ssl) {}
+
+void TlsStream::post(Waiter& w, const error_code& ec) {
+  asio::post(io_, [&w, ec] { w.on_ready(ec); });
+}
 
 TlsStream::~TlsStream() { close(); }
 
@@ -59,10 +127,10 @@ asio::awaitable<TlsResult> TlsStream::handshake(std::string* detail) {
     }
     int e = SSL_get_error(ssl_.get(), r);
     if (e == SSL_ERROR_WANT_READ) {
-      error_code ec = co_await ugate::wait_readable(*tcp_);
+      error_code ec = co_await ugate::wait_readable(*transport_);
       if (ec) co_return TlsResult::kAborted;
     } else if (e == SSL_ERROR_WANT_WRITE) {
-      error_code ec = co_await ugate::wait_writable(*tcp_);
+      error_code ec = co_await ugate::wait_writable(*transport_);
       if (ec) co_return TlsResult::kAborted;
     } else {
       co_return closed_ ? TlsResult::kAborted : classify_failure(detail);
@@ -155,26 +223,26 @@ std::size_t TlsStream::try_write(asio::const_buffer buf, error_code& ec) {
 }
 
 void TlsStream::wait_readable(Waiter& w) {
-  if (closed_) return tcp_->poller().post(w, asio::error::operation_aborted);
+  if (closed_) return post(w, asio::error::operation_aborted);
   // Answer at once when the last read stopped short of the socket (the end
   // of the stream after data, a full buffer) or OpenSSL holds bytes:
   // plaintext, or whole records not yet decrypted (read-ahead) unless the
   // last read found only a partial one.
   bool buffered = read_again_ || SSL_pending(ssl_.get()) > 0 || (!read_blocked_ && SSL_has_pending(ssl_.get()));
-  if (read_needs_ == Need::kRead && buffered) return tcp_->poller().post(w, {});
+  if (read_needs_ == Need::kRead && buffered) return post(w, {});
   reader_ = &w;
   need(read_needs_);
 }
 
 void TlsStream::wait_writable(Waiter& w) {
-  if (closed_) return tcp_->poller().post(w, asio::error::operation_aborted);
+  if (closed_) return post(w, asio::error::operation_aborted);
   writer_ = &w;
   need(write_needs_);
 }
 
 void TlsStream::need(Need n) {
-  if (n == Need::kRead && !std::exchange(waiting_inner_read_, true)) tcp_->wait_readable(inner_read_);
-  if (n == Need::kWrite && !std::exchange(waiting_inner_write_, true)) tcp_->wait_writable(inner_write_);
+  if (n == Need::kRead && !std::exchange(waiting_inner_read_, true)) transport_->wait_readable(inner_read_);
+  if (n == Need::kWrite && !std::exchange(waiting_inner_write_, true)) transport_->wait_writable(inner_write_);
 }
 
 void TlsStream::inner_ready(Need n, const error_code& ec) {
@@ -204,7 +272,7 @@ void TlsStream::continue_shutdown() {
   }
   ERR_clear_error();
   shutdown_pending_ = false;
-  tcp_->shutdown_write();
+  transport_->shutdown_write();
 }
 
 void TlsStream::reset() { finish(true); }
@@ -215,12 +283,19 @@ void TlsStream::finish(bool abortive) {
   closed_ = true;
   // Inner waits are dropped, not cancelled: nothing may call into this
   // stream once it is closed; its own waiters are told instead.
-  if (std::exchange(waiting_inner_read_, false)) tcp_->forget_read_wait();
-  if (std::exchange(waiting_inner_write_, false)) tcp_->forget_write_wait();
-  Poller& poller = tcp_->poller();
-  abortive ? tcp_->reset() : tcp_->close();
-  if (Waiter* r = std::exchange(reader_, nullptr)) poller.post(*r, asio::error::operation_aborted);
-  if (Waiter* w = std::exchange(writer_, nullptr)) poller.post(*w, asio::error::operation_aborted);
+  // (The handshake waits on the transport itself: those waits end with its close.)
+  bool inner = waiting_inner_read_ || waiting_inner_write_;
+  waiting_inner_read_ = waiting_inner_write_ = false;
+  if (inner) transport_->forget_waits();
+  abortive ? transport_->reset() : transport_->close();
+  if (Waiter* r = std::exchange(reader_, nullptr)) post(*r, asio::error::operation_aborted);
+  if (Waiter* w = std::exchange(writer_, nullptr)) post(*w, asio::error::operation_aborted);
+}
+
+// A stream layered on this one drops its waits; ours on the transport stay
+// only while one of our own waiters needs them.
+void TlsStream::forget_waits() {
+  reader_ = writer_ = nullptr;
 }
 
 }  // namespace ugate

@@ -1,9 +1,11 @@
 #pragma once
-// TlsStream: a Stream that speaks TLS (OpenSSL 3) over a TcpStream, client
+// TlsStream: a Stream that speaks TLS (OpenSSL 3) over another Stream, client
 // or server side, with the same readiness interface as every other Stream.
 //
-// OpenSSL reads and writes the socket itself (a socket BIO, read-ahead into
-// one buffer): the only user-space copy is OpenSSL's own plaintext one.
+// Over a TcpStream, OpenSSL reads and writes the socket itself (a socket BIO,
+// read-ahead into one buffer): the only user-space copy is OpenSSL's own
+// plaintext one. Over any other stream (an HTTP/2 CONNECT stream: TLS end to
+// end through a gateway) a BIO calls the stream's try_read/try_write.
 // Records are full size (16 KiB); buffers are released while idle.
 //
 // Readiness: an SSL_read may need the socket writable (a key update reply)
@@ -12,6 +14,7 @@
 // the TcpStream's one reader and one writer slot. An inner wait exists only
 // while an outer one needs it, so closing never leaves a callback behind.
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <span>
 #include <string>
@@ -36,9 +39,10 @@ class TlsStream final : public Stream {
  public:
   enum class Role : uint8_t { kClient, kServer };
 
-  // Takes over `tcp` (connected); null, and `tcp` left as it was, when
-  // OpenSSL is out of memory.
-  static std::unique_ptr<TlsStream> create(std::unique_ptr<TcpStream>& tcp, SSL_CTX* ctx, Role role);
+  // Takes over `transport` (connected); null, and `transport` left as it
+  // was, when OpenSSL is out of memory. Waits are answered on `io`.
+  static std::unique_ptr<TlsStream> create(std::unique_ptr<Stream>& transport, SSL_CTX* ctx, Role role,
+                                           asio::io_context& io);
   ~TlsStream() override;
 
   // Client side, before the handshake.
@@ -52,7 +56,6 @@ class TlsStream final : public Stream {
   SSL* ssl() const { return ssl_.get(); }
   std::string alpn() const;     // the negotiated protocol, "" for none
   X509* peer_certificate() const { return SSL_get0_peer_certificate(ssl_.get()); }
-  TcpStream& transport() { return *tcp_; }
 
   std::size_t try_read(asio::mutable_buffer buf, error_code& ec) override;
   std::size_t try_write(asio::const_buffer buf, error_code& ec) override;
@@ -61,6 +64,8 @@ class TlsStream final : public Stream {
   void shutdown_write() override;  // close_notify, then FIN
   void reset() override;
   void close() override;
+  void forget_waits() override;
+  bool peer_finished() const override { return closed_ || transport_->peer_finished(); }
 
  private:
   enum class Need : uint8_t { kRead, kWrite };
@@ -74,7 +79,8 @@ class TlsStream final : public Stream {
     Need need_;
   };
 
-  TlsStream(std::unique_ptr<TcpStream> tcp, SSL* ssl);
+  TlsStream(std::unique_ptr<Stream> transport, SSL* ssl, asio::io_context& io);
+  void post(Waiter& w, const error_code& ec);
   void need(Need n);
   void inner_ready(Need n, const error_code& ec);
   void continue_shutdown();
@@ -82,7 +88,8 @@ class TlsStream final : public Stream {
   error_code error_of(int ssl_result, int ssl_error);
   TlsResult classify_failure(std::string* detail);
 
-  std::unique_ptr<TcpStream> tcp_;
+  std::unique_ptr<Stream> transport_;
+  asio::io_context& io_;
   ossl::Ssl ssl_;
   Inner inner_read_{*this, Need::kRead};
   Inner inner_write_{*this, Need::kWrite};

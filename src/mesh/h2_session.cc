@@ -151,9 +151,10 @@ void H2Session::schedule_flush() {
 // Waiters and handler calls collected while the codec ran, called now that it
 // returned: they may use the streams (and so the codec) again.
 void H2Session::deliver() {
-  for (size_t i = 0; i < wake_.size(); ++i) {
-    auto [w, ec] = wake_[i];
-    w->on_ready(ec);
+  for (size_t i = 0; i < wake_.size(); ++i) {  // a call may close streams further on (unwake) or fail us (clear)
+    Wake w = wake_[i];
+    if (!w.stream) continue;
+    if (Waiter* x = std::exchange(w.read ? w.stream->reader_ : w.stream->writer_, nullptr)) x->on_ready(w.ec);
   }
   wake_.clear();
   for (size_t i = 0; i < requests_.size(); ++i) handler_.on_request(*this, std::move(requests_[i]));
@@ -164,8 +165,13 @@ void H2Session::deliver() {
   }
 }
 
-void H2Session::wake(Waiter*& w, const error_code& ec) {
-  if (w) wake_.emplace_back(std::exchange(w, nullptr), ec);
+void H2Session::wake(H2Stream& s, bool read, const error_code& ec) {
+  if (read ? s.reader_ : s.writer_) wake_.push_back({&s, read, ec});
+}
+
+void H2Session::unwake(const H2Stream& s) {
+  for (Wake& w : wake_)
+    if (w.stream == &s) w.stream = nullptr;
 }
 
 void H2Session::fail(EndReason why, std::string detail) {
@@ -184,6 +190,7 @@ void H2Session::fail(EndReason why, std::string detail) {
   if (end_ == EndReason::kNone || why != EndReason::kPeerClosed) end_ = why;
   detail_ = std::move(detail);
   requests_.clear();  // their streams fail below
+  wake_.clear();      // and are told so
   for (auto it = txns_.begin(); it != txns_.end();) {
     Transaction& t = *it++;
     if (t.stream) t.stream->fail(reset_error());
@@ -452,7 +459,7 @@ void H2Session::on_headers_done(Transaction& t) {
     t.headers_done = true;
     if (H2Stream* s = t.stream) {
       s->msg_ = std::move(t.msg);
-      if (s->reader_) wake(s->reader_);
+      if (s->reader_) wake(*s, true);
       else s->response_ready_ = true;
     }
     t.msg = {};
@@ -474,12 +481,12 @@ void H2Session::on_data(Transaction& t, const uint8_t* data, size_t n) {
     return;
   }
   t.in.append(data, n, buffers_);
-  wake(t.stream->reader_);
+  wake(*t.stream, true);
 }
 
 void H2Session::on_remote_end(Transaction& t) {
   t.remote_end = true;
-  if (t.stream) wake(t.stream->reader_);
+  if (t.stream) wake(*t.stream, true);
 }
 
 void H2Session::on_stream_closed(Transaction& t, uint32_t error_code) {
@@ -491,9 +498,9 @@ void H2Session::on_stream_closed(Transaction& t, uint32_t error_code) {
     t.out.clear(buffers_);
   }
   if (H2Stream* s = t.stream) {
-    if (s->reader_) wake(s->reader_);
+    if (s->reader_) wake(*s, true);
     else if (role_ == Role::kClient && !t.headers_done) s->response_ready_ = true;  // no response will come
-    wake(s->writer_);
+    wake(*s, false);
   } else {
     destroy(t);
   }
@@ -521,7 +528,7 @@ long H2Session::data_ready(Transaction& t, size_t max, bool& end) {
 void H2Session::take_data(Transaction& t, uint8_t* out, size_t n) {
   t.out.take(out, n, buffers_);
   // Writers wake when half the queue is free, not for every frame.
-  if (t.stream && t.out.size() <= H2Stream::kSendQueue / 2) wake(t.stream->writer_);
+  if (t.stream && t.out.size() <= H2Stream::kSendQueue / 2) wake(*t.stream, false);
 }
 
 void H2Session::on_goaway(uint32_t error_code) {

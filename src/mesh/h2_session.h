@@ -106,7 +106,11 @@ class H2Session final : private CodecEvents {
   void flush();
   void schedule_flush();
   void deliver();
-  void wake(Waiter*& w, const error_code& ec = {});
+  // Queues the stream's reader or writer (if it waits) to be told after the
+  // codec returned; the waiter is looked up then, so a stream closed (or a
+  // wait forgotten) meanwhile is not called.
+  void wake(H2Stream& s, bool read, const error_code& ec = {});
+  void unwake(const H2Stream& s);
   void fail(EndReason why, std::string detail);
   void finish();  // posts on_closed() once over and nothing of ours is pending
   void close_transport();
@@ -152,7 +156,12 @@ class H2Session final : private CodecEvents {
   H2Codec codec_;
   boost::intrusive::list<Transaction, boost::intrusive::constant_time_size<false>> txns_;
   size_t streams_ = 0;
-  std::vector<std::pair<Waiter*, error_code>> wake_;  // collected inside the codec, called after
+  struct Wake {
+    H2Stream* stream;  // null once that stream closed
+    bool read;
+    error_code ec;
+  };
+  std::vector<Wake> wake_;                             // collected inside the codec, called after
   std::vector<std::unique_ptr<H2Stream>> requests_;    // server: arrived inside the codec, handed out after
   unsigned ended_ = 0;                                 // streams gone since the handler last heard
   Side read_side_{*this, false}, write_side_{*this, true};

@@ -21,7 +21,19 @@ H2Stream::~H2Stream() { close(); }
 void H2Stream::notify(Waiter*& w, const error_code& ec) {
   if (!w) return;
   Waiter* x = std::exchange(w, nullptr);
-  asio::post(io_, [x, ec] { x->on_ready(ec); });
+  asio::post(io_, [x, ec, posted = posted_, generation = posted_->generation] {
+    if (posted->generation == generation) x->on_ready(ec);
+  });
+}
+
+void H2Stream::forget_waits() {
+  reader_ = writer_ = nullptr;
+  ++posted_->generation;
+  if (session_) session_->unwake(*this);
+}
+
+bool H2Stream::peer_finished() const {
+  return session_ ? txn_->remote_end || txn_->closed : static_cast<bool>(error_) || closed_;
 }
 
 std::size_t H2Stream::try_read(asio::mutable_buffer buf, error_code& ec) {
@@ -68,7 +80,10 @@ void H2Stream::reset() {
 }
 
 void H2Stream::close() {
-  if (session_) session_->stream_close(*txn_);
+  if (session_) {
+    session_->unwake(*this);  // a wake still queued would outlive the waiter: it is answered below
+    session_->stream_close(*txn_);
+  }
   session_ = nullptr;
   txn_ = nullptr;
   pending_.reset();

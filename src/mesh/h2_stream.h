@@ -74,6 +74,8 @@ class H2Stream final : public Stream {
   void shutdown_write() override;
   void reset() override;  // RST_STREAM(CONNECT_ERROR): the peer's TCP side sees a reset
   void close() override;  // END_STREAM after what is queued
+  void forget_waits() override;
+  bool peer_finished() const override;
 
   // The request (server side, complete) or the response (client side, once
   // readable; status() is 0 until then).
@@ -100,9 +102,18 @@ class H2Stream final : public Stream {
   void fail(const error_code& ec);
   // Why the stream failed (connection lost, refused), or no error.
   const error_code& error() const { return error_; }
+  // Client: the stream ended (reset, or the connection went) before a response came.
+  bool ended_unanswered() const { return status() == 0 && (error_ || (txn_ && txn_->closed)); }
+  // The connection it is on, while attached.
+  H2Session* session() const { return session_; }
 
  private:
   friend class H2Session;
+  // Answers a wait later (posted). forget_waits() voids answers still on
+  // their way: the posted call checks the generation it was made in.
+  struct Posted {
+    uint32_t generation = 0;
+  };
   void notify(Waiter*& w, const error_code& ec);
 
   asio::io_context& io_;
@@ -115,6 +126,7 @@ class H2Stream final : public Stream {
   bool closed_ = false;          // by its user
   Message msg_;
   std::unique_ptr<Pending> pending_;
+  std::shared_ptr<Posted> posted_ = std::make_shared<Posted>();
 };
 
 }  // namespace ugate::h2

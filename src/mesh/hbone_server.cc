@@ -31,7 +31,8 @@ HboneAnswer refusal(const h2::Message& req, bool full) {
 class HboneServerConnection final : public Mesh::Connection {
  public:
   HboneServerConnection(Mesh& mesh, ListenerSlot& slot, std::unique_ptr<Stream> transport)
-      : Connection(mesh, transport->meta().source), slot_(slot) {
+      : Connection(mesh, transport->meta().source), slot_(slot), peer_spiffe_(transport->meta().peer_spiffe),
+        peer_node_(transport->meta().peer_node) {
     Worker& w = mesh.worker();
     session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kServer, std::move(transport), w.context(),
                                                w.buffers(), mesh.settings(), mesh.timing(), *this);
@@ -41,6 +42,7 @@ class HboneServerConnection final : public Mesh::Connection {
 
  private:
   ListenerSlot& slot_;
+  std::string peer_spiffe_, peer_node_;  // who the TLS handshake proved the peer to be (mesh port)
 };
 
 void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream> stream) {
@@ -48,6 +50,8 @@ void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Str
   const h2::Message& req = h2.message();
   StreamMeta& m = h2.meta();
   Session::start_meta(m, slot_, peer_);
+  m.peer_spiffe = peer_spiffe_;
+  m.peer_node = peer_node_;
   for (std::string_view name : kRecorded)
     if (const std::string* v = req.header(name)) m.headers.emplace_back(name, v->substr(0, kMaxRecordedValue));
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "auth/mesh_identity.h"
+
 namespace ugate {
 namespace {
 
@@ -9,7 +11,8 @@ uint32_t whole_seconds(Duration d) { return static_cast<uint32_t>(std::chrono::c
 
 }  // namespace
 
-Mesh::Mesh(Worker& worker, const MeshConfig& config) : worker_(worker), timer_(worker.context()) {
+Mesh::Mesh(Worker& worker, const MeshConfig& config, const std::vector<NodeConfig>& nodes, NodeHealth& health)
+    : worker_(worker), config_(config), nodes_(nodes), health_(health), timer_(worker.context()) {
   settings_.stream_window = config.stream_window;
   settings_.connection_window = config.connection_window;
   settings_.max_frame = config.max_frame;
@@ -54,12 +57,19 @@ void Mesh::tick() {
   });
 }
 
+std::optional<MeshPath> Mesh::route(const HostPort& destination, std::string_view via) const {
+  const MeshIdentity* identity = pool_.identity();
+  if (nodes_.empty() || !identity) return std::nullopt;  // the common case costs no lookup
+  return nodes_.route(destination, via, identity->state()->id->trust_domain);
+}
+
 void Mesh::drain() {
   draining_ = true;
   for (Connection& c : connections_) c.session().go_away();
 }
 
 void Mesh::abort_all(CloseReason) {
+  pool_.abort_all();
   for (Connection& c : connections_) c.session().terminate(h2::EndReason::kClosed);
 }
 

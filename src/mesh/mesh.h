@@ -14,6 +14,9 @@
 #include "core/stats.h"
 #include "io/worker.h"
 #include "mesh/h2_session.h"
+#include "mesh/mesh_path.h"
+#include "mesh/node_health.h"
+#include "mesh/pool.h"
 
 namespace ugate {
 
@@ -24,6 +27,9 @@ struct MeshStats {
   Counter opened;    // connections dialled (pool)
   Counter active;
   std::array<Counter, kEndReasons> closed_by_reason;
+  // The pool: streams it opened on its connections, and connections it could not make, by reason.
+  Counter streams_opened;
+  std::array<Counter, static_cast<size_t>(CloseReason::kCount)> dial_failed;
 };
 
 class Mesh final : public WorkerService {
@@ -44,7 +50,7 @@ class Mesh final : public WorkerService {
     std::unique_ptr<h2::H2Session> session_;
   };
 
-  Mesh(Worker& worker, const MeshConfig& config);
+  Mesh(Worker& worker, const MeshConfig& config, const std::vector<NodeConfig>& nodes, NodeHealth& health);
   ~Mesh() override;
 
   // Takes a connection whose session was just made, and starts it.
@@ -52,6 +58,14 @@ class Mesh final : public WorkerService {
   void drain() override;                     // GOAWAY everywhere: finish, take nothing new
   void abort_all(CloseReason why) override;  // close every connection now
   bool draining() const { return draining_; }
+
+  // The node's identity (set once it is loaded; the pool dials with it).
+  void set_identity(const MeshIdentity* identity) { pool_.set_identity(identity); }
+  // The mesh path to a destination, or nullopt to dial it directly (see NodeDirectory).
+  std::optional<MeshPath> route(const HostPort& destination, std::string_view via) const;
+  Pool& pool() { return pool_; }
+  NodeHealth& health() { return health_; }
+  const MeshConfig& config() const { return config_; }
 
   Worker& worker() { return worker_; }
   const h2::Settings& settings() const { return settings_; }
@@ -63,6 +77,9 @@ class Mesh final : public WorkerService {
   void tick();
 
   Worker& worker_;
+  const MeshConfig& config_;
+  NodeDirectory nodes_;
+  NodeHealth& health_;
   h2::Settings settings_;
   h2::Timing timing_;
   boost::intrusive::list<Connection, boost::intrusive::constant_time_size<false>> connections_;
@@ -71,6 +88,7 @@ class Mesh final : public WorkerService {
   bool draining_ = false;
   bool warned_ = false;  // a protocol error was logged at warn level
   MeshStats stats_;
+  Pool pool_{*this};  // after the connections' list: its connections are in it
 };
 
 }  // namespace ugate

@@ -40,6 +40,8 @@ class MemoryStream final : public Stream {
   void shutdown_write() override {}
   void reset() override { close(); }
   void close() override { closed_ = true; }
+  void forget_waits() override {}  // nothing layers on it
+  bool peer_finished() const override { return pos_ == input_.size(); }
 
  private:
   void post(Waiter& w) {

@@ -443,3 +443,55 @@ TEST(DiscoveryConfig, ErrorsNameTheKey) {
 
 }  // namespace
 }  // namespace ugate
+
+namespace ugate {
+namespace {
+
+TEST(ConfigNodes, NodesAndViaParse) {
+  Config c = load(R"(
+nodes:
+  gw: { address: 10.0.0.1:+8, id: spiffe://cluster.local/ns/default/sa/gw }
+  b: { address: "[fd00::2]:15008", id: abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst, via: gw }
+listeners:
+  - { name: out, address: 127.0.0.1:9000, protocol: socks5, via: gw }
+  - { name: web, address: 127.0.0.1:9001, forward: b:8080 }
+)");
+  ASSERT_EQ(c.nodes.size(), 2u);
+  EXPECT_EQ(c.nodes[0].name, "gw");
+  EXPECT_EQ(c.nodes[0].address.str(), "10.0.0.1:15008");
+  EXPECT_EQ(c.nodes[1].via, "gw");
+  EXPECT_EQ(c.nodes[1].address.str(), "[fd00::2]:15008");
+  EXPECT_EQ(c.listeners[0].via, "gw");
+  nlohmann::json j = to_json(c);
+  EXPECT_EQ(j["nodes"]["b"]["via"], "gw");
+  EXPECT_EQ(j["listeners"][0]["via"], "gw");
+  EXPECT_EQ(j["mesh"]["connect_timeout"], "5s");
+}
+
+TEST(ConfigNodes, ErrorsNameTheKey) {
+  const std::string id = "id: spiffe://cluster.local/ns/default/sa/x";
+  EXPECT_THAT(error_of("nodes: [ a ]"), HasSubstr("test.yaml:1: nodes: expected a mapping of NAME: { address, id, via }"));
+  EXPECT_THAT(error_of("nodes: { Bob: { address: '1.2.3.4:1', " + id + " } }"),
+              HasSubstr("nodes.Bob: 'Bob' is not a DNS label"));
+  EXPECT_THAT(error_of("nodes: { b: { " + id + " } }"), HasSubstr("nodes.b: missing 'address: HOST:PORT'"));
+  EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1' } }"), HasSubstr("nodes.b: missing 'id'"));
+  EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1', id: bob } }"),
+              HasSubstr("nodes.b.id: expected a SPIFFE ID (spiffe://...) or a node ID"));
+  EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1', id: 'spiffe://Bad' } }"),
+              HasSubstr("nodes.b.id: 'spiffe://Bad' is not a valid SPIFFE ID"));
+  EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1', " + id + ", via: nope } }"),
+              HasSubstr("nodes.b.via: unknown node 'nope'"));
+  EXPECT_THAT(error_of("nodes:\n  a: { address: '1.2.3.4:1', " + id + ", via: b }\n  b: { address: '1.2.3.4:1', " + id +
+                       ", via: a }\n"),
+              HasSubstr("a path of more than 3 nodes (or a loop)"));
+  EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1', " + id + ", port: 1 } }"),
+              HasSubstr("nodes.b.port: unknown key"));
+  EXPECT_THAT(error_of("listeners: [ { address: '127.0.0.1:1', protocol: socks5, via: gw } ]"),
+              HasSubstr("listeners[0].via: unknown node 'gw' (define it under nodes)"));
+  EXPECT_THAT(error_of("listeners: [ { address: '127.0.0.1:1', protocol: udp, forward: '1.2.3.4:5', via: gw } ]"),
+              HasSubstr("listeners[0].via: only for listeners that dial TCP destinations (not udp)"));
+  EXPECT_THAT(error_of("mesh: { connect_timeout: 0s }"), HasSubstr("mesh.connect_timeout: must be above 0"));
+}
+
+}  // namespace
+}  // namespace ugate

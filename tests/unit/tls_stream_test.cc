@@ -124,8 +124,8 @@ class TlsStreamTest : public ::testing::Test, public ProxyOwner {
     meta_ = std::make_shared<StreamMeta>();
     auto done = std::make_shared<std::promise<TlsResult>>();
     asio::post(ctx_, [this, accepted, done] {
-      auto tcp = std::make_unique<TcpStream>(accepted, poller_, meta_);
-      tls_ = TlsStream::create(tcp, server_ctx_.get(), TlsStream::Role::kServer);
+      std::unique_ptr<Stream> tcp = std::make_unique<TcpStream>(accepted, poller_, meta_);
+      tls_ = TlsStream::create(tcp, server_ctx_.get(), TlsStream::Role::kServer, ctx_);
       asio::co_spawn(ctx_, tls_->handshake(&detail_), [done](std::exception_ptr, TlsResult r) { done->set_value(r); });
     });
     return done->get_future();

@@ -1,0 +1,235 @@
+#include "mesh/pool.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "auth/mesh_identity.h"
+#include "auth/tls_context.h"
+#include "io/dialer.h"
+#include "io/stream_wait.h"
+#include "io/tls_stream.h"
+#include "mesh/hbone_status.h"
+#include "mesh/mesh.h"
+
+namespace ugate {
+
+// The connection being made for an entry. Its transport is closed to give up
+// (the deadline, or the end of the pool); the deadline's timer shares it.
+struct Pool::Dial {
+  explicit Dial(asio::io_context& io) : timer(io) {}
+  std::unique_ptr<Stream> transport;
+  asio::steady_timer timer;
+  std::string detail;    // why it failed, for the log
+  bool expired = false;  // the deadline closed the transport
+  bool aborted = false;  // the pool is ending: the entry may be gone
+};
+
+class Pool::Connection final : public Mesh::Connection {
+ public:
+  Connection(Mesh& mesh, Pool& pool, Entry& entry, std::unique_ptr<Stream> transport, TcpEndpoint peer)
+      : Mesh::Connection(mesh, peer), pool_(pool), entry_(&entry) {
+    Worker& w = mesh.worker();
+    session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kClient, std::move(transport), w.context(),
+                                               w.buffers(), mesh.settings(), mesh.timing(), *this);
+  }
+
+  void on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream>) override {}  // a client is never asked
+  void on_stream_end(h2::H2Session&) override {
+    if (entry_) pool_.place(*entry_);  // room for a waiting stream
+  }
+  void on_closed(h2::H2Session& session) override {
+    if (entry_) pool_.detach(*this);
+    Mesh::Connection::on_closed(session);  // deletes this
+  }
+
+  Pool& pool_;
+  Entry* entry_;  // null once detached
+};
+
+// One step of a dial (the TCP connect, the TLS handshake) gets `limit`.
+void Pool::arm(const std::shared_ptr<Dial>& dial, Duration limit) {
+  dial->timer.expires_after(limit);
+  dial->timer.async_wait([dial](const error_code& ec) {
+    if (ec || !dial->transport) return;  // cancelled: the step ended in time
+    dial->expired = true;
+    dial->transport->close();
+  });
+}
+
+Pool::~Pool() {
+  // The mesh deleted its connections already (they are in its list too).
+  for (auto& [key, e] : entries_) {
+    if (e->dial) e->dial->aborted = true;
+  }
+}
+
+Pool::Entry& Pool::entry(const MeshPath& path) {
+  std::string key = path.connection_key();
+  auto& slot = entries_[key];
+  if (!slot) {
+    slot = std::make_unique<Entry>();
+    slot->key = std::move(key);
+    slot->path = path;
+  }
+  return *slot;
+}
+
+asio::awaitable<CloseReason> Pool::connect(const MeshPath& path, const std::shared_ptr<StreamMeta>& meta,
+                                           Fields headers, std::unique_ptr<Stream>& up) {
+  if (mesh_.draining()) co_return CloseReason::kDrained;
+  if (!identity_) co_return CloseReason::kConnectFailed;  // the gate loads one whenever nodes are configured
+  auto stream = std::make_unique<h2::H2Stream>(mesh_.worker().context(), meta);
+  h2::H2Stream& s = *stream;
+  auto pending = std::make_unique<h2::H2Stream::Pending>();
+  pending->authority = path.authority.str();
+  pending->headers = std::move(headers);
+  h2::H2Stream::Pending& p = *pending;
+  s.set_pending(std::move(pending));
+  up = std::move(stream);
+  Entry& e = entry(path);
+  e.waiting.push_back(p);
+  place(e);
+  // The node answers once its own dial is over: 200, or why not.
+  while (s.status() == 0 && !s.ended_unanswered()) {
+    error_code ec = co_await wait_readable(s);
+    if (ec) co_return CloseReason::kConnectTimeout;  // closed by the caller: its deadline
+  }
+  if (s.status() == 0) co_return close_reason_of(s.error(), CloseReason::kUpstreamReset);
+  if (s.status() >= 200 && s.status() < 300) {
+    if (h2::H2Session* session = s.session()) meta->upstream = session->transport().meta().upstream;
+    co_return CloseReason::kDone;
+  }
+  const std::string* status = s.message().header("proxy-status");
+  co_return hbone_refusal_reason(s.status(), status ? std::string_view(*status) : std::string_view());
+}
+
+void Pool::place(Entry& e) {
+  const uint32_t limit = mesh_.config().streams_per_connection;
+  while (!e.waiting.empty()) {
+    Connection* room = nullptr;
+    for (Connection* c : e.connections) {
+      if (c->session().usable() && c->session().streams() < limit) {
+        room = c;
+        break;
+      }
+    }
+    if (!room) break;
+    h2::H2Stream& s = *e.waiting.front().stream;
+    // Either way the stream's Pending goes, which takes it off the queue.
+    if (room->session().open(s)) mesh_.stats().streams_opened.add();
+    else s.fail(close_reason_error(CloseReason::kConnectFailed));
+  }
+  if (e.waiting.empty() || e.dial) return;
+  if (mesh_.draining()) {
+    while (!e.waiting.empty()) e.waiting.front().stream->fail(close_reason_error(CloseReason::kDrained));
+    return;
+  }
+  e.dial = std::make_shared<Dial>(mesh_.worker().context());
+  mesh_.worker().spawn(make_connection(e, e.dial));
+}
+
+asio::awaitable<void> Pool::make_connection(Entry& e, std::shared_ptr<Dial> dial) {
+  const MeshPath path = e.path;
+  const NodeConfig& node = *path.hops.back();
+  CloseReason result = co_await open_transport(path, dial);
+  if (result == CloseReason::kDone && !dial->aborted) {
+    arm(dial, mesh_.config().connect_timeout);
+    result = co_await handshake(node, *dial);
+  }
+  dial->timer.cancel();
+  if (dial->aborted) co_return;  // the pool is ending; the entry may be gone
+  e.dial.reset();
+  bool changed = mesh_.health().record(e.key, node.name, result, dial->detail);  // logged once per change
+  if (result != CloseReason::kDone) {
+    mesh_.stats().dial_failed[static_cast<size_t>(result)].add();
+    if (changed) {
+      spdlog::warn("mesh: cannot connect to node {} ({}) at {}: {}{}{} (is its mesh port reachable?)", node.name,
+                   node.id, node.address.str(), to_string(result), dial->detail.empty() ? "" : ": ", dial->detail);
+    }
+    // Every stream waiting for it learns why, now.
+    while (!e.waiting.empty()) e.waiting.front().stream->fail(close_reason_error(result));
+    erase_if_unused(e);
+    co_return;
+  }
+  if (changed) spdlog::info("mesh: connected to node {} at {} again", node.name, node.address.str());
+  std::unique_ptr<Stream> transport = std::move(dial->transport);
+  TcpEndpoint peer = transport->meta().upstream;
+  auto connection = std::make_unique<Connection>(mesh_, *this, e, std::move(transport), peer);
+  e.connections.push_back(connection.get());
+  mesh_.adopt(std::move(connection), false);
+  place(e);
+}
+
+asio::awaitable<CloseReason> Pool::open_transport(const MeshPath& path, const std::shared_ptr<Dial>& dial) {
+  auto meta = std::make_shared<StreamMeta>();
+  meta->id = new_stream_id();
+  meta->protocol = "mesh";
+  meta->destination = path.hops.back()->address;
+  arm(dial, mesh_.config().connect_timeout);
+  CloseReason result = CloseReason::kDone;
+  if (path.hops.size() > 1) {
+    // Double HBONE: a CONNECT to this node's mesh port through the one before it.
+    MeshPath outer = path.prefix();
+    Fields none;
+    result = co_await connect(outer, meta, std::move(none), dial->transport);
+  } else {
+    Endpoints endpoints = co_await mesh_.worker().dialer().resolve(meta->destination);
+    if (endpoints.empty()) result = CloseReason::kResolveFailed;
+    else if (!dial->aborted) result = co_await Dialer::connect(endpoints, mesh_.worker().poller(), meta, dial->transport);
+  }
+  if (dial->expired && result != CloseReason::kDone) result = CloseReason::kConnectTimeout;
+  co_return result;
+}
+
+asio::awaitable<CloseReason> Pool::handshake(const NodeConfig& node, Dial& dial) {
+  auto state = identity_->state();  // this connection keeps these contexts
+  auto tls = TlsStream::create(dial.transport, state->mesh_client.get(), TlsStream::Role::kClient,
+                               mesh_.worker().context());
+  if (!tls) co_return CloseReason::kOverload;
+  TlsStream& t = *tls;
+  static const std::string kAlpn[] = {"h2"};
+  t.set_alpn(kAlpn);
+  dial.transport = std::move(tls);
+  TlsResult r = co_await t.handshake(&dial.detail);
+  if (r == TlsResult::kAborted) co_return dial.expired ? CloseReason::kTlsTimeout : CloseReason::kTlsFailed;
+  if (r != TlsResult::kOk) co_return r == TlsResult::kPeerRejected ? CloseReason::kCertRejected : CloseReason::kTlsFailed;
+  if (t.alpn() != "h2") {
+    dial.detail = "the peer did not choose ALPN h2: not an HBONE mesh port";
+    co_return CloseReason::kTlsFailed;
+  }
+  PeerIdentity peer = peer_identity(t.peer_certificate());
+  bool expected = is_spiffe_ref(node.id) ? peer.spiffe_id == node.id : peer.node_id == node.id;
+  if (!expected) {
+    dial.detail = "it proved to be " + peer.spiffe_id + " (node " + peer.node_id + ")";
+    co_return CloseReason::kCertRejected;
+  }
+  t.meta().peer_spiffe = std::move(peer.spiffe_id);
+  t.meta().peer_node = std::move(peer.node_id);
+  co_return CloseReason::kDone;
+}
+
+void Pool::detach(Connection& c) {
+  Entry& e = *c.entry_;
+  c.entry_ = nullptr;
+  std::erase(e.connections, &c);
+  if (!e.waiting.empty()) place(e);  // they need another connection now
+  else erase_if_unused(e);
+}
+
+void Pool::erase_if_unused(Entry& e) {
+  if (e.connections.empty() && e.waiting.empty() && !e.dial) entries_.erase(e.key);
+}
+
+void Pool::abort_all() {
+  for (auto& [key, e] : entries_) {
+    if (auto& d = e->dial) {
+      d->aborted = true;
+      d->timer.cancel();
+      if (d->transport) d->transport->close();
+    }
+    while (!e->waiting.empty()) e->waiting.front().stream->fail(close_reason_error(CloseReason::kDrained));
+  }
+}
+
+}  // namespace ugate

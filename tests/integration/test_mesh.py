@@ -1,0 +1,409 @@
+"""The mesh data plane between real ugate processes: a stream to NODE:PORT
+goes through an HBONE tunnel (HTTP/2 CONNECT over mTLS) from A's pool to B's
+mesh port; interop both ways with python3-h2 over TLS."""
+import hashlib
+import json
+import os
+import resource
+import selectors
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from h2peer import H2Client, H2ConnectServer
+from harness import (UGATE, HttpOrigin, RandomStream, Server, Ugate, access_fields, both_ways_server, curl, free_port,
+                     recv_all, recv_digest, send_stream, tcp_listener_yaml, wait_until)
+
+MIB = 1 << 20
+TD = "cluster.local"
+
+
+def spiffe(name):
+    return f"spiffe://{TD}/ns/default/sa/{name}"
+
+
+def run(*args):
+    r = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise AssertionError(f"{args} exited {r.returncode}: {r.stderr}")
+    return r.stdout
+
+
+class Mesh:
+    """A mini CA shared by the nodes of one test, and nodes made from it."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ugate-mesh-")
+        self.ca = os.path.join(self.dir, "ca")
+        run(UGATE, "ca", "init", "--dir", self.ca)
+        self.root = os.path.join(self.ca, "root-cert.pem")
+
+    def node(self, name, listeners="[]", nodes=None, extra="", workers=2):
+        """A ugate whose identity is spiffe(name), signed by this mesh's CA."""
+        yaml = f"identity: {{ name: {name}, dns: [localhost], ca: {{ dir: '{self.ca}' }} }}\n{extra}\n"
+        if nodes:
+            yaml += "nodes:\n" + "".join(f"  {n}: {{ {spec} }}\n" for n, spec in nodes.items())
+        return Ugate(listeners, extra_yaml=yaml, workers=workers)
+
+    def cert(self, name, spiffe_id=None):
+        """(cert, key) for a peer we did not write, signed by this mesh's CA."""
+        key, req, crt = (os.path.join(self.dir, f"{name}.{ext}") for ext in ("key", "csr", "crt"))
+        run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", req, "-subj", f"/CN={name}", "-addext",
+            f"subjectAltName=URI:{spiffe_id or spiffe(name)}")
+        run(UGATE, "ca", "sign", "--dir", self.ca, "--csr", req, "--out", crt)
+        return crt, key
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def mesh_listener(port, name="mesh", **opts):
+    extra = "".join(f", {k}: {v}" for k, v in opts.items())
+    return f"{{ name: {name}, address: '127.0.0.1:{port}', protocol: mesh{extra} }}"
+
+
+class EchoMany:
+    """An echo server for many connections at once, on one thread (selectors)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(2048)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.sock, selectors.EVENT_READ)
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            for key, _ in self.sel.select(0.1):
+                if key.fileobj is self.sock:
+                    try:
+                        c, _ = self.sock.accept()
+                    except OSError:
+                        continue
+                    self.accepted += 1
+                    c.setblocking(False)
+                    self.sel.register(c, selectors.EVENT_READ)
+                    continue
+                c = key.fileobj
+                try:
+                    data = c.recv(65536)
+                except OSError:
+                    data = b""
+                if data:
+                    c.sendall(data)  # small echoes: the socket buffer takes them
+                else:
+                    self.sel.unregister(c)
+                    c.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def exchange(sock, total, seed):
+    """Sends `total` seeded bytes (then EOF) while reading to EOF: (sha of what went, (count, sha) of what came)."""
+    up = RandomStream(seed, total)
+    sender = threading.Thread(target=send_stream, args=(sock, up))
+    sender.start()
+    got = recv_digest(sock)
+    sender.join()
+    return up.sha.hexdigest(), got
+
+
+def reset_within(test, port, seconds):
+    """A client of `port` is reset (the stream failed) within `seconds`."""
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.settimeout(5)
+        with test.assertRaises(ConnectionResetError):
+            c.recv(1)
+    test.assertLess(time.monotonic() - start, seconds)
+
+
+class TwoNodes(unittest.TestCase):
+    """client -> A (tcp forward to b:PORT) -> HBONE -> B (mesh port) -> a server beside B."""
+
+    def setUp(self):
+        self.mesh = Mesh()
+        self.b_port = free_port()
+
+    def tearDown(self):
+        self.mesh.close()
+
+    def node_b(self, **kw):
+        return self.mesh.node("b", f"[ {mesh_listener(self.b_port)} ]", **kw)
+
+    def node_a(self, port, target_port, b_id=None, b_address=None, workers=2, **opts):
+        nodes = {"b": f"address: '{b_address or f'127.0.0.1:{self.b_port}'}', id: '{b_id or spiffe('b')}'"}
+        return self.mesh.node("a", f"[ {tcp_listener_yaml('to-b', port, f'b:{target_port}', **opts)} ]", nodes,
+                              workers=workers)
+
+    def test_256_mib_each_way_byte_exact_by_node_id(self):
+        total = 256 * MIB
+        handler, server_side = both_ways_server(total, seed=5)
+        server = Server(handler)
+        port = free_port()
+        with self.node_b() as b:
+            b_id = json.loads(run(UGATE, "--config", b.config, "id", "--json"))["node_id"]
+            self.assertEqual(len(b_id), 52)
+            with self.node_a(port, server.port, b_id=b_id) as a:
+                with socket.create_connection(("127.0.0.1", port)) as c:
+                    sent, got = exchange(c, total, 6)
+                wait_until(lambda: "sent" in server_side, what="server done")
+                self.assertEqual(server.errors, [])
+                self.assertEqual(server_side["received"], (total, sent), "B's server got A's client bytes")
+                self.assertEqual(got, (total, server_side["sent"]), "A's client got B's server bytes")
+                wait_until(lambda: a.metric("ugate_listener_closed_total", listener="to-b") == 1, what="A closed")
+                wait_until(lambda: b.metric("ugate_listener_closed_total", listener="mesh") == 1, what="B closed")
+                self.assertEqual(a.metric("ugate_mesh_connections_total", role="pool"), 1)
+                self.assertEqual(b.metric("ugate_mesh_connections_total", role="served"), 1)
+                self.assertEqual(b.metric("ugate_listener_bytes_total", listener="mesh", direction="up"), total)
+                self.assertEqual(a.metric("ugate_listener_bytes_total", listener="to-b", direction="down"), total)
+                self.assertEqual(a.stop(), 0)
+                self.assertEqual(b.stop(), 0)
+                [la] = access_fields(a, lambda f: f["listener"] == "to-b")
+                self.assertEqual(la["dst"], f"b:{server.port}")
+                self.assertEqual(la["upstream"], f"127.0.0.1:{self.b_port}", "A dialled B's mesh port")
+                self.assertEqual(la["result"], "done")
+                [lb] = access_fields(b, lambda f: f["listener"] == "mesh")
+                self.assertEqual(lb["peer_spiffe"], spiffe("a"), "B knows A by its certificate")
+                self.assertEqual(lb["dst"], f"127.0.0.1:{server.port}", "B dialled its own loopback")
+                self.assertEqual((lb["bytes_up"], lb["result"]), (str(total), "done"))
+        server.close()
+
+    def test_1000_concurrent_streams_share_at_most_10_connections(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+        echo = EchoMany()
+        port = free_port()
+        n = 1000
+        with self.node_b() as b, self.node_a(port, echo.port, workers=1) as a:
+            clients = []
+            try:
+                for i in range(n):
+                    c = socket.create_connection(("127.0.0.1", port), timeout=20)
+                    c.sendall(b"%06d" % i)
+                    clients.append(c)
+                for i, c in enumerate(clients):  # every stream is open at once now
+                    got = b""
+                    while len(got) < 6:
+                        data = c.recv(6 - len(got))
+                        self.assertTrue(data, f"stream {i} closed early")
+                        got += data
+                    self.assertEqual(got, b"%06d" % i)
+                self.assertEqual(a.metric("ugate_listener_active_streams", listener="to-b"), n)
+                pooled = a.metric("ugate_mesh_connections_total", role="pool")
+                self.assertEqual(pooled, 10, "100 streams per connection")
+                self.assertEqual(b.metric("ugate_mesh_connections_total", role="served"), pooled)
+            finally:
+                for c in clients:
+                    c.close()
+            wait_until(lambda: a.metric("ugate_listener_closed_total", listener="to-b") == n, timeout=30,
+                       what="every stream done")
+            self.assertEqual(a.metric("ugate_listener_errors_total", listener="to-b", reason="connect_refused"), 0)
+            self.assertEqual(a.metric("ugate_mesh_pool_streams_total"), n)
+            self.assertEqual(echo.accepted, n)
+        echo.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    def test_a_peer_with_the_wrong_identity_is_refused(self):
+        port = free_port()
+        with self.node_b() as b, self.node_a(port, 9, b_id=spiffe("not-b")) as a:
+            reset_within(self, port, 2)
+            wait_until(lambda: a.metric("ugate_listener_errors_total", listener="to-b", reason="cert_rejected") == 1,
+                       what="cert_rejected counted")
+            self.assertEqual(a.metric("ugate_mesh_pool_dial_failures_total", reason="cert_rejected"), 1)
+            self.assertIn(f"it proved to be {spiffe('b')}", a.log())
+
+    def test_a_node_that_is_down_fails_fast_with_a_clear_error(self):
+        port = free_port()
+        down = free_port()  # nothing listens there
+        with self.node_a(port, 9, b_address=f"127.0.0.1:{down}") as a:
+            for _ in range(3):
+                reset_within(self, port, 1)
+            wait_until(lambda: a.metric("ugate_listener_errors_total", listener="to-b", reason="connect_refused") == 3,
+                       what="connect_refused counted")
+            self.assertEqual(a.log().count("mesh: cannot connect to node b"), 1, "logged once, not per stream")
+            self.assertIn(f"at 127.0.0.1:{down}: connect_refused", a.log())
+
+    def test_refusal_by_the_far_node_reaches_the_client(self):
+        port = free_port()
+        closed = free_port()
+        with self.node_b() as b, self.node_a(port, closed) as a:
+            reset_within(self, port, 2)
+            wait_until(lambda: a.metric("ugate_listener_errors_total", listener="to-b", reason="connect_refused") == 1,
+                       what="A counts B's refusal")
+            self.assertEqual(b.metric("ugate_listener_errors_total", listener="mesh", reason="connect_refused"), 1)
+
+
+class ThreeNodes(unittest.TestCase):
+    """A reaches destinations through a gateway node G: an egress through it,
+    and node C, which A knows only behind G (CONNECT inside CONNECT, TLS end to end)."""
+
+    def setUp(self):
+        self.mesh = Mesh()
+        self.g_port, self.c_port = free_port(), free_port()
+        self.origin = HttpOrigin()
+
+    def tearDown(self):
+        self.origin.close()
+        self.mesh.close()
+
+    def nodes(self):
+        return {"gw": f"address: '127.0.0.1:{self.g_port}', id: '{spiffe('gw')}'",
+                "c": f"address: '127.0.0.1:{self.c_port}', id: '{spiffe('c')}', via: gw"}
+
+    def test_egress_through_a_gateway_and_proxy_doors_naming_nodes(self):
+        tcp, socks, http = free_port(), free_port(), free_port()
+        listeners = (f"[ {tcp_listener_yaml('egress', tcp, f'127.0.0.1:{self.origin.port}', via='gw')}, "
+                     f"{{ name: socks, address: '127.0.0.1:{socks}', protocol: socks5 }}, "
+                     f"{{ name: http, address: '127.0.0.1:{http}', protocol: http-proxy, via: gw }} ]")
+        with self.mesh.node("gw", f"[ {mesh_listener(self.g_port)} ]") as g, \
+                self.mesh.node("a", listeners, self.nodes()) as a:
+            with socket.create_connection(("127.0.0.1", tcp)) as conn:
+                conn.sendall(b"GET /egress HTTP/1.0\r\n\r\n")
+                self.assertIn(b"GET /egress", recv_all(conn))
+            # A SOCKS5 client names the gateway node as <node>.<trust domain>: a port on its loopback.
+            rc, out, err = curl("--socks5-hostname", f"127.0.0.1:{socks}",
+                                f"http://gw.{TD}:{self.origin.port}/by-socks")
+            self.assertEqual((rc, err), (0, ""))
+            self.assertIn(b"GET /by-socks", out)
+            rc, out, err = curl("-x", f"http://127.0.0.1:{http}", f"http://127.0.0.1:{self.origin.port}/by-http")
+            self.assertEqual((rc, err), (0, ""))
+            self.assertIn(b"GET /by-http", out)
+            self.assertEqual(a.stop(), 0)
+            self.assertEqual(g.stop(), 0)
+            seen = access_fields(g, lambda f: f["listener"] == "mesh")
+            self.assertEqual(len(seen), 3, "every stream went through the gateway")
+            for f in seen:
+                self.assertEqual(f["peer_spiffe"], spiffe("a"))
+                self.assertEqual(f["upstream"], f"127.0.0.1:{self.origin.port}")
+            [s] = access_fields(a, lambda f: f["listener"] == "socks")
+            self.assertEqual((s["dst"], s["upstream"]), (f"gw.{TD}:{self.origin.port}", f"127.0.0.1:{self.g_port}"))
+
+    def test_double_hbone_to_a_node_behind_the_gateway(self):
+        total = 32 * MIB
+        handler, server_side = both_ways_server(total, seed=9)
+        server = Server(handler)
+        port = free_port()
+        with self.mesh.node("gw", f"[ {mesh_listener(self.g_port)} ]") as g, \
+                self.mesh.node("c", f"[ {mesh_listener(self.c_port)} ]") as c, \
+                self.mesh.node("a", f"[ {tcp_listener_yaml('to-c', port, f'c:{server.port}')} ]", self.nodes(),
+                               workers=1) as a:
+            for i in range(2):  # the second stream reuses both connections
+                with socket.create_connection(("127.0.0.1", port)) as conn:
+                    sent, got = exchange(conn, total, 10 + i)
+                wait_until(lambda: "sent" in server_side, what="server done")
+                self.assertEqual(server_side.pop("received"), (total, sent))
+                self.assertEqual(got, (total, server_side.pop("sent")))
+            self.assertEqual(a.metric("ugate_mesh_connections_total", role="pool"), 2, "to G, and to C inside it")
+            self.assertEqual(g.metric("ugate_listener_closed_total", listener="mesh"), 0,
+                             "G's stream to C carries both: it stays open")
+            for n in (a, c, g):
+                self.assertEqual(n.stop(), 0)
+            [gline] = access_fields(g, lambda f: f["listener"] == "mesh")
+            self.assertEqual((gline["peer_spiffe"], gline["dst"]), (spiffe("a"), f"127.0.0.1:{self.c_port}"))
+            clines = access_fields(c, lambda f: f["listener"] == "mesh")
+            self.assertEqual(len(clines), 2)
+            for f in clines:  # TLS from A to C end to end: C knows A, not the gateway
+                self.assertEqual(f["peer_spiffe"], spiffe("a"))
+                self.assertEqual((f["bytes_up"], f["result"]), (str(total), "done"))
+        server.close()
+
+
+class Interop(unittest.TestCase):
+    """HBONE with an HTTP/2 implementation we did not write (python3-h2), over mTLS."""
+
+    def setUp(self):
+        self.mesh = Mesh()
+
+    def tearDown(self):
+        self.mesh.close()
+
+    def test_python_h2_client_with_a_certificate_through_the_mesh_port(self):
+        total = 4 * MIB
+        handler, server_side = both_ways_server(total, seed=11)
+        server = Server(handler)
+        port = free_port()
+        cert, key = self.mesh.cert("py")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.mesh.root)
+        ctx.check_hostname = False  # mesh peers are named by SPIFFE ID, not DNS
+        ctx.load_cert_chain(cert, key)
+        ctx.set_alpn_protocols(["h2"])
+        with self.mesh.node("b", f"[ {mesh_listener(port)} ]") as b:
+            tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+            self.assertEqual(tls.selected_alpn_protocol(), "h2")
+            c = H2Client(tls)
+            sid = c.connect(f"127.0.0.1:{server.port}", [("baggage", "k8s.namespace.name=default")])
+            self.assertEqual(c.response(sid)[":status"], "200")
+            up = RandomStream(12, total)
+            for chunk in up:
+                c.send(sid, chunk)
+            c.end(sid)
+            got = c.receive_all(sid)
+            c.close()
+            wait_until(lambda: "sent" in server_side, what="upstream done")
+            self.assertEqual(server_side["received"], (total, up.sha.hexdigest()))
+            self.assertEqual((len(got), hashlib.sha256(got).hexdigest()), (total, server_side["sent"]))
+            self.assertEqual(b.stop(), 0)
+            [line] = access_fields(b, lambda f: f["listener"] == "mesh")
+            self.assertEqual(line["peer_spiffe"], spiffe("py"))
+            self.assertEqual(line["result"], "done")
+        server.close()
+
+    def test_ugate_client_to_a_python_h2_connect_server_over_mtls(self):
+        origin = Server(lambda conn: conn.sendall(b"reply to " + recv_all(conn)))
+        cert, key = self.mesh.cert("pyserver")
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(cert, key)
+        sctx.load_verify_locations(self.mesh.root)
+        sctx.verify_mode = ssl.CERT_REQUIRED  # the mesh port's rule: the client proves who it is
+        sctx.set_alpn_protocols(["h2"])
+        peer_certs = []
+
+        def wrap(s):
+            t = sctx.wrap_socket(s, server_side=True)
+            peer_certs.append(t.getpeercert())
+            return t
+
+        h2server = H2ConnectServer(wrap=wrap)
+        port = free_port()
+        nodes = {"py": f"address: '127.0.0.1:{h2server.port}', id: '{spiffe('pyserver')}'"}
+        # One worker: each worker has a pool of its own.
+        with self.mesh.node("a", f"[ {tcp_listener_yaml('to-py', port, f'py:{origin.port}')} ]", nodes, workers=1) as a:
+            for i in range(3):  # three streams, one connection
+                with socket.create_connection(("127.0.0.1", port)) as c:
+                    c.sendall(b"hello %d" % i)
+                    c.shutdown(socket.SHUT_WR)
+                    c.settimeout(10)
+                    self.assertEqual(recv_all(c), b"reply to hello %d" % i)
+            self.assertEqual(h2server.errors, [])
+            self.assertEqual(h2server.connections, 1)
+            self.assertEqual(len(h2server.requests), 3)
+            authority, headers = h2server.requests[0]
+            self.assertEqual(authority, f"127.0.0.1:{origin.port}")
+            self.assertTrue(headers["forwarded"].startswith('for="127.0.0.1:'), headers)
+            self.assertRegex(headers["traceparent"], r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
+            sans = dict((k, v) for k, v in peer_certs[0]["subjectAltName"])
+            self.assertEqual(sans["URI"], spiffe("a"), "ugate presented its own certificate")
+            self.assertEqual(a.stop(), 0)
+        h2server.close()
+        origin.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
