@@ -277,7 +277,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   r.only_keys(n, key,
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
                "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
-               "via"});
+               "via", "proxy_protocol"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -335,6 +335,14 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     if (udp || protocol_names_destination(l.protocol) || l.protocol == "mesh")
       r.fail(n["via"], Reader::join(key, "via"), "only for listeners that dial TCP destinations (not " + l.protocol + ")");
     l.via = r.scalar(n["via"], Reader::join(key, "via"));  // checked against the nodes once all are read
+  }
+  if (n["proxy_protocol"]) {
+    std::string v = r.scalar(n["proxy_protocol"], Reader::join(key, "proxy_protocol"));
+    if (v != "v2" && v != "off") r.fail(n["proxy_protocol"], Reader::join(key, "proxy_protocol"), "expected v2 or off, got '" + v + "'");
+    if ((udp || l.protocol == "http-proxy") && v == "v2")
+      r.fail(n["proxy_protocol"], Reader::join(key, "proxy_protocol"),
+             "only for listeners that forward whole streams (not " + l.protocol + ")");
+    l.proxy_protocol = v == "v2";
   }
   if (udp && l.idle_timeout.count() == 0) r.fail(n["idle_timeout"], Reader::join(key, "idle_timeout"), "must be above 0");
   if (l.connect_timeout.count() == 0) r.fail(n["connect_timeout"], Reader::join(key, "connect_timeout"), "must be above 0");
@@ -797,6 +805,7 @@ nlohmann::json to_json(const Config& c) {
                          {"max_streams", l.max_streams},
                          {"tproxy", l.tproxy}});
     if (!l.via.empty()) listeners.back()["via"] = l.via;
+    if (l.proxy_protocol) listeners.back()["proxy_protocol"] = "v2";
     if (is_proxy_protocol(l.protocol)) {
       json users = json::array(), allow = json::array();
       for (const auto& u : l.users) users.push_back(u.name);  // never the passwords

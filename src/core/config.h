@@ -105,6 +105,9 @@ struct ListenerConfig {
   // Destinations that are not mesh nodes are reached through this node: an
   // HBONE CONNECT to it, which dials them (an egress gateway). "": directly.
   std::string via;
+  // `proxy_protocol: v2`: each upstream connection starts with a PROXY v2
+  // header naming the client (and its SPIFFE ID), for an app behind ugate.
+  bool proxy_protocol = false;
   std::optional<WebPushConfig> webpush;  // set for protocol webpush
 };
 

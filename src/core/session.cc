@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/listener_auth.h"
+#include "io/proxy_protocol.h"
 #include "io/stream_wait.h"
 #include "io/tcp_stream.h"
 #include "mesh/mesh.h"
@@ -118,6 +119,11 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
     std::string answer = options.reply(outcome);
     error_code ec = co_await write_all(*s.down_, answer);
     if (ec && result == CloseReason::kDone) result = CloseReason::kDownstreamReset;
+  }
+  if (result == CloseReason::kDone && s.slot_.config->proxy_protocol) {
+    std::string header = proxy_v2_header(original_source(m), m.upstream, m.peer_spiffe);
+    error_code ec = co_await write_all(*s.up_, header);
+    if (ec) result = CloseReason::kUpstreamReset;
   }
   if (result == CloseReason::kDone && !options.replay.empty()) {
     error_code ec = co_await write_all(*s.up_, options.replay);

@@ -324,6 +324,81 @@ class ThreeNodes(unittest.TestCase):
         server.close()
 
 
+class ProxyProtocolV2(unittest.TestCase):
+    """B's mesh listener with proxy_protocol: v2 tells the app behind it who
+    the client was: HAProxy (accept-proxy) reads the header, and a raw reader
+    checks the SPIFFE ID in TLV 0xD0."""
+
+    def setUp(self):
+        self.mesh = Mesh()
+        self.b_port = free_port()
+
+    def tearDown(self):
+        self.mesh.close()
+
+    def two_nodes(self, target_port):
+        a_port = free_port()
+        b = self.mesh.node("b", f"[ {mesh_listener(self.b_port, proxy_protocol='v2')} ]")
+        nodes = {"b": f"address: '127.0.0.1:{self.b_port}', id: '{spiffe('b')}'"}
+        a = self.mesh.node("a", f"[ {tcp_listener_yaml('to-b', a_port, f'b:{target_port}')} ]", nodes)
+        return a, b, a_port
+
+    def test_haproxy_learns_the_original_client(self):
+        origin = HttpOrigin()
+        hp_port = free_port()
+        cfg = os.path.join(self.mesh.dir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write("defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n"
+                    f"frontend fe\n  bind 127.0.0.1:{hp_port} accept-proxy\n"
+                    "  http-request set-header X-Src %[src]:%[src_port]\n  default_backend be\n"
+                    f"backend be\n  server o 127.0.0.1:{origin.port}\n")
+        hp = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", hp_port)) == 0, what="haproxy up")
+            a, b, a_port = self.two_nodes(hp_port)
+            with b, a:
+                with socket.create_connection(("127.0.0.1", a_port)) as c:
+                    client = "%s:%d" % c.getsockname()
+                    c.sendall(b"GET /pp HTTP/1.0\r\n\r\n")
+                    self.assertIn(b"GET /pp", recv_all(c))
+                [(method, path, headers, _)] = origin.requests
+                headers = {k.lower(): v for k, v in headers.items()}  # HAProxy sends names in lower case
+                self.assertEqual(headers["x-src"], client, "the client's own address, through A and B")
+        finally:
+            hp.terminate()
+            hp.wait(10)
+            origin.close()
+
+    def test_the_header_carries_the_peer_identity_in_tlv_0xd0(self):
+        got = {}
+
+        def reader(conn):
+            head = b""
+            while len(head) < 16:
+                head += conn.recv(16 - len(head))
+            n = int.from_bytes(head[14:16], "big")
+            rest = b""
+            while len(rest) < n:
+                rest += conn.recv(n - len(rest))
+            got["head"], got["rest"] = head, rest
+            conn.sendall(b"ok")
+
+        server = Server(reader)
+        a, b, a_port = self.two_nodes(server.port)
+        with b, a:
+            with socket.create_connection(("127.0.0.1", a_port)) as c:
+                self.assertEqual(recv_all(c), b"ok")
+                src_port = c.getsockname()[1]
+        head, rest = got["head"], got["rest"]
+        self.assertEqual(head[:12], b"\r\n\r\n\x00\r\nQUIT\n")
+        self.assertEqual(head[12:14], b"\x21\x11", "v2 PROXY, TCP over IPv4")
+        self.assertEqual(int.from_bytes(rest[8:10], "big"), src_port, "the original client's port")
+        self.assertEqual(int.from_bytes(rest[10:12], "big"), server.port)
+        self.assertEqual(rest[12], 0xD0)
+        self.assertEqual(rest[15:15 + int.from_bytes(rest[13:15], "big")].decode(), spiffe("a"))
+        server.close()
+
+
 class Interop(unittest.TestCase):
     """HBONE with an HTTP/2 implementation we did not write (python3-h2), over mTLS."""
 

@@ -495,3 +495,19 @@ TEST(ConfigNodes, ErrorsNameTheKey) {
 
 }  // namespace
 }  // namespace ugate
+
+namespace ugate {
+namespace {
+
+TEST(ConfigProxyProtocol, V2OrOffAndOnlyWhereWholeStreamsAreForwarded) {
+  Config c = load("listeners: [ { address: '127.0.0.1:1', protocol: mesh, proxy_protocol: v2 } ]");
+  EXPECT_TRUE(c.listeners[0].proxy_protocol);
+  EXPECT_EQ(to_json(c)["listeners"][0]["proxy_protocol"], "v2");
+  EXPECT_THAT(error_of("listeners: [ { address: '127.0.0.1:1', forward: '1.2.3.4:5', proxy_protocol: v1 } ]"),
+              HasSubstr("listeners[0].proxy_protocol: expected v2 or off, got 'v1'"));
+  EXPECT_THAT(error_of("listeners: [ { address: '127.0.0.1:1', protocol: http-proxy, proxy_protocol: v2 } ]"),
+              HasSubstr("only for listeners that forward whole streams (not http-proxy)"));
+}
+
+}  // namespace
+}  // namespace ugate
