@@ -425,7 +425,8 @@ Transaction* H2Session::on_stream_opened(int32_t id) {
 
 bool H2Session::on_header(Transaction& t, std::string_view name, std::string_view value) {
   if (t.headers_done) return true;  // trailers: nothing we use
-  Message& m = t.msg;
+  if (!t.msg) t.msg = std::make_unique<Message>();
+  Message& m = *t.msg;
   m.bytes += name.size() + value.size() + 32;  // RFC 9113 6.5.2's accounting
   if (m.bytes > settings_.max_header_list) {
     m.too_large = true;
@@ -451,18 +452,20 @@ bool H2Session::on_header(Transaction& t, std::string_view name, std::string_vie
 
 void H2Session::on_headers_done(Transaction& t) {
   if (t.headers_done) return;
+  if (!t.msg) t.msg = std::make_unique<Message>();
   if (role_ == Role::kClient) {
-    if (t.msg.status >= 100 && t.msg.status < 200) {
-      t.msg = {};  // interim response: the final one follows
+    if (t.msg->status >= 100 && t.msg->status < 200) {
+      t.msg.reset();  // interim response: the final one follows
       return;
     }
     t.headers_done = true;
     if (H2Stream* s = t.stream) {
+      s->status_ = t.msg->status;
       s->msg_ = std::move(t.msg);
       if (s->reader_) wake(*s, true);
       else s->response_ready_ = true;
     }
-    t.msg = {};
+    t.msg.reset();
     return;
   }
   t.headers_done = true;
@@ -470,7 +473,6 @@ void H2Session::on_headers_done(Transaction& t) {
   s->session_ = this;
   s->txn_ = &t;
   s->msg_ = std::move(t.msg);
-  t.msg = {};
   t.stream = s.get();
   requests_.push_back(std::move(s));
 }

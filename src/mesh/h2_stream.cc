@@ -14,6 +14,11 @@ const std::string* Message::header(std::string_view name) const {
   return nullptr;
 }
 
+const Message& H2Stream::message() const {
+  static const Message kNone;
+  return msg_ ? *msg_ : kNone;
+}
+
 H2Stream::H2Stream(asio::io_context& io, std::shared_ptr<StreamMeta> meta) : Stream(std::move(meta)), io_(io) {}
 
 H2Stream::~H2Stream() { close(); }

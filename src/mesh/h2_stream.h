@@ -47,7 +47,7 @@ class Transaction : public IntrusiveHook {
   H2Stream* stream = nullptr;  // the user's side; null once it was closed
   ByteQueue in;                // received, not yet read
   ByteQueue out;               // written, not yet framed
-  Message msg;                 // being received
+  std::unique_ptr<Message> msg;  // being received (only then: an idle stream holds none)
   uint32_t unconsumed = 0;     // read but not yet credited to the peer
   uint32_t error = 0;          // the RST_STREAM code when reset
   uint16_t linger_ticks = 0;   // since the user closed it with bytes still to send
@@ -78,9 +78,11 @@ class H2Stream final : public Stream {
   bool peer_finished() const override;
 
   // The request (server side, complete) or the response (client side, once
-  // readable; status() is 0 until then).
-  const Message& message() const { return msg_; }
-  int status() const { return msg_.status; }
+  // readable; status() is 0 until then), until taken: a stream keeps its
+  // header fields only as long as its owner needs them.
+  const Message& message() const;
+  std::unique_ptr<Message> take_message() { return std::move(msg_); }
+  int status() const { return status_; }
   // Server: answers the request. 200 keeps the stream open for the tunnel;
   // any other status ends it. False when the stream is already gone.
   bool respond(int status, const std::vector<std::pair<std::string, std::string>>& extra = {});
@@ -124,7 +126,8 @@ class H2Stream final : public Stream {
   error_code error_;  // set once detached with an error
   bool response_ready_ = false;  // client: the response came while nobody waited
   bool closed_ = false;          // by its user
-  Message msg_;
+  std::unique_ptr<Message> msg_;
+  int status_ = 0;  // of the response (client)
   std::unique_ptr<Pending> pending_;
   std::shared_ptr<Posted> posted_ = std::make_shared<Posted>();
 };

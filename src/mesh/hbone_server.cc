@@ -1,5 +1,6 @@
 #include "mesh/hbone_server.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -47,13 +48,17 @@ class HboneServerConnection final : public Mesh::Connection {
 
 void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream> stream) {
   h2::H2Stream& h2 = *stream;
-  const h2::Message& req = h2.message();
+  std::unique_ptr<h2::Message> request = h2.take_message();  // freed at the end: an open tunnel keeps no headers
+  h2::Message& req = *request;
   StreamMeta& m = h2.meta();
   Session::start_meta(m, slot_, peer_);
   m.peer_spiffe = peer_spiffe_;
   m.peer_node = peer_node_;
-  for (std::string_view name : kRecorded)
-    if (const std::string* v = req.header(name)) m.headers.emplace_back(name, v->substr(0, kMaxRecordedValue));
+  for (auto& [name, value] : req.headers) {
+    if (std::find(std::begin(kRecorded), std::end(kRecorded), name) == std::end(kRecorded)) continue;
+    if (value.size() > kMaxRecordedValue) value.resize(kMaxRecordedValue);
+    m.headers.emplace_back(std::move(name), std::move(value));
+  }
 
   std::optional<HostPort> dest;
   if (req.method == "CONNECT" && req.protocol.empty() && !req.too_large) dest = parse_host_port(req.authority);

@@ -96,11 +96,12 @@ asio::awaitable<CloseReason> Pool::connect(const MeshPath& path, const std::shar
     if (ec) co_return CloseReason::kConnectTimeout;  // closed by the caller: its deadline
   }
   if (s.status() == 0) co_return close_reason_of(s.error(), CloseReason::kUpstreamReset);
+  std::unique_ptr<h2::Message> response = s.take_message();  // an open tunnel keeps no headers
   if (s.status() >= 200 && s.status() < 300) {
     if (h2::H2Session* session = s.session()) meta->upstream = session->transport().meta().upstream;
     co_return CloseReason::kDone;
   }
-  const std::string* status = s.message().header("proxy-status");
+  const std::string* status = response ? response->header("proxy-status") : nullptr;
   co_return hbone_refusal_reason(s.status(), status ? std::string_view(*status) : std::string_view());
 }
 

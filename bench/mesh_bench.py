@@ -1,0 +1,282 @@
+#!/usr/bin/python3
+"""ugate mesh benchmark: HBONE between two ugate processes beside a stunnel4 pair and raw TCP.
+
+Sections (pick with --only):
+  throughput  iperf3 with 1 and with 8 parallel streams (Gbit/s): direct loopback; a stunnel4 pair
+              (TLS 1.3, client -> server -> iperf3 server); ugate A (tcp forward to b:PORT) ->
+              HBONE (HTTP/2 CONNECT over mTLS) -> ugate B (mesh port) -> iperf3 server
+  memory      RSS growth of A and B per idle HBONE stream at about 9000 streams (100 a connection),
+              and per pooled connection (a second run with one stream a connection)
+
+The same conventions as bench/bench.py (whose helpers this imports): every contender runs in one
+invocation, contenders take turns round by round, comparisons are medians of per-round ratios,
+every process is stopped by its PID, and as root the harness runs in a private network namespace.
+Run with /usr/bin/python3; see bench/RESULTS.md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench as b  # noqa: E402  (the shared harness)
+
+SECTIONS = ("throughput", "memory")
+
+
+class Mesh:
+    """A mini CA for the run, and ugate nodes and stunnel certificates made from it."""
+
+    def __init__(self, env: b.Env, procs: b.Processes):
+        self.env, self.procs = env, procs
+        self.ca = env.workdir / "ca"
+        if not self.ca.exists():
+            subprocess.run([env.ugate, "ca", "init", "--dir", str(self.ca)], check=True, capture_output=True,
+                           timeout=30)
+
+    def node(self, name: str, body: str, workers: int, nodes: str = "", mesh: str = "") -> int:
+        """Starts ugate node `name` (spiffe .../sa/NAME); (its admin port, its process)."""
+        admin = b.free_port()
+        label = f"ugate-{name}-{admin}"
+        config = self.env.workdir / f"{label}.yaml"
+        config.write_text(f"workers: {workers}\nstate_dir: {self.env.workdir}/state-{label}\n"
+                          f"admin: {{ address: 127.0.0.1:{admin} }}\naccess_log: {{ path: 'off' }}\n"
+                          f"identity: {{ name: {name}, ca: {{ dir: '{self.ca}' }} }}\n{nodes}\n{mesh}\n"
+                          f"listeners:\n{body}")
+        proc = self.procs.start(label, [self.env.ugate, "--config", str(config)])
+        if not b.readyz(admin, timeout=15):
+            raise b.StartError(f"{label} not ready: {self.procs.log_tail(label)}")
+        return admin, proc
+
+    def pair(self, upstream: int, workers: int, mesh: str = ""):
+        """B's mesh port and A's forward to b:upstream; (A's port, A's process, B's process)."""
+        b_port, a_port = b.free_port(), b.free_port()
+        _, b_proc = self.node("b", f"  - {{ name: mesh, address: '127.0.0.1:{b_port}', protocol: mesh }}\n",
+                              workers, mesh=mesh)
+        nodes = f"nodes:\n  b: {{ address: '127.0.0.1:{b_port}', id: spiffe://cluster.local/ns/default/sa/b }}"
+        _, a_proc = self.node("a", f"  - {{ name: to-b, address: '127.0.0.1:{a_port}', forward: 'b:{upstream}' }}\n",
+                              workers, nodes=nodes, mesh=mesh)
+        return a_port, a_proc, b_proc
+
+
+def hbone(env: b.Env, workers: int) -> b.Contender:
+    def start(procs: b.Processes, upstream: int):
+        if not env.ugate:
+            raise b.StartError("ugate binary not found")
+        port, a_proc, _ = Mesh(env, procs).pair(upstream, workers)
+        return port, a_proc
+
+    return b.Contender(f"hbone w{workers}", start)
+
+
+def stunnel(env: b.Env) -> b.Contender:
+    """A stunnel4 pair: plain TCP in, TLS 1.3 between the two, plain TCP out."""
+
+    def start(procs: b.Processes, upstream: int):
+        if not shutil.which("stunnel4"):
+            raise b.StartError("stunnel4 not installed (apt-get install stunnel4)")
+        key, cert = env.workdir / "stunnel.key", env.workdir / "stunnel.crt"
+        if not cert.exists():
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-days", "1", "-subj", "/CN=bench", "-keyout", str(key), "-out", str(cert)],
+                           check=True, capture_output=True, timeout=30)
+        tls_port, port = b.free_port(), b.free_port()
+        common = "foreground = yes\npid =\nsyslog = no\ndebug = 3\nsslVersionMin = TLSv1.3\n"
+        server = env.workdir / f"stunnel-server-{tls_port}.conf"
+        server.write_text(common + f"[s]\naccept = 127.0.0.1:{tls_port}\nconnect = 127.0.0.1:{upstream}\n"
+                                   f"cert = {cert}\nkey = {key}\n")
+        client = env.workdir / f"stunnel-client-{port}.conf"
+        client.write_text(common + f"[c]\nclient = yes\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{tls_port}\n")
+        s_proc = procs.start(f"stunnel-server-{tls_port}", ["stunnel4", str(server)])
+        b.wait_listening(procs, f"stunnel-server-{tls_port}", s_proc, tls_port)
+        c_proc = procs.start(f"stunnel-client-{port}", ["stunnel4", str(client)])
+        b.wait_listening(procs, f"stunnel-client-{port}", c_proc, port)
+        return port, c_proc
+
+    return b.Contender("stunnel4", start)
+
+
+def iperf(procs: b.Processes, server_port: int, port: int, seconds: int, parallel: int) -> float:
+    server = procs.start("iperf3-server", ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(server_port)])
+    try:
+        b.wait_listening(procs, "iperf3-server", server, server_port)
+        cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-P", str(parallel), "-J"]
+        done = subprocess.run(cmd, capture_output=True, timeout=seconds + 30)
+    except (b.StartError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(str(e))
+    finally:
+        procs.stop(server)
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"iperf3 printed no JSON: {done.stderr.decode().strip()}")
+    if "error" in report:
+        raise RuntimeError(f"iperf3: {report['error']}")
+    return report["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+def section_throughput(env: b.Env) -> b.Report:
+    seconds, workers = env.args.seconds, env.args.workers
+    contenders = [b.direct(), stunnel(env), hbone(env, workers)]
+    rows, checks, raw = [], [], {}
+    with b.Processes(env.workdir) as procs:
+        server_port = b.free_port()
+        ports = b.start_contenders(procs, contenders, server_port)
+        for parallel in (1, 8):
+            print(f"  -- {parallel} stream(s)")
+            results = b.run_rounds(env, ports, lambda port: iperf(procs, server_port, port, seconds, parallel),
+                                   lambda v: f"{v:.2f} Gbit/s")
+            raw[f"P{parallel}"] = results
+            for label, values in results.items():
+                rows.append([label, parallel, b.fmt(b.median_of(values)), " ".join(b.fmt(v, 1) for v in values),
+                             b.fmt(b.ratio(values, results.get("direct", []))),
+                             b.fmt(b.ratio(values, results.get("stunnel4", [])))])
+    report = b.Report(f"HBONE throughput, iperf3 {seconds} s x {env.args.rounds} rounds (Gbit/s)",
+                      "Method: `iperf3 -c -t S -P N` to a fresh `iperf3 -s -1`: directly; through a stunnel4 "
+                      "pair (TLS 1.3, EC P-256 certificate); through ugate A (`forward: b:PORT`) -> HBONE "
+                      f"(HTTP/2 CONNECT over mTLS, ztunnel's windows) -> ugate B (`protocol: mesh`), {workers} "
+                      "worker(s) each. Gbit/s received; ratios are medians of per-round ratios. Client, server "
+                      "and both proxies share the machine's cores.",
+                      ["contender", "streams", "median Gbit/s", "per round", "vs direct", "vs stunnel4"], raw=raw)
+    report.rows = rows
+    hb = f"hbone w{workers}"
+    p1, p8 = raw["P1"], raw["P8"]
+    if hb in p1 and "stunnel4" in p1:
+        report.check(f"{hb} / stunnel4, 1 stream", b.ratio(p1[hb], p1["stunnel4"]), ">= 2", lambda v: v >= 2)
+    if hb in p1 and "direct" in p1:
+        report.check(f"{hb} / direct, 1 stream (reported)", b.ratio(p1[hb], p1["direct"]), "-", lambda v: True)
+    if hb in p8 and hb in p1:
+        # Linear up to the worker count: 8 streams should carry workers x one stream's rate.
+        scale = b.ratio(p8[hb], [v and v * workers for v in p1[hb]])
+        report.check(f"{hb}: 8 streams / ({workers} x 1 stream)", scale, ">= 0.8", lambda v: v >= 0.8)
+    return report
+
+
+def idle_streams(env: b.Env, procs: b.Processes, count: int, per_connection: int, report: b.Report) -> dict:
+    """Holds `count` idle streams through A -> B; RSS growth of each side."""
+    mesh = f"mesh: {{ streams_per_connection: {per_connection} }}"
+    echo_port = b.start_echo(env, procs)
+    a_port, a_proc, b_proc = Mesh(env, procs).pair(echo_port, env.args.workers, mesh=mesh)
+    b.check_idle(env)
+    time.sleep(1)
+    before = {"A": b.rss_kib(a_proc.pid), "B": b.rss_kib(b_proc.pid)}
+    client = procs.start(f"idle-{a_port}", [env.loadgen, "idle", "--target", f"127.0.0.1:{a_port}",
+                                            "--count", str(count)], pipe_stdio=True)
+    try:
+        status = json.loads(b.read_line(client, timeout=300) or "{}")
+        if b.read_line(client, timeout=5) != "ready":
+            raise RuntimeError(f"idle client did not get ready: {procs.log_tail(f'idle-{a_port}')}")
+        time.sleep(1)
+        after = {"A": b.rss_kib(a_proc.pid), "B": b.rss_kib(b_proc.pid)}
+        fds = {"A": b.open_fds(a_proc.pid), "B": b.open_fds(b_proc.pid)}
+    finally:
+        procs.stop(client)
+    opened = status.get("open", 0)
+    if status.get("error"):
+        print(f"  ! only {opened} of {count} streams opened: {status['error']}")
+    connections = -(-opened // per_connection)  # with one worker; more workers may hold a few more
+    out = {"streams": opened, "connections": connections}
+    for side in ("A", "B"):
+        growth = after[side] - before[side]
+        out[side] = {"rss_before_kib": before[side], "rss_after_kib": after[side], "growth_kib": growth,
+                     "fds": fds[side]}
+        report.rows.append([side, per_connection, opened, fds[side], before[side], after[side],
+                            b.fmt(growth / opened if opened else None)])
+        print(f"  {side}: {opened} streams, {per_connection} a connection: RSS {before[side]} -> {after[side]} KiB "
+              f"({b.fmt(growth / opened if opened else None)} KiB per stream), {fds[side]} fds")
+    for p in (a_proc, b_proc):
+        procs.stop(p)
+    return out
+
+
+def section_memory(env: b.Env) -> b.Report:
+    count, few = env.args.idle_streams, env.args.idle_connections
+    report = b.Report(
+        f"memory per idle HBONE stream ({count} streams) and per pooled connection",
+        "Method: A forwards to b:ECHO through HBONE; `ugate-loadgen idle` opens the streams one at a time, each "
+        "with a 1-byte round trip (so B has dialled the echo server), and holds them; VmRSS of A and of B "
+        "before (after 1 s of settling) and after (1 s after the last). Run 1: 100 streams a connection "
+        f"({count} streams). Run 2: one stream a connection ({few} streams), so each stream brings its own "
+        "connection. Per-connection cost = run 2's growth per stream minus run 1's. Kernel socket "
+        f"buffers are not in RSS. {env.args.workers} worker(s) each.",
+        ["side", "streams a connection", "streams", "fds", "RSS before KiB", "RSS after KiB", "KiB per stream"])
+    with b.Processes(env.workdir) as procs:
+        pooled = idle_streams(env, procs, count, 100, report)
+    with b.Processes(env.workdir) as procs:
+        single = idle_streams(env, procs, few, 1, report)
+    report.raw = {"pooled": pooled, "single": single}
+    for side in ("A", "B"):
+        if not pooled["streams"] or not single["streams"]:
+            continue
+        per_stream = pooled[side]["growth_kib"] / pooled["streams"]
+        per_connection = single[side]["growth_kib"] / single["streams"] - per_stream
+        report.check(f"{side}: KiB per idle HBONE stream", per_stream, "<= 2", lambda v: v <= 2)
+        report.check(f"{side}: KiB per idle pooled connection", per_connection, "<= 32", lambda v: v <= 32)
+    return report
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections, from " + ",".join(SECTIONS))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=int, default=5, help="length of one iperf3 run")
+    p.add_argument("--workers", type=int, default=2, help="workers of each ugate node")
+    p.add_argument("--idle-streams", type=int, default=9000, help="streams held for the memory test (run 1)")
+    p.add_argument("--idle-connections", type=int, default=2000,
+                   help="streams held with one connection each (run 2 of the memory test)")
+    p.add_argument("--ugate", default=str(b.ROOT / "build/ugate"))
+    p.add_argument("--loadgen")
+    p.add_argument("--markdown", type=Path)
+    p.add_argument("--json", type=Path)
+    p.add_argument("--host-netns", action="store_true")
+    args = p.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    if set(args.only) - set(SECTIONS):
+        p.error(f"unknown section(s) {', '.join(sorted(set(args.only) - set(SECTIONS)))}")
+    return args
+
+
+def main(argv) -> int:
+    args = parse_args(argv)
+    netns = "host namespace" if args.host_netns or os.geteuid() != 0 else b.enter_private_netns()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    missing = [t for t in ("iperf3", "stunnel4", "openssl") if not shutil.which(t)]
+    if missing:
+        print(f"error: missing peer tools: {', '.join(missing)} (apt-get install {' '.join(missing)})")
+        return 1
+    if not os.access(args.ugate, os.X_OK):
+        print(f"error: ugate binary not found at {args.ugate} (make build)")
+        return 1
+    with tempfile.TemporaryDirectory(prefix="ugate-mesh-bench-") as tmp:
+        env = b.Env(args, Path(tmp), b.find_loadgen(args, Path(tmp)), args.ugate)
+        sections = {"throughput": section_throughput, "memory": section_memory}
+        reports = {}
+        started = time.monotonic()
+        for name in args.only:
+            print(f"\n-- {name} --")
+            env.busy.clear()
+            reports[name] = sections[name](env)
+            reports[name].busy = max(env.busy, default=None)
+        elapsed = time.monotonic() - started
+    version = subprocess.run([args.ugate, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    header = (f"ugate mesh bench, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {args.rounds} rounds, "
+              f"{elapsed:.0f} s, {netns}; ugate: {args.ugate} ({version})")
+    print("\n" + header + "\n\n" + "\n\n".join(r.text() for r in reports.values()))
+    if args.markdown:
+        args.markdown.write_text(f"_{header}_\n\n" + "\n\n".join(r.markdown() for r in reports.values()) + "\n")
+        print(f"\nmarkdown written to {args.markdown}")
+    if args.json:
+        args.json.write_text(json.dumps({"header": header, "sections": {n: r.raw for n, r in reports.items()}},
+                                        indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
