@@ -1,0 +1,23 @@
+// libFuzzer target: any bytes into the auto door's protocol sniffer, whole
+// and in every prefix it would see while peeking. It must never crash or
+// overrun, and must decide: a prefix of a decided input is never "unknown"
+// unless the input is, and a full buffer always ends the peeking.
+#include <cstddef>
+#include <cstdint>
+
+#include "io/sniff.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using ugate::Sniffed;
+  std::span<const uint8_t> bytes(data, size);
+  auto whole = ugate::sniff_protocol(bytes);
+  if (whole.what == Sniffed::kTls && whole.hello.sni.size() > 255) __builtin_trap();
+  if (whole.what == Sniffed::kNeedMore && size >= ugate::kMaxSniffBytes) __builtin_trap();
+  if (whole.what == Sniffed::kUnknown && whole.error.empty()) __builtin_trap();
+  for (size_t n = 0; n < size && n < 64; ++n) {
+    auto prefix = ugate::sniff_protocol(bytes.first(n));
+    // Peeking is monotonic: once a prefix decided, more bytes cannot make it another protocol.
+    if (prefix.what != Sniffed::kNeedMore && prefix.what != whole.what) __builtin_trap();
+  }
+  return 0;
+}
