@@ -1,5 +1,3 @@
-#include <spdlog/spdlog.h>
-
 #include <atomic>
 
 #include "core/session.h"
@@ -7,16 +5,6 @@
 #include "io/original_dst.h"
 
 namespace ugate {
-namespace {
-
-// Bad input is logged once per process, and always counted.
-void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason why, std::string_view detail) {
-  if (said.exchange(true, std::memory_order_relaxed)) return;
-  spdlog::warn("listener {}: refused a connection: {} (counted in ugate_listener_errors_total{{reason=\"{}\"}})",
-               slot.config->name, detail, to_string(why));
-}
-
-}  // namespace
 
 asio::awaitable<void> capture_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
   static std::atomic<bool> said_not_captured{false}, said_loop{false};

@@ -1,6 +1,7 @@
 #pragma once
 // Doors: each turns an accepted connection into a routed Stream, then hands
 // it to Session::forward. One function per listener protocol.
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <string_view>
 
@@ -11,6 +12,7 @@ namespace ugate {
 
 class Session;
 class TcpStream;
+struct ClientHello;
 
 // `protocol: tcp`: every stream goes to the listener's route.
 asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
@@ -20,6 +22,10 @@ asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int f
 // unless the route terminates TLS: then its certificate answers and the
 // upstream gets plaintext.
 asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+// What tls-sni and auto do with a peeked ClientHello: record its SNI and
+// ALPN, pick the listener's route by the SNI (none: no_route), terminate
+// TLS where that route says, and forward.
+asio::awaitable<void> route_by_sni(std::unique_ptr<Session> session, ListenerSlot& slot, const ClientHello& hello);
 
 // `protocol: capture-out` and `capture-in`: connections iptables redirected
 // (REDIRECT, or TPROXY with `tproxy: true`) go to their original destination,
@@ -50,6 +56,10 @@ asio::awaitable<void> socks5_udp_associate(Worker& worker, ListenerSlot& slot, s
 // against the trust roots; by ALPN: the CA's CSR endpoint (http/1.1),
 // HBONE (h2), else forwarded by SNI like tls-sni routes.
 asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+
+// Refused input is counted always and logged once per process (`said`), so a
+// flood of bad clients cannot flood the log.
+void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason why, std::string_view detail);
 
 // The door for a listener protocol, or nullptr.
 Door door_for(std::string_view protocol);

@@ -1,3 +1,5 @@
+#include <spdlog/spdlog.h>
+
 #include "core/session.h"
 #include "doors/doors.h"
 #include "mesh/hbone_server.h"
@@ -12,6 +14,12 @@ asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int f
     co_return;
   }
   co_await Session::forward(std::move(session), route->forward);
+}
+
+void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason why, std::string_view detail) {
+  if (said.exchange(true, std::memory_order_relaxed)) return;
+  spdlog::warn("listener {}: refused a connection: {} (counted in ugate_listener_errors_total{{reason=\"{}\"}})",
+               slot.config->name, detail, to_string(why));
 }
 
 asio::awaitable<void> serve_accepted(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer, Serve serve) {

@@ -4,7 +4,7 @@
 #include "auth/listener_auth.h"
 #include "doors/doors.h"
 #include "doors/tls_handshake.h"
-#include "io/stream_wait.h"
+#include "io/peek.h"
 #include "io/tls_hello.h"
 
 namespace ugate {
@@ -18,23 +18,23 @@ asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, T
   // Peek until the ClientHello is whole; the session's deadline ends a slow client.
   auto buf = std::make_unique<std::array<uint8_t, kMaxHelloBytes>>();
   HelloResult hello{HelloStatus::kNeedMore, {}, {}};
-  for (;;) {
-    error_code ec;
-    size_t n = tcp.peek(asio::buffer(*buf), ec);
-    if (ec && ec != asio::error::would_block) break;  // EOF, reset, or closed by the deadline
-    hello = parse_client_hello(std::span<const uint8_t>(buf->data(), n));
-    if (hello.status != HelloStatus::kNeedMore || tcp.peer_finished()) break;
-    ec = co_await wait_readable(tcp);
-    if (ec) break;
-  }
+  auto whole = [&hello](std::span<const uint8_t> bytes) {
+    hello = parse_client_hello(bytes);
+    return hello.status != HelloStatus::kNeedMore;
+  };
+  co_await peek_until(tcp, *buf, whole);
   buf.reset();
   if (hello.status != HelloStatus::kDone) {
     session->fail(CloseReason::kSniffFailed);  // a timeout set its own reason first
     co_return;
   }
+  co_await route_by_sni(std::move(session), slot, hello.hello);
+}
+
+asio::awaitable<void> route_by_sni(std::unique_ptr<Session> session, ListenerSlot& slot, const ClientHello& hello) {
   StreamMeta& m = session->meta();
-  m.sni = hello.hello.sni;
-  for (const auto& p : hello.hello.alpn) m.alpn += (m.alpn.empty() ? "" : ",") + p;
+  m.sni = hello.sni;
+  for (const auto& p : hello.alpn) m.alpn += (m.alpn.empty() ? "" : ",") + p;
   const Route* route = slot.config->router.match(m.sni, slot.config->address.port);
   if (!route) {
     session->fail(CloseReason::kNoRoute);
