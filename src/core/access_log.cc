@@ -61,6 +61,7 @@ void format_access_line(std::string& out, const StreamMeta& m, AccessLogConfig::
   field("id", std::to_string(m.id), false);
   field("listener", m.listener, true);
   field("protocol", m.protocol, true);
+  field("sniffed", m.sniffed, true);
   field("src", format_endpoint(m.source), true);
   field("dst", dst, true);
   field("orig_dst", format_endpoint(m.original_dst), true);

@@ -353,6 +353,10 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     if (n["forward"] || n["routes"])
       r.fail(n["forward"] ? n["forward"] : n["routes"], key,
              "a " + l.protocol + " listener takes each stream's destination from its request: no forward or routes");
+  } else if (n["forward"] && l.protocol == "auto") {
+    r.fail(n["forward"], Reader::join(key, "forward"),
+           "an auto listener's proxy clients name their destination; TLS clients are routed by SNI "
+           "through 'routes' (a route without sni is the default)");
   } else if (n["forward"]) {
     routes.push_back(Route{{}, r.address(n["forward"], Reader::join(key, "forward"), 0, false)});
   } else if (n["routes"]) {
@@ -368,9 +372,9 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     r.fail(n[n["forward"] ? "forward" : "routes"], Reader::join(key, n["forward"] ? "forward" : "routes"),
            "a " + l.protocol + " listener's clients name the destination: no forward or routes (limit them with allow)");
   for (size_t i = 0; i < routes.size(); ++i) {
-    if (routes[i].terminate && l.protocol != "tls-sni")
+    if (routes[i].terminate && l.protocol != "tls-sni" && l.protocol != "auto")
       r.fail(n["routes"][i]["terminate"], Reader::join(key, "routes") + "[" + std::to_string(i) + "].terminate",
-             "only tls-sni listeners terminate TLS per route");
+             "only tls-sni and auto listeners terminate TLS per route");
   }
   l.router = Router(std::move(routes));
   return l;

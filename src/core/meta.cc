@@ -98,6 +98,7 @@ void describe_meta(const StreamMeta& m, std::string_view phase, uint64_t idle_ms
   out = {{"id", m.id},
          {"listener", m.listener},
          {"protocol", m.protocol},
+         {"sniffed", m.sniffed},
          {"phase", phase},
          {"src", format_endpoint(m.source)},
          {"dst", m.destination.port ? m.destination.str() : ""},

@@ -64,6 +64,7 @@ struct StreamMeta {
   uint64_t id = 0;
   std::string_view listener;  // points into the Config, which outlives streams
   std::string_view protocol;  // door protocol ("tcp")
+  std::string_view sniffed;   // what the auto door recognised: "tls", "http1", "h2c", "socks5"; "" elsewhere
   TcpEndpoint source;         // client address as seen by us
   HostPort destination;       // what the client asked for / the route chose
   TcpEndpoint original_dst;   // capture doors: where the client was going before iptables

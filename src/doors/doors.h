@@ -27,6 +27,12 @@ asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, T
 // TLS where that route says, and forward.
 asio::awaitable<void> route_by_sni(std::unique_ptr<Session> session, ListenerSlot& slot, const ClientHello& hello);
 
+// `protocol: auto`: peeks the first bytes within sniff_timeout and hands the
+// connection to the door that speaks them: SOCKS5, the HTTP proxy, HBONE
+// (HTTP/2 prior knowledge), or route_by_sni for TLS. Nothing is consumed, so
+// nothing needs replaying.
+asio::awaitable<void> auto_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+
 // `protocol: capture-out` and `capture-in`: connections iptables redirected
 // (REDIRECT, or TPROXY with `tproxy: true`) go to their original destination,
 // or to the route that matches it; anything else is refused.

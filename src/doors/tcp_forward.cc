@@ -37,6 +37,7 @@ Door door_for(std::string_view protocol) {
   if (protocol == "hbone-h2c") return hbone_h2c_door;
   if (protocol == "mesh") return mesh_door;
   if (protocol == "http-proxy") return http_proxy_door;
+  if (protocol == "auto") return auto_door;
   return nullptr;
 }
 

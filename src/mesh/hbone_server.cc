@@ -33,7 +33,7 @@ class HboneServerConnection final : public Mesh::Connection {
  public:
   HboneServerConnection(Mesh& mesh, ListenerSlot& slot, std::unique_ptr<Stream> transport)
       : Connection(mesh, transport->meta().source), slot_(slot), peer_spiffe_(transport->meta().peer_spiffe),
-        peer_node_(transport->meta().peer_node) {
+        peer_node_(transport->meta().peer_node), sniffed_(transport->meta().sniffed) {
     Worker& w = mesh.worker();
     session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kServer, std::move(transport), w.context(),
                                                w.buffers(), mesh.settings(), mesh.timing(), *this);
@@ -44,6 +44,7 @@ class HboneServerConnection final : public Mesh::Connection {
  private:
   ListenerSlot& slot_;
   std::string peer_spiffe_, peer_node_;  // who the TLS handshake proved the peer to be (mesh port)
+  std::string_view sniffed_;  // "h2c" when the auto door handed us the connection
 };
 
 void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream> stream) {
@@ -54,6 +55,7 @@ void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Str
   Session::start_meta(m, slot_, peer_);
   m.peer_spiffe = peer_spiffe_;
   m.peer_node = peer_node_;
+  m.sniffed = sniffed_;
   for (auto& [name, value] : req.headers) {
     if (std::find(std::begin(kRecorded), std::end(kRecorded), name) == std::end(kRecorded)) continue;
     if (value.size() > kMaxRecordedValue) value.resize(kMaxRecordedValue);
@@ -70,6 +72,13 @@ void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Str
     HboneAnswer a = refusal(req, full);
     h2.respond(a.status, proxy_status(a));
     session->finish(full ? CloseReason::kOverload : CloseReason::kBadRequest);
+    return;
+  }
+  if (!allows(lc, *dest)) {  // an auto listener's allow list (hbone-h2c has none)
+    m.destination = *dest;
+    HboneAnswer a = hbone_answer(CloseReason::kNotAllowed);
+    h2.respond(a.status, proxy_status(a));
+    session->finish(CloseReason::kNotAllowed);
     return;
   }
   // 200 only once the upstream connection is up; otherwise why it is not.

@@ -17,6 +17,7 @@ constexpr Entry kTable[] = {
     {CloseReason::kNoRoute, {503, "destination_not_found"}},
     {CloseReason::kOverload, {503, "connection_limit_reached"}},
     {CloseReason::kBadRequest, {400, "http_request_error"}},
+    {CloseReason::kNotAllowed, {403, "http_request_denied"}},
 };
 
 }  // namespace

@@ -11,7 +11,8 @@ StreamMeta sample() {
   StreamMeta m;
   m.id = 42;
   m.listener = "web";
-  m.protocol = "tcp";
+  m.protocol = "auto";
+  m.sniffed = "socks5";
   m.source = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), 5555);
   m.destination = HostPort{"example.internal", 8080};
   m.upstream = TcpEndpoint(boost::asio::ip::make_address("10.1.2.3"), 8080);
@@ -27,7 +28,8 @@ StreamMeta sample() {
 TEST(AccessLog, TextLineHasEveryField) {
   std::string line;
   format_access_line(line, sample(), AccessLogConfig::Format::kText);
-  for (const char* part : {" id=42 ", " listener=web ", " protocol=tcp ", " src=127.0.0.1:5555 ",
+  for (const char* part : {" id=42 ", " listener=web ", " protocol=auto ", " sniffed=socks5 ",
+                           " src=127.0.0.1:5555 ",
                            " dst=example.internal:8080 ", " orig_dst=[fd00::7]:80 ", " upstream=10.1.2.3:8080 ",
                            " mode=splice ", " bytes_up=100 ", " bytes_down=2000 ", " result=upstream_reset"})
     EXPECT_NE(line.find(part), std::string::npos) << part << " in " << line;
@@ -47,6 +49,7 @@ TEST(AccessLog, JsonLineParsesAndEscapes) {
   EXPECT_EQ(j["result"], "upstream_reset");
   EXPECT_EQ(j["mode"], "splice");
   EXPECT_EQ(j["orig_dst"], "[fd00::7]:80");
+  EXPECT_EQ(j["sniffed"], "socks5");
 }
 
 TEST(AccessLog, UnknownValuesAreDashesInText) {
@@ -58,6 +61,7 @@ TEST(AccessLog, UnknownValuesAreDashesInText) {
   EXPECT_NE(line.find(" upstream=- "), std::string::npos) << line;
   EXPECT_NE(line.find(" dst=- "), std::string::npos) << line;
   EXPECT_NE(line.find(" orig_dst=- "), std::string::npos) << line;
+  EXPECT_NE(line.find(" protocol=tcp sniffed=- "), std::string::npos) << line;
 }
 
 }  // namespace

@@ -90,6 +90,45 @@ TEST(Config, ProxyDoorErrors) {
               HasSubstr("listeners[0].allow[0].host: invalid character ' '"));
 }
 
+TEST(Config, AutoListenersTakeTheProxyKeysAndTlsRoutes) {
+  Config c = load(R"(
+listeners:
+  - name: any
+    address: 127.0.0.1:1080
+    protocol: auto
+    users: [ { name: alice, password: s3cret } ]
+    allow: [ { port: 443 } ]
+    udp_idle_timeout: 20s
+    routes:
+      - { sni: a.test, forward: 127.0.0.1:9443 }
+      - { sni: web.test, forward: 127.0.0.1:8080, terminate: node }
+      - { forward: 127.0.0.1:9445 }
+)");
+  const auto& l = c.listeners.at(0);
+  EXPECT_EQ(l.users.size(), 1u);
+  EXPECT_FALSE(allows(l, {"example.com", 80}));
+  EXPECT_EQ(l.udp_idle_timeout, Duration(20000));
+  ASSERT_NE(l.router.match("a.test", 1080), nullptr);
+  EXPECT_EQ(l.router.match("a.test", 1080)->forward.str(), "127.0.0.1:9443");
+  EXPECT_TRUE(l.router.match("web.test", 1080)->terminate);
+  EXPECT_EQ(l.router.match("other.test", 1080)->forward.str(), "127.0.0.1:9445");
+  auto j = to_json(c)["listeners"][0];
+  EXPECT_EQ(j["routes"].size(), 3u);
+  EXPECT_EQ(j["users"], nlohmann::json::array({"alice"}));
+  EXPECT_TRUE(load("listeners: [ { address: 'a:1', protocol: auto } ]").listeners[0].router.routes().empty())
+      << "without routes: proxy clients only, TLS refused";
+}
+
+TEST(Config, AutoListenerErrors) {
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: auto, forward: 'b:2' }\n"),
+              HasSubstr("test.yaml:2: listeners[0].forward: an auto listener's proxy clients name their destination; "
+                        "TLS clients are routed by SNI through 'routes'"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: auto, tproxy: true }\n"),
+              HasSubstr("listeners[0].tproxy: only capture listeners"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: auto, routes: [ { sni: 'a b', forward: 'b:2' } ] }\n"),
+              HasSubstr("listeners[0].routes[0].sni: invalid character ' '"));
+}
+
 TEST(Config, MeshSettingsHaveZtunnelDefaultsAndTakeSizes) {
   Config d = load("listeners: []");
   EXPECT_EQ(d.mesh.stream_window, 4u << 20);
@@ -361,7 +400,7 @@ TEST(ConfigIdentity, ErrorsNameTheKey) {
                        "routes: [] } ]"),
               HasSubstr("either 'forward' or 'routes'"));
   EXPECT_THAT(error_of("listeners:\n  - address: '127.0.0.1:1'\n    routes: [ { forward: '127.0.0.1:2', terminate: node } ]\n"),
-              HasSubstr("listeners[0].routes[0].terminate: only tls-sni listeners terminate TLS per route"));
+              HasSubstr("listeners[0].routes[0].terminate: only tls-sni and auto listeners terminate TLS per route"));
   EXPECT_THAT(error_of("listeners:\n  - { address: '127.0.0.1:1', protocol: tls-sni, routes: [ { forward: '127.0.0.1:2', "
                        "terminate: { cert: a } } ] }\n"),
               HasSubstr("give both cert and key"));

@@ -10,7 +10,7 @@ namespace {
 TEST(HboneStatus, EveryRefusalReadsBackAsItsReason) {
   for (CloseReason r : {CloseReason::kConnectRefused, CloseReason::kConnectTimeout, CloseReason::kConnectFailed,
                         CloseReason::kResolveFailed, CloseReason::kNoRoute, CloseReason::kOverload,
-                        CloseReason::kBadRequest}) {
+                        CloseReason::kBadRequest, CloseReason::kNotAllowed}) {
     HboneAnswer a = hbone_answer(r);
     EXPECT_EQ(hbone_refusal_reason(a.status, proxy_status_value(a)), r) << to_string(r);
   }
@@ -20,6 +20,7 @@ TEST(HboneStatus, GatewayStatusesAsTheIssueSays) {
   EXPECT_EQ(hbone_answer(CloseReason::kConnectRefused).status, 502);
   EXPECT_EQ(hbone_answer(CloseReason::kConnectTimeout).status, 504);
   EXPECT_EQ(hbone_answer(CloseReason::kOverload).status, 503);
+  EXPECT_EQ(hbone_answer(CloseReason::kNotAllowed).status, 403);  // an auto listener's allow list
   EXPECT_EQ(proxy_status_value(hbone_answer(CloseReason::kConnectTimeout)), "ugate; error=connection_timeout");
 }
 
