@@ -41,6 +41,8 @@ listeners:
   - name: socks5
     address: 127.0.0.1:+5
     protocol: socks5
+  # No tls-sni listener on +4: TLS ingress by SNI needs routes to the
+  # backends of its names, and there is no default that is not an open relay.
 )";
 
 bool protocol_names_destination(std::string_view protocol) { return protocol == "hbone-h2c"; }

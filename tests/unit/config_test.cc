@@ -35,6 +35,9 @@ TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies)
   EXPECT_EQ(doors["socks5"]->address.str(), "127.0.0.1:15005");
   EXPECT_EQ(doors["http-proxy"]->address.str(), "127.0.0.1:15002");
   EXPECT_EQ(doors["hbone-h2c"]->address.str(), "127.0.0.1:15009");
+  EXPECT_EQ(doors.count("tls-sni"), 0u) << "BASE+4 needs routes: none by default";
+  for (const auto& l : c.listeners)
+    if (is_proxy_protocol(l.protocol)) EXPECT_EQ(l.address.host, "127.0.0.1") << l.name << ": never an open proxy";
   EXPECT_GE(c.workers, 1u);
   Config moved = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {.base_port = 20000});
   EXPECT_EQ(moved.admin->str(), "127.0.0.1:20000");
