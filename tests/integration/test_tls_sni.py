@@ -122,6 +122,31 @@ class TlsSniDoor(unittest.TestCase):
             self.assertEqual(ug.metric("ugate_listener_errors_total", listener="sni", reason="sniff_timeout"), 1)
             self.assertTrue(ug.ready(), "the process is fine")
 
+    def test_oversized_client_hellos_are_closed_and_counted(self):
+        def refused(data):
+            """True when ugate resets the connection (while we send, or after)."""
+            with socket.create_connection(("127.0.0.1", self.port)) as c:
+                c.settimeout(5)
+                try:
+                    c.sendall(data)
+                    c.recv(1)
+                except (BrokenPipeError, ConnectionResetError):
+                    return True
+                return False
+
+        with Ugate(self.yaml) as ug:
+            # A handshake that announces 16 MiB.
+            self.assertTrue(refused(bytes.fromhex("1603010400") + bytes.fromhex("01ffffff") + b"\0" * 1020))
+            # A plausible length, but in 1-byte records: more than the 16 KiB a ClientHello may take.
+            head = bytes.fromhex("01003e80")  # ClientHello, 16000 bytes
+            records = b"".join(bytes.fromhex("1603010001") + bytes([b]) for b in head + b"\1" * 4000)
+            self.assertTrue(refused(records))
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="sni", reason="sniff_failed") == 2,
+                       what="two sniff_failed")
+            self.assertEqual(ug.metric("ugate_listener_errors_total", listener="sni", reason="sniff_timeout"), 0,
+                             "refused at once, not after the deadline")
+            self.assertTrue(ug.ready(), "the process is fine")
+
 
 if __name__ == "__main__":
     unittest.main()
