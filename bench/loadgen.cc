@@ -1,7 +1,8 @@
-// ugate-loadgen: the load generator and echo server behind bench/bench.py.
+// ugate-loadgen: the load generator, echo server and throughput sink behind bench/bench.py.
 //
-// Every contender (direct, ugate, HAProxy, socat) is driven by this one client, so differences
-// come from the proxy and not from the tool. Linux only (epoll, signalfd); no dependencies.
+// Every contender (direct, ugate, HAProxy, socat, the SOCKS5/CONNECT/SNI proxies) is driven by
+// this one client, so differences come from the proxy and not from the tool. Linux only (epoll,
+// signalfd); no dependencies.
 //
 //   echo     --listen HOST:PORT                          echo server; prints {"port":N} when bound
 //   connrate --target HOST:PORT --seconds S --concurrency C
@@ -14,6 +15,18 @@
 //                                                        opens N connections, one round trip each,
 //                                                        writes "ready" to F (or stdout) and holds
 //                                                        them until SIGTERM/SIGINT or stdin closes
+//   sink     --listen HOST:PORT                          throughput peer; prints {"port":N} when bound; per
+//                                                        connection: skips a leading TLS record (a ClientHello
+//                                                        the SNI proxies passed on), then reads one byte: 'D'
+//                                                        streams bytes to the client until it leaves, 'U'
+//                                                        discards what the client sends
+//   throughput --target HOST:PORT --seconds S [--via none|socks5|connect|tls] [--dest HOST:PORT]
+//              [--sni NAME] [--direction down|up]
+//                                                        one connection through the proxy at target: the
+//                                                        preamble (SOCKS5 CONNECT, HTTP CONNECT, or a
+//                                                        ClientHello naming --sni), then S seconds of bytes
+//                                                        from the sink (down, counted as received) or to it
+//                                                        (up, counted as sent); prints Gbit/s
 //
 // Results are one JSON line on stdout; diagnostics go to stderr; exit status 1 on failure.
 
@@ -40,6 +53,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -162,9 +176,10 @@ bool recv_all(int fd, char* p, size_t n) {
 
 // Level-triggered epoll. A connection whose peer does not read fast enough keeps its unsent
 // bytes and stops being read until they are gone (backpressure, bounded memory).
-int cmd_echo(const Options& opt) {
+// The listening socket of a server subcommand (--listen), announced as {"port":N} on stdout.
+int listen_and_announce(const Options& opt, int flags) {
   Endpoint ep = parse_endpoint(opt.str("listen"));
-  int lfd = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int lfd = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
   if (lfd < 0) die_errno("socket");
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -177,6 +192,11 @@ int cmd_echo(const Options& opt) {
                                                : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   std::printf("{\"port\":%d}\n", port);
   std::fflush(stdout);
+  return lfd;
+}
+
+int cmd_echo(const Options& opt) {
+  int lfd = listen_and_announce(opt, SOCK_NONBLOCK);
 
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{EPOLLIN, {.fd = lfd}};
@@ -412,12 +432,179 @@ int cmd_idle(const Options& opt) {
   return error.empty() ? 0 : 1;
 }
 
+// ---- sink / throughput ------------------------------------------------------------------------
+
+constexpr size_t kThroughputChunk = 256 * 1024;
+
+// One thread per connection: a throughput test has one or two, and blocking I/O keeps it plain.
+void sink_connection(int fd) {
+  char head[5];
+  bool ok = recv_all(fd, head, 1);
+  if (ok && head[0] == 0x16 && recv_all(fd, head + 1, 4)) {  // a TLS record: skip its body
+    std::vector<char> skip((static_cast<uint8_t>(head[3]) << 8) | static_cast<uint8_t>(head[4]));
+    ok = recv_all(fd, skip.data(), skip.size()) && recv_all(fd, head, 1);
+  }
+  std::vector<char> buf(kThroughputChunk, 'x');
+  if (ok && head[0] == 'D') {
+    while (send_all(fd, buf.data(), buf.size())) {
+    }
+  } else if (ok && head[0] == 'U') {
+    while (recv(fd, buf.data(), buf.size(), 0) > 0) {
+    }
+  }
+  close(fd);
+}
+
+int cmd_sink(const Options& opt) {
+  int lfd = listen_and_announce(opt, 0);
+  for (;;) {
+    int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EINTR && errno != ECONNABORTED) die_errno("accept");
+      continue;
+    }
+    set_io_timeout(fd, 10);  // a client that vanished must not pin a thread forever
+    std::thread(sink_connection, fd).detach();
+  }
+}
+
+void put16(std::string& s, size_t v) {
+  s += static_cast<char>((v >> 8) & 0xff);
+  s += static_cast<char>(v & 0xff);
+}
+
+// A minimal, well-formed TLS 1.2-style ClientHello with one cipher suite and a server_name: what
+// SNI routers (ugate tls-sni, HAProxy req.ssl_sni, nginx ssl_preread) read before they connect.
+std::string client_hello(const std::string& sni) {
+  std::string names;
+  names += '\0';  // host_name
+  put16(names, sni.size());
+  names += sni;
+  std::string server_name;
+  put16(server_name, names.size());
+  server_name += names;
+  std::string extensions;
+  put16(extensions, 0);  // server_name
+  put16(extensions, server_name.size());
+  extensions += server_name;
+  std::string body = "\x03\x03" + std::string(32, '\x5a');  // legacy_version, random
+  body += '\0';                                             // no session id
+  put16(body, 2);
+  body += "\x13\x01";  // TLS_AES_128_GCM_SHA256
+  body += "\x01";
+  body += '\0';  // null compression
+  put16(body, extensions.size());
+  body += extensions;
+  std::string handshake = "\x01";
+  handshake += '\0';
+  put16(handshake, body.size());
+  handshake += body;
+  std::string record = "\x16\x03\x01";
+  put16(record, handshake.size());
+  return record + handshake;
+}
+
+// The proxy's handshake; dies with what went wrong, since a failed preamble is a failed run.
+void preamble(int fd, const std::string& via, const Options& opt) {
+  if (via == "none") return;
+  if (via == "tls") {
+    std::string hello = client_hello(opt.str("sni"));
+    if (!send_all(fd, hello.data(), hello.size())) die_errno("sending the ClientHello");
+    return;
+  }
+  std::string dest = opt.str("dest");
+  if (via == "connect") {
+    std::string req = "CONNECT " + dest + " HTTP/1.1\r\nHost: " + dest + "\r\n\r\n";
+    if (!send_all(fd, req.data(), req.size())) die_errno("sending CONNECT");
+    std::string answer;
+    char c;
+    while (answer.size() < 8192 && answer.find("\r\n\r\n") == std::string::npos) {
+      if (!recv_all(fd, &c, 1)) die_errno("reading the CONNECT answer");
+      answer += c;
+    }
+    if (answer.compare(0, 12, "HTTP/1.1 200") != 0 && answer.compare(0, 12, "HTTP/1.0 200") != 0)
+      die("CONNECT refused: " + answer.substr(0, answer.find('\r')));
+    return;
+  }
+  if (via != "socks5") die("--via must be none, socks5, connect or tls");
+  Endpoint to = parse_endpoint(dest);
+  std::string req = "\x05\x01";
+  req += '\0';  // greeting: no authentication
+  char reply[22];
+  if (!send_all(fd, req.data(), req.size()) || !recv_all(fd, reply, 2) || reply[1] != 0)
+    die("SOCKS5 greeting refused");
+  req = "\x05\x01";
+  req += '\0';
+  if (to.addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&to.addr);
+    req += '\x01';
+    req.append(reinterpret_cast<const char*>(&in->sin_addr), 4);
+    req.append(reinterpret_cast<const char*>(&in->sin_port), 2);
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&to.addr);
+    req += '\x04';
+    req.append(reinterpret_cast<const char*>(&in6->sin6_addr), 16);
+    req.append(reinterpret_cast<const char*>(&in6->sin6_port), 2);
+  }
+  if (!send_all(fd, req.data(), req.size()) || !recv_all(fd, reply, 4)) die_errno("SOCKS5 request");
+  if (reply[1] != 0) die("SOCKS5 CONNECT refused with reply " + std::to_string(reply[1]));
+  size_t rest = reply[3] == 1 ? 6 : reply[3] == 4 ? 18 : 0;
+  if (rest == 0 || !recv_all(fd, reply, rest)) die("SOCKS5 reply with an unexpected address type");
+}
+
+int cmd_throughput(const Options& opt) {
+  Endpoint target = parse_endpoint(opt.str("target"));
+  long seconds = std::max(1L, opt.num("seconds"));
+  std::string via = opt.str("via", "none"), direction = opt.str("direction", "down");
+  if (direction != "down" && direction != "up") die("--direction must be down or up");
+  int fd = socket(target.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die_errno("socket");
+  set_io_timeout(fd, 10);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&target.addr), target.len) != 0)
+    die_errno("connect " + opt.str("target"));
+  preamble(fd, via, opt);
+  char mode = direction == "down" ? 'D' : 'U';
+  if (!send_all(fd, &mode, 1)) die_errno("sending the mode");
+  std::vector<char> buf(kThroughputChunk, 'x');
+  uint64_t bytes = 0;
+  Clock::time_point start{}, end{};
+  if (direction == "down") {
+    // Counted as received (exact); the clock starts with the first byte, so the proxy's set-up
+    // is not in the rate.
+    for (;;) {
+      ssize_t r = recv(fd, buf.data(), buf.size(), 0);
+      if (r <= 0) die(r == 0 ? "the sink or the proxy closed the connection" : std::string("recv: ") + std::strerror(errno));
+      end = Clock::now();
+      if (bytes == 0) start = end;
+      bytes += static_cast<uint64_t>(r);
+      if (end - start >= std::chrono::seconds(seconds)) break;
+    }
+  } else {
+    start = Clock::now();
+    while ((end = Clock::now()) - start < std::chrono::seconds(seconds)) {
+      ssize_t w = send(fd, buf.data(), buf.size(), MSG_NOSIGNAL);
+      if (w <= 0) die_errno("send");
+      bytes += static_cast<uint64_t>(w);  // counted as sent: socket buffers hold a few MB of it
+    }
+  }
+  close(fd);
+  double elapsed = std::chrono::duration<double>(end - start).count();
+  std::printf("{\"test\":\"throughput\",\"via\":\"%s\",\"direction\":\"%s\",\"bytes\":%llu,"
+              "\"seconds\":%.3f,\"gbit_per_s\":%.3f}\n",
+              via.c_str(), direction.c_str(), static_cast<unsigned long long>(bytes), elapsed,
+              elapsed > 0 ? static_cast<double>(bytes) * 8 / elapsed / 1e9 : 0.0);
+  return 0;
+}
+
 void usage() {
   std::fputs(
       "usage: ugate-loadgen echo --listen HOST:PORT\n"
       "       ugate-loadgen connrate --target HOST:PORT --seconds S --concurrency C\n"
       "       ugate-loadgen latency --target HOST:PORT --count N [--size BYTES] [--warmup N]\n"
-      "       ugate-loadgen idle --target HOST:PORT --count N [--hold-file FILE]\n",
+      "       ugate-loadgen idle --target HOST:PORT --count N [--hold-file FILE]\n"
+      "       ugate-loadgen sink --listen HOST:PORT\n"
+      "       ugate-loadgen throughput --target HOST:PORT --seconds S [--via none|socks5|connect|tls]\n"
+      "                     [--dest HOST:PORT] [--sni NAME] [--direction down|up]\n",
       stderr);
   std::exit(2);
 }
@@ -439,5 +626,7 @@ int main(int argc, char** argv) {
   if (cmd == "connrate") return cmd_connrate(opt);
   if (cmd == "latency") return cmd_latency(opt);
   if (cmd == "idle") return cmd_idle(opt);
+  if (cmd == "sink") return cmd_sink(opt);
+  if (cmd == "throughput") return cmd_throughput(opt);
   usage();
 }
