@@ -341,7 +341,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   if (n["proxy_protocol"]) {
     std::string v = r.scalar(n["proxy_protocol"], Reader::join(key, "proxy_protocol"));
     if (v != "v2" && v != "off") r.fail(n["proxy_protocol"], Reader::join(key, "proxy_protocol"), "expected v2 or off, got '" + v + "'");
-    if ((udp || l.protocol == "http-proxy") && v == "v2")
+    // http-proxy and auto (its HTTP clients) reuse upstream connections across absolute-form requests.
+    if ((udp || l.protocol == "http-proxy" || l.protocol == "auto") && v == "v2")
       r.fail(n["proxy_protocol"], Reader::join(key, "proxy_protocol"),
              "only for listeners that forward whole streams (not " + l.protocol + ")");
     l.proxy_protocol = v == "v2";

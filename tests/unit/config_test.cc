@@ -126,6 +126,8 @@ TEST(Config, AutoListenerErrors) {
   EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: auto, forward: 'b:2' }\n"),
               HasSubstr("test.yaml:2: listeners[0].forward: an auto listener's proxy clients name their destination; "
                         "TLS clients are routed by SNI through 'routes'"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: auto, proxy_protocol: v2 }\n"),
+              HasSubstr("listeners[0].proxy_protocol: only for listeners that forward whole streams (not auto)"));
   EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: auto, tproxy: true }\n"),
               HasSubstr("listeners[0].tproxy: only capture listeners"));
   EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: auto, routes: [ { sni: 'a b', forward: 'b:2' } ] }\n"),
