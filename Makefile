@@ -1,10 +1,11 @@
 # The two commands a new machine needs: `make run` and `make test`. Each one
 # installs what is missing (scripts/install-deps.sh), configures and builds.
-.PHONY: deps build run test test-release test-asan fuzz bench bench-webpush clean
+.PHONY: deps build run test test-release test-asan fuzz bench bench-webpush bench-mesh clean
 
 ARGS ?=
 BENCH_ARGS ?=
 WEBPUSH_BENCH_ARGS ?=
+MESH_BENCH_ARGS ?=
 FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 
@@ -50,6 +51,11 @@ fuzz: deps
 bench: build
 	/usr/bin/python3 bench/bench.py --markdown bench/last-run.md $(BENCH_ARGS)
 	/usr/bin/python3 bench/webpush_bench.py --markdown bench/last-run-webpush.md $(WEBPUSH_BENCH_ARGS)
+	/usr/bin/python3 bench/mesh_bench.py --markdown bench/last-run-mesh.md $(MESH_BENCH_ARGS)
+
+# The mesh alone: HBONE between two ugate processes beside stunnel4 and raw TCP, memory per idle stream.
+bench-mesh: build
+	/usr/bin/python3 bench/mesh_bench.py --markdown bench/last-run-mesh.md $(MESH_BENCH_ARGS)
 
 # Web Push alone: crypto ops/s beside npm web-push/http_ece, push-to-delivery latency.
 bench-webpush: build
