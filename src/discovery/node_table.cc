@@ -4,6 +4,10 @@
 
 namespace ugate::discovery {
 
+namespace {
+bool link_local(const boost::asio::ip::address& a) { return a.is_v6() && a.to_v6().is_link_local(); }
+}  // namespace
+
 std::optional<TcpEndpoint> DiscoveredNode::mesh_endpoint() const {
   if (mesh_port == 0 || addresses.empty()) return std::nullopt;
   boost::asio::ip::address addr = addresses.front();
@@ -42,7 +46,17 @@ NodeTable::Verdict NodeTable::offer(DiscoveredNode node, uint64_t now_ms, Clock:
   if (mark != marks_.end()) {
     const Mark& m = mark->second;
     // A node signs one announce per (timestamp, sequence): the same pair is the same announce.
-    if (node.timestamp_ms == m.timestamp_ms && node.sequence == m.sequence) return Verdict::kDuplicate;
+    if (node.timestamp_ms == m.timestamp_ms && node.sequence == m.sequence) {
+      // The copy that came by the other family: its path is the better one to
+      // dial when the first came over an IPv6 link-local address (which one
+      // arrives first is chance).
+      auto known = nodes_.find(node.node_id);
+      if (known == nodes_.end() || !link_local(known->second.source) || link_local(node.source))
+        return Verdict::kDuplicate;
+      known->second.source = node.source;
+      known->second.scope_id = node.scope_id;
+      return Verdict::kRefreshed;
+    }
     bool newer = node.timestamp_ms > m.timestamp_ms ||
                  (node.timestamp_ms == m.timestamp_ms && node.sequence > m.sequence);
     if (!newer) return Verdict::kReplayed;
