@@ -7,6 +7,9 @@ Sections (pick with --only):
               HBONE (HTTP/2 CONNECT over mTLS) -> ugate B (mesh port) -> iperf3 server
   memory      RSS growth of A and B per idle HBONE stream at about 9000 streams (100 a connection),
               and per pooled connection (a second run with one stream a connection)
+  reverse     the reverse path (node B registered with gateway G over ALPN h2r; client -> G -> B ->
+              server beside B) beside `ssh -R` (OpenSSH, -N and with a forced tty): iperf3 single
+              stream, and 1 KiB round trips (p50/p99)
 
 The same conventions as bench/bench.py (whose helpers this imports): every contender runs in one
 invocation, contenders take turns round by round, comparisons are medians of per-round ratios,
@@ -23,12 +26,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench as b  # noqa: E402  (the shared harness)
 
-SECTIONS = ("throughput", "memory")
+SECTIONS = ("throughput", "memory", "reverse")
 
 
 class Mesh:
@@ -159,6 +163,110 @@ def section_throughput(env: b.Env) -> b.Report:
     return report
 
 
+def reverse_ugate(env: b.Env, workers: int) -> b.Contender:
+    """Gateway G forwards to b:PORT; B (no listener) keeps a reverse connection to G."""
+
+    def start(procs: b.Processes, upstream: int):
+        mesh = Mesh(env, procs)
+        g_port, port = b.free_port(), b.free_port()
+        _, g_proc = mesh.node("gw", f"  - {{ name: mesh, address: '127.0.0.1:{g_port}', protocol: mesh }}\n"
+                                    f"  - {{ name: to-b, address: '127.0.0.1:{port}', forward: 'b:{upstream}' }}\n",
+                              workers, nodes="nodes:\n  b: { id: spiffe://cluster.local/ns/default/sa/b }")
+        admin, _ = mesh.node("b", "  []\n", workers,
+                             nodes=f"nodes:\n  gw: {{ address: '127.0.0.1:{g_port}', id: spiffe://cluster.local/ns/default/sa/gw }}",
+                             mesh="remote_accept: [gw]")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # registered once G routes b
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=2) as r:
+                if b"ugate_mesh_connections_active 1" in r.read():
+                    break
+            time.sleep(0.05)
+        return port, g_proc
+
+    return b.Contender(f"ugate reverse w{workers}", start)
+
+
+def ssh_reverse(env: b.Env, tty: bool) -> b.Contender:
+    """`ssh -R`: the client side (beside the server) forwards a port on the sshd side back to it."""
+
+    def start(procs: b.Processes, upstream: int):
+        if not shutil.which("ssh") or not os.path.exists("/usr/sbin/sshd"):
+            raise b.StartError("openssh-server / openssh-client not installed")
+        d = env.workdir / "ssh"
+        if not d.exists():
+            d.mkdir()
+            for name in ("host", "user"):
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True,
+                               timeout=30)
+            (d / "authorized_keys").write_text((d / "user.pub").read_text())
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+        sshd_port, port = b.free_port(), b.free_port()
+        cfg = d / f"sshd-{sshd_port}.conf"
+        cfg.write_text(f"Port {sshd_port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile none\n"
+                       f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nPasswordAuthentication no\n"
+                       "PermitRootLogin prohibit-password\nUsePAM no\nAllowTcpForwarding yes\n")
+        sshd = procs.start(f"sshd-{sshd_port}", ["/usr/sbin/sshd", "-D", "-e", "-f", str(cfg)])
+        b.wait_listening(procs, f"sshd-{sshd_port}", sshd, sshd_port)
+        argv = ["ssh", "-i", str(d / "user"), "-p", str(sshd_port), "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
+                "-R", f"127.0.0.1:{port}:127.0.0.1:{upstream}"]
+        argv += ["-tt", "root@127.0.0.1", "sleep", "600"] if tty else ["-N", "root@127.0.0.1"]
+        name = f"ssh-{'tt' if tty else 'N'}-{port}"
+        client = procs.start(name, argv, pipe_stdio=tty)  # -tt wants a stdin to read from
+        b.wait_listening(procs, name, client, port)
+        return port, client
+
+    return b.Contender("ssh -R -tt" if tty else "ssh -R -N", start)
+
+
+def section_reverse(env: b.Env) -> b.Report:
+    seconds, workers, count = env.args.seconds, env.args.workers, env.args.latency_count
+    contenders = [b.direct(), reverse_ugate(env, workers), ssh_reverse(env, False), ssh_reverse(env, True)]
+    raw = {}
+    with b.Processes(env.workdir) as procs:
+        server_port = b.free_port()
+        ports = b.start_contenders(procs, contenders, server_port)
+        print("  -- iperf3, 1 stream")
+        raw["iperf"] = b.run_rounds(env, ports, lambda port: iperf(procs, server_port, port, seconds, 1),
+                                    lambda v: f"{v:.2f} Gbit/s")
+    with b.Processes(env.workdir) as procs:
+        ports = b.start_contenders(procs, contenders, b.start_echo(env, procs))
+        print("  -- latency")
+        raw["latency"] = b.run_rounds(
+            env, ports, lambda port: b.run_loadgen(env, ["latency", "--target", f"127.0.0.1:{port}", "--count",
+                                                         str(count), "--size", "1024"], timeout=120),
+            lambda v: f"p50 {v['p50_us']:.1f} us  p99 {v['p99_us']:.1f} us")
+    thr = raw["iperf"]
+    p50 = {k: [v and v["p50_us"] for v in vs] for k, vs in raw["latency"].items()}
+    p99 = {k: [v and v["p99_us"] for v in vs] for k, vs in raw["latency"].items()}
+    report = b.Report(
+        f"reverse path beside ssh -R: iperf3 {seconds} s, {count} x 1 KiB round trips, {env.args.rounds} rounds",
+        "Method: the client talks to the gateway side, the server sits beside the node behind it. ugate: "
+        f"gateway G (`forward: b:PORT`, {workers} worker(s)) and node B with `remote_accept: [gw]` (its "
+        "mTLS connection to G, ALPN h2r, carries the streams). ssh: `ssh -R 127.0.0.1:P:127.0.0.1:SERVER` "
+        "to a private sshd (ed25519 keys), with -N, and with a forced tty (-tt ... sleep), as PEERS.md "
+        "suggests. Throughput: `iperf3 -t S`; latency: `ugate-loadgen latency` (1 KiB written, echoed, "
+        "TCP_NODELAY on the client). 'added' is the median of per-round differences against direct.",
+        ["contender", "Gbit/s", "vs direct", "p50 us", "p99 us", "p99/p50", "added p50 us"], raw=raw)
+    for label in thr:
+        report.rows.append([label, b.fmt(b.median_of(thr[label])), b.fmt(b.ratio(thr[label], thr.get("direct", []))),
+                            b.fmt(b.median_of(p50.get(label, [])), 1), b.fmt(b.median_of(p99.get(label, [])), 1),
+                            b.fmt(b.ratio(p99.get(label, []), p50.get(label, []))),
+                            b.fmt(b.diff(p50.get(label, []), p50.get("direct", [])), 1)])
+    ug = f"ugate reverse w{workers}"
+    for ssh in ("ssh -R -N", "ssh -R -tt"):
+        if ug in thr and ssh in thr:
+            report.check(f"{ug} / {ssh} throughput", b.ratio(thr[ug], thr[ssh]), ">= 2", lambda v: v >= 2)
+            added_ug = b.diff(p50[ug], p50.get("direct", []))
+            added_ssh = b.diff(p50[ssh], p50.get("direct", []))
+            if added_ug is not None and added_ssh is not None:
+                report.check(f"{ug} added p50 - {ssh} added p50 (us)", added_ug - added_ssh, "<= 0",
+                             lambda v: v <= 0, digits=1)
+    if ug in p50:
+        report.check(f"{ug} p99 / p50", b.ratio(p99[ug], p50[ug]), "<= 2", lambda v: v <= 2)
+    return report
+
+
 def idle_streams(env: b.Env, procs: b.Processes, count: int, per_connection: int, report: b.Report) -> dict:
     """Holds `count` idle streams through A -> B; RSS growth of each side."""
     mesh = f"mesh: {{ streams_per_connection: {per_connection} }}"
@@ -231,6 +339,7 @@ def parse_args(argv):
     p.add_argument("--idle-streams", type=int, default=9000, help="streams held for the memory test (run 1)")
     p.add_argument("--idle-connections", type=int, default=2000,
                    help="streams held with one connection each (run 2 of the memory test)")
+    p.add_argument("--latency-count", type=int, default=20000, help="round trips per latency run (reverse)")
     p.add_argument("--ugate", default=str(b.ROOT / "build/ugate"))
     p.add_argument("--loadgen")
     p.add_argument("--markdown", type=Path)
@@ -247,7 +356,7 @@ def main(argv) -> int:
     args = parse_args(argv)
     netns = "host namespace" if args.host_netns or os.geteuid() != 0 else b.enter_private_netns()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    missing = [t for t in ("iperf3", "stunnel4", "openssl") if not shutil.which(t)]
+    missing = [t for t in ("iperf3", "stunnel4", "openssl", "ssh") if not shutil.which(t)]
     if missing:
         print(f"error: missing peer tools: {', '.join(missing)} (apt-get install {' '.join(missing)})")
         return 1
@@ -256,7 +365,7 @@ def main(argv) -> int:
         return 1
     with tempfile.TemporaryDirectory(prefix="ugate-mesh-bench-") as tmp:
         env = b.Env(args, Path(tmp), b.find_loadgen(args, Path(tmp)), args.ugate)
-        sections = {"throughput": section_throughput, "memory": section_memory}
+        sections = {"throughput": section_throughput, "memory": section_memory, "reverse": section_reverse}
         reports = {}
         started = time.monotonic()
         for name in args.only:

@@ -19,7 +19,7 @@ peers=(
   python3 curl openssl iproute2 procps psmisc iperf3 haproxy socat ncat iptables python3-h2
   nodejs npm   # npm web-push / http_ece (Web Push interop), installed by the tests into the build dir
   dante-server microsocks tinyproxy nginx libnginx-mod-stream   # bench.py --only doors
-  stunnel4   # bench/mesh_bench.py: the TLS tunnel HBONE is measured beside
+  stunnel4 openssh-server openssh-client   # bench/mesh_bench.py: stunnel4 beside HBONE, ssh -R beside reverse accept
 )
 
 # Packages a command on PATH already stands for. Node.js from NodeSource ships

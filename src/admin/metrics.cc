@@ -126,6 +126,9 @@ void render_mesh(Writer& w, const std::vector<std::unique_ptr<Worker>>& workers)
   }
   w.family("ugate_mesh_pool_streams_total", "counter", "CONNECT streams the pool opened on its connections to mesh nodes.");
   w.sample("ugate_mesh_pool_streams_total", "", sum([](const MeshStats& s) -> const Counter& { return s.streams_opened; }));
+  w.family("ugate_mesh_bridged_streams_total", "counter",
+           "Streams that began on another worker and were carried to a reverse connection held by this one.");
+  w.sample("ugate_mesh_bridged_streams_total", "", sum([](const MeshStats& s) -> const Counter& { return s.bridged; }));
   w.family("ugate_mesh_pool_dial_failures_total", "counter",
            "Connections to mesh nodes the pool could not make (each failed the streams waiting for it), by reason.");
   for (size_t r = 1; r < static_cast<size_t>(CloseReason::kCount); ++r) {

@@ -442,8 +442,7 @@ std::vector<NodeConfig> read_nodes(const Reader& r, const YAML::Node& n, uint16_
     if (auto err = check_node_name(node.name); !err.empty()) r.fail(kv.first, key, err);
     const YAML::Node& v = kv.second;
     r.only_keys(v, key, {"address", "id", "via"});
-    if (!v["address"]) r.fail(v, key, "missing 'address: HOST:PORT' (the node's mesh port)");
-    node.address = r.address(v["address"], Reader::join(key, "address"), base, false);
+    if (v["address"]) node.address = r.address(v["address"], Reader::join(key, "address"), base, false);
     if (!v["id"]) r.fail(v, key, "missing 'id': the node's SPIFFE ID or node ID (`ugate id` on it prints both)");
     node.id = r.scalar(v["id"], Reader::join(key, "id"));
     if (auto err = check_node_ref(node.id); !err.empty()) r.fail(v["id"], Reader::join(key, "id"), err);
@@ -603,6 +602,46 @@ DiscoveryConfig read_discovery(const Reader& r, const YAML::Node& n) {
   return d;
 }
 
+ListenerConfig remote_accept_listener(const ListenerDefaults& d) {
+  ListenerConfig l;
+  l.name = "remote-accept";
+  l.protocol = "mesh";
+  l.connect_timeout = d.connect_timeout;
+  l.idle_timeout = d.idle_timeout;
+  l.handshake_timeout = d.handshake_timeout;
+  l.splice = d.splice;
+  l.max_streams = d.max_streams;
+  return l;
+}
+
+// remote_accept: [gw, ...] or { gateways: [...], backoff_min, backoff_max, proxy_protocol }
+void read_remote_accept(const Reader& r, const YAML::Node& n, Config& c) {
+  const std::string key = "remote_accept";
+  RemoteAcceptConfig& ra = c.remote_accept;
+  if (n.IsMap()) {
+    r.only_keys(n, key, {"gateways", "backoff_min", "backoff_max", "proxy_protocol"});
+    if (!n["gateways"]) r.fail(n, key, "missing 'gateways: [NODE, ...]'");
+    if (n["backoff_min"]) ra.backoff_min = r.duration(n["backoff_min"], key + ".backoff_min");
+    if (n["backoff_max"]) ra.backoff_max = r.duration(n["backoff_max"], key + ".backoff_max");
+    if (ra.backoff_min < Duration(100)) r.fail(n["backoff_min"], key + ".backoff_min", "must be 100ms or more");
+    if (ra.backoff_max < ra.backoff_min) r.fail(n["backoff_max"], key + ".backoff_max", "must not be below backoff_min");
+    if (n["proxy_protocol"]) {
+      std::string v = r.scalar(n["proxy_protocol"], key + ".proxy_protocol");
+      if (v != "v2" && v != "off") r.fail(n["proxy_protocol"], key + ".proxy_protocol", "expected v2 or off, got '" + v + "'");
+      ra.listener.proxy_protocol = v == "v2";
+    }
+  }
+  const YAML::Node list = n.IsMap() ? n["gateways"] : n;  // (a yaml-cpp Node assigned to would alias)
+  ra.gateways = r.scalars(list, n.IsMap() ? key + ".gateways" : key);
+  for (size_t i = 0; i < ra.gateways.size(); ++i) {
+    const std::string& g = ra.gateways[i];
+    auto it = std::find_if(c.nodes.begin(), c.nodes.end(), [&](const NodeConfig& x) { return x.name == g; });
+    const YAML::Node at = list.IsSequence() ? list[i] : list;
+    if (it == c.nodes.end()) r.fail(at, key, "unknown node '" + g + "' (define the gateway under nodes)");
+    if (it->address.port == 0) r.fail(at, key, "gateway '" + g + "' needs an address under nodes");
+  }
+}
+
 void apply_defaults(Config& c) {
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
   if (c.state_dir.empty()) c.state_dir = default_state_dir();
@@ -642,7 +681,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
-               "mesh", "identity", "authorization", "listeners", "discovery", "nodes"});
+               "mesh", "identity", "authorization", "listeners", "discovery", "nodes", "remote_accept"});
   if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
@@ -693,6 +732,8 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   }
 
   if (const auto& nn = root["nodes"]) c.nodes = read_nodes(r, nn, c.base_port);
+  c.remote_accept.listener = remote_accept_listener(d);
+  if (const auto& ra = root["remote_accept"]) read_remote_accept(r, ra, c);
   if (const auto& id = root["identity"]) c.identity = read_identity(r, id);
   if (const auto& az = root["authorization"]) c.authorization = read_authorization(r, az);
   if (const auto& dn = root["discovery"]) c.discovery = read_discovery(r, dn);
@@ -768,7 +809,8 @@ nlohmann::json authorization_json(const AuthzPolicy& p) {
 nlohmann::json nodes_json(const std::vector<NodeConfig>& nodes) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& n : nodes) {
-    out[n.name] = {{"address", n.address.str()}, {"id", n.id}};
+    out[n.name] = {{"id", n.id}};
+    if (n.address.port) out[n.name]["address"] = n.address.str();
     if (!n.via.empty()) out[n.name]["via"] = n.via;
   }
   return out;
@@ -859,6 +901,13 @@ nlohmann::json to_json(const Config& c) {
             {"keepalive_timeout", format_duration(c.mesh.keepalive_timeout)},
             {"connect_timeout", format_duration(c.mesh.connect_timeout)}}},
           {"nodes", nodes_json(c.nodes)},
+          {"remote_accept",
+           c.remote_accept.gateways.empty()
+               ? nlohmann::json("off")
+               : nlohmann::json{{"gateways", c.remote_accept.gateways},
+                                {"backoff_min", format_duration(c.remote_accept.backoff_min)},
+                                {"backoff_max", format_duration(c.remote_accept.backoff_max)},
+                                {"proxy_protocol", c.remote_accept.listener.proxy_protocol ? "v2" : "off"}}},
           {"identity", identity_json(c.identity)},
           {"authorization", authorization_json(c.authorization)},
           {"discovery", discovery_json(c.discovery)},

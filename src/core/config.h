@@ -143,7 +143,7 @@ struct DiscoveryConfig {
 // tunnel (HTTP/2 CONNECT over mTLS) to its mesh port.
 struct NodeConfig {
   std::string name;
-  HostPort address;  // its mesh port (BASE+8)
+  HostPort address;  // its mesh port (BASE+8); none (port 0) for a node reached only when it registered (reverse accept)
   std::string id;    // who it must prove to be: a SPIFFE ID, or a node ID (52 base32 characters)
   std::string via;   // another node whose mesh port reaches this one (CONNECT inside CONNECT); "": directly
 };
@@ -152,6 +152,16 @@ struct NodeConfig {
 inline constexpr size_t kMaxMeshHops = 3;
 // Whether `id` names a node by SPIFFE ID (else by node ID).
 inline bool is_spiffe_ref(std::string_view id) { return id.starts_with("spiffe://"); }
+
+// Reverse accept: this node keeps an mTLS connection open to each gateway
+// (ALPN h2r) and serves HBONE over it, so that it is reachable with no open
+// port (behind NAT). Streams arriving that way are the `listener`'s.
+struct RemoteAcceptConfig {
+  std::vector<std::string> gateways;  // names under nodes, each with an address
+  Duration backoff_min{1'000};        // reconnect delays double from this...
+  Duration backoff_max{900'000};      // ...up to this, with jitter
+  ListenerConfig listener;            // name remote-accept, protocol mesh
+};
 
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"
@@ -164,6 +174,7 @@ struct Config {
   std::optional<HostPort> admin;  // nullopt: admin server off
   MeshConfig mesh;
   std::vector<NodeConfig> nodes;
+  RemoteAcceptConfig remote_accept;
   std::vector<ListenerConfig> listeners;
   IdentityConfig identity;
   AuthzPolicy authorization;

@@ -66,10 +66,10 @@ Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
   raise_open_files_limit();
   ::signal(SIGPIPE, SIG_IGN);  // splice(2) to a closed socket would otherwise kill us
   access_sink_ = AccessLogSink::open(config_.access_log);
-  node_health_ = std::make_unique<NodeHealth>();
+  mesh_shared_ = std::make_unique<MeshShared>();
   for (unsigned i = 0; i < config_.workers; ++i) {
     auto& w = workers_.emplace_back(std::make_unique<Worker>(i, access_sink_.get()));
-    auto mesh = std::make_unique<Mesh>(*w, config_.mesh, config_.nodes, *node_health_);
+    auto mesh = std::make_unique<Mesh>(*w, config_, *mesh_shared_);
     w->set_mesh(mesh.get());
     w->add_service(std::move(mesh));
   }
@@ -96,7 +96,7 @@ void Gate::load_identity() {
   try {
     // Discovery signs its announces with the node's key; the pool dials mesh nodes with it.
     bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled || !config_.nodes.empty();
-    if (mesh) options.mesh_alpn.push_back("h2");  // HBONE
+    if (mesh) options.mesh_alpn.insert(options.mesh_alpn.end(), {"h2", "h2r"});  // HBONE, reverse registration
     if (needs_identity) {
       auto id = load_or_create_identity(config_.identity, config_.state_dir);
       spdlog::info("identity: {} node {} vip6 {}, valid until {}", id->spiffe.str(), id->node_id,
@@ -115,7 +115,11 @@ void Gate::load_identity() {
       renewer_ = std::make_unique<IdentityRenewer>(config_.identity, config_.state_dir, *identity_);
       for (auto& w : workers_) w->mesh()->set_identity(identity_.get());
     }
-    for (const auto& l : config_.listeners) {
+    std::vector<const ListenerConfig*> all;
+    for (const auto& l : config_.listeners) all.push_back(&l);
+    all.push_back(&config_.remote_accept.listener);  // last: streams that come over reverse connections
+    for (const ListenerConfig* lp : all) {
+      const ListenerConfig& l = *lp;
       ListenerAuth& auth = listener_auth_.emplace_back();
       auth.identity = identity_.get();
       auth.ca = l.protocol == "mesh" ? ca_.get() : nullptr;
@@ -203,11 +207,30 @@ void Gate::start_discovery() {
     break;
   }
   discovery_ = std::make_unique<discovery::Discovery>(control_, config_.discovery, *identity_, mesh);
+  mesh_shared_->discovery = discovery_.get();  // workers dial nodes on the link directly
   try {
     discovery_->start();
   } catch (const std::runtime_error& e) {
     throw StartError(e.what());
   }
+}
+
+// One registrar per gateway, spread over the workers; each serves its
+// connection's streams on a listener slot of its own worker.
+void Gate::start_remote_accept() {
+  const RemoteAcceptConfig& ra = config_.remote_accept;
+  if (ra.gateways.empty()) return;
+  const ListenerAuth* auth = &listener_auth_.back();
+  std::vector<ListenerSlot*> slots;
+  for (auto& w : workers_) slots.push_back(&w->add_virtual_listener(ra.listener, remote_accept_active_, auth));
+  for (size_t i = 0; i < ra.gateways.size(); ++i) {
+    const NodeConfig* gw = nullptr;
+    for (const auto& n : config_.nodes)
+      if (n.name == ra.gateways[i]) gw = &n;  // the config checked that it exists
+    size_t w = i % workers_.size();
+    workers_[w]->mesh()->add_registrar(*gw, *slots[w], ra);
+  }
+  spdlog::info("remote accept: keeping a connection to {} gateway(s)", ra.gateways.size());
 }
 
 asio::awaitable<nlohmann::json> Gate::describe_nodes() {
@@ -219,7 +242,9 @@ asio::awaitable<nlohmann::json> Gate::describe_nodes() {
     if (!n.via.empty()) configured.back()["via"] = n.via;
   }
   out["configured"] = std::move(configured);
-  out["connections"] = node_health_->describe();  // the last outcome of each path's connections
+  out["connections"] = mesh_shared_->health.describe();  // the last outcome of each path's connections
+  out["registered"] = mesh_shared_->registry.describe();  // nodes with a reverse connection to us
+  out["remote_accept"] = config_.remote_accept.gateways;    // gateways we keep one to
   co_return out;
 }
 
@@ -232,6 +257,7 @@ int Gate::run() {
   load_identity();
   bind_listeners();
   start_discovery();
+  start_remote_accept();
   for (auto& w : workers_) w->start();
   ready_ = true;
   spdlog::info("ugate ready: {} listener(s), {} worker(s), config {}", config_.listeners.size(), workers_.size(),

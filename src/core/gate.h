@@ -26,7 +26,7 @@ namespace discovery {
 class Discovery;
 }
 class CaService;
-class NodeHealth;
+struct MeshShared;
 class IdentityRenewer;
 class MeshIdentity;
 struct ListenerAuth;
@@ -72,6 +72,7 @@ class Gate {
   void bind_udp_listener(const ListenerConfig& l, const asio::ip::tcp::endpoint& address,
                          std::atomic<uint64_t>& active);
   void start_discovery();
+  void start_remote_accept();
   asio::awaitable<void> wait_for_signal_then_drain();
 
   Config config_;
@@ -87,7 +88,8 @@ class Gate {
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<webpush::PushServer>> push_servers_;
   std::unique_ptr<discovery::Discovery> discovery_;
-  std::unique_ptr<NodeHealth> node_health_;  // the pools' last outcome per mesh path, for /debug/nodes
+  std::unique_ptr<MeshShared> mesh_shared_;  // what the workers' meshes share (node health, reverse registry)
+  std::atomic<uint64_t> remote_accept_active_{0};
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

@@ -38,6 +38,7 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kNoClientCert: return "no_client_cert";
     case CloseReason::kCertRejected: return "cert_rejected";
     case CloseReason::kDenied: return "denied";
+    case CloseReason::kNodeUnavailable: return "node_unavailable";
     case CloseReason::kCount: break;
   }
   return "unknown";

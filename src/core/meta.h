@@ -41,6 +41,7 @@ enum class CloseReason : uint8_t {
   kNoClientCert,     // a client certificate was required (mesh port) and none came
   kCertRejected,     // the peer's certificate did not verify (unknown CA, expired, no SPIFFE ID)
   kDenied,           // authorization refused the stream, or the CA refused a request
+  kNodeUnavailable,  // a mesh node that is neither registered here, on the link, nor at a known address
   kCount
 };
 std::string_view to_string(CloseReason r);

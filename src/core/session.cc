@@ -7,6 +7,7 @@
 #include "io/stream_wait.h"
 #include "io/tcp_stream.h"
 #include "mesh/mesh.h"
+#include "mesh/reverse.h"
 #include "mesh/tunnel_headers.h"
 
 namespace ugate {
@@ -89,13 +90,20 @@ asio::awaitable<CloseReason> Session::dial(HostPort destination, bool answers) {
   dial_expired_ = false;
   enter_timed_phase(Phase::kConnecting, slot_.config->connect_timeout);
   CloseReason result = authorize();
-  std::optional<MeshPath> path;
+  MeshTarget target;
   Mesh* mesh = worker_.mesh();
-  if (result == CloseReason::kDone && mesh) path = mesh->route(m.destination, slot_.config->via);
-  if (result == CloseReason::kDone && path) {
+  if (result == CloseReason::kDone && mesh) target = mesh->resolve(m.destination, slot_.config->via);
+  if (result != CloseReason::kDone) {
+  } else if (target.kind == MeshTarget::Kind::kPath) {
     Pool::Fields fields = tunnel_headers(m);  // a named value: see "Coroutines and GCC 12"
-    result = co_await mesh->pool().connect(*path, down_->shared_meta(), std::move(fields), up_);
-  } else if (result == CloseReason::kDone) {
+    result = co_await mesh->pool().connect(target.path, down_->shared_meta(), std::move(fields), up_);
+  } else if (target.kind == MeshTarget::Kind::kReverse) {
+    Pool::Fields fields = tunnel_headers(m);
+    result = co_await connect_reverse(worker_, target.reverse, down_->shared_meta(), target.authority,
+                                      std::move(fields), up_);
+  } else if (target.kind == MeshTarget::Kind::kUnavailable) {
+    result = CloseReason::kNodeUnavailable;
+  } else {
     Endpoints endpoints = co_await worker_.dialer().resolve(m.destination);
     if (endpoints.empty()) result = CloseReason::kResolveFailed;
     if (aborted_ == CloseReason::kDone && !dial_expired_ && result == CloseReason::kDone) {

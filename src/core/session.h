@@ -94,6 +94,9 @@ class Session final : public Tracked, public ProxyOwner {
   // now on the stream is proxying (idle timeout, /debug/streams), and the
   // door calls active() whenever bytes move. abort() closes the downstream.
   void start_relaying(Duration idle_timeout);
+  // The authorization decision for the stream's metadata as it is now,
+  // recorded and counted: kDone or kDenied (dial() asks it for every stream).
+  CloseReason authorize();
   void active() { last_active_ = worker_.now_tick(); }
 
   StreamMeta& meta() { return down_->meta(); }
@@ -109,8 +112,6 @@ class Session final : public Tracked, public ProxyOwner {
   // client (the dial is given up at once); then the stream is cut.
   static constexpr std::chrono::seconds kAnswerGrace{1};
   void enter_timed_phase(Phase phase, Duration limit);
-  // The authorization decision, recorded and counted: kDone or kDenied.
-  CloseReason authorize();
   Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
 
   Worker& worker_;

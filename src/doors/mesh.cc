@@ -7,6 +7,7 @@
 #include "doors/tls_handshake.h"
 #include "io/stream_wait.h"
 #include "mesh/hbone_server.h"
+#include "mesh/reverse.h"
 
 namespace ugate {
 namespace {
@@ -74,6 +75,16 @@ asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpE
   // HBONE: each CONNECT on the connection is a stream of its own, from the proven peer.
   if (m.alpn == "h2") {
     serve_hbone(worker, slot, session->hand_over());
+    co_return;
+  }
+  // Reverse accept: the peer registers to take streams over this connection
+  // (it serves HTTP/2, we are its client), if authorization lets it.
+  if (m.alpn == "h2r") {
+    if (session->authorize() != CloseReason::kDone) {
+      session->fail(CloseReason::kDenied);
+      co_return;
+    }
+    accept_reverse(worker, session->hand_over());
     co_return;
   }
   // Otherwise an mTLS-terminating forwarder: the route by the client's SNI.

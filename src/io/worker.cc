@@ -65,6 +65,13 @@ void Worker::add_service(std::unique_ptr<WorkerService> service) { services_.pus
 
 void Worker::spawn(asio::awaitable<void> task) { asio::co_spawn(*ctx_, std::move(task), log_exception); }
 
+ListenerSlot& Worker::add_virtual_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total,
+                                           const ListenerAuth* auth) {
+  ListenerSlot& slot = listeners_.emplace_back(config, active_total);
+  slot.auth = auth;
+  return slot;
+}
+
 ListenerSlot& Worker::add_datagram_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total) {
   return listeners_.emplace_back(config, active_total);
 }
@@ -72,7 +79,7 @@ ListenerSlot& Worker::add_datagram_listener(const ListenerConfig& config, std::a
 void Worker::start() {
   for (auto& slot : listeners_) {
     if (slot.datagram) slot.datagram->start();
-    else asio::co_spawn(*ctx_, accept_loop(slot), log_exception);
+    else if (slot.acceptor) asio::co_spawn(*ctx_, accept_loop(slot), log_exception);
   }
   thread_ = std::thread([this] {
     for (;;) {

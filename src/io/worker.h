@@ -85,6 +85,9 @@ class Worker {
   void add_service(std::unique_ptr<WorkerService> service);
   // A slot for a datagram listener, which the caller then sets (slot.datagram).
   ListenerSlot& add_datagram_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total);
+  // A slot for streams that do not come from a socket of ours (reverse accept): stats and auth only.
+  ListenerSlot& add_virtual_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total,
+                                     const ListenerAuth* auth);
   void start();
   void stop_accepting();           // thread-safe; also drains the services
   void abort_all(CloseReason why);  // thread-safe

@@ -31,20 +31,26 @@ HboneAnswer refusal(const h2::Message& req, bool full) {
 
 class HboneServerConnection final : public Mesh::Connection {
  public:
-  HboneServerConnection(Mesh& mesh, ListenerSlot& slot, std::unique_ptr<Stream> transport)
+  HboneServerConnection(Mesh& mesh, ListenerSlot& slot, std::unique_ptr<Stream> transport, const h2::Timing& timing,
+                        std::function<void()> on_end)
       : Connection(mesh, transport->meta().source), slot_(slot), peer_spiffe_(transport->meta().peer_spiffe),
-        peer_node_(transport->meta().peer_node), sniffed_(transport->meta().sniffed) {
+        peer_node_(transport->meta().peer_node), sniffed_(transport->meta().sniffed), on_end_(std::move(on_end)) {
     Worker& w = mesh.worker();
     session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kServer, std::move(transport), w.context(),
-                                               w.buffers(), mesh.settings(), mesh.timing(), *this);
+                                               w.buffers(), mesh.settings(), timing, *this);
   }
 
   void on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream> stream) override;
+  void on_closed(h2::H2Session& session) override {
+    if (on_end_) on_end_();
+    Connection::on_closed(session);  // deletes this
+  }
 
  private:
   ListenerSlot& slot_;
   std::string peer_spiffe_, peer_node_;  // who the TLS handshake proved the peer to be (mesh port)
   std::string_view sniffed_;  // "h2c" when the auto door handed us the connection
+  std::function<void()> on_end_;
 };
 
 void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream> stream) {
@@ -99,7 +105,15 @@ void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Str
 
 void serve_hbone(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> transport) {
   Mesh& mesh = *worker.mesh();  // the gate gives every worker one
-  mesh.adopt(std::make_unique<HboneServerConnection>(mesh, slot, std::move(transport)), true);
+  mesh.adopt(std::make_unique<HboneServerConnection>(mesh, slot, std::move(transport), mesh.timing(), nullptr), true);
+}
+
+void serve_hbone_lasting(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> transport,
+                         std::function<void()> on_closed) {
+  Mesh& mesh = *worker.mesh();
+  mesh.adopt(std::make_unique<HboneServerConnection>(mesh, slot, std::move(transport), mesh.lasting_timing(),
+                                                     std::move(on_closed)),
+             false);
 }
 
 asio::awaitable<void> hbone_h2c_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {

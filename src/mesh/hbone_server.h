@@ -7,6 +7,7 @@
 // The request's Forwarded, baggage and traceparent go into the stream's
 // metadata.
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <memory>
 
 #include "core/stream.h"
@@ -21,5 +22,10 @@ asio::awaitable<void> hbone_h2c_door(Worker& worker, ListenerSlot& slot, int fd,
 // Serves HBONE on an established transport: a TCP stream (h2c) or a TLS
 // stream whose ALPN chose h2 (the mesh port).
 void serve_hbone(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> transport);
+// The same on a connection this node made itself (reverse accept: the
+// gateway is the HTTP/2 client): kept open while idle, and `on_closed` is
+// called when it ends.
+void serve_hbone_lasting(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> transport,
+                         std::function<void()> on_closed);
 
 }  // namespace ugate

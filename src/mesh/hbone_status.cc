@@ -18,6 +18,8 @@ constexpr Entry kTable[] = {
     {CloseReason::kOverload, {503, "connection_limit_reached"}},
     {CloseReason::kBadRequest, {400, "http_request_error"}},
     {CloseReason::kNotAllowed, {403, "http_request_denied"}},
+    {CloseReason::kDenied, {403, "destination_ip_prohibited"}},
+    {CloseReason::kNodeUnavailable, {503, "destination_ip_unroutable"}},
 };
 
 }  // namespace

@@ -3,23 +3,42 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/mesh_identity.h"
+#include "auth/spiffe.h"
+#include "discovery/discovery.h"
+#include "mesh/reverse.h"
 
 namespace ugate {
 namespace {
 
 uint32_t whole_seconds(Duration d) { return static_cast<uint32_t>(std::chrono::ceil<std::chrono::seconds>(d).count()); }
 
+// The node a host names: "b" for b and b.<trust-domain>; `in_domain` says
+// the second form (a mesh name even when no node of that name is known).
+std::string_view node_label(std::string_view host, std::string_view td, bool& in_domain) {
+  in_domain = false;
+  if (td.empty() || host.size() <= td.size() + 1 || host[host.size() - td.size() - 1] != '.') return host;
+  std::string_view suffix = host.substr(host.size() - td.size());
+  bool same = std::equal(suffix.begin(), suffix.end(), td.begin(), td.end(),
+                         [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+  std::string_view label = host.substr(0, host.size() - td.size() - 1);
+  if (!same || label.find('.') != std::string_view::npos) return host;
+  in_domain = true;
+  return label;
+}
+
 }  // namespace
 
-Mesh::Mesh(Worker& worker, const MeshConfig& config, const std::vector<NodeConfig>& nodes, NodeHealth& health)
-    : worker_(worker), config_(config), nodes_(nodes), health_(health), timer_(worker.context()) {
-  settings_.stream_window = config.stream_window;
-  settings_.connection_window = config.connection_window;
-  settings_.max_frame = config.max_frame;
-  settings_.max_concurrent_streams = config.max_concurrent_streams;
-  timing_.keepalive_interval = whole_seconds(config.keepalive_interval);
-  timing_.keepalive_timeout = whole_seconds(config.keepalive_timeout);
-  timing_.idle_timeout = whole_seconds(config.pool_idle_timeout);
+Mesh::Mesh(Worker& worker, const Config& config, MeshShared& shared)
+    : worker_(worker), config_(config.mesh), nodes_(config.nodes), shared_(shared), timer_(worker.context()) {
+  settings_.stream_window = config_.stream_window;
+  settings_.connection_window = config_.connection_window;
+  settings_.max_frame = config_.max_frame;
+  settings_.max_concurrent_streams = config_.max_concurrent_streams;
+  timing_.keepalive_interval = whole_seconds(config_.keepalive_interval);
+  timing_.keepalive_timeout = whole_seconds(config_.keepalive_timeout);
+  timing_.idle_timeout = whole_seconds(config_.pool_idle_timeout);
+  lasting_timing_ = timing_;
+  lasting_timing_.idle_timeout = 0;
 }
 
 Mesh::~Mesh() {
@@ -57,18 +76,91 @@ void Mesh::tick() {
   });
 }
 
-std::optional<MeshPath> Mesh::route(const HostPort& destination, std::string_view via) const {
+MeshTarget Mesh::resolve(const HostPort& destination, std::string_view via) const {
+  MeshTarget t;
   const MeshIdentity* identity = pool_.identity();
-  if (nodes_.empty() || !identity) return std::nullopt;  // the common case costs no lookup
-  return nodes_.route(destination, via, identity->state()->id->trust_domain);
+  const bool registered = !shared_.registry.empty();
+  // The common case (no mesh features in use) costs no lookup.
+  if (!identity || (nodes_.empty() && via.empty() && !registered && !shared_.discovery)) return t;
+  auto state = identity->state();
+  const std::string& td = state->id->trust_domain;
+  bool in_domain = false;
+  std::string_view name = node_label(destination.host, td, in_domain);
+  const NodeConfig* node = nodes_.find(name);
+  if (node || in_domain) {
+    HostPort loopback{"127.0.0.1", destination.port};
+    if (auto n = neighbour(name, node)) {  // on this link: straight there, not through a gateway
+      t.kind = MeshTarget::Kind::kPath;
+      t.path = MeshPath{{std::move(*n)}, std::move(loopback)};
+      return t;
+    }
+    if (registered) {
+      if (auto e = shared_.registry.find(node ? std::string_view(node->id) : name)) {
+        t.kind = MeshTarget::Kind::kReverse;
+        t.reverse = std::move(*e);
+        t.authority = std::move(loopback);
+        return t;
+      }
+    }
+    if (node && node->address.port) {
+      t.kind = MeshTarget::Kind::kPath;
+      t.path = nodes_.path_to(*node, std::move(loopback));
+      return t;
+    }
+    if (const NodeConfig* gateway = node && !node->via.empty() ? nodes_.find(node->via) : nullptr) {
+      // Registered with its gateway, presumably: ask the gateway for it by name.
+      t.kind = MeshTarget::Kind::kPath;
+      t.path = nodes_.path_to(*gateway, HostPort{node->name + "." + td, destination.port});
+      return t;
+    }
+    t.kind = MeshTarget::Kind::kUnavailable;
+    return t;
+  }
+  if (const NodeConfig* gateway = via.empty() ? nullptr : nodes_.find(via)) {
+    t.kind = MeshTarget::Kind::kPath;
+    t.path = nodes_.path_to(*gateway, destination);
+  }
+  return t;
+}
+
+// A node heard on the local links, as a node to dial: by the configured
+// node's identity, else by its name (service account) or node ID.
+std::optional<NodeConfig> Mesh::neighbour(std::string_view name, const NodeConfig* configured) const {
+  if (!shared_.discovery) return std::nullopt;
+  auto table = shared_.discovery->neighbours();
+  if (!table) return std::nullopt;
+  for (const auto& [node_id, n] : *table) {
+    bool match = false;
+    if (configured) {
+      match = is_spiffe_ref(configured->id) ? n.spiffe_id == configured->id : node_id == configured->id;
+    } else if (node_id == name) {
+      match = true;
+    } else if (auto id = parse_spiffe_id(n.spiffe_id)) {
+      match = id->name() == name;
+    }
+    if (!match || n.mesh.port() == 0) continue;
+    return NodeConfig{std::string(name), HostPort{n.mesh.address().to_string(), n.mesh.port()}, node_id, ""};
+  }
+  return std::nullopt;
+}
+
+Mesh::Connection* Mesh::reverse(uint64_t serial) const {
+  auto it = reverse_.find(serial);
+  return it == reverse_.end() ? nullptr : it->second;
+}
+
+void Mesh::add_registrar(const NodeConfig& gateway, ListenerSlot& slot, const RemoteAcceptConfig& config) {
+  registrars_.push_back(std::make_unique<Registrar>(*this, gateway, slot, config));
 }
 
 void Mesh::drain() {
   draining_ = true;
+  for (auto& r : registrars_) r->stop();
   for (Connection& c : connections_) c.session().go_away();
 }
 
 void Mesh::abort_all(CloseReason) {
+  for (auto& r : registrars_) r->stop();
   pool_.abort_all();
   for (Connection& c : connections_) c.session().terminate(h2::EndReason::kClosed);
 }

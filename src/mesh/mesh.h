@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 #include <memory>
+#include <unordered_map>
 
 #include "core/config.h"
 #include "core/stats.h"
@@ -16,6 +17,7 @@
 #include "mesh/h2_session.h"
 #include "mesh/mesh_path.h"
 #include "mesh/node_health.h"
+#include "mesh/reverse_registry.h"
 #include "mesh/pool.h"
 
 namespace ugate {
@@ -29,8 +31,36 @@ struct MeshStats {
   std::array<Counter, kEndReasons> closed_by_reason;
   // The pool: streams it opened on its connections, and connections it could not make, by reason.
   Counter streams_opened;
+  Counter bridged;  // streams carried for another worker to a reverse connection held here
   std::array<Counter, static_cast<size_t>(CloseReason::kCount)> dial_failed;
 };
+
+namespace discovery {
+class Discovery;
+}
+
+// What every worker's Mesh shares, owned by the Gate.
+struct MeshShared {
+  NodeHealth health;         // the pools' last outcome per path
+  ReverseRegistry registry;  // nodes registered here over reverse connections (a gateway)
+  const discovery::Discovery* discovery = nullptr;  // neighbours on the local links, when enabled
+};
+
+// Where a stream to a destination goes (Mesh::resolve).
+struct MeshTarget {
+  enum class Kind : uint8_t {
+    kDirect,       // not a mesh destination: TCP
+    kPath,         // through `path` (the pool)
+    kReverse,      // down the reverse connection of `reverse` (registered with this gateway)
+    kUnavailable,  // a mesh node that cannot be reached now
+  };
+  Kind kind = Kind::kDirect;
+  MeshPath path;
+  ReverseRegistry::Entry reverse;
+  HostPort authority;  // kReverse: what to ask the node for
+};
+
+class Registrar;
 
 class Mesh final : public WorkerService {
  public:
@@ -50,7 +80,7 @@ class Mesh final : public WorkerService {
     std::unique_ptr<h2::H2Session> session_;
   };
 
-  Mesh(Worker& worker, const MeshConfig& config, const std::vector<NodeConfig>& nodes, NodeHealth& health);
+  Mesh(Worker& worker, const Config& config, MeshShared& shared);
   ~Mesh() override;
 
   // Takes a connection whose session was just made, and starts it.
@@ -61,10 +91,25 @@ class Mesh final : public WorkerService {
 
   // The node's identity (set once it is loaded; the pool dials with it).
   void set_identity(const MeshIdentity* identity) { pool_.set_identity(identity); }
-  // The mesh path to a destination, or nullopt to dial it directly (see NodeDirectory).
-  std::optional<MeshPath> route(const HostPort& destination, std::string_view via) const;
+  // Where a stream to `destination` goes, from a listener with `via` ("" for none):
+  //  - a node (NAME:PORT, NAME.<trust-domain>:PORT, NODE_ID.<trust-domain>:PORT):
+  //    on the local link (discovery) directly; registered here (reverse); by
+  //    its configured path; through its via gateway by name; else unavailable;
+  //  - anything else through the listener's via node, or directly.
+  MeshTarget resolve(const HostPort& destination, std::string_view via) const;
   Pool& pool() { return pool_; }
-  NodeHealth& health() { return health_; }
+  NodeHealth& health() { return shared_.health; }
+  MeshShared& shared() { return shared_; }
+
+  // Gateway: the reverse connections this worker holds, by registration serial.
+  void add_reverse(uint64_t serial, Connection& c) { reverse_[serial] = &c; }
+  void remove_reverse(uint64_t serial) { reverse_.erase(serial); }
+  Connection* reverse(uint64_t serial) const;
+  // Node: keeps a reverse connection to `gateway`, serving HBONE on `slot`.
+  void add_registrar(const NodeConfig& gateway, ListenerSlot& slot, const RemoteAcceptConfig& config);
+  ListenerStats& bridge_stats() { return bridge_stats_; }
+  // Connections without idle release (reverse ones: the node must stay reachable).
+  const h2::Timing& lasting_timing() const { return lasting_timing_; }
   const MeshConfig& config() const { return config_; }
 
   Worker& worker() { return worker_; }
@@ -76,12 +121,18 @@ class Mesh final : public WorkerService {
  private:
   void tick();
 
+  std::optional<NodeConfig> neighbour(std::string_view name, const NodeConfig* configured) const;
+
   Worker& worker_;
   const MeshConfig& config_;
   NodeDirectory nodes_;
-  NodeHealth& health_;
+  MeshShared& shared_;
   h2::Settings settings_;
   h2::Timing timing_;
+  h2::Timing lasting_timing_;
+  std::unordered_map<uint64_t, Connection*> reverse_;
+  std::vector<std::unique_ptr<Registrar>> registrars_;
+  ListenerStats bridge_stats_;  // bytes relayed for streams from other workers to this one's reverse connections
   boost::intrusive::list<Connection, boost::intrusive::constant_time_size<false>> connections_;
   asio::steady_timer timer_;
   bool ticking_ = false;

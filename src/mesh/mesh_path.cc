@@ -16,13 +16,13 @@ bool iequals(std::string_view a, std::string_view b) {
 MeshPath MeshPath::prefix() const {
   MeshPath p;
   p.hops.assign(hops.begin(), hops.end() - 1);
-  p.authority = hops.back()->address;
+  p.authority = hops.back().address;
   return p;
 }
 
 std::string MeshPath::connection_key() const {
   std::string key;
-  for (const NodeConfig* n : hops) key += n->id + "@" + n->address.str() + "/";
+  for (const NodeConfig& n : hops) key += n.id + "@" + n.address.str() + "/";
   return key;
 }
 
@@ -32,12 +32,12 @@ const NodeConfig* NodeDirectory::find(std::string_view name) const {
   return nullptr;
 }
 
-std::vector<const NodeConfig*> NodeDirectory::chain(const NodeConfig& last) const {
-  std::vector<const NodeConfig*> hops{&last};
-  while (!hops.front()->via.empty() && hops.size() < kMaxMeshHops) {
-    const NodeConfig* via = find(hops.front()->via);
+std::vector<NodeConfig> NodeDirectory::chain(const NodeConfig& last) const {
+  std::vector<NodeConfig> hops{last};
+  while (!hops.front().via.empty() && hops.size() < kMaxMeshHops) {
+    const NodeConfig* via = find(hops.front().via);
     if (!via) break;  // the config checked every via
-    hops.insert(hops.begin(), via);
+    hops.insert(hops.begin(), *via);
   }
   return hops;
 }

@@ -21,7 +21,8 @@ namespace ugate {
 struct MeshPath {
   // The first is dialled directly; each later one through a CONNECT on the
   // connection to the one before it. Never empty, at most kMaxMeshHops.
-  std::vector<const NodeConfig*> hops;
+  // Copies: a node may come from discovery, whose table changes.
+  std::vector<NodeConfig> hops;
   HostPort authority;  // what the last node's CONNECT asks for
 
   // The path without its last node, asking that node's mesh port: how the
@@ -37,13 +38,15 @@ class NodeDirectory {
   explicit NodeDirectory(const std::vector<NodeConfig>& nodes) : nodes_(nodes) {}
 
   bool empty() const { return nodes_.empty(); }
+  // The path to a configured node (through its via nodes), asking it for `authority`.
+  MeshPath path_to(const NodeConfig& node, HostPort authority) const { return MeshPath{chain(node), std::move(authority)}; }
   const NodeConfig* find(std::string_view name) const;
   // The mesh path to `destination` (with the listener's `via`, "" for none),
   // or nullopt when it is dialled directly.
   std::optional<MeshPath> route(const HostPort& destination, std::string_view via, std::string_view trust_domain) const;
 
  private:
-  std::vector<const NodeConfig*> chain(const NodeConfig& last) const;
+  std::vector<NodeConfig> chain(const NodeConfig& last) const;
   const std::vector<NodeConfig>& nodes_;
 };
 

@@ -14,16 +14,14 @@
 
 namespace ugate {
 
-// The connection being made for an entry. Its transport is closed to give up
-// (the deadline, or the end of the pool); the deadline's timer shares it.
-struct Pool::Dial {
-  explicit Dial(asio::io_context& io) : timer(io) {}
-  std::unique_ptr<Stream> transport;
-  asio::steady_timer timer;
-  std::string detail;    // why it failed, for the log
-  bool expired = false;  // the deadline closed the transport
-  bool aborted = false;  // the pool is ending: the entry may be gone
-};
+Pool::Dial::Dial(asio::io_context& io, std::string a) : timer(io), alpn(std::move(a)) {}
+Pool::Dial::~Dial() = default;
+
+void Pool::Dial::abort() {
+  aborted = true;
+  timer.cancel();
+  if (transport) transport->close();
+}
 
 class Pool::Connection final : public Mesh::Connection {
  public:
@@ -75,21 +73,30 @@ Pool::Entry& Pool::entry(const MeshPath& path) {
   return *slot;
 }
 
+std::unique_ptr<h2::H2Stream> Pool::connect_stream(asio::io_context& io, const std::shared_ptr<StreamMeta>& meta,
+                                                   const HostPort& authority, Fields headers) {
+  auto stream = std::make_unique<h2::H2Stream>(io, meta);
+  auto pending = std::make_unique<h2::H2Stream::Pending>();
+  pending->authority = authority.str();
+  pending->headers = std::move(headers);
+  stream->set_pending(std::move(pending));
+  return stream;
+}
+
 asio::awaitable<CloseReason> Pool::connect(const MeshPath& path, const std::shared_ptr<StreamMeta>& meta,
                                            Fields headers, std::unique_ptr<Stream>& up) {
   if (mesh_.draining()) co_return CloseReason::kDrained;
   if (!identity_) co_return CloseReason::kConnectFailed;  // the gate loads one whenever nodes are configured
-  auto stream = std::make_unique<h2::H2Stream>(mesh_.worker().context(), meta);
+  auto stream = connect_stream(mesh_.worker().context(), meta, path.authority, std::move(headers));
   h2::H2Stream& s = *stream;
-  auto pending = std::make_unique<h2::H2Stream::Pending>();
-  pending->authority = path.authority.str();
-  pending->headers = std::move(headers);
-  h2::H2Stream::Pending& p = *pending;
-  s.set_pending(std::move(pending));
   up = std::move(stream);
   Entry& e = entry(path);
-  e.waiting.push_back(p);
+  e.waiting.push_back(*s.pending());
   place(e);
+  co_return co_await answer(s, *meta);
+}
+
+asio::awaitable<CloseReason> Pool::answer(h2::H2Stream& s, StreamMeta& meta) {
   // The node answers once its own dial is over: 200, or why not.
   while (s.status() == 0 && !s.ended_unanswered()) {
     error_code ec = co_await wait_readable(s);
@@ -98,7 +105,7 @@ asio::awaitable<CloseReason> Pool::connect(const MeshPath& path, const std::shar
   if (s.status() == 0) co_return close_reason_of(s.error(), CloseReason::kUpstreamReset);
   std::unique_ptr<h2::Message> response = s.take_message();  // an open tunnel keeps no headers
   if (s.status() >= 200 && s.status() < 300) {
-    if (h2::H2Session* session = s.session()) meta->upstream = session->transport().meta().upstream;
+    if (h2::H2Session* session = s.session()) meta.upstream = session->transport().meta().upstream;
     co_return CloseReason::kDone;
   }
   const std::string* status = response ? response->header("proxy-status") : nullptr;
@@ -126,19 +133,25 @@ void Pool::place(Entry& e) {
     while (!e.waiting.empty()) e.waiting.front().stream->fail(close_reason_error(CloseReason::kDrained));
     return;
   }
-  e.dial = std::make_shared<Dial>(mesh_.worker().context());
+  e.dial = std::make_shared<Dial>(mesh_.worker().context(), "h2");
   mesh_.worker().spawn(make_connection(e, e.dial));
+}
+
+asio::awaitable<CloseReason> Pool::establish(const MeshPath& path, std::shared_ptr<Dial> dial) {
+  CloseReason result = co_await open_transport(path, dial);
+  if (result == CloseReason::kDone && !dial->aborted) {
+    arm(dial, mesh_.config().connect_timeout);
+    result = co_await handshake(path.hops.back(), *dial);
+  }
+  dial->timer.cancel();
+  if (dial->aborted && result == CloseReason::kDone) result = CloseReason::kDrained;
+  co_return result;
 }
 
 asio::awaitable<void> Pool::make_connection(Entry& e, std::shared_ptr<Dial> dial) {
   const MeshPath path = e.path;
-  const NodeConfig& node = *path.hops.back();
-  CloseReason result = co_await open_transport(path, dial);
-  if (result == CloseReason::kDone && !dial->aborted) {
-    arm(dial, mesh_.config().connect_timeout);
-    result = co_await handshake(node, *dial);
-  }
-  dial->timer.cancel();
+  const NodeConfig& node = path.hops.back();
+  CloseReason result = co_await establish(path, dial);
   if (dial->aborted) co_return;  // the pool is ending; the entry may be gone
   e.dial.reset();
   bool changed = mesh_.health().record(e.key, node.name, result, dial->detail);  // logged once per change
@@ -166,7 +179,7 @@ asio::awaitable<CloseReason> Pool::open_transport(const MeshPath& path, const st
   auto meta = std::make_shared<StreamMeta>();
   meta->id = new_stream_id();
   meta->protocol = "mesh";
-  meta->destination = path.hops.back()->address;
+  meta->destination = path.hops.back().address;
   arm(dial, mesh_.config().connect_timeout);
   CloseReason result = CloseReason::kDone;
   if (path.hops.size() > 1) {
@@ -189,14 +202,13 @@ asio::awaitable<CloseReason> Pool::handshake(const NodeConfig& node, Dial& dial)
                                mesh_.worker().context());
   if (!tls) co_return CloseReason::kOverload;
   TlsStream& t = *tls;
-  static const std::string kAlpn[] = {"h2"};
-  t.set_alpn(kAlpn);
+  t.set_alpn(std::span<const std::string>(&dial.alpn, 1));
   dial.transport = std::move(tls);
   TlsResult r = co_await t.handshake(&dial.detail);
   if (r == TlsResult::kAborted) co_return dial.expired ? CloseReason::kTlsTimeout : CloseReason::kTlsFailed;
   if (r != TlsResult::kOk) co_return r == TlsResult::kPeerRejected ? CloseReason::kCertRejected : CloseReason::kTlsFailed;
-  if (t.alpn() != "h2") {
-    dial.detail = "the peer did not choose ALPN h2: not an HBONE mesh port";
+  if (t.alpn() != dial.alpn) {
+    dial.detail = "the peer did not choose ALPN " + dial.alpn + ": not a ugate mesh port, or one that does not take it";
     co_return CloseReason::kTlsFailed;
   }
   PeerIdentity peer = peer_identity(t.peer_certificate());
@@ -224,11 +236,7 @@ void Pool::erase_if_unused(Entry& e) {
 
 void Pool::abort_all() {
   for (auto& [key, e] : entries_) {
-    if (auto& d = e->dial) {
-      d->aborted = true;
-      d->timer.cancel();
-      if (d->transport) d->transport->close();
-    }
+    if (e->dial) e->dial->abort();
     while (!e->waiting.empty()) e->waiting.front().stream->fail(close_reason_error(CloseReason::kDrained));
   }
 }

@@ -15,6 +15,7 @@
 // HBONE), TLS end to end. The identity each node proves must be the one its
 // config names (SPIFFE ID or node ID).
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 #include <memory>
 #include <string>
@@ -35,7 +36,19 @@ class MeshIdentity;
 
 class Pool {
  public:
-  struct Dial;
+  // A connection being made. Its transport is closed to give up (the
+  // deadline, or abort()); the deadline's timer shares it.
+  struct Dial {
+    Dial(asio::io_context& io, std::string alpn);
+    ~Dial();
+    void abort();
+    std::unique_ptr<Stream> transport;
+    asio::steady_timer timer;
+    std::string alpn;      // what the TLS handshake asks for: h2 (HBONE), h2r (reverse registration)
+    std::string detail;    // why it failed, for the log
+    bool expired = false;  // the deadline closed the transport
+    bool aborted = false;  // given up from outside: its owner may be gone
+  };
   using Fields = std::vector<std::pair<std::string, std::string>>;
 
   explicit Pool(Mesh& mesh) : mesh_(mesh) {}
@@ -52,6 +65,18 @@ class Pool {
   // all along: closing it gives up.
   asio::awaitable<CloseReason> connect(const MeshPath& path, const std::shared_ptr<StreamMeta>& meta,
                                        Fields headers, std::unique_ptr<Stream>& up);
+
+  // Makes a connection to the path's last node: TCP to the first (or a
+  // CONNECT through the path's prefix), TLS with dial->alpn and the node's
+  // identity checked; each step within mesh.connect_timeout. On kDone the
+  // TLS stream is dial->transport.
+  asio::awaitable<CloseReason> establish(const MeshPath& path, std::shared_ptr<Dial> dial);
+  // A client stream that asks for `authority` once it is opened on a connection.
+  static std::unique_ptr<h2::H2Stream> connect_stream(asio::io_context& io, const std::shared_ptr<StreamMeta>& meta,
+                                                      const HostPort& authority, Fields headers);
+  // Waits for the answer to an opened (or queued) CONNECT: kDone on 2xx
+  // (meta.upstream: the connection's peer), else why not.
+  static asio::awaitable<CloseReason> answer(h2::H2Stream& s, StreamMeta& meta);
 
   // Ends the connections being made and fails the streams waiting for them.
   void abort_all();

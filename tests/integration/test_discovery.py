@@ -66,10 +66,19 @@ class LocalDiscovery(unittest.TestCase):
             add_addr(ns, "eth0", f"fd77::{i + 1}/64")
         ca = os.path.join(cls.tmp, "ca")
         sh(UGATE, "ca", "init", "--dir", ca, "--trust-domain", "mesh.test")
+        # Node 0 also forwards to node1.mesh.test:8080: a node it knows only from discovery.
+        cls.forward_port = 19001
+        extra = {0: f", {{ name: to-node1, address: '127.0.0.1:{cls.forward_port}', forward: 'node1.mesh.test:8080' }}"}
         for i, ns in enumerate(cls.ns):
-            ug = NetnsUgate(ns, "[ { name: mesh, address: '[::]:15008', protocol: mesh } ]",
+            ug = NetnsUgate(ns, "[ { name: mesh, address: '[::]:15008', protocol: mesh }" + extra.get(i, "") + " ]",
                             extra_yaml=node_yaml(ca, f"node{i}"))
             cls.nodes.append(ug)
+        www = os.path.join(cls.tmp, "www")
+        os.makedirs(www)
+        with open(os.path.join(www, "hello.txt"), "w") as f:
+            f.write("hello from node1\n")
+        cls.ns[1].popen(["/usr/bin/python3", "-m", "http.server", "8080", "--bind", "127.0.0.1", "--directory", www],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cls.ids = [node_id(ug) for ug in cls.nodes]
         for ug in cls.nodes:
             ug.start()
@@ -151,6 +160,19 @@ class LocalDiscovery(unittest.TestCase):
         log = witness.log()
         self.assertIn("ignored an announce from 10.77.0.1", log)
         self.assertEqual(log.count("bad_signature\"}; more are logged"), 1, "logged once, then counted")
+
+    def test_2b_a_node_on_the_link_is_dialled_directly_by_name(self):
+        wait_until(lambda: self.ids[1] in discovered(self.nodes[0]), timeout=3 * INTERVAL, what="node 1 known")
+        url = f"http://127.0.0.1:{self.forward_port}/hello.txt"
+        r = wait_until(lambda: (lambda r: r if r.returncode == 0 else None)(
+            self.ns[0].run("curl", "-sS", "-m", "5", url, check=False)), timeout=5, what="curl through node 0")
+        self.assertEqual(r.stdout, "hello from node1\n")
+        node0 = self.nodes[0]
+        wait_until(lambda: any("listener=to-node1" in l for l in node0.access_lines()), what="access line")
+        line = next(l for l in node0.access_lines() if "listener=to-node1" in l)
+        self.assertIn("upstream=10.77.0.2:15008", line, "straight to node 1's mesh port, by its announce")
+        self.assertIn("result=done", line)
+        self.assertEqual(node0.metric("ugate_mesh_connections_total", role="pool"), 1)
 
     def test_3_a_silent_node_expires(self):
         gone = self.nodes[2]

@@ -36,8 +36,11 @@ TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies)
   EXPECT_EQ(doors["http-proxy"]->address.str(), "127.0.0.1:15002");
   EXPECT_EQ(doors["hbone-h2c"]->address.str(), "127.0.0.1:15009");
   EXPECT_EQ(doors.count("tls-sni"), 0u) << "BASE+4 needs routes: none by default";
-  for (const auto& l : c.listeners)
-    if (is_proxy_protocol(l.protocol)) EXPECT_EQ(l.address.host, "127.0.0.1") << l.name << ": never an open proxy";
+  for (const auto& l : c.listeners) {
+    if (is_proxy_protocol(l.protocol)) {
+      EXPECT_EQ(l.address.host, "127.0.0.1") << l.name << ": never an open proxy";
+    }
+  }
   EXPECT_GE(c.workers, 1u);
   Config moved = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {.base_port = 20000});
   EXPECT_EQ(moved.admin->str(), "127.0.0.1:20000");
@@ -510,6 +513,29 @@ listeners:
   EXPECT_EQ(j["nodes"]["b"]["via"], "gw");
   EXPECT_EQ(j["listeners"][0]["via"], "gw");
   EXPECT_EQ(j["mesh"]["connect_timeout"], "5s");
+  EXPECT_EQ(j["remote_accept"], "off");
+}
+
+TEST(ConfigNodes, RemoteAcceptNamesGatewaysAndAReverseOnlyNodeHasNoAddress) {
+  Config c = load(R"(
+nodes:
+  gw: { address: 203.0.113.1:15008, id: spiffe://cluster.local/ns/default/sa/gw }
+  phone: { id: spiffe://cluster.local/ns/default/sa/phone }
+remote_accept: { gateways: [gw], backoff_min: 500ms, backoff_max: 1m, proxy_protocol: v2 }
+)");
+  EXPECT_EQ(c.remote_accept.gateways, std::vector<std::string>{"gw"});
+  EXPECT_EQ(c.remote_accept.backoff_min, Duration(500));
+  EXPECT_EQ(c.remote_accept.backoff_max, Duration(60'000));
+  EXPECT_EQ(c.remote_accept.listener.name, "remote-accept");
+  EXPECT_EQ(c.remote_accept.listener.protocol, "mesh");
+  EXPECT_TRUE(c.remote_accept.listener.proxy_protocol);
+  EXPECT_EQ(c.nodes[1].address.port, 0);
+  nlohmann::json j = to_json(c);
+  EXPECT_FALSE(j["nodes"]["phone"].contains("address"));
+  EXPECT_EQ(j["remote_accept"]["backoff_max"], "1m");
+  EXPECT_EQ(load("nodes: { gw: { address: '1.2.3.4:1', id: spiffe://td/ns/a/sa/gw } }\nremote_accept: [gw]")
+                .remote_accept.backoff_max,
+            Duration(900'000));
 }
 
 TEST(ConfigNodes, ErrorsNameTheKey) {
@@ -517,7 +543,13 @@ TEST(ConfigNodes, ErrorsNameTheKey) {
   EXPECT_THAT(error_of("nodes: [ a ]"), HasSubstr("test.yaml:1: nodes: expected a mapping of NAME: { address, id, via }"));
   EXPECT_THAT(error_of("nodes: { Bob: { address: '1.2.3.4:1', " + id + " } }"),
               HasSubstr("nodes.Bob: 'Bob' is not a DNS label"));
-  EXPECT_THAT(error_of("nodes: { b: { " + id + " } }"), HasSubstr("nodes.b: missing 'address: HOST:PORT'"));
+  EXPECT_THAT(error_of("remote_accept: [gw]"), HasSubstr("remote_accept: unknown node 'gw' (define the gateway under nodes)"));
+  EXPECT_THAT(error_of("nodes: { gw: { " + id + " } }\nremote_accept: [gw]"),
+              HasSubstr("remote_accept: gateway 'gw' needs an address under nodes"));
+  EXPECT_THAT(error_of("remote_accept: { gateway: [gw] }"), HasSubstr("remote_accept.gateway: unknown key"));
+  EXPECT_THAT(error_of("nodes: { gw: { address: '1.2.3.4:1', " + id + " } }\n"
+                       "remote_accept: { gateways: [gw], backoff_min: 2s, backoff_max: 1s }"),
+              HasSubstr("remote_accept.backoff_max: must not be below backoff_min"));
   EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1' } }"), HasSubstr("nodes.b: missing 'id'"));
   EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1', id: bob } }"),
               HasSubstr("nodes.b.id: expected a SPIFFE ID (spiffe://...) or a node ID"));

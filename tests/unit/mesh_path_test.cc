@@ -23,7 +23,7 @@ std::vector<NodeConfig> nodes() {
 
 std::vector<std::string> names(const MeshPath& p) {
   std::vector<std::string> out;
-  for (const NodeConfig* n : p.hops) out.push_back(n->name);
+  for (const NodeConfig& n : p.hops) out.push_back(n.name);
   return out;
 }
 

@@ -1,0 +1,179 @@
+"""Reverse accept between real ugate processes: node B keeps a connection to
+gateway G's mesh port (ALPN h2r) and takes streams over it; in network
+namespaces, B sits behind a NAT with no inbound route."""
+import hashlib
+import json
+import os
+import subprocess
+import socket
+import time
+import unittest
+
+from harness import Server, access_fields, curl, free_port, recv_all, tcp_listener_yaml, wait_until
+from netns import NetnsUgate, Netns, add_addr, link, sh, unavailable
+from test_mesh import Mesh, exchange, mesh_listener, reset_within, spiffe
+
+MIB = 1 << 20
+
+
+def registered(g):
+    return json.loads(g.get("/debug/nodes")[1])["registered"]
+
+
+class ReverseLoopback(unittest.TestCase):
+    """G (2 workers) forwards to b:PORT; B has no listener, only remote_accept: [gw]."""
+
+    def setUp(self):
+        self.mesh = Mesh()
+        self.g_port = free_port()
+
+    def tearDown(self):
+        self.mesh.close()
+
+    def gateway(self, listeners):
+        return self.mesh.node("gw", f"[ {mesh_listener(self.g_port)}, {listeners} ]",
+                              {"b": f"id: '{spiffe('b')}'"})
+
+    def node_b(self):
+        nodes = {"gw": f"address: '127.0.0.1:{self.g_port}', id: '{spiffe('gw')}'"}
+        return self.mesh.node("b", "[]", nodes, extra="remote_accept: { gateways: [gw], backoff_min: 200ms, backoff_max: 1s }")
+
+    def test_streams_reach_the_node_over_its_connection_from_every_worker(self):
+        total = 16 * MIB
+        echo = Server(lambda c: c.sendall(recv_all(c)))
+        port, by_name = free_port(), free_port()
+        listeners = (f"{tcp_listener_yaml('to-b', port, f'b:{echo.port}')}, "
+                     f"{tcp_listener_yaml('by-name', by_name, f'b.cluster.local:{echo.port}')}")
+        with self.gateway(listeners) as g, self.node_b() as b:
+            wait_until(lambda: len(registered(g)) == 1, what="B registered")
+            [r] = registered(g)
+            self.assertEqual((r["name"], r["spiffe_id"]), ("b", spiffe("b")))
+            n = 16  # over both of G's workers: on the connection's own, and through a bridge from the other
+            for i in range(n):
+                with socket.create_connection(("127.0.0.1", port if i % 2 else by_name)) as c:
+                    sent, got = exchange(c, total if i < 2 else 1000, i)
+                    self.assertEqual(got[1], sent)
+            self.assertEqual(g.metric("ugate_mesh_connections_total", role="pool"), 0, "G dialled nothing")
+            self.assertGreater(g.metric("ugate_mesh_bridged_streams_total"), 0)
+            self.assertLess(g.metric("ugate_mesh_bridged_streams_total"), n)
+            wait_until(lambda: b.metric("ugate_listener_closed_total", listener="remote-accept") == n, what="B closed")
+            wait_until(lambda: g.metric("ugate_listener_closed_total", listener="to-b") == n // 2, what="G closed")
+            self.assertEqual(g.stop(), 0)
+            lines = access_fields(g, lambda f: f["listener"] in ("to-b", "by-name"))
+            self.assertEqual([f["result"] for f in lines], ["done"] * n)
+            self.assertTrue(all(f["upstream"].startswith("127.0.0.1:") for f in lines))
+        echo.close()
+
+    def test_absent_node_fails_fast_then_returns_and_follows_a_gateway_restart(self):
+        echo = Server(lambda c: c.sendall(recv_all(c)))
+        port = free_port()
+        with self.gateway(tcp_listener_yaml('to-b', port, f'b:{echo.port}')) as g:
+            reset_within(self, port, 1)  # B never registered
+            wait_until(lambda: g.metric("ugate_listener_errors_total", listener="to-b", reason="node_unavailable") == 1,
+                       what="node_unavailable counted")
+            with self.node_b() as b:
+                wait_until(lambda: len(registered(g)) == 1, what="B registered")
+                self.assertEqual(self.round_trip(port), b"hello")
+                b.stop()
+                wait_until(lambda: registered(g) == [], what="B gone")
+                reset_within(self, port, 1)
+            with self.node_b() as b:  # B restarted registers again
+                wait_until(lambda: len(registered(g)) == 1, what="B back")
+                self.assertEqual(self.round_trip(port), b"hello")
+                g.stop()
+                start = time.monotonic()
+                g.start()  # the gateway restarted: B reconnects within its backoff (at most 1 s here)
+                wait_until(lambda: len(registered(g)) == 1, timeout=5, what="B reconnected")
+                self.assertLess(time.monotonic() - start, 4)
+                self.assertEqual(self.round_trip(port), b"hello")
+                self.assertIn("remote accept: registered with gateway gw", b.log())
+        echo.close()
+
+    @staticmethod
+    def round_trip(port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(b"hello")
+            c.shutdown(socket.SHUT_WR)
+            return recv_all(c)
+
+
+SKIP = unavailable()
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class ReverseBehindNat(unittest.TestCase):
+    """B in a private network behind a NAT namespace (MASQUERADE, new inbound
+    connections dropped); the gateway G in a public one; a client C in a third.
+    C reaches B's local HTTP server through G, bytes exact."""
+
+    def setUp(self):
+        self.mesh = Mesh()
+        self.addCleanup(self.mesh.close)
+        tag = "rv"
+        self.g, self.nat, self.b, self.c = (Netns(tag + x) for x in "gnbc")
+        self.addCleanup(lambda: [ns.delete() for ns in (self.g, self.nat, self.b, self.c)])
+        link(self.g, "g0", self.nat, "n0")   # the public side: 10.81.1.0/24
+        link(self.nat, "n1", self.b, "b0")   # the private side: 192.168.81.0/24
+        link(self.c, "c0", self.g, "g1")     # the client's: 10.81.2.0/24
+        add_addr(self.g, "g0", "10.81.1.1/24")
+        add_addr(self.nat, "n0", "10.81.1.2/24")
+        add_addr(self.nat, "n1", "192.168.81.1/24")
+        add_addr(self.b, "b0", "192.168.81.2/24")
+        add_addr(self.g, "g1", "10.81.2.1/24")
+        add_addr(self.c, "c0", "10.81.2.2/24")
+        self.b.run("ip", "route", "add", "default", "via", "192.168.81.1")
+        self.nat.run("ip", "route", "add", "default", "via", "10.81.1.1")
+        self.c.run("ip", "route", "add", "default", "via", "10.81.2.1")
+        self.nat.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.nat.run("iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "n0", "-j", "MASQUERADE")
+        self.nat.run("iptables", "-A", "FORWARD", "-i", "n0", "-o", "n1", "-m", "conntrack", "--ctstate", "NEW",
+                     "-j", "DROP")
+        www = os.path.join(self.mesh.dir, "www")
+        os.makedirs(www)
+        self.body = os.urandom(3 * MIB)
+        with open(os.path.join(www, "blob"), "wb") as f:
+            f.write(self.body)
+        self.b.popen(["/usr/bin/python3", "-m", "http.server", "8080", "--bind", "127.0.0.1", "--directory", www],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ugate(self, ns, name, listeners, nodes=None, extra=""):
+        yaml = f"identity: {{ name: {name}, dns: [localhost], ca: {{ dir: '{self.mesh.ca}' }} }}\n{extra}\n"
+        if nodes:
+            yaml += "nodes:\n" + "".join(f"  {n}: {{ {spec} }}\n" for n, spec in nodes.items())
+        return NetnsUgate(ns, listeners, extra_yaml=yaml)
+
+    def test_a_client_reaches_the_node_behind_nat_through_the_gateway(self):
+        # Nothing reaches B from outside: its network has no route in, and the NAT drops new connections.
+        r = self.g.run("curl", "-sS", "-m", "2", "http://192.168.81.2:8080/blob", "-o", "/dev/null", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        g = self.ugate(self.g, "gw", "[ { name: mesh, address: '10.81.1.1:15008', protocol: mesh }, "
+                                     "{ name: to-b, address: '10.81.2.1:9000', forward: 'b:8080' } ]",
+                       {"b": f"id: '{spiffe('b')}'"})
+        b = self.ugate(self.b, "b", "[]", {"gw": f"address: '10.81.1.1:15008', id: '{spiffe('gw')}'"},
+                       extra="remote_accept: { gateways: [gw], backoff_min: 200ms, backoff_max: 1s }")
+        with g, b:
+            wait_until(lambda: len(registered(g)) == 1, what="B registered through the NAT")
+            [reg] = registered(g)
+            self.assertEqual(reg["peer"].split(":")[0], "10.81.1.2", "B's connection comes from the NAT's address")
+            out = os.path.join(self.mesh.dir, "got")
+            r = self.c.run("curl", "-sS", "-m", "20", "http://10.81.2.1:9000/blob", "-o", out, check=False)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out, "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(), hashlib.sha256(self.body).hexdigest())
+            self.assertEqual(b.metric("ugate_listener_closed_total", listener="remote-accept"), 1)
+            # B killed: streams to it fail fast; B restarted: it registers again.
+            b.proc.kill()
+            b.proc.wait()
+            wait_until(lambda: registered(g) == [], timeout=15, what="B's registration gone")
+            start = time.monotonic()
+            r = self.c.run("curl", "-sS", "-m", "5", "http://10.81.2.1:9000/blob", "-o", "/dev/null", check=False)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertLess(time.monotonic() - start, 2)
+            b.start()
+            wait_until(lambda: len(registered(g)) == 1, what="B registered again")
+            r = self.c.run("curl", "-sS", "-m", "20", "http://10.81.2.1:9000/blob", "-o", out, check=False)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
