@@ -12,6 +12,7 @@
 #include "capture_command.h"
 #include "core/config.h"
 #include "core/gate.h"
+#include "node_push_cmd.h"
 #include "push_cmd.h"
 #include "identity_commands.h"
 #include "ugate/version.h"
@@ -77,6 +78,7 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate the config and print the effective config as JSON");
   ugate::CaptureCommand capture(app);
   ugate::PushCommand push(app);
+  ugate::NodePushCommand node_push(push.app());
   ugate::cli::IdentityCommands identity;
   ugate::cli::add_identity_commands(app, identity);
   app.require_subcommand(0, 1);
@@ -88,7 +90,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (capture.chosen()) return capture.run(o.base_port);
-  if (push.selected()) return push.run();  // a client: needs no gateway config
+  if (push.selected() && !node_push.selected()) return push.run();  // a client: needs no gateway config
 
   ugate::Config config;
   try {
@@ -107,6 +109,7 @@ int main(int argc, char** argv) {
   setup_logging(config.log_level);
   ensure_state_dir(config.state_dir);
   if (*identity.id || *identity.ca) return ugate::cli::run_identity_command(identity, config);
+  if (node_push.selected()) return node_push.run(config);  // the node's identity, from the config
   try {
     ugate::Gate gate(std::move(config));
     return gate.run();

@@ -1,93 +1,26 @@
 #include "push_cmd.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/base64.h"
 #include "crypto/p256.h"
+#include "push_cli.h"
 #include "webpush/client.h"
 #include "webpush/message.h"
 #include "webpush/vapid.h"
 
 namespace ugate {
-namespace {
 
 namespace asio = boost::asio;
 using nlohmann::json;
+using namespace push_cli;
 using webpush::HttpResult;
 using webpush::Url;
 using http_verb = boost::beast::http::verb;
 constexpr std::chrono::seconds kRequestTimeout{30};
-
-// A command-line failure: printed as "ugate push: ..." and exit 1.
-struct Failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Failure(path + ": cannot read");
-  std::stringstream text;
-  text << in.rdbuf();
-  json j = json::parse(text.str(), nullptr, false);
-  if (!j.is_object()) throw Failure(path + ": not a JSON object");
-  return j;
-}
-
-std::string string_at(const json& j, const char* key, const std::string& where) {
-  const json* at = &j;
-  std::string k(key);
-  for (size_t dot; (dot = k.find('.')) != std::string::npos; k = k.substr(dot + 1)) {
-    auto it = at->find(k.substr(0, dot));
-    if (it == at->end()) throw Failure(where + ": missing " + key);
-    at = &*it;
-  }
-  auto it = at->find(k);
-  if (it == at->end() || !it->is_string()) throw Failure(where + ": missing " + key);
-  return *it;
-}
-
-Bytes b64_at(const json& j, const char* key, const std::string& where) {
-  auto b = base64url_decode(string_at(j, key, where));
-  if (!b) throw Failure(where + ": " + key + " is not base64url");
-  return *b;
-}
-
-// Secrets go to files only the owner can read.
-void write_private_file(const std::string& path, const std::string& text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw Failure(path + ": " + std::strerror(errno));
-  ::fchmod(fd, 0600);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok) throw Failure(path + ": write failed");
-}
-
-Url parse_url(const std::string& text, const std::string& what) {
-  auto u = Url::parse(text);
-  if (!u) throw Failure(what + ": expected an https:// URL, got '" + text + "'");
-  return *u;
-}
-
-// "https://gw/base" + "/subscribe" -> "/base/subscribe"
-std::string join_path(const std::string& base, const std::string& path) {
-  std::string b = base.substr(0, base.find('?'));
-  while (!b.empty() && b.back() == '/') b.pop_back();
-  return b + path;
-}
-
-}  // namespace
 
 PushCommand::PushCommand(CLI::App& app) {
   push_ = app.add_subcommand("push", "Web Push: keys, subscriptions, sending and receiving messages");
@@ -186,72 +119,32 @@ int PushCommand::listen() {
 
   asio::io_context ctx;
   webpush::HttpsClient client(ctx, tls, resource);
-  int exit_code = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_ ? timeout_ : 10u * 365 * 86400);
-  auto loop = [&]() -> asio::awaitable<void> {
-    unsigned received = 0, failed = 0;
-    int64_t after = 0;
-    asio::steady_timer backoff(ctx);
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
-      int64_t wait = std::clamp<int64_t>(left.count(), 1, 30);
-      std::string target = resource.target + "?wait=" + std::to_string(wait) + "&after=" + std::to_string(after);
-      HttpResult r = co_await client.request(http_verb::get, target, {}, "", std::chrono::seconds(wait + 30));
-      if (r.status == 404 || r.status == 410) {
-        std::cerr << "ugate push: subscription is gone (" << r.status << ")\n";
-        exit_code = 1;
-        co_return;
-      }
-      if (r.status != 200 && r.status != 204) {
-        std::cerr << "ugate push: " << (r.status ? std::to_string(r.status) : r.error) << "; retrying\n";
-        backoff.expires_after(std::chrono::seconds(1));
-        co_await backoff.async_wait(asio::use_awaitable);
-        continue;
-      }
-      json batch = r.status == 200 ? json::parse(r.body, nullptr, false) : json();
-      if (!batch.is_object() || !batch["messages"].is_array()) continue;
-      for (const auto& m : batch["messages"]) {
-        std::string id = m.value("id", "");
-        after = std::max<int64_t>(after, m.value("seq", int64_t{0}));
-        auto data = base64url_decode(m.value("data", ""));
-        auto plain = data ? webpush::decrypt_message(*data, me)
-                          : Result<Bytes, webpush::EceError>(webpush::EceError::kTruncatedHeader);
-        json out = {{"id", id}, {"urgency", m.value("urgency", "normal")}};
-        if (m.contains("topic")) out["topic"] = m["topic"];
-        if (plain) {
-          out["text"] = std::string(as_text(*plain));
-          if (json_) std::cout << out.dump() << std::endl;
-          else std::cout << as_text(*plain) << std::endl;
-        } else {
-          ++failed;
-          out["error"] = webpush::describe(plain.error());
-          std::cerr << "ugate push: message " << id << ": " << webpush::describe(plain.error()) << "\n";
-          if (json_) std::cout << out.dump() << std::endl;
-        }
-        // Acknowledged either way: an undecryptable message would only come back.
-        HttpResult a = co_await client.request(http_verb::delete_, base + "/m/" + id, {}, "", kRequestTimeout);
-        if (a.status != 204 && a.status != 404) std::cerr << "ugate push: ack " << id << ": " << a.status << "\n";
-        if (count_ && ++received >= count_) {
-          exit_code = failed ? 1 : 0;
-          co_return;
-        }
-      }
+  unsigned received = 0, failed = 0;
+  auto print = [&](const json& m) {
+    std::string id = m.value("id", "");
+    auto data = base64url_decode(m.value("data", ""));
+    auto plain = data ? webpush::decrypt_message(*data, me)
+                      : Result<Bytes, webpush::EceError>(webpush::EceError::kTruncatedHeader);
+    json out = {{"id", id}, {"urgency", m.value("urgency", "normal")}};
+    if (m.contains("topic")) out["topic"] = m["topic"];
+    if (plain) {
+      out["text"] = std::string(as_text(*plain));
+      if (json_) std::cout << out.dump() << std::endl;
+      else std::cout << as_text(*plain) << std::endl;
+    } else {
+      ++failed;
+      out["error"] = webpush::describe(plain.error());
+      std::cerr << "ugate push: message " << id << ": " << webpush::describe(plain.error()) << "\n";
+      if (json_) std::cout << out.dump() << std::endl;
     }
-    std::cerr << "ugate push: timed out after " << timeout_ << " s\n";
-    exit_code = 1;
+    // Acknowledged either way: an undecryptable message would only come back.
+    return count_ && ++received >= count_ ? Take::kAckAndStop : Take::kAck;
   };
-  asio::co_spawn(ctx, loop(), [&](std::exception_ptr e) {
-    if (e) {
-      exit_code = 1;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        std::cerr << "ugate push: " << ex.what() << "\n";
-      }
-    }
-  });
-  ctx.run();
-  return exit_code;
+  int exit_code = run_receiver(ctx, receive_messages(client, resource.target, base, deadline, print));
+  if (exit_code == 0) return failed ? 1 : 0;
+  if (exit_code == 2) std::cerr << "ugate push: timed out after " << timeout_ << " s\n";
+  return 1;
 }
 
 int PushCommand::send() {

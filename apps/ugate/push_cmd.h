@@ -10,6 +10,7 @@ class PushCommand {
   // Adds `push` and its subcommands to `app`.
   explicit PushCommand(CLI::App& app);
   bool selected() const { return push_->parsed(); }
+  CLI::App& app() { return *push_; }  // for the node subcommands (node_push_cmd.h)
   int run();  // exit code
 
  private:

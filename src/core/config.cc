@@ -253,7 +253,9 @@ WebPushConfig read_webpush(const Reader& r, const YAML::Node& n, const std::stri
   w.tls_key = r.scalar(tls["key"], Reader::join(tk, "key"));
   if (const YAML::Node& o = n["webpush"]) {
     std::string wk = Reader::join(key, "webpush");
-    r.only_keys(o, wk, {"store", "public_url", "max_message_size", "max_pending", "max_subscriptions", "default_ttl", "max_ttl"});
+    r.only_keys(o, wk, {"store", "public_url", "max_message_size", "max_pending", "max_subscriptions", "default_ttl", "max_ttl",
+                        "node_mailboxes"});
+    if (o["node_mailboxes"]) w.node_mailboxes = r.boolean(o["node_mailboxes"], Reader::join(wk, "node_mailboxes"));
     if (o["store"]) w.store = r.scalar(o["store"], Reader::join(wk, "store"));
     if (o["public_url"]) {
       w.public_url = r.scalar(o["public_url"], Reader::join(wk, "public_url"));
@@ -877,7 +879,8 @@ nlohmann::json to_json(const Config& c) {
                                      {"max_pending", w.max_pending},
                                      {"max_subscriptions", w.max_subscriptions},
                                      {"default_ttl", format_duration(w.default_ttl)},
-                                     {"max_ttl", format_duration(w.max_ttl)}};
+                                     {"max_ttl", format_duration(w.max_ttl)},
+                                     {"node_mailboxes", w.node_mailboxes}};
     }
   }
   return {{"source", c.source},

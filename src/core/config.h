@@ -39,6 +39,7 @@ struct WebPushConfig {
   uint64_t max_subscriptions = 100'000;
   Duration default_ttl{24 * 3'600'000};   // /publish without a TTL header
   Duration max_ttl{28 * 24 * 3'600'000LL};
+  bool node_mailboxes = true;     // mesh nodes (client certificates from the node's roots) get mailboxes
 };
 
 // The mesh's HTTP/2 connections (HBONE), both directions. Defaults are

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -95,7 +96,10 @@ void Gate::load_identity() {
   }
   try {
     // Discovery signs its announces with the node's key; the pool dials mesh nodes with it.
-    bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled || !config_.nodes.empty();
+    bool mailboxes = std::any_of(config_.listeners.begin(), config_.listeners.end(),
+                                 [](const ListenerConfig& l) { return l.webpush && l.webpush->node_mailboxes; });
+    bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled ||
+                          !config_.nodes.empty() || mailboxes;
     if (mesh) options.mesh_alpn.insert(options.mesh_alpn.end(), {"h2", "h2r"});  // HBONE, reverse registration
     if (needs_identity) {
       auto id = load_or_create_identity(config_.identity, config_.state_dir);
@@ -186,6 +190,11 @@ void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
   const WebPushConfig& w = *l.webpush;
   webpush::PushServerConfig pc{l.name, w.tls_cert, w.tls_key, w.store};
   pc.service = {w.public_url, w.max_message_size, w.max_pending, w.max_subscriptions, w.default_ttl, w.max_ttl};
+  if (w.node_mailboxes && identity_) {  // nodes of this mesh prove who they are with their certificates
+    auto id = identity_->state()->id;
+    for (const auto& root : id->roots) pc.client_roots.push_back(ossl::up_ref(root.get()));
+    pc.service.trust_domain = id->trust_domain;
+  }
   try {
     push_servers_.push_back(std::make_unique<webpush::PushServer>(control_, std::move(pc)));
   } catch (const std::runtime_error& e) {

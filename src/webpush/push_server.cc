@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "auth/identity.h"
+#include "auth/node_id.h"
+#include "auth/peer_chain.h"
 #include "io/accept_loop.h"
 #include "io/listen_socket.h"
 #include "ugate/version.h"
@@ -74,10 +77,31 @@ nlohmann::json message_json(const StoredMessage& m, int64_t now_ms) {
                       {"encoding", m.body.empty() ? "" : "aes128gcm"},
                       {"data", base64url_encode(m.body)}};
   if (!m.topic.empty()) j["topic"] = m.topic;
+  if (!m.sender.empty()) j["from"] = m.sender;  // a node's message, or its receipt
+  if (!m.receipt_for.empty()) j["receipt"] = m.receipt_for;
+  if (!m.channel.empty()) j["channel"] = m.channel;
   return j;
 }
 
-// GET /s/ID[?wait=SECONDS][&after=SEQ]: the subscriber's unacknowledged
+// Who a verified client certificate names (empty when the client sent none).
+PushPeer mesh_peer_of(SSL* ssl) {
+  PushPeer peer;
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (!leaf) return peer;
+  auto id = spiffe_id_of(leaf);
+  if (!id) return peer;  // a certificate without one SPIFFE ID names no node
+  peer.spiffe_id = id->str();
+  peer.trust_domain = id->trust_domain;
+  peer.node_id = node_id_of(X509_get0_pubkey(leaf));
+  peer.key = crypto::p256_public_raw(X509_get0_pubkey(leaf));
+  peer.chain.push_back(to_der(leaf));
+  if (STACK_OF(X509)* rest = SSL_get_peer_cert_chain(ssl)) {  // server side: without the leaf
+    for (int i = 0; i < sk_X509_num(rest); ++i) peer.chain.push_back(to_der(sk_X509_value(rest, i)));
+  }
+  return peer;
+}
+
+// GET /s/ID (or /node/inbox)[?wait=SECONDS][&after=SEQ]: the subscriber's unacknowledged
 // messages as JSON once there is at least one, or 204 after `wait` seconds.
 // An `Urgency` request header filters out less urgent messages (RFC 8030 5.3).
 asio::awaitable<PushReply> long_poll(PushService& service, const PushRequest& req, const std::string& sub_id) {
@@ -133,6 +157,15 @@ PushServer::PushServer(asio::io_context& ctx, PushServerConfig config)
   std::string error;
   auto store = PushStore::open(config_.store_path, &error);
   if (!store) throw std::runtime_error("listener '" + config_.name + "': store " + error);
+  if (!config_.client_roots.empty()) {
+    // Asked for, not required: browsers and application servers have none.
+    SSL_CTX* ctx = tls_.native_handle();
+    X509_STORE* roots = SSL_CTX_get_cert_store(ctx);
+    for (const auto& r : config_.client_roots) X509_STORE_add_cert(roots, r.get());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    static const unsigned char kSessionContext[] = "ugate-webpush";
+    SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+  }
   service_ = std::make_unique<PushService>(ctx_, std::move(store), config_.service);
 }
 
@@ -168,6 +201,7 @@ asio::awaitable<void> PushServer::serve(tcp::socket socket) {
     spdlog::debug("webpush {}: TLS handshake: {}", config_.name, hs_ec.message());
     co_return;
   }
+  const PushPeer peer = mesh_peer_of(stream.native_handle());
   const size_t body_limit = std::max<size_t>(config_.service.max_message_size, 4096);
   beast::flat_buffer buffer;
   for (;;) {
@@ -186,6 +220,7 @@ asio::awaitable<void> PushServer::serve(tcp::socket socket) {
     }
     const auto& req = parser.get();
     PushRequest pr = to_push_request(req);
+    pr.peer = &peer;
     PushReply reply;
     if (too_large) {
       ++service_->counters().rejected[static_cast<size_t>(PushReject::kTooLarge)];
@@ -193,6 +228,11 @@ asio::awaitable<void> PushServer::serve(tcp::socket socket) {
     } else if (req.method() == http::verb::get && pr.path.starts_with("/s/")) {
       tcp_layer.expires_never();
       reply = co_await long_poll(*service_, pr, pr.path.substr(3));
+    } else if (req.method() == http::verb::get && pr.path == "/node/inbox") {
+      if (auto inbox = service_->node_inbox(pr, &reply)) {
+        tcp_layer.expires_never();
+        reply = co_await long_poll(*service_, pr, *inbox);
+      }
     } else {
       reply = service_->handle(pr);
     }

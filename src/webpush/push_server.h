@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "auth/ossl.h"
 #include "webpush/push_service.h"
 
 namespace ugate::webpush {
@@ -21,6 +22,9 @@ struct PushServerConfig {
   std::string store_path;         // SQLite file
   PushServiceConfig service;
   size_t max_connections = 1024;
+  // The mesh's trust roots: clients may present a certificate that verifies
+  // against them (nodes; see node_mailbox.cc). Empty: no client certificates.
+  ossl::Certs client_roots;
 };
 
 class PushServer {

@@ -9,6 +9,7 @@
 
 #include "crypto/p256.h"
 #include "webpush/message.h"
+#include "webpush/resource_id.h"
 #include "webpush/vapid.h"
 
 namespace ugate::webpush {
@@ -19,19 +20,6 @@ using nlohmann::json;
 // TTL 0 means "now or never": kept only this long, for a subscriber already waiting.
 constexpr int64_t kZeroTtlGraceMs = 2000;
 constexpr size_t kMaxSubscribeBody = 4096;
-
-bool is_b64url_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }
-
-bool valid_id(std::string_view id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), is_b64url_char);
-}
-
-// 128 random bits, base64url: unguessable resource names.
-std::string random_id() {
-  uint8_t raw[16];
-  if (!crypto::random_bytes(raw)) std::abort();  // no RNG, no capability URLs
-  return base64url_encode(raw);
-}
 
 std::optional<int64_t> parse_ttl(std::string_view text) {
   int64_t v = 0;
@@ -50,7 +38,7 @@ bool iequals(std::string_view a, std::string_view b) {
 std::optional<std::string> id_after(std::string_view path, std::string_view prefix) {
   if (!path.starts_with(prefix)) return std::nullopt;
   std::string_view id = path.substr(prefix.size());
-  if (!valid_id(id)) return std::nullopt;
+  if (!valid_resource_id(id)) return std::nullopt;
   return std::string(id);
 }
 
@@ -112,10 +100,9 @@ PushReply PushService::handle(const PushRequest& req) {
   }
   if (auto id = id_after(req.path, "/m/")) {
     if (m != "DELETE") return refuse(PushReject::kBadRequest, 405, "use DELETE to acknowledge");
-    if (!store_->delete_message(*id)) return refuse(PushReject::kNotFound, 404, "no such message");
-    ++counters_.acked;
-    return {204};
+    return acknowledge(req, *id);
   }
+  if (req.path.starts_with("/node/")) return handle_node(req);
   if (auto id = id_after(req.path, "/s/")) {
     if (m != "DELETE") return refuse(PushReject::kBadRequest, 405, "use GET to receive, DELETE to unsubscribe");
     if (!store_->delete_subscription(*id)) return refuse(PushReject::kNotFound, 404, "no such subscription");
@@ -127,7 +114,7 @@ PushReply PushService::handle(const PushRequest& req) {
 }
 
 PushReply PushService::subscribe(const PushRequest& req) {
-  StoredSubscription s{random_id(), random_id()};
+  StoredSubscription s{random_resource_id(), random_resource_id()};
   s.created_ms = now_ms();
   if (req.body.size() > kMaxSubscribeBody) return refuse(PushReject::kTooLarge, 413, "subscription request too large");
   if (!req.body.empty()) {
@@ -183,7 +170,11 @@ PushReply PushService::push(const PushRequest& req, const std::string& push_id, 
     if (!sub->vapid_key.empty() && id->public_key != sub->vapid_key)
       return refuse(PushReject::kForbidden, 403, "subscription is restricted to another application server key");
   }
+  return accept(req, *sub, publish, "", "");
+}
 
+PushReply PushService::accept(const PushRequest& req, const StoredSubscription& sub, bool publish, std::string sender,
+                              std::string channel) {
   std::optional<int64_t> ttl = parse_ttl(req.ttl);
   if (req.ttl.empty() && publish) ttl = config_.default_ttl.count() / 1000;
   if (!ttl) return refuse(PushReject::kBadRequest, 400, "TTL header missing or not a number of seconds");
@@ -200,8 +191,8 @@ PushReply PushService::push(const PushRequest& req, const std::string& push_id, 
   Bytes body(req.body.begin(), req.body.end());
   if (publish) {
     if (body.size() > kMaxPlaintextSize) return refuse(PushReject::kTooLarge, 413, "text too large");
-    if (sub->p256dh.empty()) return refuse(PushReject::kBadRequest, 400, "subscription registered no keys to encrypt to");
-    auto enc = encrypt_message(body, {sub->p256dh, sub->auth});
+    if (sub.p256dh.empty()) return refuse(PushReject::kBadRequest, 400, "subscription registered no keys to encrypt to");
+    auto enc = encrypt_message(body, {sub.p256dh, sub.auth});
     if (!enc) return refuse(PushReject::kBadRequest, 400, describe(enc.error()));
     body = std::move(*enc);
   } else if (!body.empty()) {
@@ -214,11 +205,12 @@ PushReply PushService::push(const PushRequest& req, const std::string& push_id, 
   }
 
   int64_t now = now_ms();
-  StoredMessage msg{0, random_id(), sub->id, req.topic, urgency, now, now + *ttl * 1000, std::move(body)};
+  StoredMessage msg{0,    random_resource_id(), sub.id, req.topic, urgency, now, now + *ttl * 1000, std::move(body),
+                    std::move(sender), "", std::move(channel)};
   PushReply r{201};
   r.headers = {{"Location", origin(req) + "/m/" + msg.id}, {"TTL", std::to_string(*ttl)}};
   if (*ttl == 0) {
-    auto it = waiters_.find(sub->id);
+    auto it = waiters_.find(sub.id);
     bool someone_waits = it != waiters_.end() &&
                          std::any_of(it->second.begin(), it->second.end(), [](auto& w) { return !w.expired(); });
     if (!someone_waits) {
@@ -227,7 +219,7 @@ PushReply PushService::push(const PushRequest& req, const std::string& push_id, 
     }
     msg.expires_ms = now + kZeroTtlGraceMs;
   }
-  if (store_->pending_count(sub->id, now) >= config_.max_pending) {
+  if (store_->pending_count(sub.id, now) >= config_.max_pending) {
     PushReply busy = refuse(PushReject::kTooMany, 429, "too many messages waiting for this subscriber");
     busy.headers.emplace_back("Retry-After", "10");
     return busy;
@@ -235,14 +227,32 @@ PushReply PushService::push(const PushRequest& req, const std::string& push_id, 
   size_t replaced = 0;
   if (!store_->insert_message(msg, &replaced)) return refuse(PushReject::kStoreFailed, 500, "cannot store the message");
   ++counters_.accepted;
+  if (!msg.sender.empty()) ++counters_.node_messages;
   counters_.replaced += replaced;
   schedule_expiry(msg.expires_ms);
-  notify(sub->id);
+  notify(sub.id);
   return r;
 }
 
+PushReply PushService::acknowledge(const PushRequest& req, const std::string& message_id) {
+  auto msg = store_->message(message_id);
+  if (!msg) return refuse(PushReject::kNotFound, 404, "no such message");
+  // A node's message: only the node it went to acknowledges it, since that
+  // is what the sender's receipt says.
+  bool wants_receipt = !msg->sender.empty() && msg->receipt_for.empty();
+  if (wants_receipt) {
+    auto owner = store_->node_of_subscription(msg->subscription_id);
+    if (!req.peer || !owner || *owner != req.peer->node_id)
+      return refuse(PushReject::kForbidden, 403, "only the node a message went to acknowledges it");
+  }
+  if (!store_->delete_message(message_id)) return refuse(PushReject::kNotFound, 404, "no such message");
+  ++counters_.acked;
+  if (wants_receipt) send_receipt(*msg, req.peer->node_id);
+  return {204};
+}
+
 std::optional<StoredSubscription> PushService::receiver(const std::string& sub_id, PushReply* error) {
-  auto sub = valid_id(sub_id) ? store_->subscription(sub_id) : std::nullopt;
+  auto sub = valid_resource_id(sub_id) ? store_->subscription(sub_id) : std::nullopt;
   if (!sub) *error = refuse(PushReject::kNotFound, 404, "no such subscription");
   else if (sub->deleted) *error = refuse(PushReject::kGone, 410, "subscription was deleted");
   else return sub;

@@ -12,6 +12,14 @@
 //   GET    /s/ID             the subscriber's messages (long-poll; PushServer)
 //   DELETE /m/MSG            acknowledge (RFC 8030 section 6.2)
 //   DELETE /s/ID             unsubscribe: later pushes get 410
+// Node mailboxes, for clients with a mesh certificate (node_mailbox.cc):
+//   PUT    /node/keys        register the caller's signed push keys (node_keys.h)
+//   GET    /node/ID          a node's key record, for senders to verify
+//   POST   /node/ID          a message encrypted to that node; ?channel=NAME labels it
+//   GET    /node/inbox       the caller's messages and delivery receipts (long-poll)
+//   PUT|DELETE|GET /node/channels/NAME   join, leave, list a channel's members
+// Acknowledging a node's message (DELETE /m/ID, by its receiver only) puts
+// a delivery receipt into the sender's mailbox.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <map>
@@ -35,12 +43,22 @@ struct PushServiceConfig {
   size_t max_subscriptions = 100'000;
   Duration default_ttl{24 * 3600 * 1000};   // for /publish without a TTL header
   Duration max_ttl{28LL * 24 * 3600 * 1000};  // longer TTLs are cut to this (and the reply says so)
+  std::string trust_domain;  // node mailboxes take peers of this trust domain only ("" = any the roots verify)
+};
+
+// The client's verified mesh certificate: push listeners of a node ask for
+// one (browsers and application servers send none). Node mailboxes are keyed by it.
+struct PushPeer {
+  std::string node_id, spiffe_id, trust_domain;
+  Bytes key;                 // the leaf's public key, 65 bytes
+  std::vector<Bytes> chain;  // DER, leaf first
 };
 
 struct PushRequest {
   std::string method, path, query, host;
   std::string ttl, urgency, topic, content_encoding, authorization;
   std::string body;
+  const PushPeer* peer = nullptr;
 };
 
 struct PushReply {
@@ -59,6 +77,7 @@ const char* reject_name(PushReject r);
 struct PushCounters {
   uint64_t subscriptions_created = 0, unsubscribed = 0;
   uint64_t accepted = 0, delivered = 0, acked = 0, expired = 0, replaced = 0, dropped_ttl0 = 0;
+  uint64_t node_keys = 0, node_messages = 0, receipts = 0;  // registrations, messages between nodes, receipts sent
   uint64_t rejected[static_cast<size_t>(PushReject::kCount)] = {};
   uint64_t connections = 0, tls_failed = 0;
 };
@@ -83,6 +102,8 @@ class PushService {
   std::optional<StoredSubscription> receiver(const std::string& sub_id, PushReply* error);
   std::vector<StoredMessage> pending(const std::string& sub_id, int64_t after_seq, Urgency min_urgency);
   std::shared_ptr<PushWaiter> watch(const std::string& sub_id);
+  // GET /node/inbox: the calling node's mailbox (a subscription ID), or nullopt and the error reply.
+  std::optional<std::string> node_inbox(const PushRequest& req, PushReply* error);
   void count_delivered(size_t n) { counters_.delivered += n; }
 
   PushCounters& counters() { return counters_; }
@@ -94,6 +115,17 @@ class PushService {
  private:
   PushReply subscribe(const PushRequest& req);
   PushReply push(const PushRequest& req, const std::string& push_id, bool publish);
+  // The checks and the storing every push shares; `sender`/`channel` for node messages.
+  PushReply accept(const PushRequest& req, const StoredSubscription& sub, bool publish, std::string sender,
+                   std::string channel);
+  PushReply acknowledge(const PushRequest& req, const std::string& message_id);
+  // node_mailbox.cc
+  PushReply handle_node(const PushRequest& req);
+  const PushPeer* mesh_peer(const PushRequest& req, PushReply* error);
+  PushReply register_node_keys(const PushRequest& req, const PushPeer& peer);
+  PushReply send_to_node(const PushRequest& req, const PushPeer& peer, const std::string& node_id);
+  PushReply channel(const PushRequest& req, const PushPeer& peer, const std::string& name);
+  void send_receipt(const StoredMessage& acked, const std::string& by_node);
   PushReply refuse(PushReject why, int status, std::string text);
   void notify(const std::string& sub_id);
   void schedule_expiry(int64_t at_ms);

@@ -20,7 +20,14 @@ CREATE TABLE IF NOT EXISTS messages (
   received_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_subscription ON messages (subscription_id, seq);
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_ms);
+CREATE TABLE IF NOT EXISTS nodes (
+  node_id TEXT PRIMARY KEY, subscription_id TEXT NOT NULL UNIQUE, record TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (
+  channel TEXT NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (channel, node_id));
 )";
+
+// Columns added after the first release: a store written by an older ugate gets them.
+constexpr const char* kMessageColumns[] = {"sender", "receipt_for", "channel"};
 
 // Binds and steps one statement; resets it when the guard goes.
 class Query {
@@ -67,6 +74,13 @@ StoredSubscription read_subscription(Query& q) {
   return {q.text(0), q.text(1), q.blob(2), q.blob(3), q.blob(4), q.integer(5), q.integer(6) != 0};
 }
 
+#define MESSAGE_COLUMNS \
+  "seq, id, subscription_id, topic, urgency, received_ms, expires_ms, body, sender, receipt_for, channel"
+StoredMessage read_message(Query& q) {
+  return {q.integer(0), q.text(1), q.text(2), q.text(3), static_cast<Urgency>(q.integer(4) & 3), q.integer(5),
+          q.integer(6), q.blob(7), q.text(8), q.text(9), q.text(10)};
+}
+
 }  // namespace
 
 std::optional<Urgency> parse_urgency(std::string_view t) {
@@ -99,7 +113,7 @@ std::unique_ptr<PushStore> PushStore::open(const std::string& path, std::string*
   // WAL with synchronous=NORMAL: a committed message survives a crash or kill
   // of the process; only a power loss may take the last transactions.
   if (!store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=1000;") ||
-      !store->exec(kSchema)) {
+      !store->exec(kSchema) || !store->migrate()) {
     *error = path + ": " + sqlite3_errmsg(db);
     return nullptr;
   }
@@ -109,6 +123,19 @@ std::unique_ptr<PushStore> PushStore::open(const std::string& path, std::string*
 PushStore::~PushStore() {
   for (auto& [sql, s] : statements_) sqlite3_finalize(s);
   sqlite3_close(db_);
+}
+
+bool PushStore::migrate() {
+  for (const char* column : kMessageColumns) {
+    bool present = false;
+    {
+      Query q(prepare("SELECT name FROM pragma_table_info('messages')"));
+      while (q && q.step() == SQLITE_ROW) present = present || q.text(0) == column;
+    }
+    std::string sql = std::string("ALTER TABLE messages ADD COLUMN ") + column + " TEXT NOT NULL DEFAULT ''";
+    if (!present && !exec(sql.c_str())) return false;
+  }
+  return true;
 }
 
 bool PushStore::exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
@@ -172,10 +199,12 @@ bool PushStore::insert_message(StoredMessage& m, size_t* replaced) {
   }
   if (ok) {
     Query ins(prepare(
-        "INSERT INTO messages (id, subscription_id, topic, urgency, received_ms, expires_ms, body) VALUES (?,?,?,?,?,?,?)"));
+        "INSERT INTO messages (id, subscription_id, topic, urgency, received_ms, expires_ms, body, sender, receipt_for, "
+        "channel) VALUES (?,?,?,?,?,?,?,?,?,?)"));
     ok = ins &&
          ins.bind(m.id).bind(m.subscription_id).bind(m.topic).bind(static_cast<int64_t>(m.urgency)).bind(m.received_ms)
-                 .bind(m.expires_ms).bind(m.body).step() == SQLITE_DONE;
+                 .bind(m.expires_ms).bind(m.body).bind(m.sender).bind(m.receipt_for).bind(m.channel)
+                 .step() == SQLITE_DONE;
     m.seq = sqlite3_last_insert_rowid(db_);
   }
   if (!ok || !exec("COMMIT")) {
@@ -195,15 +224,18 @@ std::vector<StoredMessage> PushStore::pending(const std::string& subscription_id
                                               Urgency min_urgency, size_t limit) {
   std::vector<StoredMessage> out;
   Query q(prepare(
-      "SELECT seq, id, topic, urgency, received_ms, expires_ms, body FROM messages "
+      "SELECT " MESSAGE_COLUMNS " FROM messages "
       "WHERE subscription_id=? AND seq>? AND expires_ms>? AND urgency>=? ORDER BY seq LIMIT ?"));
   if (!q) return out;
   q.bind(subscription_id).bind(after_seq).bind(now_ms).bind(static_cast<int64_t>(min_urgency)).bind(static_cast<int64_t>(limit));
-  while (q.step() == SQLITE_ROW) {
-    out.push_back({q.integer(0), q.text(1), subscription_id, q.text(2), static_cast<Urgency>(q.integer(3) & 3),
-                   q.integer(4), q.integer(5), q.blob(6)});
-  }
+  while (q.step() == SQLITE_ROW) out.push_back(read_message(q));
   return out;
+}
+
+std::optional<StoredMessage> PushStore::message(const std::string& id) {
+  Query q(prepare("SELECT " MESSAGE_COLUMNS " FROM messages WHERE id=?"));
+  if (q && q.bind(id).step() == SQLITE_ROW) return read_message(q);
+  return std::nullopt;
 }
 
 bool PushStore::delete_message(const std::string& id, const std::string& subscription_id) {
@@ -225,6 +257,57 @@ std::optional<int64_t> PushStore::next_expiry_ms() {
 size_t PushStore::message_count() {
   Query q(prepare("SELECT COUNT(*) FROM messages"));
   return q && q.step() == SQLITE_ROW ? static_cast<size_t>(q.integer(0)) : 0;
+}
+
+bool PushStore::put_node(const StoredNode& n) {
+  Query q(prepare(
+      "INSERT INTO nodes (node_id, subscription_id, record, updated_ms) VALUES (?,?,?,?) "
+      "ON CONFLICT(node_id) DO UPDATE SET record=excluded.record, updated_ms=excluded.updated_ms"));
+  if (!q || q.bind(n.node_id).bind(n.subscription_id).bind(n.record).bind(n.updated_ms).step() != SQLITE_DONE) {
+    log_error("put node");
+    return false;
+  }
+  return true;
+}
+
+std::optional<StoredNode> PushStore::node(const std::string& node_id) {
+  Query q(prepare("SELECT node_id, subscription_id, record, updated_ms FROM nodes WHERE node_id=?"));
+  if (q && q.bind(node_id).step() == SQLITE_ROW) return StoredNode{q.text(0), q.text(1), q.text(2), q.integer(3)};
+  return std::nullopt;
+}
+
+std::optional<std::string> PushStore::node_of_subscription(const std::string& subscription_id) {
+  Query q(prepare("SELECT node_id FROM nodes WHERE subscription_id=?"));
+  if (q && q.bind(subscription_id).step() == SQLITE_ROW) return q.text(0);
+  return std::nullopt;
+}
+
+size_t PushStore::node_count() {
+  Query q(prepare("SELECT COUNT(*) FROM nodes"));
+  return q && q.step() == SQLITE_ROW ? static_cast<size_t>(q.integer(0)) : 0;
+}
+
+bool PushStore::join_channel(const std::string& channel, const std::string& node_id) {
+  Query q(prepare("INSERT OR IGNORE INTO channels (channel, node_id) VALUES (?,?)"));
+  if (!q || q.bind(channel).bind(node_id).step() != SQLITE_DONE) {
+    log_error("join channel");
+    return false;
+  }
+  return true;
+}
+
+bool PushStore::leave_channel(const std::string& channel, const std::string& node_id) {
+  Query q(prepare("DELETE FROM channels WHERE channel=? AND node_id=?"));
+  return q && q.bind(channel).bind(node_id).step() == SQLITE_DONE && sqlite3_changes(db_) > 0;
+}
+
+std::vector<std::string> PushStore::channel_members(const std::string& channel, size_t limit) {
+  std::vector<std::string> out;
+  Query q(prepare("SELECT node_id FROM channels WHERE channel=? ORDER BY node_id LIMIT ?"));
+  if (!q) return out;
+  q.bind(channel).bind(static_cast<int64_t>(limit));
+  while (q.step() == SQLITE_ROW) out.push_back(q.text(0));
+  return out;
 }
 
 }  // namespace ugate::webpush

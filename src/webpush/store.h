@@ -41,6 +41,18 @@ struct StoredMessage {
   int64_t received_ms = 0;
   int64_t expires_ms = 0;
   Bytes body;  // aes128gcm, or empty
+  // Node-to-node messages (node_mailbox.cc): who sent it (a node ID, from mTLS),
+  // the message a delivery receipt is for, the channel it was published on.
+  std::string sender, receipt_for, channel;
+};
+
+// A node's mailbox: the subscription its messages go to, and its key record
+// (node_keys.h), which senders fetch and verify.
+struct StoredNode {
+  std::string node_id;
+  std::string subscription_id;
+  std::string record;  // JSON
+  int64_t updated_ms = 0;
 };
 
 class PushStore {
@@ -68,11 +80,22 @@ class PushStore {
   size_t delete_expired(int64_t now_ms);
   std::optional<int64_t> next_expiry_ms();
   size_t message_count();
+  std::optional<StoredMessage> message(const std::string& id);
+
+  // Node mailboxes and the channels nodes subscribed to.
+  bool put_node(const StoredNode& n);
+  std::optional<StoredNode> node(const std::string& node_id);
+  std::optional<std::string> node_of_subscription(const std::string& subscription_id);
+  size_t node_count();
+  bool join_channel(const std::string& channel, const std::string& node_id);
+  bool leave_channel(const std::string& channel, const std::string& node_id);  // false if not a member
+  std::vector<std::string> channel_members(const std::string& channel, size_t limit);
 
  private:
   explicit PushStore(sqlite3* db) : db_(db) {}
   sqlite3_stmt* prepare(const char* sql);
   bool exec(const char* sql);
+  bool migrate();
   void log_error(const char* what);
 
   sqlite3* db_;

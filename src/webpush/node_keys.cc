@@ -1,0 +1,81 @@
+#include "webpush/node_keys.h"
+
+#include <nlohmann/json.hpp>
+
+namespace ugate::webpush {
+namespace {
+
+constexpr std::string_view kLabel = "ugate node push keys v1\n";
+
+std::optional<Bytes> b64_field(const nlohmann::json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_string()) return std::nullopt;
+  return base64url_decode(it->get_ref<const std::string&>());
+}
+
+}  // namespace
+
+Bytes node_keys_signed_data(std::string_view node_id, const SubscriberKeys& keys) {
+  Bytes data(kLabel.begin(), kLabel.end());
+  data.insert(data.end(), node_id.begin(), node_id.end());
+  data.push_back('\n');
+  data.insert(data.end(), keys.p256dh.begin(), keys.p256dh.end());
+  data.insert(data.end(), keys.auth.begin(), keys.auth.end());
+  return data;
+}
+
+Bytes sign_node_keys(EVP_PKEY* node_key, std::string_view node_id, const SubscriberKeys& keys) {
+  auto sig = crypto::es256_sign(node_key, node_keys_signed_data(node_id, keys));
+  return sig ? Bytes(sig->begin(), sig->end()) : Bytes();
+}
+
+bool verify_node_keys(EVP_PKEY* node_public, std::string_view node_id, const SubscriberKeys& keys,
+                      std::span<const uint8_t> signature) {
+  return signature.size() == crypto::kEs256SignatureSize &&
+         crypto::es256_verify(node_public, node_keys_signed_data(node_id, keys), signature);
+}
+
+nlohmann::json node_record(std::string_view node_id, std::string_view spiffe_id, const SubscriberKeys& keys,
+                           std::span<const uint8_t> signature, const std::vector<Bytes>& chain) {
+  nlohmann::json certs = nlohmann::json::array();
+  for (const Bytes& der : chain) certs.push_back(base64url_encode(der));
+  return {{"node_id", node_id},
+          {"spiffe_id", spiffe_id},
+          {"p256dh", base64url_encode(keys.p256dh)},
+          {"auth", base64url_encode(keys.auth)},
+          {"sig", base64url_encode(signature)},
+          {"chain", certs}};
+}
+
+std::optional<VerifiedNodeKeys> verify_node_record(const nlohmann::json& record, std::string_view want_node_id,
+                                                   const ChainVerifier& roots, std::string* error) {
+  auto fail = [&](std::string why) -> std::optional<VerifiedNodeKeys> {
+    *error = std::move(why);
+    return std::nullopt;
+  };
+  if (!record.is_object()) return fail("the key record is not a JSON object");
+  auto p256dh = b64_field(record, "p256dh");
+  auto auth = b64_field(record, "auth");
+  auto sig = b64_field(record, "sig");
+  auto chain_json = record.find("chain");
+  if (!p256dh || !auth || !sig || chain_json == record.end() || !chain_json->is_array() || chain_json->empty())
+    return fail("the key record lacks p256dh, auth, sig or chain");
+  if (auth->size() != kAuthSecretSize || !crypto::p256_public_from_raw(*p256dh))
+    return fail("the key record's p256dh or auth is malformed");
+  std::vector<Bytes> chain;
+  for (const auto& c : *chain_json) {
+    auto der = c.is_string() ? base64url_decode(c.get_ref<const std::string&>()) : std::nullopt;
+    if (!der) return fail("the key record's chain is not base64url");
+    chain.push_back(std::move(*der));
+  }
+  auto peer = roots.verify(chain);
+  if (!peer) return fail(std::string("the key record's chain: ") + describe(peer.error()));
+  if (!want_node_id.empty() && peer->node_id != want_node_id)
+    return fail("the key record is for node " + peer->node_id + ", not " + std::string(want_node_id));
+  SubscriberKeys keys{std::move(*p256dh), std::move(*auth)};
+  if (!verify_node_keys(peer->key.get(), peer->node_id, keys, *sig))
+    return fail("the key record's signature does not verify: the keys are not the node's");
+  return VerifiedNodeKeys{peer->node_id, peer->spiffe_id, std::move(keys)};
+}
+
+}  // namespace ugate::webpush
