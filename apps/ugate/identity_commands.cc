@@ -4,6 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/ca.h"
+#include "auth/jwt.h"
+#include "auth/pem.h"
+#include "core/base64.h"
+#include "crypto/p256.h"
 #include "auth/identity.h"
 #include "core/duration.h"
 
@@ -65,7 +69,31 @@ seconds ttl_or(const std::string& text, seconds fallback) {
   return duration_cast<seconds>(*d);
 }
 
+// An ES256 registration token (auth/registration_token.h), signed by the
+// issuer key in a JSON file {publicKey, privateKey} (`ugate push vapid-keys`).
+int registration_token(const IdentityCommands& c) {
+  auto issuer = nlohmann::json::parse(read_file(c.issuer), nullptr, false);
+  auto raw = issuer.is_object() && issuer["privateKey"].is_string()
+                 ? base64url_decode(issuer["privateKey"].get<std::string>())
+                 : std::nullopt;
+  auto key = raw ? crypto::p256_private_from_raw(*raw) : nullptr;
+  if (!key) throw AuthError(c.issuer + ": expected {\"publicKey\", \"privateKey\"} of a P-256 key");
+  auto now = std::chrono::system_clock::now();
+  auto until = now + ttl_or(c.ttl, seconds(30 * 86400));
+  jwt::Claims claims{"spiffe://" + c.trust_domain,
+                     std::chrono::duration_cast<seconds>(until.time_since_epoch()).count(),
+                     workload_spiffe_id(c.trust_domain, c.ns, c.name).str(), c.node_id};
+  auto token = jwt::sign_es256(claims, key.get());
+  if (!token) throw AuthError("cannot sign the token");
+  std::cout << *token << "\n";
+  std::cerr << "registration token for " << claims.sub << " (node " << c.node_id << "), valid until "
+            << format_utc(until) << "; gateways take it with registration_tokens: { issuers: ["
+            << base64url_encode(crypto::p256_public_raw(key.get())) << "] }\n";
+  return 0;
+}
+
 int run_ca(const IdentityCommands& c, const Config& config) {
+  if (*c.registration) return registration_token(c);
   std::string dir = c.dir.empty() ? config.state_dir + "/ca" : c.dir;
   if (*c.init) {
     LocalCa ca = LocalCa::init(dir, c.trust_domain);
@@ -122,6 +150,18 @@ void add_identity_commands(CLI::App& app, IdentityCommands& c) {
   c.token->add_option("--namespace", c.ns, "Its namespace (default: default)");
   c.token->add_option("--dns", c.dns, "DNS names for its certificate (default: the name)");
   c.token->add_option("--ttl", c.ttl, "How long the token may be used (default 1h)");
+  c.registration = c.ca->add_subcommand(
+      "registration-token",
+      "Sign an ES256 token with which a node whose certificate another CA issued registers for reverse accept");
+  c.registration->add_option("--issuer", c.issuer, "Issuer key file {publicKey, privateKey} (ugate push vapid-keys)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  c.registration->add_option("--name", c.name, "The node's name (its SPIFFE ID's sa)")->required();
+  c.registration->add_option("--namespace", c.ns, "Its namespace (default: default)");
+  c.registration->add_option("--node-id", c.node_id, "The node's ID (ugate id): the token is good only with its key")
+      ->required();
+  c.registration->add_option("--trust-domain", c.trust_domain, "The gateways' trust domain (default cluster.local)");
+  c.registration->add_option("--ttl", c.ttl, "How long the token is valid (default 720h)");
 }
 
 int run_identity_command(const IdentityCommands& c, const Config& config) {

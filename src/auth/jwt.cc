@@ -62,6 +62,7 @@ const char* describe(Error e) {
 std::optional<std::string> sign_es256(const Claims& claims, EVP_PKEY* key) {
   json payload = {{"aud", claims.aud}, {"exp", claims.exp}};
   if (!claims.sub.empty()) payload["sub"] = claims.sub;
+  if (!claims.node_id.empty()) payload["node_id"] = claims.node_id;
   std::string signing_input = base64url_encode(kHeader) + "." + base64url_encode(payload.dump());
   auto sig = crypto::es256_sign(key, as_bytes(signing_input));
   if (!sig) return std::nullopt;
@@ -108,6 +109,9 @@ Result<Claims, Error> verify_es256(std::string_view token, EVP_PKEY* key, const 
   if (sub != claims.end()) out.sub = *sub;
   if (o.require_subject && out.sub.empty()) return Error::kMissingSubject;
   if (!o.subject.empty() && out.sub != o.subject) return Error::kWrongSubject;
+  auto node = claims.find("node_id");
+  if (node != claims.end() && !node->is_string()) return Error::kMalformed;
+  if (node != claims.end()) out.node_id = *node;
   return out;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // ES256 JSON Web Tokens (RFC 7519 with RFC 7518's ECDSA P-256 SHA-256), in
 // the form VAPID (RFC 8292) uses: header {"typ":"JWT","alg":"ES256"}, claims
-// aud, exp and sub. Used by Web Push and by nodes that authenticate over HTTP.
+// aud, exp and sub (and our node_id). Used by Web Push and by reverse registration.
 //
 // verify() checks, in this order: the shape, the algorithm, the signature,
 // then exp (and nbf), aud and sub; the first failure is the error returned.
@@ -34,6 +34,9 @@ struct Claims {
   std::string aud;  // one audience (verify also accepts an array holding it)
   int64_t exp = 0;  // seconds since the epoch
   std::string sub;  // empty: none
+  // A private claim "node_id": the token is good only with the key of that
+  // node (reverse registration by token; the key is proven by TLS). Empty: none.
+  std::string node_id;
 };
 
 // header.payload.signature; nullopt if the key cannot sign ES256.

@@ -11,6 +11,7 @@
 
 #include "auth/mesh_identity.h"
 #include "auth/ossl.h"
+#include "auth/registration_token.h"
 #include "core/router.h"
 
 namespace ugate {
@@ -22,6 +23,7 @@ struct ListenerAuth {
   CaService* ca = nullptr;  // the mesh port signs CSRs (the node runs a local CA)
   std::unordered_map<const Route*, ossl::SslCtx> terminate;  // routes with terminate: { cert, key }
   const AuthzPolicy* authz = nullptr;
+  const RegistrationCheck* registration = nullptr;  // the mesh port takes h2rt registrations by token
   // This listener's decisions by rule (index 0: the default) and outcome;
   // shared by the workers, written once per stream.
   std::unique_ptr<std::atomic<uint64_t>[]> decisions;

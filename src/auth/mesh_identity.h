@@ -28,6 +28,7 @@ class MeshIdentity {
   struct Options {
     std::vector<std::string> mesh_alpn;  // the mesh port's ALPN protocols, in order
     bool ca_endpoint = false;            // the mesh port serves the CA's bootstrap endpoint
+    bool registration_tokens = false;    // ALPN h2rt: reverse registration by token
     std::vector<std::shared_ptr<const TlsTerminate>> node_terminate;
   };
 

@@ -28,6 +28,16 @@ int certless_index() {
   return index;
 }
 
+// ex_data slot telling the ALPN callback that h2rt takes any client certificate
+// (the registration token that follows says who the node is).
+int token_h2r_index() {
+  static int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// h2rt: the certificate proves possession of its key only; the chain is not judged.
+int accept_any_certificate(int, X509_STORE_CTX*) { return 1; }
+
 std::string alpn_wire(const std::vector<std::string>& protocols) {
   std::string wire;
   for (const auto& p : protocols) {
@@ -53,6 +63,8 @@ int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, cons
   // sends its CertificateRequest.
   std::string_view proto(reinterpret_cast<const char*>(chosen), *outlen);
   if (proto == "http/1.1" && SSL_CTX_get_ex_data(ctx, certless_index())) SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+  if (proto == "h2rt" && SSL_CTX_get_ex_data(ctx, token_h2r_index()))
+    SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any_certificate);
   return SSL_TLSEXT_ERR_OK;
 }
 
@@ -97,7 +109,8 @@ void set_alpn_list(SSL_CTX* ctx, const std::vector<std::string>& alpn) {
 
 }  // namespace
 
-ossl::SslCtx mesh_server_context(const NodeIdentity& id, const std::vector<std::string>& alpn, bool certless_http1) {
+ossl::SslCtx mesh_server_context(const NodeIdentity& id, const std::vector<std::string>& alpn, bool certless_http1,
+                                 bool token_h2r) {
   ossl::SslCtx ctx = new_context(TLS_server_method(), TLS1_3_VERSION);
   use_certificate(ctx.get(), id.chain, id.key.get());
   trust_roots(ctx.get(), id.roots, X509_PURPOSE_SSL_CLIENT);
@@ -105,6 +118,7 @@ ossl::SslCtx mesh_server_context(const NodeIdentity& id, const std::vector<std::
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_spiffe);
   SSL_CTX_set_num_tickets(ctx.get(), 0);  // mesh peers keep connections pooled, not resumed
   if (certless_http1) SSL_CTX_set_ex_data(ctx.get(), certless_index(), ctx.get());
+  if (token_h2r) SSL_CTX_set_ex_data(ctx.get(), token_h2r_index(), ctx.get());
   set_alpn_list(ctx.get(), alpn);
   return ctx;
 }

@@ -18,9 +18,12 @@ struct NodeIdentity;
 // The mesh port's server side: TLS 1.3 only; a client certificate that
 // verifies against the identity's roots and carries a SPIFFE ID is required,
 // except on ALPN http/1.1 when `certless_http1` (the CA's bootstrap
-// endpoint, which then demands a token). ALPN: the server's order of `alpn`;
-// a client that offers none of them gets no ALPN.
-ossl::SslCtx mesh_server_context(const NodeIdentity& id, const std::vector<std::string>& alpn, bool certless_http1);
+// endpoint, which then demands a token), and except on ALPN h2rt when
+// `token_h2r` (reverse registration by token: any certificate, whose key the
+// token must name; auth/registration_token.h). ALPN: the server's order of
+// `alpn`; a client that offers none of them gets no ALPN.
+ossl::SslCtx mesh_server_context(const NodeIdentity& id, const std::vector<std::string>& alpn, bool certless_http1,
+                                 bool token_h2r = false);
 
 // The mesh client side: TLS 1.3, presents the node's certificate, verifies
 // the server against the roots and requires a SPIFFE ID (no host name check:

@@ -1,6 +1,8 @@
 #include "core/config.h"
 
 #include "auth/spiffe.h"
+#include "core/base64.h"
+#include "crypto/p256.h"
 
 #include <openssl/crypto.h>
 #include <unistd.h>
@@ -621,7 +623,8 @@ void read_remote_accept(const Reader& r, const YAML::Node& n, Config& c) {
   const std::string key = "remote_accept";
   RemoteAcceptConfig& ra = c.remote_accept;
   if (n.IsMap()) {
-    r.only_keys(n, key, {"gateways", "backoff_min", "backoff_max", "proxy_protocol"});
+    r.only_keys(n, key, {"gateways", "backoff_min", "backoff_max", "proxy_protocol", "token_file"});
+    if (n["token_file"]) ra.token_file = r.scalar(n["token_file"], key + ".token_file");
     if (!n["gateways"]) r.fail(n, key, "missing 'gateways: [NODE, ...]'");
     if (n["backoff_min"]) ra.backoff_min = r.duration(n["backoff_min"], key + ".backoff_min");
     if (n["backoff_max"]) ra.backoff_max = r.duration(n["backoff_max"], key + ".backoff_max");
@@ -642,6 +645,21 @@ void read_remote_accept(const Reader& r, const YAML::Node& n, Config& c) {
     if (it == c.nodes.end()) r.fail(at, key, "unknown node '" + g + "' (define the gateway under nodes)");
     if (it->address.port == 0) r.fail(at, key, "gateway '" + g + "' needs an address under nodes");
   }
+}
+
+// registration_tokens: { issuers: [KEY, ...], max_lifetime }
+void read_registration_tokens(const Reader& r, const YAML::Node& n, RegistrationTokensConfig& t) {
+  const std::string key = "registration_tokens";
+  r.only_keys(n, key, {"issuers", "max_lifetime"});
+  if (!n["issuers"]) r.fail(n, key, "missing 'issuers: [PUBLIC_KEY, ...]' (base64url P-256 keys)");
+  t.issuers = r.scalars(n["issuers"], key + ".issuers");
+  for (size_t i = 0; i < t.issuers.size(); ++i) {
+    auto raw = base64url_decode(t.issuers[i]);
+    if (!raw || !crypto::p256_public_from_raw(*raw))  // on the curve, uncompressed
+      r.fail(n["issuers"].IsSequence() ? n["issuers"][i] : n["issuers"], key + ".issuers",
+             "expected a base64url uncompressed P-256 public key (65 octets), got '" + t.issuers[i] + "'");
+  }
+  if (n["max_lifetime"]) t.max_lifetime = r.duration(n["max_lifetime"], key + ".max_lifetime");
 }
 
 void apply_defaults(Config& c) {
@@ -683,7 +701,8 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
-               "mesh", "identity", "authorization", "listeners", "discovery", "nodes", "remote_accept"});
+               "mesh", "identity", "authorization", "listeners", "discovery", "nodes", "remote_accept",
+               "registration_tokens"});
   if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
@@ -736,6 +755,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (const auto& nn = root["nodes"]) c.nodes = read_nodes(r, nn, c.base_port);
   c.remote_accept.listener = remote_accept_listener(d);
   if (const auto& ra = root["remote_accept"]) read_remote_accept(r, ra, c);
+  if (const auto& rt = root["registration_tokens"]) read_registration_tokens(r, rt, c.registration_tokens);
   if (const auto& id = root["identity"]) c.identity = read_identity(r, id);
   if (const auto& az = root["authorization"]) c.authorization = read_authorization(r, az);
   if (const auto& dn = root["discovery"]) c.discovery = read_discovery(r, dn);
@@ -910,7 +930,13 @@ nlohmann::json to_json(const Config& c) {
                : nlohmann::json{{"gateways", c.remote_accept.gateways},
                                 {"backoff_min", format_duration(c.remote_accept.backoff_min)},
                                 {"backoff_max", format_duration(c.remote_accept.backoff_max)},
-                                {"proxy_protocol", c.remote_accept.listener.proxy_protocol ? "v2" : "off"}}},
+                                {"proxy_protocol", c.remote_accept.listener.proxy_protocol ? "v2" : "off"},
+                                {"token_file", c.remote_accept.token_file}}},
+          {"registration_tokens",
+           c.registration_tokens.issuers.empty()
+               ? nlohmann::json("off")
+               : nlohmann::json{{"issuers", c.registration_tokens.issuers},
+                                {"max_lifetime", format_duration(c.registration_tokens.max_lifetime)}}},
           {"identity", identity_json(c.identity)},
           {"authorization", authorization_json(c.authorization)},
           {"discovery", discovery_json(c.discovery)},

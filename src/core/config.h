@@ -161,7 +161,16 @@ struct RemoteAcceptConfig {
   std::vector<std::string> gateways;  // names under nodes, each with an address
   Duration backoff_min{1'000};        // reconnect delays double from this...
   Duration backoff_max{900'000};      // ...up to this, with jitter
+  // A node whose certificate is not from the mesh CA registers with an ES256
+  // token instead (ALPN h2rt); the file holds it, re-read at every connect.
+  std::string token_file;
   ListenerConfig listener;            // name remote-accept, protocol mesh
+};
+
+// Gateway: who may sign registration tokens (see src/mesh/registration_token.h).
+struct RegistrationTokensConfig {
+  std::vector<std::string> issuers;   // base64url P-256 public keys (65 octets, as `ugate push vapid-keys` prints)
+  Duration max_lifetime{30LL * 24 * 3'600'000};  // a token valid for longer is refused
 };
 
 struct Config {
@@ -176,6 +185,7 @@ struct Config {
   MeshConfig mesh;
   std::vector<NodeConfig> nodes;
   RemoteAcceptConfig remote_accept;
+  RegistrationTokensConfig registration_tokens;
   std::vector<ListenerConfig> listeners;
   IdentityConfig identity;
   AuthzPolicy authorization;

@@ -19,6 +19,7 @@
 #include "auth/mesh_identity.h"
 #include "auth/renewer.h"
 #include "auth/tls_context.h"
+#include "core/base64.h"
 #include "discovery/discovery.h"
 #include "doors/doors.h"
 #include "io/listen_socket.h"
@@ -101,6 +102,11 @@ void Gate::load_identity() {
     bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled ||
                           !config_.nodes.empty() || mailboxes;
     if (mesh) options.mesh_alpn.insert(options.mesh_alpn.end(), {"h2", "h2r"});  // HBONE, reverse registration
+    bool tokens = mesh && !config_.registration_tokens.issuers.empty();
+    if (tokens) {  // and by token, for nodes whose certificates another CA signed
+      options.mesh_alpn.push_back("h2rt");
+      options.registration_tokens = true;
+    }
     if (needs_identity) {
       auto id = load_or_create_identity(config_.identity, config_.state_dir);
       spdlog::info("identity: {} node {} vip6 {}, valid until {}", id->spiffe.str(), id->node_id,
@@ -115,6 +121,12 @@ void Gate::load_identity() {
         options.mesh_alpn.push_back("http/1.1");
         options.ca_endpoint = true;
       }
+      if (tokens) {
+        registration_.trust_domain = id->trust_domain;
+        registration_.max_lifetime = config_.registration_tokens.max_lifetime;
+        for (const auto& k : config_.registration_tokens.issuers)
+          registration_.issuers.push_back(crypto::p256_public_from_raw(*base64url_decode(k)));
+      }
       identity_ = std::make_unique<MeshIdentity>(std::move(id), std::move(options));
       renewer_ = std::make_unique<IdentityRenewer>(config_.identity, config_.state_dir, *identity_);
       for (auto& w : workers_) w->mesh()->set_identity(identity_.get());
@@ -127,6 +139,7 @@ void Gate::load_identity() {
       ListenerAuth& auth = listener_auth_.emplace_back();
       auth.identity = identity_.get();
       auth.ca = l.protocol == "mesh" ? ca_.get() : nullptr;
+      auth.registration = l.protocol == "mesh" && !registration_.issuers.empty() ? &registration_ : nullptr;
       auth.authz = &config_.authorization;
       auth.decisions = std::make_unique<std::atomic<uint64_t>[]>(2 * (config_.authorization.rules().size() + 1));
       for (const auto& r : l.router.routes()) {

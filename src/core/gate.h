@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "auth/registration_token.h"
 #include "core/access_log.h"
 #include "core/config.h"
 #include "io/worker.h"
@@ -83,6 +84,7 @@ class Gate {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<MeshIdentity> identity_;
   std::unique_ptr<CaService> ca_;
+  RegistrationCheck registration_;  // who may sign reverse registration tokens (mesh listeners)
   std::unique_ptr<IdentityRenewer> renewer_;
   std::deque<ListenerAuth> listener_auth_;  // one per listener, in order
   std::unique_ptr<AdminServer> admin_;

@@ -39,6 +39,7 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kCertRejected: return "cert_rejected";
     case CloseReason::kDenied: return "denied";
     case CloseReason::kNodeUnavailable: return "node_unavailable";
+    case CloseReason::kTokenRejected: return "token_rejected";
     case CloseReason::kCount: break;
   }
   return "unknown";

@@ -42,6 +42,7 @@ enum class CloseReason : uint8_t {
   kCertRejected,     // the peer's certificate did not verify (unknown CA, expired, no SPIFFE ID)
   kDenied,           // authorization refused the stream, or the CA refused a request
   kNodeUnavailable,  // a mesh node that is neither registered here, on the link, nor at a known address
+  kTokenRejected,    // a registration token that is missing, malformed, expired, or not for this node
   kCount
 };
 std::string_view to_string(CloseReason r);

@@ -2,6 +2,7 @@
 
 #include "auth/ca_service.h"
 #include "auth/listener_auth.h"
+#include "auth/registration_token.h"
 #include "core/session.h"
 #include "doors/doors.h"
 #include "doors/tls_handshake.h"
@@ -54,6 +55,48 @@ asio::awaitable<void> serve_ca(std::unique_ptr<Session> session, TlsStream& tls,
   session->finish(reply.status == 200 ? CloseReason::kDone : CloseReason::kDenied);
 }
 
+// h2rt: the node's certificate proved only its key. The line before HTTP/2
+// carries the token that says who it is (auth/registration_token.h); read
+// byte by byte, so that what follows it stays in TLS for the HTTP/2 session.
+asio::awaitable<void> register_by_token(Worker& worker, std::unique_ptr<Session> session, TlsStream& tls,
+                                        const RegistrationCheck& check, Duration timeout) {
+  StreamMeta& m = session->meta();
+  m.peer_spiffe.clear();  // not proven by the certificate
+  session->start_sniffing(timeout);
+  std::string line, error;
+  bool bad = false;
+  std::optional<std::string> token;
+  while (!token && !bad) {
+    char c;
+    error_code ec;
+    size_t n = tls.try_read(asio::buffer(&c, 1), ec);
+    if (ec == asio::error::would_block) {
+      ec = co_await wait_readable(tls);
+      if (ec) break;  // closed: the deadline
+      continue;
+    }
+    if (ec || n == 0) break;
+    line += c;
+    token = parse_token_line(line, &bad, &error);
+  }
+  if (!token && !bad) {
+    session->fail(CloseReason::kTokenRejected);  // truncated, or cut by the deadline
+    co_return;
+  }
+  auto granted = token ? verify_registration_token(*token, m.peer_node, check, &error) : std::nullopt;
+  if (!granted) {
+    spdlog::debug("{}: registration from {} refused: {}", m.listener, format_endpoint(m.source), error);
+    session->fail(CloseReason::kTokenRejected);
+    co_return;
+  }
+  m.peer_spiffe = *granted;
+  if (session->authorize() != CloseReason::kDone) {
+    session->fail(CloseReason::kDenied);
+    co_return;
+  }
+  accept_reverse(worker, session->hand_over());
+}
+
 }  // namespace
 
 asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
@@ -66,6 +109,14 @@ asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpE
   // only thing a client without a certificate may reach).
   if (m.alpn == "http/1.1" && slot.auth->ca) {
     co_await serve_ca(std::move(session), *tls, *slot.auth->ca, slot.config->sniff_timeout);
+    co_return;
+  }
+  if (m.alpn == "h2rt") {  // (offered only with registration_tokens; checked again: the certificate proved nothing)
+    if (!slot.auth->registration) {
+      session->fail(CloseReason::kTokenRejected);
+      co_return;
+    }
+    co_await register_by_token(worker, std::move(session), *tls, *slot.auth->registration, slot.config->sniff_timeout);
     co_return;
   }
   if (m.peer_spiffe.empty()) {

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "auth/pem.h"
+#include "auth/registration_token.h"
 #include "auth/spiffe.h"
 #include "io/proxy.h"
 #include "io/stream_wait.h"
@@ -233,14 +235,39 @@ Duration Registrar::backoff(unsigned failures) {
 asio::awaitable<void> Registrar::run() {
   unsigned failures = 0;
   while (!stopped_) {
-    auto dial = std::make_shared<Pool::Dial>(mesh_.worker().context(), "h2r");
+    // A node whose certificate is not from the mesh CA registers by token
+    // (h2rt): the file is read at every connect, so a renewed token is used.
+    std::string token, unreadable;
+    if (!config_.token_file.empty()) {
+      try {
+        token = read_file(config_.token_file);
+        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+      } catch (const AuthError& e) {
+        unreadable = e.what();
+      }
+      if (token.empty() && unreadable.empty()) unreadable = config_.token_file + ": empty";
+    }
+    if (!unreadable.empty()) {
+      if (std::exchange(last_, CloseReason::kTokenRejected) != CloseReason::kTokenRejected)
+        spdlog::warn("remote accept: token {}; retrying with backoff", unreadable);
+      timer_.expires_after(backoff(failures++));
+      co_await timer_.async_wait(use_nothrow);
+      continue;
+    }
+    auto dial = std::make_shared<Pool::Dial>(mesh_.worker().context(), token.empty() ? "h2r" : "h2rt");
     dial_ = dial;
     MeshPath path{{gateway_}, gateway_.address};
     CloseReason result = co_await mesh_.pool().establish(path, dial);
     dial_.reset();
     if (stopped_) break;
+    if (result == CloseReason::kDone && !token.empty()) {
+      std::string line = token_line(token);
+      error_code ec = co_await write_all(*dial->transport, line);
+      if (ec) result = CloseReason::kUpstreamReset;
+    }
     if (result == CloseReason::kDone) {
-      spdlog::info("remote accept: registered with gateway {} at {}", gateway_.name, gateway_.address.str());
+      spdlog::info("remote accept: registered with gateway {} at {}{}", gateway_.name, gateway_.address.str(),
+                   token.empty() ? "" : " (by token)");
       last_ = CloseReason::kDone;
       auto started = std::chrono::steady_clock::now();
       connected_ = true;

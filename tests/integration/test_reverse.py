@@ -9,7 +9,7 @@ import socket
 import time
 import unittest
 
-from harness import Server, access_fields, curl, free_port, recv_all, tcp_listener_yaml, wait_until
+from harness import UGATE, Server, Ugate, access_fields, curl, free_port, recv_all, tcp_listener_yaml, wait_until
 from netns import NetnsUgate, Netns, add_addr, link, sh, unavailable
 from test_mesh import Mesh, exchange, mesh_listener, reset_within, spiffe
 
@@ -95,6 +95,80 @@ class ReverseLoopback(unittest.TestCase):
             c.sendall(b"hello")
             c.shutdown(socket.SHUT_WR)
             return recv_all(c)
+
+
+class TokenRegistration(unittest.TestCase):
+    """A node whose certificate its own CA issued (not the mesh's) registers with an ES256 token
+    (ALPN h2rt) that `ugate ca registration-token` signed for its node ID."""
+
+    def setUp(self):
+        self.mesh = Mesh()
+        self.addCleanup(self.mesh.close)
+        self.g_port, self.port = free_port(), free_port()
+        self.issuer = os.path.join(self.mesh.dir, "issuer.json")
+        keys = subprocess.run([UGATE, "push", "vapid-keys"], capture_output=True, text=True, check=True).stdout
+        with open(self.issuer, "w") as f:
+            f.write(keys)
+        self.echo = Server(lambda c: c.sendall(recv_all(c)))
+        self.addCleanup(self.echo.close)
+
+    def gateway(self, issuer_pub=None):
+        issuer_pub = issuer_pub or json.load(open(self.issuer))["publicKey"]
+        listeners = f"[ {mesh_listener(self.g_port)}, {tcp_listener_yaml('to-phone', self.port, f'phone:{self.echo.port}')} ]"
+        return self.mesh.node("gw", listeners, {"phone": f"id: '{spiffe('phone')}'"},
+                              extra=f"registration_tokens: {{ issuers: ['{issuer_pub}'] }}")
+
+    def phone(self, token_file):
+        """Its own CA (in its state dir); it trusts the mesh root to know the gateway."""
+        yaml = (f"identity: {{ name: phone, roots: ['{self.mesh.root}'] }}\n"
+                f"nodes:\n  gw: {{ address: '127.0.0.1:{self.g_port}', id: '{spiffe('gw')}' }}\n"
+                f"remote_accept: {{ gateways: [gw], backoff_min: 200ms, backoff_max: 1s, token_file: '{token_file}' }}\n")
+        node = Ugate("[]", extra_yaml=yaml)
+        out = subprocess.run([UGATE, "--config", node.config, "id", "--json"], capture_output=True, text=True, check=True)
+        node.node_id = json.loads(out.stdout)["node_id"]
+        return node
+
+    def token(self, node_id, path, issuer=None, name="phone"):
+        r = subprocess.run([UGATE, "ca", "registration-token", "--issuer", issuer or self.issuer, "--name", name,
+                            "--node-id", node_id, "--ttl", "1h"], capture_output=True, text=True, check=True)
+        self.assertIn("registration token for " + spiffe(name), r.stderr)
+        with open(path, "w") as f:
+            f.write(r.stdout)
+        return path
+
+    def test_a_node_of_another_ca_registers_by_token_and_takes_streams(self):
+        phone = self.phone(os.path.join(self.mesh.dir, "phone.token"))
+        self.token(phone.node_id, os.path.join(self.mesh.dir, "phone.token"))
+        with self.gateway() as g, phone:
+            wait_until(lambda: len(registered(g)) == 1, what="the phone registered by token")
+            [r] = registered(g)
+            self.assertEqual((r["name"], r["spiffe_id"], r["node_id"]), ("phone", spiffe("phone"), phone.node_id))
+            self.assertEqual(ReverseLoopback.round_trip(self.port), b"hello")
+            self.assertIn("(by token)", phone.log())
+
+    def test_tokens_for_another_key_or_from_an_unknown_issuer_are_refused(self):
+        other = os.path.join(self.mesh.dir, "other.json")
+        with open(other, "w") as f:
+            f.write(subprocess.run([UGATE, "push", "vapid-keys"], capture_output=True, text=True, check=True).stdout)
+        token_file = os.path.join(self.mesh.dir, "phone.token")
+        phone = self.phone(token_file)
+        stranger = self.phone(os.path.join(self.mesh.dir, "unused"))  # another key: another node ID
+        for node_id, issuer in ((stranger.node_id, None), (phone.node_id, other)):
+            self.token(node_id, token_file, issuer)
+            with self.gateway() as g, phone:
+                wait_until(lambda: g.metric("ugate_listener_errors_total", listener="mesh",
+                                            reason="token_rejected") >= 2, what="token_rejected counted")
+                self.assertEqual(registered(g), [])
+                reset_within(self, self.port, 1)  # streams to it fail fast
+            phone.__exit__(None, None, None)
+        # And without a token, a certificate from another CA does not get through the handshake.
+        plain = Ugate("[]", extra_yaml=(f"identity: {{ name: phone, roots: ['{self.mesh.root}'] }}\n"
+                                        f"nodes:\n  gw: {{ address: '127.0.0.1:{self.g_port}', id: '{spiffe('gw')}' }}\n"
+                                        "remote_accept: { gateways: [gw], backoff_min: 200ms, backoff_max: 1s }\n"))
+        with self.gateway() as g, plain:
+            wait_until(lambda: g.metric("ugate_listener_errors_total", listener="mesh", reason="cert_rejected") >= 1,
+                       what="cert_rejected counted")
+            self.assertEqual(registered(g), [])
 
 
 SKIP = unavailable()

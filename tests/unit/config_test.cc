@@ -538,6 +538,27 @@ remote_accept: { gateways: [gw], backoff_min: 500ms, backoff_max: 1m, proxy_prot
             Duration(900'000));
 }
 
+TEST(ConfigNodes, RegistrationTokensAndTokenFile) {
+  const std::string key = "BGcJ8znLySVQg9f1NrdUlr7Ggq6hxpSYfHmEgZQy1Vv1Gev1IY65pwLv-WTb4CQ-EOA2-7FoDLRwY5z39jcY_S8";
+  Config c = load("registration_tokens: { issuers: ['" + key + "'], max_lifetime: 24h }\n"
+                  "nodes: { gw: { address: '1.2.3.4:1', id: spiffe://td/ns/a/sa/gw } }\n"
+                  "remote_accept: { gateways: [gw], token_file: /etc/ugate/phone.token }");
+  EXPECT_EQ(c.registration_tokens.issuers, std::vector<std::string>{key});
+  EXPECT_EQ(c.registration_tokens.max_lifetime, Duration(24 * 3'600'000));
+  EXPECT_EQ(c.remote_accept.token_file, "/etc/ugate/phone.token");
+  nlohmann::json j = to_json(c);
+  EXPECT_EQ(j["registration_tokens"]["max_lifetime"], "24h");
+  EXPECT_EQ(j["remote_accept"]["token_file"], "/etc/ugate/phone.token");
+  EXPECT_EQ(to_json(load(""))["registration_tokens"], "off");
+  EXPECT_THAT(error_of("registration_tokens: { issuers: [nope] }"),
+              HasSubstr("registration_tokens.issuers: expected a base64url uncompressed P-256 public key (65 octets), got 'nope'"));
+  std::string off_curve = key;
+  off_curve[10] = off_curve[10] == 'A' ? 'B' : 'A';
+  EXPECT_THAT(error_of("registration_tokens: { issuers: ['" + off_curve + "'] }"),
+              HasSubstr("registration_tokens.issuers: expected a base64url uncompressed P-256 public key"));
+  EXPECT_THAT(error_of("registration_tokens: { max_lifetime: 1h }"), HasSubstr("registration_tokens: missing 'issuers"));
+}
+
 TEST(ConfigNodes, ErrorsNameTheKey) {
   const std::string id = "id: spiffe://cluster.local/ns/default/sa/x";
   EXPECT_THAT(error_of("nodes: [ a ]"), HasSubstr("test.yaml:1: nodes: expected a mapping of NAME: { address, id, via }"));

@@ -36,6 +36,20 @@ TEST_F(Jwt, RoundTrip) {
   EXPECT_EQ(base64url_decode(t.substr(t.rfind('.') + 1))->size(), 64u);
 }
 
+TEST_F(Jwt, NodeIdClaimRoundTripsAndMustBeAString) {
+  claims.node_id = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst";
+  auto r = verify_es256(token(), key.get(), opts);
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_EQ(r->node_id, claims.node_id);
+  claims.node_id.clear();
+  EXPECT_EQ(verify_es256(token(), key.get(), opts)->node_id, "");
+  // {"node_id": 7} signed: malformed.
+  std::string body = base64url_encode(std::string_view(R"({"aud":"https://push.example.net","exp":1700003600,"node_id":7})"));
+  std::string input = base64url_encode(std::string_view(R"({"typ":"JWT","alg":"ES256"})")) + "." + body;
+  auto sig = crypto::es256_sign(key.get(), as_bytes(input));
+  EXPECT_EQ(verify_es256(input + "." + base64url_encode(*sig), key.get(), opts).error(), Error::kMalformed);
+}
+
 TEST_F(Jwt, WrongKey) {
   auto r = verify_es256(token(), other.get(), opts);
   ASSERT_FALSE(r);
