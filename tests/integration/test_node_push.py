@@ -152,6 +152,32 @@ class NodeMessages(unittest.TestCase):
         self.assertEqual({l["to"] for l in lines if "sent" in l}, {ids["bob"], ids["carol"]})
         self.assertEqual({l["from"] for l in lines if "receipt" in l}, {ids["bob"], ids["carol"]})
 
+    def test_a_node_reaches_its_mailbox_through_its_own_ugate_over_hbone(self):
+        # The gateway also has a mesh port; bob's ugate forwards a local port to gw:PUSH over HBONE, and
+        # bob's push client, inside that tunnel, still proves bob with its own certificate.
+        mesh_port, local = free_port(), free_port()
+        yaml_identity = f"identity: {{ name: gw, ca: {{ dir: '{self.nodes.ca}' }} }}"
+        self.gw.__exit__(None, None, None)
+        listeners = push_listener(self.nodes, f"127.0.0.1:{self.port}")[:-1] + (
+            f", {{ name: mesh, address: '127.0.0.1:{mesh_port}', protocol: mesh }} ]")
+        self.gw = Ugate(listeners, extra_yaml=yaml_identity)
+        self.gw.start()
+        self.addCleanup(self.gw.__exit__, None, None, None)
+        agent = Ugate(f"[ {{ name: to-push, address: '127.0.0.1:{local}', protocol: tcp, forward: 'gw:{self.port}' }} ]",
+                      extra_yaml=(f"identity: {{ name: bob-agent, ca: {{ dir: '{self.nodes.ca}' }} }}\n"
+                                  f"nodes: {{ gw: {{ address: '127.0.0.1:{mesh_port}', "
+                                  f"id: 'spiffe://{TD}/ns/default/sa/gw' }} }}"))
+        with agent:
+            bob = self.nodes.node_id("bob")
+            listener = self.nodes.listen("bob", f"https://localhost:{local}", "--count", "1", "--timeout", "20")
+            self.send("alice", "--to", bob, "--receipt", "20", "over the mesh")
+            code, got, err = finish(listener)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(got[0]["text"], "over the mesh")
+            self.assertGreaterEqual(agent.metric("ugate_listener_accepted_total", listener="to-push"), 1)
+            self.assertEqual(self.gw.metric("ugate_listener_accepted_total", listener="mesh"), 1,
+                             "bob's push connection came over one HBONE connection")
+
     def test_refusals_are_clear(self):
         # No client certificate: the node endpoints answer 401.
         ctx = ssl.create_default_context(cafile=self.nodes.cert)
