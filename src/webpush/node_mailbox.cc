@@ -15,7 +15,8 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxKeysBody = 1024;
-constexpr size_t kMaxChannelMembers = 1000;
+constexpr size_t kMaxChannelMembers = 1000;  // a channel's list fits one reply
+constexpr size_t kMaxChannelsPerNode = 64;
 constexpr std::string_view kChannelsPrefix = "/node/channels/";
 
 bool valid_channel(std::string_view name) {
@@ -143,6 +144,12 @@ PushReply PushService::channel(const PushRequest& req, const PushPeer& peer, con
   if (!valid_channel(name)) return refuse(PushReject::kBadRequest, 400, "channel: 1 to 64 of A-Z a-z 0-9 - _ .");
   if (req.method == "PUT") {
     if (!store_->node(peer.node_id)) return refuse(PushReject::kNotFound, 404, "register keys first (PUT /node/keys)");
+    if (!store_->is_member(name, peer.node_id)) {
+      if (store_->channel_count_of(peer.node_id) >= kMaxChannelsPerNode)
+        return refuse(PushReject::kTooMany, 429, "a node joins at most 64 channels");
+      if (store_->member_count(name) >= kMaxChannelMembers)
+        return refuse(PushReject::kTooMany, 429, "channel " + name + " has 1000 members already");
+    }
     if (!store_->join_channel(name, peer.node_id)) return refuse(PushReject::kStoreFailed, 500, "cannot store it");
     return {204};
   }

@@ -310,4 +310,19 @@ std::vector<std::string> PushStore::channel_members(const std::string& channel, 
   return out;
 }
 
+bool PushStore::is_member(const std::string& channel, const std::string& node_id) {
+  Query q(prepare("SELECT 1 FROM channels WHERE channel=? AND node_id=?"));
+  return q && q.bind(channel).bind(node_id).step() == SQLITE_ROW;
+}
+
+size_t PushStore::channel_count_of(const std::string& node_id) {
+  Query q(prepare("SELECT COUNT(*) FROM channels WHERE node_id=?"));
+  return q && q.bind(node_id).step() == SQLITE_ROW ? static_cast<size_t>(q.integer(0)) : 0;
+}
+
+size_t PushStore::member_count(const std::string& channel) {
+  Query q(prepare("SELECT COUNT(*) FROM channels WHERE channel=?"));
+  return q && q.bind(channel).step() == SQLITE_ROW ? static_cast<size_t>(q.integer(0)) : 0;
+}
+
 }  // namespace ugate::webpush

@@ -90,6 +90,9 @@ class PushStore {
   bool join_channel(const std::string& channel, const std::string& node_id);
   bool leave_channel(const std::string& channel, const std::string& node_id);  // false if not a member
   std::vector<std::string> channel_members(const std::string& channel, size_t limit);
+  bool is_member(const std::string& channel, const std::string& node_id);
+  size_t channel_count_of(const std::string& node_id);
+  size_t member_count(const std::string& channel);
 
  private:
   explicit PushStore(sqlite3* db) : db_(db) {}

@@ -206,6 +206,11 @@ TEST_F(NodeMailboxTest, ChannelsListTheirMembersRecords) {
 
   EXPECT_EQ(call(&carol, "DELETE", "/node/channels/alerts").status, 204);
   EXPECT_EQ(call(&carol, "DELETE", "/node/channels/alerts").status, 404);
+
+  // Bounded: 64 channels a node.
+  for (int i = 1; i < 64; ++i) ASSERT_EQ(call(&bob, "PUT", "/node/channels/c" + std::to_string(i)).status, 204) << i;
+  EXPECT_EQ(call(&bob, "PUT", "/node/channels/one-too-many").status, 429);
+  EXPECT_EQ(call(&bob, "PUT", "/node/channels/alerts").status, 204) << "already a member";
   EXPECT_EQ(json::parse(call(&alice, "GET", "/node/channels/alerts").body)["nodes"].size(), 1u);
 }
 
