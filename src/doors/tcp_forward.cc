@@ -1,12 +1,18 @@
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <utility>
 
 #include "core/session.h"
 #include "doors/doors.h"
 #include "mesh/hbone_server.h"
+#include "mesh/mesh.h"
 
 namespace ugate {
+namespace {
 
-asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+asio::awaitable<void> forward_here(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
   auto session = Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, peer));
   const Route* route = slot.config->router.match("", slot.config->address.port);
   if (!route) {
@@ -14,6 +20,42 @@ asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int f
     co_return;
   }
   co_await Session::forward(std::move(session), route->forward);
+}
+
+// A descriptor on its way to another worker: closed if it never gets there.
+struct MovingFd {
+  explicit MovingFd(int f) : fd(f) {}
+  MovingFd(MovingFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  MovingFd& operator=(MovingFd&&) = delete;
+  ~MovingFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int fd;
+};
+
+// The destination is a node whose reverse connection another worker holds:
+// the accepted connection moves to that worker before it becomes a session,
+// so its bytes take no cross-worker bridge (two thread wake-ups a round trip).
+bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, const TcpEndpoint& peer) {
+  Mesh* mesh = worker.mesh();
+  const Route* route = slot.config->router.match("", slot.config->address.port);
+  if (!mesh || !route) return false;
+  MeshTarget target = mesh->resolve(route->forward, slot.config->via);
+  if (target.kind != MeshTarget::Kind::kReverse || !target.reverse.owner || target.reverse.owner == mesh) return false;
+  Worker& owner = target.reverse.owner->worker();
+  ListenerSlot* there = owner.slot_of(slot.config);
+  if (!there) return false;
+  asio::post(owner.context(), [&owner, there, moving = MovingFd(fd), peer]() mutable {
+    owner.spawn(forward_here(owner, *there, std::exchange(moving.fd, -1), peer));
+  });
+  return true;
+}
+
+}  // namespace
+
+asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+  if (moved_to_reverse_owner(worker, slot, fd, peer)) co_return;
+  co_await forward_here(worker, slot, fd, peer);
 }
 
 void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason why, std::string_view detail) {

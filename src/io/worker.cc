@@ -63,6 +63,12 @@ void Worker::add_listener(const ListenerConfig& config, Door door, std::atomic<u
 
 void Worker::add_service(std::unique_ptr<WorkerService> service) { services_.push_back(std::move(service)); }
 
+ListenerSlot* Worker::slot_of(const ListenerConfig* config) {
+  for (auto& slot : listeners_)
+    if (slot.config == config) return &slot;
+  return nullptr;
+}
+
 void Worker::spawn(asio::awaitable<void> task) { asio::co_spawn(*ctx_, std::move(task), log_exception); }
 
 ListenerSlot& Worker::add_virtual_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total,

@@ -99,6 +99,8 @@ class Worker {
   unsigned index() const { return index_; }
   asio::io_context& context() { return *ctx_; }
   const std::deque<ListenerSlot>& listeners() const { return listeners_; }
+  // This worker's slot of a listener (every worker has one per listener), or null.
+  ListenerSlot* slot_of(const ListenerConfig* config);
 
   // For streams running on this worker.
   BufferPool& buffers() { return buffers_; }
