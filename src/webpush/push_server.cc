@@ -161,7 +161,12 @@ PushServer::PushServer(asio::io_context& ctx, PushServerConfig config)
     // Asked for, not required: browsers and application servers have none.
     SSL_CTX* ctx = tls_.native_handle();
     X509_STORE* roots = SSL_CTX_get_cert_store(ctx);
-    for (const auto& r : config_.client_roots) X509_STORE_add_cert(roots, r.get());
+    for (const auto& r : config_.client_roots) {
+      X509_STORE_add_cert(roots, r.get());
+      // Named in the CertificateRequest, so that a browser offers (or asks its
+      // user about) only certificates of these CAs: in practice none.
+      SSL_CTX_add_client_CA(ctx, r.get());
+    }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
     static const unsigned char kSessionContext[] = "ugate-webpush";
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);

@@ -186,6 +186,11 @@ class NodeMessages(unittest.TestCase):
         r = conn.getresponse()
         self.assertEqual((r.status, r.read()), (401, b"node mailboxes need a mesh client certificate\n"))
         conn.close()
+        # The CertificateRequest names the mesh CA, so browsers offer no other certificate.
+        r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}", "-CAfile", self.nodes.cert],
+                           input="", capture_output=True, text=True, timeout=30)
+        names = r.stdout.split("Acceptable client certificate CA names", 1)[-1].split("Requested Signature", 1)[0]
+        self.assertIn("CN=ugate mesh root", names.replace(" = ", "="), r.stdout)
         # A node whose certificate another CA signed does not get through the TLS handshake.
         other = os.path.join(self.nodes.dir, "other-ca")
         run(UGATE, "ca", "init", "--dir", other)
