@@ -90,6 +90,8 @@ void render_push_metrics(Writer& w, const Gate& gate) {
        [](const webpush::PushServer& s) { return s.counters().node_messages; }},
       {"ugate_webpush_receipts_total", "counter", "Delivery receipts put into senders' mailboxes.",
        [](const webpush::PushServer& s) { return s.counters().receipts; }},
+      {"ugate_webpush_receipts_dropped_total", "counter", "Delivery receipts not sent: the sender's mailbox was full.",
+       [](const webpush::PushServer& s) { return s.counters().receipts_dropped; }},
       {"ugate_webpush_connections_total", "counter", "HTTPS connections accepted.",
        [](const webpush::PushServer& s) { return s.counters().connections; }},
       {"ugate_webpush_tls_failures_total", "counter", "TLS handshakes that failed.",

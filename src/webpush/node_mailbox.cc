@@ -171,7 +171,10 @@ void PushService::send_receipt(const StoredMessage& acked, const std::string& by
   auto sender = store_->node(acked.sender);
   if (!sender) return;
   int64_t now = now_ms();
-  if (store_->pending_count(sender->subscription_id, now) >= config_.max_pending) return;
+  if (store_->pending_count(sender->subscription_id, now) >= config_.max_pending) {
+    ++counters_.receipts_dropped;
+    return;
+  }
   StoredMessage receipt{0, random_resource_id(), sender->subscription_id, "", Urgency::kNormal, now,
                         now + config_.default_ttl.count(), {}, by_node, acked.id, acked.channel};
   size_t replaced = 0;

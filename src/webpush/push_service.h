@@ -78,6 +78,7 @@ struct PushCounters {
   uint64_t subscriptions_created = 0, unsubscribed = 0;
   uint64_t accepted = 0, delivered = 0, acked = 0, expired = 0, replaced = 0, dropped_ttl0 = 0;
   uint64_t node_keys = 0, node_messages = 0, receipts = 0;  // registrations, messages between nodes, receipts sent
+  uint64_t receipts_dropped = 0;  // the sender's mailbox was full
   uint64_t rejected[static_cast<size_t>(PushReject::kCount)] = {};
   uint64_t connections = 0, tls_failed = 0;
 };

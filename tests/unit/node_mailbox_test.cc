@@ -180,6 +180,15 @@ TEST_F(NodeMailboxTest, MessageReachesTheNodeAndItsAckSendsAReceipt) {
   EXPECT_TRUE(inbox(bob).empty());
   EXPECT_EQ(service->counters().node_messages, 1u);
   EXPECT_EQ(service->counters().receipts, 1u);
+
+  // A sender whose mailbox is full (max_pending 5) gets no receipt, and that is counted.
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(send(bob, alice, "fill").status, 201);
+  ASSERT_EQ(send(alice, bob, "once more").status, 201);
+  auto again = inbox(bob);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(call(&bob, "DELETE", "/m/" + again[0].id).status, 204);
+  EXPECT_EQ(service->counters().receipts_dropped, 1u);
+  EXPECT_EQ(inbox(alice).size(), 5u);
 }
 
 TEST_F(NodeMailboxTest, ChannelsListTheirMembersRecords) {
