@@ -224,7 +224,9 @@ int NodePushCommand::send(const Config& config) {
         continue;
       }
       std::string location = sent.headers["location"];
-      std::string id = location.substr(location.rfind("/m/") + 3);
+      size_t at = location.rfind("/m/");
+      if (at == std::string::npos) throw Failure("send to " + keys->node_id + ": 201 without a /m/ Location");
+      std::string id = location.substr(at + 3);
       waiting.insert(id);
       print_line(json_, {{"sent", id}, {"to", keys->node_id}}, "sent " + id + " to " + keys->node_id);
     }
