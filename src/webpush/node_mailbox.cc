@@ -24,17 +24,6 @@ bool valid_channel(std::string_view name) {
          std::all_of(name.begin(), name.end(), [](char c) { return is_b64url_char(c) || c == '.'; });
 }
 
-// ?name=value in a query string; values we take are plain (channel names).
-std::string query_value(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    std::string_view item = query.substr(0, query.find('&'));
-    query = item.size() < query.size() ? query.substr(item.size() + 1) : std::string_view();
-    if (item.size() > name.size() && item.starts_with(name) && item[name.size()] == '=')
-      return std::string(item.substr(name.size() + 1));
-  }
-  return "";
-}
-
 std::optional<Bytes> b64_field(const json& j, const char* name) {
   auto it = j.find(name);
   if (it == j.end() || !it->is_string()) return std::nullopt;

@@ -37,19 +37,13 @@ constexpr size_t kMaxMessagesPerPoll = 100;
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-// ?name=value in a query string (no decoding needed: our values are digits).
+// ?name=value as a number; nullopt when absent or not one.
 std::optional<int64_t> query_number(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    std::string_view item = query.substr(0, query.find('&'));
-    query = item.size() < query.size() ? query.substr(item.size() + 1) : std::string_view();
-    if (item.starts_with(name) && item.size() > name.size() && item[name.size()] == '=') {
-      int64_t v = 0;
-      auto value = item.substr(name.size() + 1);
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-      if (ec == std::errc() && end == value.data() + value.size() && v >= 0) return v;
-    }
-  }
-  return std::nullopt;
+  std::string value = query_value(query, name);
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || v < 0) return std::nullopt;
+  return v;
 }
 
 PushRequest to_push_request(const http::request<http::string_body>& req) {

@@ -44,6 +44,16 @@ std::optional<std::string> id_after(std::string_view path, std::string_view pref
 
 }  // namespace
 
+std::string query_value(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    std::string_view item = query.substr(0, query.find('&'));
+    query = item.size() < query.size() ? query.substr(item.size() + 1) : std::string_view();
+    if (item.size() > name.size() && item.starts_with(name) && item[name.size()] == '=')
+      return std::string(item.substr(name.size() + 1));
+  }
+  return "";
+}
+
 const char* reject_name(PushReject r) {
   switch (r) {
     case PushReject::kBadRequest: return "bad_request";

@@ -61,6 +61,10 @@ struct PushRequest {
   const PushPeer* peer = nullptr;
 };
 
+// ?name=value in a query string, "" when absent. No percent-decoding: the
+// values we take (numbers, channel names) are plain.
+std::string query_value(std::string_view query, std::string_view name);
+
 struct PushReply {
   int status = 200;
   std::string body;

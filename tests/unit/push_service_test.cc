@@ -46,6 +46,15 @@ class PushServiceTest : public ::testing::Test {
   }
 };
 
+TEST(PushQuery, ValueByName) {
+  EXPECT_EQ(query_value("wait=30&after=7", "after"), "7");
+  EXPECT_EQ(query_value("wait=30&after=7", "wait"), "30");
+  EXPECT_EQ(query_value("waiting=1&wait=2", "wait"), "2");
+  EXPECT_EQ(query_value("channel=ops", "chan"), "");
+  EXPECT_EQ(query_value("", "wait"), "");
+  EXPECT_EQ(query_value("wait", "wait"), "");
+}
+
 TEST_F(PushServiceTest, PushStoresUntilAcknowledged) {
   PushReply r = push("60", encrypted("hi"));
   ASSERT_EQ(r.status, 201) << r.body;
