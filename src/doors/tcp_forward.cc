@@ -1,11 +1,10 @@
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <boost/asio/post.hpp>
-#include <utility>
 
 #include "core/session.h"
 #include "doors/doors.h"
+#include "io/owned_fd.h"
 #include "mesh/hbone_server.h"
 #include "mesh/mesh.h"
 
@@ -22,17 +21,6 @@ asio::awaitable<void> forward_here(Worker& worker, ListenerSlot& slot, int fd, T
   co_await Session::forward(std::move(session), route->forward);
 }
 
-// A descriptor on its way to another worker: closed if it never gets there.
-struct MovingFd {
-  explicit MovingFd(int f) : fd(f) {}
-  MovingFd(MovingFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
-  MovingFd& operator=(MovingFd&&) = delete;
-  ~MovingFd() {
-    if (fd >= 0) ::close(fd);
-  }
-  int fd;
-};
-
 // The destination is a node whose reverse connection another worker holds:
 // the accepted connection moves to that worker before it becomes a session,
 // so its bytes take no cross-worker bridge (two thread wake-ups a round trip).
@@ -45,8 +33,8 @@ bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, const Tc
   Worker& owner = target.reverse.owner->worker();
   ListenerSlot* there = owner.slot_of(slot.config);
   if (!there) return false;
-  asio::post(owner.context(), [&owner, there, moving = MovingFd(fd), peer]() mutable {
-    owner.spawn(forward_here(owner, *there, std::exchange(moving.fd, -1), peer));
+  asio::post(owner.context(), [&owner, there, moving = OwnedFd(fd), peer]() mutable {
+    owner.spawn(forward_here(owner, *there, moving.release(), peer));
   });
   return true;
 }

@@ -13,6 +13,7 @@
 #include "auth/pem.h"
 #include "auth/registration_token.h"
 #include "auth/spiffe.h"
+#include "io/owned_fd.h"
 #include "io/proxy.h"
 #include "io/stream_wait.h"
 #include "io/tracked.h"
@@ -69,18 +70,6 @@ class ReverseConnection final : public Mesh::Connection {
   }
   uint64_t serial_ = 0;
   std::string name_;
-};
-
-// A descriptor closed with its owner, unless handed on.
-struct OwnedFd {
-  explicit OwnedFd(int f) : fd(f) {}
-  OwnedFd(OwnedFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
-  OwnedFd& operator=(OwnedFd&&) = delete;
-  ~OwnedFd() {
-    if (fd >= 0) ::close(fd);
-  }
-  int release() { return std::exchange(fd, -1); }
-  int fd;
 };
 
 // On the worker that holds a node's reverse connection: carries a stream
