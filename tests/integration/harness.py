@@ -3,6 +3,7 @@
 Everything listens on 127.0.0.1 with ports the kernel picked, and every
 process a test starts is stopped by the test (or by Ugate.__exit__).
 """
+import fcntl
 import hashlib
 import os
 import random
@@ -18,13 +19,37 @@ import urllib.request
 UGATE = os.environ.get("UGATE_BIN", os.path.join(os.path.dirname(__file__), "../../build/ugate"))
 
 
+# Ports handed out in the last 10 minutes, by any test process (ctest -j runs several): the kernel
+# may give the same free port to two of them, and ugate's listeners use SO_REUSEPORT, so both would
+# bind it and share its connections without an error.
+_HANDED_OUT = os.path.join(tempfile.gettempdir(), f"ugate-test-ports-{os.getuid()}")
+_HANDED_OUT_FOR = 600
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with open(_HANDED_OUT, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        now = time.time()
+        recent = {}
+        for item in f.read().split():
+            port, _, when = item.partition(":")
+            if port.isdigit() and now - float(when or 0) < _HANDED_OUT_FOR:
+                recent[int(port)] = float(when)
+        for _ in range(100):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in recent:
+                break
+        recent[port] = now
+        f.seek(0)
+        f.truncate()
+        f.write(" ".join(f"{p}:{t:.0f}" for p, t in recent.items()))
+    return port
 
 
-def free_base_port(offsets=(0, 1, 6)):
+def free_base_port(offsets=(0, 1, 2, 5, 6, 9)):
     """A base port whose BASE+N (the embedded default's ports) are all free on
     every address. Taken below the ephemeral range, where busy machines keep
     thousands of client ports that a random BASE+N would collide with."""

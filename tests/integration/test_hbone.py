@@ -11,7 +11,7 @@ import unittest
 import h2.errors
 
 from h2peer import H2Client
-from harness import UGATE, RandomStream, Server, Ugate, both_ways_server, free_port, recv_all, wait_until
+from harness import UGATE, RandomStream, Server, Ugate, both_ways_server, free_base_port, free_port, recv_all, wait_until
 
 MIB = 1 << 20
 
@@ -176,9 +176,7 @@ class HboneServer(unittest.TestCase):
             self.assertIn("protocol_error", ug.log())
 
     def test_embedded_default_serves_h2c_on_base_plus_9(self):
-        base = free_port() // 10 * 10
-        while base + 9 > 65535 or not all(self._free(base + o) for o in (0, 1, 6, 9)):
-            base = free_port() // 10 * 10
+        base = free_base_port()
         server = Server(lambda conn: conn.sendall(b"hi"))
         state = tempfile.mkdtemp(prefix="ugate-it-")
         env = dict(os.environ, UGATE_STATE_DIR=state)
@@ -195,15 +193,6 @@ class HboneServer(unittest.TestCase):
             proc.terminate()
             proc.wait(20)
             server.close()
-
-    @staticmethod
-    def _free(port):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return True
-            except OSError:
-                return False
 
     @staticmethod
     def _open(port):
