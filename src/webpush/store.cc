@@ -74,6 +74,8 @@ StoredSubscription read_subscription(Query& q) {
   return {q.text(0), q.text(1), q.blob(2), q.blob(3), q.blob(4), q.integer(5), q.integer(6) != 0};
 }
 
+// A macro, not a constant: prepare() caches statements by the address of their
+// SQL text, so each statement must stay one string literal.
 #define MESSAGE_COLUMNS \
   "seq, id, subscription_id, topic, urgency, received_ms, expires_ms, body, sender, receipt_for, channel"
 StoredMessage read_message(Query& q) {
