@@ -7,13 +7,22 @@ namespace {
 
 constexpr std::string_view kLabel = "ugate node push keys v1\n";
 
-std::optional<Bytes> b64_field(const nlohmann::json& j, const char* name) {
+}  // namespace
+
+std::optional<Bytes> base64url_field(const nlohmann::json& j, const char* name) {
+  if (!j.is_object()) return std::nullopt;
   auto it = j.find(name);
   if (it == j.end() || !it->is_string()) return std::nullopt;
   return base64url_decode(it->get_ref<const std::string&>());
 }
 
-}  // namespace
+std::optional<SubscriberKeys> subscriber_keys_of(const nlohmann::json& j) {
+  auto p256dh = base64url_field(j, "p256dh");
+  auto auth = base64url_field(j, "auth");
+  if (!p256dh || !auth || auth->size() != kAuthSecretSize || !crypto::p256_public_from_raw(*p256dh))
+    return std::nullopt;
+  return SubscriberKeys{std::move(*p256dh), std::move(*auth)};
+}
 
 Bytes node_keys_signed_data(std::string_view node_id, const SubscriberKeys& keys) {
   Bytes data(kLabel.begin(), kLabel.end());
@@ -54,14 +63,12 @@ std::optional<VerifiedNodeKeys> verify_node_record(const nlohmann::json& record,
     return std::nullopt;
   };
   if (!record.is_object()) return fail("the key record is not a JSON object");
-  auto p256dh = b64_field(record, "p256dh");
-  auto auth = b64_field(record, "auth");
-  auto sig = b64_field(record, "sig");
+  auto keys = subscriber_keys_of(record);
+  auto sig = base64url_field(record, "sig");
   auto chain_json = record.find("chain");
-  if (!p256dh || !auth || !sig || chain_json == record.end() || !chain_json->is_array() || chain_json->empty())
-    return fail("the key record lacks p256dh, auth, sig or chain");
-  if (auth->size() != kAuthSecretSize || !crypto::p256_public_from_raw(*p256dh))
-    return fail("the key record's p256dh or auth is malformed");
+  if (!sig || chain_json == record.end() || !chain_json->is_array() || chain_json->empty())
+    return fail("the key record lacks sig or chain");
+  if (!keys) return fail("the key record's p256dh or auth is missing or malformed");
   std::vector<Bytes> chain;
   for (const auto& c : *chain_json) {
     auto der = c.is_string() ? base64url_decode(c.get_ref<const std::string&>()) : std::nullopt;
@@ -72,10 +79,9 @@ std::optional<VerifiedNodeKeys> verify_node_record(const nlohmann::json& record,
   if (!peer) return fail(std::string("the key record's chain: ") + describe(peer.error()));
   if (!want_node_id.empty() && peer->node_id != want_node_id)
     return fail("the key record is for node " + peer->node_id + ", not " + std::string(want_node_id));
-  SubscriberKeys keys{std::move(*p256dh), std::move(*auth)};
-  if (!verify_node_keys(peer->key.get(), peer->node_id, keys, *sig))
+  if (!verify_node_keys(peer->key.get(), peer->node_id, *keys, *sig))
     return fail("the key record's signature does not verify: the keys are not the node's");
-  return VerifiedNodeKeys{peer->node_id, peer->spiffe_id, std::move(keys)};
+  return VerifiedNodeKeys{peer->node_id, peer->spiffe_id, std::move(*keys)};
 }
 
 }  // namespace ugate::webpush

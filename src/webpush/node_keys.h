@@ -16,6 +16,13 @@
 
 namespace ugate::webpush {
 
+// A base64url string field of a JSON object, decoded; nullopt when absent,
+// not a string or not base64url.
+std::optional<Bytes> base64url_field(const nlohmann::json& j, const char* name);
+// {"p256dh", "auth"} (base64url) as keys to encrypt to: a P-256 point and a
+// 16-octet secret; nullopt otherwise. Subscriptions and node key records use it.
+std::optional<SubscriberKeys> subscriber_keys_of(const nlohmann::json& j);
+
 // The bytes a node signs: a label, its node ID, p256dh and auth.
 Bytes node_keys_signed_data(std::string_view node_id, const SubscriberKeys& keys);
 // ES256 (raw r||s) by the node's key; empty if signing fails.

@@ -24,12 +24,6 @@ bool valid_channel(std::string_view name) {
          std::all_of(name.begin(), name.end(), [](char c) { return is_b64url_char(c) || c == '.'; });
 }
 
-std::optional<Bytes> b64_field(const json& j, const char* name) {
-  auto it = j.find(name);
-  if (it == j.end() || !it->is_string()) return std::nullopt;
-  return base64url_decode(it->get_ref<const std::string&>());
-}
-
 }  // namespace
 
 const PushPeer* PushService::mesh_peer(const PushRequest& req, PushReply* error) {
@@ -91,19 +85,17 @@ std::optional<std::string> PushService::node_inbox(const PushRequest& req, PushR
 PushReply PushService::register_node_keys(const PushRequest& req, const PushPeer& peer) {
   if (req.body.size() > kMaxKeysBody) return refuse(PushReject::kTooLarge, 413, "key registration too large");
   json j = json::parse(req.body, nullptr, false);
-  auto p256dh = j.is_object() ? b64_field(j, "p256dh") : std::nullopt;
-  auto auth = j.is_object() ? b64_field(j, "auth") : std::nullopt;
-  auto sig = j.is_object() ? b64_field(j, "sig") : std::nullopt;
-  if (!p256dh || !auth || !sig || auth->size() != kAuthSecretSize || !crypto::p256_public_from_raw(*p256dh))
+  auto keys = subscriber_keys_of(j);
+  auto sig = base64url_field(j, "sig");
+  if (!keys || !sig)
     return refuse(PushReject::kBadRequest, 400, "expected {p256dh, auth, sig}: a P-256 key, 16 octets, ES256");
-  SubscriberKeys keys{std::move(*p256dh), std::move(*auth)};
   auto node_key = crypto::p256_public_from_raw(peer.key);
-  if (!node_key || !verify_node_keys(node_key.get(), peer.node_id, keys, *sig))
+  if (!node_key || !verify_node_keys(node_key.get(), peer.node_id, *keys, *sig))
     return refuse(PushReject::kBadRequest, 400, "sig does not verify with the client certificate's key");
 
   auto existing = store_->node(peer.node_id);
   StoredNode node{peer.node_id, existing ? existing->subscription_id : random_resource_id(),
-                  node_record(peer.node_id, peer.spiffe_id, keys, *sig, peer.chain).dump(), now_ms()};
+                  node_record(peer.node_id, peer.spiffe_id, *keys, *sig, peer.chain).dump(), now_ms()};
   if (!existing) {
     if (store_->subscription_count() >= config_.max_subscriptions)
       return refuse(PushReject::kTooMany, 429, "too many subscriptions");

@@ -9,6 +9,7 @@
 
 #include "crypto/p256.h"
 #include "webpush/message.h"
+#include "webpush/node_keys.h"
 #include "webpush/resource_id.h"
 #include "webpush/vapid.h"
 
@@ -132,24 +133,17 @@ PushReply PushService::subscribe(const PushRequest& req) {
     // keys {"keys": {"p256dh", "auth"}} so that /publish can encrypt to it.
     json j = json::parse(req.body, nullptr, false);
     if (!j.is_object()) return refuse(PushReject::kBadRequest, 400, "subscription options must be a JSON object");
-    auto b64_field = [](const json& o, const char* name) -> std::optional<Bytes> {
-      auto it = o.find(name);
-      if (it == o.end() || !it->is_string()) return std::nullopt;
-      return base64url_decode(it->get_ref<const std::string&>());
-    };
     if (j.contains("vapid")) {
-      auto key = b64_field(j, "vapid");
+      auto key = base64url_field(j, "vapid");
       if (!key || !crypto::p256_public_from_raw(*key))
         return refuse(PushReject::kBadRequest, 400, "vapid must be a base64url P-256 public key");
       s.vapid_key = *key;
     }
     if (auto keys = j.find("keys"); keys != j.end()) {
-      auto p256dh = keys->is_object() ? b64_field(*keys, "p256dh") : std::nullopt;
-      auto auth = keys->is_object() ? b64_field(*keys, "auth") : std::nullopt;
-      if (!p256dh || !auth || auth->size() != kAuthSecretSize || !crypto::p256_public_from_raw(*p256dh))
-        return refuse(PushReject::kBadRequest, 400, "keys must hold a P-256 p256dh and a 16-octet auth");
-      s.p256dh = *p256dh;
-      s.auth = *auth;
+      auto parsed = subscriber_keys_of(*keys);
+      if (!parsed) return refuse(PushReject::kBadRequest, 400, "keys must hold a P-256 p256dh and a 16-octet auth");
+      s.p256dh = std::move(parsed->p256dh);
+      s.auth = std::move(parsed->auth);
     }
   }
   if (store_->subscription_count() >= config_.max_subscriptions)
