@@ -297,6 +297,24 @@ def socat() -> Contender:
     return Contender("socat", start)
 
 
+def floor_relay(env: Env, threads: int) -> Contender:
+    """`ugate-loadgen relay`: the least a TCP proxy must do per connection (accept, dial, recv/send,
+    shutdown, close; no timeouts, limits, logs or metrics). No proxy can beat it by much, so it
+    shows how much of a proxy's cost is the kernel's."""
+    label = f"floor relay t{threads}"
+
+    def start(procs: Processes, upstream: int):
+        proc = procs.start(label.replace(" ", "-"), [env.loadgen, "relay", "--listen", "127.0.0.1:0", "--target",
+                                                     f"127.0.0.1:{upstream}", "--threads", str(threads)],
+                           pipe_stdio=True)
+        line = read_line(proc, timeout=5)
+        if not line:
+            raise StartError(f"relay did not start: {procs.log_tail(label.replace(' ', '-'))}")
+        return json.loads(line)["port"], proc
+
+    return Contender(label, start)
+
+
 def start_echo(env: Env, procs: Processes) -> int:
     return start_loadgen_server(env, procs, "echo")
 
@@ -476,7 +494,7 @@ def section_iperf(env: Env) -> Report:
 def section_connrate(env: Env) -> Report:
     seconds, concurrency = env.args.seconds, env.args.concurrency
     contenders = [direct(), ugate(env, 1), ugate(env, 2), haproxy(env, 1, splice=False),
-                  haproxy(env, 2, splice=False)]
+                  haproxy(env, 2, splice=False), floor_relay(env, 1), floor_relay(env, 2)]
     with Processes(env.workdir) as procs:
         ports = start_contenders(procs, contenders, start_echo(env, procs))
 
@@ -496,17 +514,27 @@ def section_connrate(env: Env) -> Report:
                     f"{concurrency} in flight",
                     "Method: `ugate-loadgen connrate` (connect, write 1 byte, read the echo, close; "
                     f"{concurrency} connections in flight) against `ugate-loadgen echo`, directly or "
-                    "through the contender (ugate splice path; HAProxy default copy path). Client, echo "
+                    "through the contender (ugate splice path; HAProxy default copy path; the floor relay: "
+                    "`ugate-loadgen relay`, only the system calls every TCP proxy must make). Client, echo "
                     "server and proxy share the machine's cores.",
                     ["contender", "median conn/s", "per round", "vs direct", "errors"], raw=raw)
     for label, values in results.items():
         report.rows.append([label, fmt(median_of(values), 0), " ".join(fmt(v, 0) for v in values),
                             fmt(ratio(values, results.get("direct", []))), errors[label]])
-    top_haproxy = best(results, "haproxy")
+    top_haproxy, top_floor = best(results, "haproxy"), best(results, "floor")
     for label in results:
         if top_haproxy and label.startswith("ugate"):
             report.check(f"{label} / {top_haproxy}", ratio(results[label], results[top_haproxy]),
                          ">= 1.2", lambda v: v >= 1.2)
+    # What any proxy could reach: a target above the floor's own ratio cannot be met by a proxy.
+    for label in (top_floor, top_haproxy):
+        if top_floor and label and label != top_floor:
+            report.check(f"{top_floor} / {label} (reported)", ratio(results[top_floor], results[label]),
+                         "-", lambda v: True)
+    for label in results:
+        if top_floor and label.startswith("ugate"):
+            report.check(f"{label} / {top_floor} (reported)", ratio(results[label], results[top_floor]),
+                         "-", lambda v: True)
     return report
 
 

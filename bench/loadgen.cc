@@ -27,6 +27,12 @@
 //                                                        ClientHello naming --sni), then S seconds of bytes
 //                                                        from the sink (down, counted as received) or to it
 //                                                        (up, counted as sent); prints Gbit/s
+//   relay    --listen HOST:PORT --target HOST:PORT [--threads N]
+//                                                        the floor of a TCP proxy: accept, dial the target,
+//                                                        move bytes both ways (half-close passed on), close;
+//                                                        nothing else (no timeouts, limits, logs or metrics).
+//                                                        Prints {"port":N} when bound. N threads, each with its
+//                                                        own SO_REUSEPORT listener and epoll set
 //
 // Results are one JSON line on stdout; diagnostics go to stderr; exit status 1 on failure.
 
@@ -596,6 +602,146 @@ int cmd_throughput(const Options& opt) {
   return 0;
 }
 
+// ---- relay ------------------------------------------------------------------------------------
+
+// What every TCP proxy has to do per connection, and nothing more, so that a benchmark can tell
+// how far a proxy is from the floor the kernel sets: accept4, socket + connect, recv/send each
+// way, shutdown on EOF, two closes, two epoll registrations (edge-triggered, never modified).
+class Relay {
+ public:
+  Relay(int lfd, Endpoint target) : lfd_(lfd), target_(target), epfd_(epoll_create1(EPOLL_CLOEXEC)) {
+    if (epfd_ < 0) die_errno("epoll_create1");
+    epoll_event ev{EPOLLIN | EPOLLET, {.ptr = nullptr}};
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, lfd_, &ev) != 0) die_errno("epoll_ctl");
+  }
+
+  [[noreturn]] void run() {
+    std::vector<epoll_event> events(512);
+    for (;;) {
+      int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), -1);
+      if (n < 0 && errno != EINTR) die_errno("epoll_wait");
+      for (int i = 0; i < n; ++i) {
+        auto* side = static_cast<Side*>(events[i].data.ptr);
+        if (!side) accept_all();
+        else if (!side->pair->closed) on_event(*side);
+      }
+      for (Pair* p : closed_) delete p;  // after the batch: its other side may be in it too
+      closed_.clear();
+    }
+  }
+
+ private:
+  struct Pair;
+  struct Side {
+    Pair* pair;
+    int fd;
+    bool eof = false;     // read EOF from fd
+    std::string pending;  // bytes for fd that it did not take yet
+  };
+  struct Pair {
+    Side s[2];  // 0: the client, 1: the upstream
+    bool closed = false;
+  };
+
+  void accept_all() {
+    for (;;) {
+      int c = accept4(lfd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (c < 0) return;  // EAGAIN, or an error to try again on the next connection
+      int u = socket(target_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (u < 0) {
+        close(c);
+        continue;
+      }
+      set_nodelay(u);
+      if (connect(u, reinterpret_cast<const sockaddr*>(&target_.addr), target_.len) != 0 && errno != EINPROGRESS) {
+        close(u);
+        close(c);
+        continue;
+      }
+      auto* p = new Pair{{{nullptr, c}, {nullptr, u}}};
+      for (Side& side : p->s) {
+        side.pair = p;
+        epoll_event ev{EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, {.ptr = &side}};
+        epoll_ctl(epfd_, EPOLL_CTL_ADD, side.fd, &ev);
+      }
+    }
+  }
+
+  static Side& other(Side& s) { return &s == &s.pair->s[0] ? s.pair->s[1] : s.pair->s[0]; }
+
+  void on_event(Side& s) {
+    Pair* p = s.pair;
+    // s may take bytes again: flush what waited for it, then carry on reading its peer.
+    if (!flush(s) || !pump(other(s), s) || !pump(s, other(s))) return destroy(p);
+    if (p->s[0].eof && p->s[1].eof && p->s[0].pending.empty() && p->s[1].pending.empty()) destroy(p);
+  }
+
+  // Sends to.pending; false on a broken connection.
+  static bool flush(Side& to) {
+    if (to.pending.empty()) return true;
+    ssize_t w = send(to.fd, to.pending.data(), to.pending.size(), MSG_NOSIGNAL);
+    if (w < 0) return errno == EAGAIN;
+    to.pending.erase(0, static_cast<size_t>(w));
+    if (to.pending.empty() && other(to).eof) shutdown(to.fd, SHUT_WR);
+    return true;
+  }
+
+  // Moves what `from` has to `to` until from is empty or to is full; false on a broken connection.
+  bool pump(Side& from, Side& to) {
+    while (!from.eof && to.pending.empty()) {
+      ssize_t r = recv(from.fd, buf_, sizeof buf_, 0);
+      if (r < 0) return errno == EAGAIN;
+      if (r == 0) {
+        from.eof = true;
+        shutdown(to.fd, SHUT_WR);
+        return true;
+      }
+      ssize_t w = send(to.fd, buf_, static_cast<size_t>(r), MSG_NOSIGNAL);
+      if (w < 0 && errno != EAGAIN) return false;
+      if (w < r) to.pending.assign(buf_ + std::max<ssize_t>(w, 0), buf_ + r);
+    }
+    return true;
+  }
+
+  void destroy(Pair* p) {
+    close(p->s[0].fd);  // also leaves the epoll set
+    close(p->s[1].fd);
+    p->closed = true;
+    closed_.push_back(p);
+  }
+
+  int lfd_;
+  Endpoint target_;
+  int epfd_;
+  std::vector<Pair*> closed_;
+  char buf_[64 * 1024];
+};
+
+int cmd_relay(const Options& opt) {
+  Endpoint target = parse_endpoint(opt.str("target"));
+  Endpoint ep = parse_endpoint(opt.str("listen"));
+  long threads = std::max(1L, opt.num("threads", 1));
+  std::vector<int> listeners;
+  for (long i = 0; i < threads; ++i) {  // the first binds (port 0: any), the others share its port
+    int lfd = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(lfd, reinterpret_cast<sockaddr*>(&ep.addr), ep.len) != 0) die_errno("bind " + opt.str("listen"));
+    if (listen(lfd, 4096) != 0) die_errno("listen");
+    socklen_t len = sizeof ep.addr;
+    getsockname(lfd, reinterpret_cast<sockaddr*>(&ep.addr), &len);
+    listeners.push_back(lfd);
+  }
+  int port = ntohs(ep.addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ep.addr)->sin6_port
+                                                 : reinterpret_cast<sockaddr_in*>(&ep.addr)->sin_port);
+  std::printf("{\"port\":%d}\n", port);
+  std::fflush(stdout);
+  for (size_t i = 1; i < listeners.size(); ++i) {
+    std::thread([lfd = listeners[i], target] { Relay(lfd, target).run(); }).detach();
+  }
+  Relay(listeners[0], target).run();
+}
+
 void usage() {
   std::fputs(
       "usage: ugate-loadgen echo --listen HOST:PORT\n"
@@ -603,6 +749,7 @@ void usage() {
       "       ugate-loadgen latency --target HOST:PORT --count N [--size BYTES] [--warmup N]\n"
       "       ugate-loadgen idle --target HOST:PORT --count N [--hold-file FILE]\n"
       "       ugate-loadgen sink --listen HOST:PORT\n"
+      "       ugate-loadgen relay --listen HOST:PORT --target HOST:PORT [--threads N]\n"
       "       ugate-loadgen throughput --target HOST:PORT --seconds S [--via none|socks5|connect|tls]\n"
       "                     [--dest HOST:PORT] [--sni NAME] [--direction down|up]\n",
       stderr);
@@ -628,5 +775,6 @@ int main(int argc, char** argv) {
   if (cmd == "idle") return cmd_idle(opt);
   if (cmd == "sink") return cmd_sink(opt);
   if (cmd == "throughput") return cmd_throughput(opt);
+  if (cmd == "relay") return cmd_relay(opt);
   usage();
 }
