@@ -10,6 +10,7 @@
 
 #include "auth/ossl.h"
 #include "auth/spiffe.h"
+#include "core/meta.h"
 
 namespace ugate {
 
@@ -35,10 +36,6 @@ ossl::SslCtx mesh_client_context(const NodeIdentity& id);
 ossl::SslCtx terminate_context(const ossl::Certs& chain, EVP_PKEY* key, const std::vector<std::string>& alpn);
 
 // Who the verified peer is, for StreamMeta: its SPIFFE ID and, for an EC key, its node ID.
-struct PeerIdentity {
-  std::string spiffe_id;
-  std::string node_id;
-};
 PeerIdentity peer_identity(X509* cert);
 
 }  // namespace ugate

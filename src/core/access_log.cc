@@ -67,8 +67,8 @@ void format_access_line(std::string& out, const StreamMeta& m, AccessLogConfig::
   field("orig_dst", format_endpoint(m.original_dst), true);
   field("upstream", format_endpoint(m.upstream), true);
   field("user", m.user, true);
-  field("peer_spiffe", m.peer_spiffe, true);
-  field("peer_node", m.peer_node, true);
+  field("peer_spiffe", m.peer_spiffe(), true);
+  field("peer_node", m.peer_node(), true);
   std::string authz = m.authz_rule.empty() ? "" : std::string(m.authz_allowed ? "allow:" : "deny:") + std::string(m.authz_rule);
   field("authz", authz, true);
   field("sni", m.sni, true);

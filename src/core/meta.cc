@@ -7,6 +7,26 @@
 
 namespace ugate {
 
+void RecordedHeaders::add(std::string_view name, std::string_view value) {
+  packed_.append(name).push_back('\0');
+  packed_.append(value).push_back('\0');
+}
+
+std::optional<std::string_view> RecordedHeaders::find(std::string_view name) const {
+  std::optional<std::string_view> found;
+  for_each([&](std::string_view n, std::string_view v) {
+    if (!found && n == name) found = v;
+  });
+  return found;
+}
+
+std::string_view RecordedHeaders::next(size_t& pos) const {
+  size_t end = packed_.find('\0', pos);
+  std::string_view field(packed_.data() + pos, end - pos);
+  pos = end + 1;
+  return field;
+}
+
 uint64_t new_stream_id() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
@@ -114,12 +134,12 @@ void describe_meta(const StreamMeta& m, std::string_view phase, uint64_t idle_ms
          {"user", m.user},
          {"sni", m.sni},
          {"alpn", m.alpn},
-         {"peer_spiffe", m.peer_spiffe},
-         {"peer_node", m.peer_node},
+         {"peer_spiffe", m.peer_spiffe()},
+         {"peer_node", m.peer_node()},
          {"authz", m.authz_rule.empty() ? "" : std::string(m.authz_allowed ? "allow:" : "deny:") + std::string(m.authz_rule)}};
   if (!m.headers.empty()) {
     auto& headers = out["headers"] = nlohmann::json::object();
-    for (const auto& [name, value] : m.headers) headers[name] = value;
+    m.headers.for_each([&](std::string_view name, std::string_view value) { headers[std::string(name)] = value; });
   }
   if (m.mode == ProxyMode::kDatagram) {
     out["packets_up"] = m.packets_up;

@@ -5,7 +5,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json_fwd.hpp>
 #include <chrono>
+#include <initializer_list>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,6 +65,40 @@ std::string format_endpoint(const TcpEndpoint& ep);
 // Ids for streams and UDP flows: unique in the process, in order of creation.
 uint64_t new_stream_id();
 
+// Who the peer of a connection proved to be with its certificate (mTLS). StreamMeta holds one
+// per connection, shared by the metadata of every stream on it.
+struct PeerIdentity {
+  std::string spiffe_id;  // "" while not proven (h2rt: until its registration token is checked)
+  std::string node_id;    // of its certificate's EC key
+};
+
+// Request header fields a door recorded (HBONE: forwarded, baggage, traceparent), packed into
+// one string of "name\0value\0" pairs: an idle tunnel keeps them as long as it lives, so they
+// cost one allocation, not a vector and a string per value. HTTP/2 forbids NUL in names and
+// values, so the separator never occurs inside one.
+class RecordedHeaders {
+ public:
+  RecordedHeaders() = default;
+  RecordedHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+    for (auto [name, value] : fields) add(name, value);
+  }
+  void add(std::string_view name, std::string_view value);
+  std::optional<std::string_view> find(std::string_view name) const;
+  bool empty() const { return packed_.empty(); }
+  void shrink() { packed_.shrink_to_fit(); }
+  template <class F>
+  void for_each(F&& f) const {
+    for (size_t pos = 0; pos < packed_.size();) {
+      std::string_view name = next(pos), value = next(pos);
+      f(name, value);
+    }
+  }
+
+ private:
+  std::string_view next(size_t& pos) const;
+  std::string packed_;
+};
+
 struct StreamMeta {
   uint64_t id = 0;
   std::string_view listener;  // points into the Config, which outlives streams
@@ -74,12 +111,10 @@ struct StreamMeta {
   std::string sni;            // TLS server name the client sent, if any
   std::string alpn;           // TLS ALPN protocols offered, comma-separated
   std::string user;           // who the proxy door authenticated (SOCKS5, Proxy-Authorization)
-  std::string peer_spiffe;    // the peer's SPIFFE ID, proven by its certificate (mTLS)
-  std::string peer_node;      // the peer's node ID (from its certificate's key)
+  std::shared_ptr<const PeerIdentity> peer;  // proven by its certificate (mTLS); null otherwise
   std::string_view authz_rule;  // the authorization rule that decided ("default"), "" before
   bool authz_allowed = false;
-  // Request header fields the door recorded (HBONE: forwarded, baggage, traceparent).
-  std::vector<std::pair<std::string, std::string>> headers;
+  RecordedHeaders headers;
   std::chrono::system_clock::time_point start{};
   std::chrono::steady_clock::time_point start_mono{};
   uint64_t bytes_up = 0;    // client -> upstream
@@ -88,6 +123,9 @@ struct StreamMeta {
   uint64_t packets_down = 0;
   ProxyMode mode = ProxyMode::kNone;
   CloseReason reason = CloseReason::kDone;
+
+  std::string_view peer_spiffe() const { return peer ? std::string_view(peer->spiffe_id) : std::string_view(); }
+  std::string_view peer_node() const { return peer ? std::string_view(peer->node_id) : std::string_view(); }
 };
 
 // One /debug/streams entry: the metadata, the stream's phase and how long it has been idle.

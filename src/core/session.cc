@@ -129,7 +129,7 @@ asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort d
     if (ec && result == CloseReason::kDone) result = CloseReason::kDownstreamReset;
   }
   if (result == CloseReason::kDone && s.slot_.config->proxy_protocol) {
-    std::string header = proxy_v2_header(original_source(m), m.upstream, m.peer_spiffe);
+    std::string header = proxy_v2_header(original_source(m), m.upstream, m.peer_spiffe());
     error_code ec = co_await write_all(*s.up_, header);
     if (ec) result = CloseReason::kUpstreamReset;
   }
@@ -161,7 +161,7 @@ CloseReason Session::authorize() {
   if (!auth || !auth->authz) return CloseReason::kDone;
   StreamMeta& m = meta();
   auto identity = auth->identity ? auth->identity->state() : nullptr;
-  AuthzRequest request{m.protocol, m.listener, m.peer_spiffe, m.peer_node, m.destination.host,
+  AuthzRequest request{m.protocol, m.listener, m.peer_spiffe(), m.peer_node(), m.destination.host,
                        m.destination.port, m.sni, identity ? std::string_view(identity->id->trust_domain) : ""};
   AuthzDecision d = auth->authz->decide(request);
   auth->count(d);

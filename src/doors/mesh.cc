@@ -61,7 +61,8 @@ asio::awaitable<void> serve_ca(std::unique_ptr<Session> session, TlsStream& tls,
 asio::awaitable<void> register_by_token(Worker& worker, std::unique_ptr<Session> session, TlsStream& tls,
                                         const RegistrationCheck& check, Duration timeout) {
   StreamMeta& m = session->meta();
-  m.peer_spiffe.clear();  // not proven by the certificate
+  // The certificate proved its key (the node ID), not its SPIFFE ID: the token says that.
+  m.peer = std::make_shared<const PeerIdentity>(PeerIdentity{"", std::string(m.peer_node())});
   session->start_sniffing(timeout);
   std::string line, error;
   bool bad = false;
@@ -83,13 +84,13 @@ asio::awaitable<void> register_by_token(Worker& worker, std::unique_ptr<Session>
     session->fail(CloseReason::kTokenRejected);  // truncated, or cut by the deadline
     co_return;
   }
-  auto granted = token ? verify_registration_token(*token, m.peer_node, check, &error) : std::nullopt;
+  auto granted = token ? verify_registration_token(*token, m.peer_node(), check, &error) : std::nullopt;
   if (!granted) {
     spdlog::debug("{}: registration from {} refused: {}", m.listener, format_endpoint(m.source), error);
     session->fail(CloseReason::kTokenRejected);
     co_return;
   }
-  m.peer_spiffe = *granted;
+  m.peer = std::make_shared<const PeerIdentity>(PeerIdentity{*granted, m.peer->node_id});
   if (session->authorize() != CloseReason::kDone) {
     session->fail(CloseReason::kDenied);
     co_return;
@@ -119,7 +120,7 @@ asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpE
     co_await register_by_token(worker, std::move(session), *tls, *slot.auth->registration, slot.config->sniff_timeout);
     co_return;
   }
-  if (m.peer_spiffe.empty()) {
+  if (m.peer_spiffe().empty()) {
     session->fail(CloseReason::kNoClientCert);
     co_return;
   }

@@ -27,9 +27,7 @@ asio::awaitable<TlsStream*> accept_tls(Session& session, SSL_CTX* ctx, Duration 
   }
   m.alpn = tls->alpn();
   if (const char* sni = SSL_get_servername(tls->ssl(), TLSEXT_NAMETYPE_host_name)) m.sni = sni;
-  PeerIdentity peer = peer_identity(tls->peer_certificate());
-  m.peer_spiffe = std::move(peer.spiffe_id);
-  m.peer_node = std::move(peer.node_id);
+  m.peer = std::make_shared<const PeerIdentity>(peer_identity(tls->peer_certificate()));
   co_return tls;
 }
 

@@ -46,22 +46,19 @@ std::string proxy_v2_header(const TcpEndpoint& source, const TcpEndpoint& destin
 }
 
 TcpEndpoint original_source(const StreamMeta& m) {
-  for (const auto& [name, value] : m.headers) {
-    if (name != "forwarded") continue;
-    std::string_view v = value;
-    v = v.substr(0, v.find(','));  // the first node: the original client
-    auto at = v.find("for=");
-    if (at == std::string_view::npos) break;
-    v.remove_prefix(at + 4);
-    v = v.substr(0, v.find(';'));
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    auto hp = parse_host_port(v);
-    if (!hp) break;
-    boost::system::error_code ec;
-    auto address = boost::asio::ip::make_address(hp->host, ec);
-    if (!ec) return {address, hp->port};
-    break;
-  }
+  auto forwarded = m.headers.find("forwarded");
+  if (!forwarded) return m.source;
+  std::string_view v = forwarded->substr(0, forwarded->find(','));  // the first node: the original client
+  auto at = v.find("for=");
+  if (at == std::string_view::npos) return m.source;
+  v.remove_prefix(at + 4);
+  v = v.substr(0, v.find(';'));
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  auto hp = parse_host_port(v);
+  if (!hp) return m.source;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(hp->host, ec);
+  if (!ec) return {address, hp->port};
   return m.source;
 }
 

@@ -33,8 +33,8 @@ class HboneServerConnection final : public Mesh::Connection {
  public:
   HboneServerConnection(Mesh& mesh, ListenerSlot& slot, std::unique_ptr<Stream> transport, const h2::Timing& timing,
                         std::function<void()> on_end)
-      : Connection(mesh, transport->meta().source), slot_(slot), peer_spiffe_(transport->meta().peer_spiffe),
-        peer_node_(transport->meta().peer_node), sniffed_(transport->meta().sniffed), on_end_(std::move(on_end)) {
+      : Connection(mesh, transport->meta().source), slot_(slot), identity_(transport->meta().peer),
+        sniffed_(transport->meta().sniffed), on_end_(std::move(on_end)) {
     Worker& w = mesh.worker();
     session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kServer, std::move(transport), w.context(),
                                                w.buffers(), mesh.settings(), timing, *this);
@@ -48,7 +48,7 @@ class HboneServerConnection final : public Mesh::Connection {
 
  private:
   ListenerSlot& slot_;
-  std::string peer_spiffe_, peer_node_;  // who the TLS handshake proved the peer to be (mesh port)
+  std::shared_ptr<const PeerIdentity> identity_;  // who the TLS handshake proved the peer to be (mesh port)
   std::string_view sniffed_;  // "h2c" when the auto door handed us the connection
   std::function<void()> on_end_;
 };
@@ -59,14 +59,13 @@ void HboneServerConnection::on_request(h2::H2Session&, std::unique_ptr<h2::H2Str
   h2::Message& req = *request;
   StreamMeta& m = h2.meta();
   Session::start_meta(m, slot_, peer_);
-  m.peer_spiffe = peer_spiffe_;
-  m.peer_node = peer_node_;
+  m.peer = identity_;
   m.sniffed = sniffed_;
-  for (auto& [name, value] : req.headers) {
+  for (const auto& [name, value] : req.headers) {
     if (std::find(std::begin(kRecorded), std::end(kRecorded), name) == std::end(kRecorded)) continue;
-    if (value.size() > kMaxRecordedValue) value.resize(kMaxRecordedValue);
-    m.headers.emplace_back(std::move(name), std::move(value));
+    m.headers.add(name, std::string_view(value).substr(0, kMaxRecordedValue));
   }
+  m.headers.shrink();
 
   std::optional<HostPort> dest;
   if (req.method == "CONNECT" && req.protocol.empty() && !req.too_large) dest = parse_host_port(req.authority);

@@ -217,8 +217,7 @@ asio::awaitable<CloseReason> Pool::handshake(const NodeConfig& node, Dial& dial)
     dial.detail = "it proved to be " + peer.spiffe_id + " (node " + peer.node_id + ")";
     co_return CloseReason::kCertRejected;
   }
-  t.meta().peer_spiffe = std::move(peer.spiffe_id);
-  t.meta().peer_node = std::move(peer.node_id);
+  t.meta().peer = std::make_shared<const PeerIdentity>(std::move(peer));
   co_return CloseReason::kDone;
 }
 

@@ -36,17 +36,17 @@ class ReverseConnection final : public Mesh::Connection {
  public:
   ReverseConnection(Mesh& mesh, std::unique_ptr<Stream> tls) : Connection(mesh, tls->meta().source) {
     const StreamMeta& m = tls->meta();
-    auto spiffe = parse_spiffe_id(m.peer_spiffe);
+    auto spiffe = parse_spiffe_id(m.peer_spiffe());
     ReverseRegistry::Entry e;
-    e.node_id = m.peer_node;
-    e.spiffe_id = m.peer_spiffe;
+    e.node_id = m.peer_node();
+    e.spiffe_id = m.peer_spiffe();
     e.name = spiffe ? spiffe->name() : "";
     e.peer = m.source;
     e.owner = &mesh;
     name_ = e.name.empty() ? e.spiffe_id : e.name;
     serial_ = mesh.shared().registry.add(std::move(e));
     mesh.add_reverse(serial_, *this);
-    spdlog::info("remote accept: node {} ({}) registered from {}", name_, m.peer_spiffe, format_endpoint(m.source));
+    spdlog::info("remote accept: node {} ({}) registered from {}", name_, m.peer_spiffe(), format_endpoint(m.source));
     Worker& w = mesh.worker();
     session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kClient, std::move(tls), w.context(), w.buffers(),
                                                mesh.settings(), mesh.lasting_timing(), *this);

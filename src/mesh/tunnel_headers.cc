@@ -27,23 +27,17 @@ std::string new_traceparent() {
 
 }  // namespace
 
-const std::string* recorded_header(const StreamMeta& m, std::string_view name) {
-  for (const auto& [n, v] : m.headers)
-    if (n == name) return &v;
-  return nullptr;
-}
-
 std::vector<std::pair<std::string, std::string>> tunnel_headers(const StreamMeta& m) {
   std::vector<std::pair<std::string, std::string>> out;
   if (m.source.port() != 0) {
     // The port makes the value a quoted string; IPv6 is bracketed (RFC 7239 section 6).
     std::string node = "for=\"" + format_endpoint(m.source) + "\"";
-    const std::string* before = recorded_header(m, "forwarded");
-    out.emplace_back("forwarded", before ? *before + ", " + node : node);
+    auto before = m.headers.find("forwarded");
+    out.emplace_back("forwarded", before ? std::string(*before) + ", " + node : node);
   }
-  if (const std::string* baggage = recorded_header(m, "baggage")) out.emplace_back("baggage", *baggage);
-  const std::string* trace = recorded_header(m, "traceparent");
-  std::string traceparent = trace ? *trace : new_traceparent();
+  if (auto baggage = m.headers.find("baggage")) out.emplace_back("baggage", std::string(*baggage));
+  auto trace = m.headers.find("traceparent");
+  std::string traceparent = trace ? std::string(*trace) : new_traceparent();
   if (!traceparent.empty()) out.emplace_back("traceparent", std::move(traceparent));
   return out;
 }

@@ -14,7 +14,4 @@ namespace ugate {
 
 std::vector<std::pair<std::string, std::string>> tunnel_headers(const StreamMeta& m);
 
-// A recorded header field of the stream, or null.
-const std::string* recorded_header(const StreamMeta& m, std::string_view name);
-
 }  // namespace ugate

@@ -52,6 +52,42 @@ TEST(AccessLog, JsonLineParsesAndEscapes) {
   EXPECT_EQ(j["sniffed"], "socks5");
 }
 
+TEST(AccessLog, PeerIdentityIsTheConnectionsSharedOne) {
+  auto peer = std::make_shared<const PeerIdentity>(PeerIdentity{"spiffe://mesh.test/ns/default/sa/a", "nodea"});
+  StreamMeta one = sample(), two = sample();
+  one.peer = two.peer = peer;  // two streams on one connection: one identity, no copies
+  EXPECT_EQ(one.peer_spiffe().data(), two.peer_spiffe().data());
+  std::string line;
+  format_access_line(line, two, AccessLogConfig::Format::kJson);
+  auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["peer_spiffe"], "spiffe://mesh.test/ns/default/sa/a");
+  EXPECT_EQ(j["peer_node"], "nodea");
+  EXPECT_EQ(sample().peer_spiffe(), "") << "no proven peer";
+}
+
+TEST(RecordedHeaders, PackedPairsFoundAndListedInOrder) {
+  RecordedHeaders h;
+  EXPECT_TRUE(h.empty());
+  EXPECT_FALSE(h.find("forwarded"));
+  h.add("forwarded", "for=\"10.0.0.1:5\"");
+  h.add("baggage", "");  // an empty value is a value
+  h.add("traceparent", "00-abc-def-01");
+  h.shrink();
+  EXPECT_EQ(h.find("forwarded"), "for=\"10.0.0.1:5\"");
+  EXPECT_EQ(h.find("baggage"), "");
+  EXPECT_EQ(h.find("traceparent"), "00-abc-def-01");
+  EXPECT_FALSE(h.find("forward")) << "whole names only";
+  std::vector<std::string> listed;
+  h.for_each([&](std::string_view n, std::string_view v) { listed.push_back(std::string(n) + "=" + std::string(v)); });
+  EXPECT_EQ(listed, (std::vector<std::string>{"forwarded=for=\"10.0.0.1:5\"", "baggage=", "traceparent=00-abc-def-01"}));
+
+  StreamMeta m = sample();
+  m.headers = {{"traceparent", "00-1-2-01"}};
+  nlohmann::json j;
+  describe_meta(m, "proxying", 0, j);
+  EXPECT_EQ(j["headers"], (nlohmann::json{{"traceparent", "00-1-2-01"}}));
+}
+
 TEST(AccessLog, UnknownValuesAreDashesInText) {
   StreamMeta m;
   m.listener = "web";
