@@ -275,6 +275,7 @@ def idle_streams(env: b.Env, procs: b.Processes, count: int, per_connection: int
     b.check_idle(env)
     time.sleep(1)
     before = {"A": b.rss_kib(a_proc.pid), "B": b.rss_kib(b_proc.pid)}
+    fds_before = {"A": b.open_fds(a_proc.pid), "B": b.open_fds(b_proc.pid)}
     client = procs.start(f"idle-{a_port}", [env.loadgen, "idle", "--target", f"127.0.0.1:{a_port}",
                                             "--count", str(count)], pipe_stdio=True)
     try:
@@ -289,19 +290,30 @@ def idle_streams(env: b.Env, procs: b.Processes, count: int, per_connection: int
     opened = status.get("open", 0)
     if status.get("error"):
         print(f"  ! only {opened} of {count} streams opened: {status['error']}")
-    connections = -(-opened // per_connection)  # with one worker; more workers may hold a few more
-    out = {"streams": opened, "connections": connections}
+    out = {"streams": opened}
     for side in ("A", "B"):
         growth = after[side] - before[side]
+        # Each stream holds one socket on either side (A: its client; B: its upstream); the other
+        # new descriptors are the mesh connections (each worker pools its own).
+        connections = max(fds[side] - fds_before[side] - opened, 0)
         out[side] = {"rss_before_kib": before[side], "rss_after_kib": after[side], "growth_kib": growth,
-                     "fds": fds[side]}
-        report.rows.append([side, per_connection, opened, fds[side], before[side], after[side],
+                     "fds": fds[side], "connections": connections}
+        report.rows.append([side, per_connection, opened, connections, fds[side], before[side], after[side],
                             b.fmt(growth / opened if opened else None)])
         print(f"  {side}: {opened} streams, {per_connection} a connection: RSS {before[side]} -> {after[side]} KiB "
               f"({b.fmt(growth / opened if opened else None)} KiB per stream), {fds[side]} fds")
     for p in (a_proc, b_proc):
         procs.stop(p)
     return out
+
+
+def stream_and_connection_cost(pooled: dict, single: dict, side: str) -> tuple[float, float]:
+    """KiB per idle stream and per idle connection, from two runs with different streams per
+    connection: growth = S x streams + C x connections, two equations for S and C."""
+    n1, c1, g1 = pooled["streams"], pooled[side]["connections"], pooled[side]["growth_kib"]
+    n2, c2, g2 = single["streams"], single[side]["connections"], single[side]["growth_kib"]
+    c = (g2 * n1 - g1 * n2) / (c2 * n1 - c1 * n2)
+    return (g1 - c * c1) / n1, c
 
 
 def section_memory(env: b.Env) -> b.Report:
@@ -312,9 +324,11 @@ def section_memory(env: b.Env) -> b.Report:
         "with a 1-byte round trip (so B has dialled the echo server), and holds them; VmRSS of A and of B "
         "before (after 1 s of settling) and after (1 s after the last). Run 1: 100 streams a connection "
         f"({count} streams). Run 2: one stream a connection ({few} streams), so each stream brings its own "
-        "connection. Per-connection cost = run 2's growth per stream minus run 1's. Kernel socket "
-        f"buffers are not in RSS. {env.args.workers} worker(s) each.",
-        ["side", "streams a connection", "streams", "fds", "RSS before KiB", "RSS after KiB", "KiB per stream"])
+        "connection. Connections = new descriptors minus one per stream. The cost of an idle stream S "
+        "and of an idle connection C solve growth = S x streams + C x connections for both runs. Kernel "
+        f"socket buffers are not in RSS. {env.args.workers} worker(s) each.",
+        ["side", "streams a connection", "streams", "connections", "fds", "RSS before KiB", "RSS after KiB",
+         "KiB per stream"])
     with b.Processes(env.workdir) as procs:
         pooled = idle_streams(env, procs, count, 100, report)
     with b.Processes(env.workdir) as procs:
@@ -323,8 +337,7 @@ def section_memory(env: b.Env) -> b.Report:
     for side in ("A", "B"):
         if not pooled["streams"] or not single["streams"]:
             continue
-        per_stream = pooled[side]["growth_kib"] / pooled["streams"]
-        per_connection = single[side]["growth_kib"] / single["streams"] - per_stream
+        per_stream, per_connection = stream_and_connection_cost(pooled, single, side)
         report.check(f"{side}: KiB per idle HBONE stream", per_stream, "<= 2", lambda v: v <= 2)
         report.check(f"{side}: KiB per idle pooled connection", per_connection, "<= 32", lambda v: v <= 32)
     return report
