@@ -92,9 +92,11 @@ struct H2Codec::Callbacks {
   }
 
   static int on_frame_send(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
-    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-      if (Transaction* t = txn_of(s, f->hd.stream_id)) codec(ud).events_.on_local_end(*t);
-    }
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+    Transaction* t = txn_of(s, f->hd.stream_id);
+    if (!t) return 0;
+    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) codec(ud).events_.on_local_end(*t);
+    else if (f->hd.type == NGHTTP2_HEADERS) codec(ud).events_.on_headers_sent(*t);
     return 0;
   }
 
@@ -121,11 +123,12 @@ struct H2Codec::Callbacks {
 
   static ssize_t read_data(nghttp2_session*, int32_t, uint8_t*, size_t length, uint32_t* flags,
                            nghttp2_data_source* source, void* ud) {
-    bool end = false;
-    long n = codec(ud).events_.data_ready(*static_cast<Transaction*>(source->ptr), length, end);
+    bool end = false, pause = false;
+    long n = codec(ud).events_.data_ready(*static_cast<Transaction*>(source->ptr), length, end, pause);
     if (n < 0) return NGHTTP2_ERR_DEFERRED;
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     if (end) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (pause) *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
     return n;
   }
 
@@ -231,23 +234,27 @@ bool H2Codec::want_write() const { return !overflow_.empty() || nghttp2_session_
 
 int32_t H2Codec::submit_connect(std::string_view authority, const std::vector<Header>& extra, Transaction& t) {
   auto nva = to_nva({{":method", "CONNECT"}, {":authority", authority}}, extra);
-  nghttp2_data_provider prd{};
-  prd.source.ptr = &t;
-  prd.read_callback = Callbacks::read_data;
-  int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), &prd, &t);
+  int32_t id = nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, -1, nullptr, nva.data(), nva.size(), &t);
   return id > 0 ? id : 0;
 }
 
 bool H2Codec::submit_response(int32_t id, int status, const std::vector<Header>& extra, bool with_body) {
   std::string code = std::to_string(status);
   auto nva = to_nva({{":status", code}}, extra);
+  if (!with_body) return nghttp2_submit_response(session_, id, nva.data(), nva.size(), nullptr) == 0;
+  return nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nva.data(), nva.size(), nullptr) == 0;
+}
+
+bool H2Codec::submit_data(int32_t id, Transaction& t) {
   nghttp2_data_provider prd{};
-  prd.source.ptr = txn_of(session_, id);
+  prd.source.ptr = &t;
   prd.read_callback = Callbacks::read_data;
-  return nghttp2_submit_response(session_, id, nva.data(), nva.size(), with_body ? &prd : nullptr) == 0;
+  return nghttp2_submit_data(session_, NGHTTP2_FLAG_END_STREAM, id, &prd) == 0;
 }
 
 void H2Codec::resume(int32_t id) { nghttp2_session_resume_data(session_, id); }
+
+Transaction* H2Codec::transaction(int32_t id) const { return id > 0 ? txn_of(session_, id) : nullptr; }
 
 void H2Codec::consume(int32_t id, size_t n) {
   if (n > 0) nghttp2_session_consume(session_, id, n);

@@ -61,10 +61,15 @@ class CodecEvents {
   virtual void on_stream_closed(Transaction& t, uint32_t error_code) = 0;
   // We sent a frame that ended our side of the stream.
   virtual void on_local_end(Transaction& t) = 0;
-  // Outbound DATA. How many bytes (at most `max`) are ready on t; sets `end`
-  // when those are the last, and returns -1 when nothing is ready yet (the
-  // stream waits until resume()).
-  virtual long data_ready(Transaction& t, size_t max, bool& end) = 0;
+  // We sent a stream's HEADERS that left it open (a client's request): DATA may follow.
+  virtual void on_headers_sent(Transaction& t) = 0;
+  // Outbound DATA, for a source submit_data() queued. How many bytes (at most
+  // `max`) are ready on t, and what follows them: `end` when they are the last
+  // (END_STREAM), `pause` when they are all there is for now (the source ends
+  // with this frame, without END_STREAM, so that an idle stream keeps no DATA
+  // source in nghttp2; submit_data() again when there is more). -1 when
+  // nothing is ready (the source waits until resume()).
+  virtual long data_ready(Transaction& t, size_t max, bool& end, bool& pause) = 0;
   // Moves n bytes of t's queued data to `out` (n was granted by data_ready).
   virtual void take_data(Transaction& t, uint8_t* out, size_t n) = 0;
   virtual void on_frame_received() = 0;  // any frame: the peer is alive
@@ -96,13 +101,17 @@ class H2Codec {
   bool want_write() const;  // frames are pending (or a peer's GOAWAY is to be answered)
   const std::string& error() const { return error_; }
 
-  // Client: a CONNECT request for `authority` with extra header fields; the
-  // stream's DATA comes from t (data_ready). Returns the stream id, or 0.
+  // Client: a CONNECT request for `authority` with extra header fields, for
+  // transaction t. Returns the stream id, or 0.
   int32_t submit_connect(std::string_view authority, const std::vector<Header>& extra, Transaction& t);
-  // Server: the response HEADERS; with_body keeps the stream open for DATA
-  // from t, otherwise the HEADERS end it.
+  // Server: the response HEADERS; with_body keeps the stream open for DATA,
+  // otherwise the HEADERS end it.
   bool submit_response(int32_t id, int status, const std::vector<Header>& extra, bool with_body);
+  // Queues a DATA source for the stream (data_ready, take_data): once its
+  // HEADERS went out, and while it has none. False when the stream is gone.
+  bool submit_data(int32_t id, Transaction& t);
   void resume(int32_t id);                     // data_ready may have more now
+  Transaction* transaction(int32_t id) const;  // the stream's, or null once gone or detached
   void consume(int32_t id, size_t n);          // n received bytes were delivered: window credit
   void reset(int32_t id, uint32_t error_code);  // RST_STREAM
   void ping();

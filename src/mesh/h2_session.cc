@@ -105,6 +105,7 @@ void H2Session::flush() {
       if (!codec_.want_write()) break;
       if (!out_buf_) out_buf_ = buffers_.acquire(kOutClass);
       bool ok = codec_.produce(reinterpret_cast<uint8_t*>(out_buf_.data()), out_buf_.size(), out_len_);
+      send_again();
       deliver();
       if (!ok) {
         fail(EndReason::kProtocolError, codec_.error());
@@ -191,6 +192,7 @@ void H2Session::fail(EndReason why, std::string detail) {
   detail_ = std::move(detail);
   requests_.clear();  // their streams fail below
   wake_.clear();      // and are told so
+  send_again_.clear();
   for (auto it = txns_.begin(); it != txns_.end();) {
     Transaction& t = *it++;
     if (t.stream) t.stream->fail(reset_error());
@@ -316,13 +318,29 @@ size_t H2Session::stream_write(Transaction& t, asio::const_buffer buf, error_cod
   }
   size_t n = std::min(room, buf.size());
   t.out.append(static_cast<const uint8_t*>(buf.data()), n, buffers_);
+  want_send(t);
+  ec = {};
+  return n;
+}
+
+// Bytes or the end are queued on t: its DATA source goes on, or a new one is queued.
+void H2Session::want_send(Transaction& t) {
   if (t.deferred) {
     t.deferred = false;
     codec_.resume(t.id);
+  } else if (t.can_send && !t.sending && !t.local_end && !t.closed) {
+    t.sending = codec_.submit_data(t.id, t);
   }
   schedule_flush();
-  ec = {};
-  return n;
+}
+
+// Sources that ended with bytes still queued, or streams whose HEADERS just
+// went out: queued now that the codec returned (it takes a new source for a
+// stream only once the old one is detached, after its last frame).
+void H2Session::send_again() {
+  for (int32_t id : send_again_)
+    if (Transaction* t = codec_.transaction(id)) want_send(*t);
+  send_again_.clear();
 }
 
 bool H2Session::stream_readable(const Transaction& t) const {
@@ -336,11 +354,7 @@ bool H2Session::stream_writable(const Transaction& t) const {
 void H2Session::stream_shutdown(Transaction& t) {
   if (t.end_queued || t.closed) return;
   t.end_queued = true;
-  if (t.deferred) {
-    t.deferred = false;
-    codec_.resume(t.id);
-  }
-  schedule_flush();
+  want_send(t);
 }
 
 void H2Session::stream_reset(Transaction& t) {
@@ -378,6 +392,7 @@ bool H2Session::stream_respond(Transaction& t, int status,
   bool body = is_2xx(status);
   if (!codec_.submit_response(t.id, status, headers, body)) return false;
   t.responded = true;
+  t.can_send = body;
   if (!body) t.end_queued = true;  // the HEADERS end our side
   schedule_flush();
   return true;
@@ -513,10 +528,17 @@ void H2Session::on_local_end(Transaction& t) {
   if (!t.stream && !t.remote_end && !t.closed) codec_.reset(t.id, kNoError);  // closed by its user: done
 }
 
-long H2Session::data_ready(Transaction& t, size_t max, bool& end) {
+void H2Session::on_headers_sent(Transaction& t) {
+  if (role_ != Role::kClient) return;
+  t.can_send = true;
+  if (!t.out.empty() || t.end_queued) send_again_.push_back(t.id);
+}
+
+long H2Session::data_ready(Transaction& t, size_t max, bool& end, bool& pause) {
   if (!t.out.empty()) {
     size_t n = std::min(max, t.out.size());
     end = t.end_queued && n == t.out.size();
+    pause = t.pausing = !end && n == t.out.size();
     return static_cast<long>(n);
   }
   if (t.end_queued) {
@@ -529,6 +551,10 @@ long H2Session::data_ready(Transaction& t, size_t max, bool& end) {
 
 void H2Session::take_data(Transaction& t, uint8_t* out, size_t n) {
   t.out.take(out, n, buffers_);
+  if (t.pausing) {  // the source ends with this frame; bytes queued since need a new one
+    t.pausing = t.sending = false;
+    if (!t.out.empty() || t.end_queued) send_again_.push_back(t.id);
+  }
   // Writers wake when half the queue is free, not for every frame.
   if (t.stream && t.out.size() <= H2Stream::kSendQueue / 2) wake(*t.stream, false);
 }

@@ -123,6 +123,8 @@ class H2Session final : private CodecEvents {
   bool stream_writable(const Transaction& t) const;
   void stream_shutdown(Transaction& t);
   void stream_reset(Transaction& t);
+  void want_send(Transaction& t);
+  void send_again();
   void stream_close(Transaction& t);
   bool stream_respond(Transaction& t, int status, const std::vector<std::pair<std::string, std::string>>& extra);
   void credit(Transaction& t);
@@ -137,7 +139,8 @@ class H2Session final : private CodecEvents {
   void on_remote_end(Transaction& t) override;
   void on_stream_closed(Transaction& t, uint32_t error_code) override;
   void on_local_end(Transaction& t) override;
-  long data_ready(Transaction& t, size_t max, bool& end) override;
+  void on_headers_sent(Transaction& t) override;
+  long data_ready(Transaction& t, size_t max, bool& end, bool& pause) override;
   void take_data(Transaction& t, uint8_t* out, size_t n) override;
   void on_frame_received() override { quiet_ticks_ = 0; }
   void on_ping_ack() override { ping_ticks_ = 0; }
@@ -163,6 +166,7 @@ class H2Session final : private CodecEvents {
   };
   std::vector<Wake> wake_;                             // collected inside the codec, called after
   std::vector<std::unique_ptr<H2Stream>> requests_;    // server: arrived inside the codec, handed out after
+  std::vector<int32_t> send_again_;                    // streams to queue a DATA source for after the codec
   unsigned ended_ = 0;                                 // streams gone since the handler last heard
   Side read_side_{*this, false}, write_side_{*this, true};
   Buffer in_buf_, out_buf_;

@@ -55,7 +55,10 @@ class Transaction : public IntrusiveHook {
   bool remote_end = false;     // END_STREAM received
   bool end_queued = false;     // shutdown_write: END_STREAM after the queued bytes
   bool local_end = false;      // END_STREAM sent
-  bool deferred = false;       // the codec waits for data_ready to have bytes
+  bool can_send = false;       // DATA may be submitted: the stream's HEADERS went out (client), or a 2xx (server)
+  bool sending = false;        // a DATA source is queued in the codec (submit_data, until it pauses or ends)
+  bool pausing = false;        // the frame being sent takes all there is: the source ends with it
+  bool deferred = false;       // the source waits for data_ready to have bytes (resume)
   bool responded = false;      // server: response HEADERS submitted
   bool closed = false;         // the codec closed the stream
 };

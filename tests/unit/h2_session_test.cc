@@ -178,6 +178,52 @@ TEST_F(H2SessionTest, MovesBytesBothWaysExactlyWithHalfClose) {
   EXPECT_EQ(server_->streams(), 0u);
 }
 
+// A stream's DATA source lives only while it has bytes to send: it ends with the
+// frame that empties the queue and a new one starts with the next write. Bytes
+// written before the request HEADERS left, in bursts with idle spells between,
+// and the end after an idle spell all arrive, in order.
+TEST_F(H2SessionTest, BytesWrittenEarlyAndAfterIdleSpellsArriveInOrder) {
+  start();
+  std::unique_ptr<H2Stream> at_server;
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    at_server = std::move(s);
+  };
+  auto s = connect();
+  error_code ec;
+  EXPECT_EQ(s->try_write(asio::buffer(std::string_view("early;")), ec), 6u) << "queued before the HEADERS went out";
+  std::string sent_up, sent_down, got_up, got_down;
+  error_code up_ec, down_ec;
+  run([&]() -> asio::awaitable<void> {
+    while (!at_server) co_await sleep_for(std::chrono::milliseconds(1));
+    char early[6];
+    size_t n = 0;
+    for (int i = 0; i < 500 && n < sizeof early; ++i) {  // nothing else is written until these came
+      n += at_server->try_read(asio::buffer(early + n, sizeof early - n), ec);
+      if (n < sizeof early) co_await sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(std::string_view(early, n), "early;");
+    asio::co_spawn(ctx_, [&]() -> asio::awaitable<void> { got_up = co_await read_to_end(*at_server, up_ec, 7); },
+                   asio::detached);
+    for (int i = 0; i < 40; ++i) {
+      std::string up = random_bytes(1 + i * 997 % 5000, i), down = random_bytes(1 + i * 131 % 300, 100 + i);
+      EXPECT_FALSE(co_await send_all(*s, up, false));
+      EXPECT_FALSE(co_await send_all(*at_server, down, false));
+      sent_up += up;
+      sent_down += down;
+      co_await sleep_for(std::chrono::milliseconds(i % 3));  // the queues run dry: each source ends
+    }
+    s->shutdown_write();
+    at_server->shutdown_write();
+    got_down = co_await read_to_end(*s, down_ec);
+    while (!s->peer_finished() || got_up.size() < sent_up.size()) co_await sleep_for(std::chrono::milliseconds(1));
+  });
+  EXPECT_FALSE(up_ec);
+  EXPECT_FALSE(down_ec);
+  EXPECT_TRUE(got_up == sent_up) << got_up.size() << " of " << sent_up.size();
+  EXPECT_TRUE(got_down == sent_down) << got_down.size() << " of " << sent_down.size();
+}
+
 TEST_F(H2SessionTest, NonSuccessAnswerEndsTheStream) {
   start();
   server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
