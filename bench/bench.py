@@ -304,13 +304,12 @@ def floor_relay(env: Env, threads: int) -> Contender:
     label = f"floor relay t{threads}"
 
     def start(procs: Processes, upstream: int):
-        proc = procs.start(label.replace(" ", "-"), [env.loadgen, "relay", "--listen", "127.0.0.1:0", "--target",
-                                                     f"127.0.0.1:{upstream}", "--threads", str(threads)],
-                           pipe_stdio=True)
-        line = read_line(proc, timeout=5)
-        if not line:
-            raise StartError(f"relay did not start: {procs.log_tail(label.replace(' ', '-'))}")
-        return json.loads(line)["port"], proc
+        name = label.replace(" ", "-")
+        port, proc = loadgen_server(env, procs, name, "relay", "--target", f"127.0.0.1:{upstream}",
+                                    "--threads", str(threads))
+        if port is None:
+            raise StartError(f"relay did not start: {procs.log_tail(name)}")
+        return port, proc
 
     return Contender(label, start)
 
@@ -321,11 +320,17 @@ def start_echo(env: Env, procs: Processes) -> int:
 
 def start_loadgen_server(env: Env, procs: Processes, mode: str) -> int:
     """`ugate-loadgen echo` or `sink` on a port of its choice; returns the port."""
-    proc = procs.start(mode, [env.loadgen, mode, "--listen", "127.0.0.1:0"], pipe_stdio=True)
-    line = read_line(proc, timeout=5)
-    if not line:
+    port, _ = loadgen_server(env, procs, mode, mode)
+    if port is None:
         raise SystemExit(f"{mode} server did not start: {procs.log_tail(mode)}")
-    return json.loads(line)["port"]
+    return port
+
+
+def loadgen_server(env: Env, procs: Processes, name: str, mode: str, *args: str):
+    """`ugate-loadgen MODE --listen 127.0.0.1:0 ARGS...`; (the port it announced or None, its process)."""
+    proc = procs.start(name, [env.loadgen, mode, "--listen", "127.0.0.1:0", *args], pipe_stdio=True)
+    line = read_line(proc, timeout=5)
+    return (json.loads(line)["port"] if line else None), proc
 
 
 def start_contenders(procs: Processes, contenders: list[Contender], upstream: int,

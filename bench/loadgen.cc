@@ -183,21 +183,31 @@ bool recv_all(int fd, char* p, size_t n) {
 // Level-triggered epoll. A connection whose peer does not read fast enough keeps its unsent
 // bytes and stops being read until they are gone (backpressure, bounded memory).
 // The listening socket of a server subcommand (--listen), announced as {"port":N} on stdout.
-int listen_and_announce(const Options& opt, int flags) {
-  Endpoint ep = parse_endpoint(opt.str("listen"));
+// A listening socket on ep with the socket option `reuse` (SO_REUSEADDR or SO_REUSEPORT) set;
+// ep becomes the address it is bound to (for port 0, the port the kernel chose).
+int listening_socket(Endpoint& ep, int flags, int reuse) {
   int lfd = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
   if (lfd < 0) die_errno("socket");
   int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&ep.addr), ep.len) != 0) die_errno("bind " + opt.str("listen"));
+  setsockopt(lfd, SOL_SOCKET, reuse, &one, sizeof one);
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&ep.addr), ep.len) != 0) die_errno("bind");
   if (listen(lfd, 4096) != 0) die_errno("listen");
-  sockaddr_storage bound{};
-  socklen_t blen = sizeof bound;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&bound), &blen);
-  int port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                               : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  socklen_t len = sizeof ep.addr;
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&ep.addr), &len);
+  return lfd;
+}
+
+void announce_port(const Endpoint& ep) {
+  int port = ntohs(ep.addr.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&ep.addr)->sin6_port
+                                                 : reinterpret_cast<const sockaddr_in*>(&ep.addr)->sin_port);
   std::printf("{\"port\":%d}\n", port);
   std::fflush(stdout);
+}
+
+int listen_and_announce(const Options& opt, int flags) {
+  Endpoint ep = parse_endpoint(opt.str("listen"));
+  int lfd = listening_socket(ep, flags, SO_REUSEADDR);
+  announce_port(ep);
   return lfd;
 }
 
@@ -676,13 +686,13 @@ class Relay {
     if (p->s[0].eof && p->s[1].eof && p->s[0].pending.empty() && p->s[1].pending.empty()) destroy(p);
   }
 
-  // Sends to.pending; false on a broken connection.
+  // Sends to.pending; false on a broken connection. (pump reads nothing while bytes wait for
+  // `to`, so an EOF, and the shutdown it passes on, never comes before them.)
   static bool flush(Side& to) {
     if (to.pending.empty()) return true;
     ssize_t w = send(to.fd, to.pending.data(), to.pending.size(), MSG_NOSIGNAL);
     if (w < 0) return errno == EAGAIN;
     to.pending.erase(0, static_cast<size_t>(w));
-    if (to.pending.empty() && other(to).eof) shutdown(to.fd, SHUT_WR);
     return true;
   }
 
@@ -722,20 +732,9 @@ int cmd_relay(const Options& opt) {
   Endpoint ep = parse_endpoint(opt.str("listen"));
   long threads = std::max(1L, opt.num("threads", 1));
   std::vector<int> listeners;
-  for (long i = 0; i < threads; ++i) {  // the first binds (port 0: any), the others share its port
-    int lfd = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(lfd, reinterpret_cast<sockaddr*>(&ep.addr), ep.len) != 0) die_errno("bind " + opt.str("listen"));
-    if (listen(lfd, 4096) != 0) die_errno("listen");
-    socklen_t len = sizeof ep.addr;
-    getsockname(lfd, reinterpret_cast<sockaddr*>(&ep.addr), &len);
-    listeners.push_back(lfd);
-  }
-  int port = ntohs(ep.addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ep.addr)->sin6_port
-                                                 : reinterpret_cast<sockaddr_in*>(&ep.addr)->sin_port);
-  std::printf("{\"port\":%d}\n", port);
-  std::fflush(stdout);
+  // The first binds (port 0: any), the others share its port.
+  for (long i = 0; i < threads; ++i) listeners.push_back(listening_socket(ep, SOCK_NONBLOCK, SO_REUSEPORT));
+  announce_port(ep);
   for (size_t i = 1; i < listeners.size(); ++i) {
     std::thread([lfd = listeners[i], target] { Relay(lfd, target).run(); }).detach();
   }
