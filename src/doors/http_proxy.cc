@@ -294,10 +294,10 @@ class HttpProxyConnection {
     for (;;) {
       p = co_await read_head(*up_in_, upstream, http1::parse_response_head);
       if (p.status != http1::Status::kDone) {
-        co_await refuse(error_response(502, "Bad Gateway",
-                                       p.error == kReadFailed ? "the upstream closed without a response"
-                                                              : fmt::format("invalid response: {}", p.error)),
-                        CloseReason::kUpstreamReset);
+        // Named first: a ?: in a co_await's expression is a GCC 12 double free (check_coroutines.py).
+        std::string why = p.error == kReadFailed ? "the upstream closed without a response"
+                                                 : fmt::format("invalid response: {}", p.error);
+        co_await refuse(error_response(502, "Bad Gateway", why), CloseReason::kUpstreamReset);
         co_return false;
       }
       up_in_->consume(p.used);

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -128,6 +129,36 @@ class HttpProxy(unittest.TestCase):
             self.assertIn(b"cannot resolve nope.invalid", answer)
             wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="web", reason="connect_refused") == 2,
                        what="two connect_refused")
+
+    def test_upstream_without_a_response_is_502_and_the_gate_lives_on(self):
+        # An origin that closes without answering, and one that answers garbage: each a 502. The
+        # first once crashed the process (a ?: in a co_await expression, freed twice by GCC 12).
+        with socket.socket() as origin:
+            origin.bind(("127.0.0.1", 0))
+            origin.listen(16)
+            answers = iter([b"", b"SSH-2.0-not-http\r\n\r\n"] * 3)
+
+            def serve():
+                for answer in answers:
+                    c, _ = origin.accept()
+                    with c:
+                        c.recv(65536)
+                        c.sendall(answer)
+            server = threading.Thread(target=serve, daemon=True)
+            server.start()
+            target = f"127.0.0.1:{origin.getsockname()[1]}"
+            port = free_port()
+            with Ugate(f"[ {proxy_listener(port)} ]") as ug:
+                for _ in range(3):
+                    answer = exchange(port, f"GET http://{target}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    self.assertTrue(answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), answer)
+                    self.assertIn(b"the upstream closed without a response", answer)
+                    answer = exchange(port, f"GET http://{target}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    self.assertTrue(answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), answer)
+                    self.assertIn(b"invalid response", answer)
+                self.assertTrue(ug.ready())
+                self.assertIsNone(ug.proc.poll(), ug.log())
+            server.join(5)
 
     def test_connect_timeout_is_504(self):
         blackhole = socket.socket()
