@@ -3,8 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace ugate {
 namespace {
@@ -604,6 +607,114 @@ TEST(ConfigProxyProtocol, V2OrOffAndOnlyWhereWholeStreamsAreForwarded) {
               HasSubstr("listeners[0].proxy_protocol: expected v2 or off, got 'v1'"));
   EXPECT_THAT(error_of("listeners: [ { address: '127.0.0.1:1', protocol: http-proxy, proxy_protocol: v2 } ]"),
               HasSubstr("only for listeners that forward whole streams (not http-proxy)"));
+}
+
+}  // namespace
+}  // namespace ugate
+
+namespace ugate {
+namespace {
+
+TEST(ConfigYaml, DuplicateKeysAreRejectedWithFileLineAndKeyPath) {
+  EXPECT_EQ(error_of("workers: 2\nlog_level: info\nworkers: 3\n"),
+            "test.yaml:3: workers: duplicate key (first given on line 1)");
+  EXPECT_EQ(error_of("'workers': 2\nworkers: 3\n"), "test.yaml:2: workers: duplicate key (first given on line 1)")
+      << "quoted or not, it is the same key";
+  EXPECT_EQ(error_of("listeners:\n  - name: a\n    address: 'a:1'\n    forward: 'b:2'\n    address: 'a:3'\n"),
+            "test.yaml:5: listeners[0].address: duplicate key (first given on line 3)");
+  EXPECT_EQ(error_of("listeners:\n  - { address: 'a:1', forward: 'b:2' }\n"
+                     "  - { address: 'a:2', forward: 'b:2', forward: 'c:3' }\n"),
+            "test.yaml:3: listeners[1].forward: duplicate key (first given on line 3)");
+  EXPECT_EQ(error_of("listeners:\n  - address: 'a:1'\n    protocol: tls-sni\n    routes:\n"
+                     "      - sni: a.test\n        forward: 'b:1'\n        sni: b.test\n"),
+            "test.yaml:7: listeners[0].routes[0].sni: duplicate key (first given on line 5)");
+  EXPECT_EQ(error_of("identity:\n  name: a\n  ca: { dir: /x, dir: /y }\n"),
+            "test.yaml:3: identity.ca.dir: duplicate key (first given on line 3)");
+  EXPECT_EQ(error_of("identity:\n  name: a\n  name: b\n"), "test.yaml:3: identity.name: duplicate key (first given on line 2)");
+  EXPECT_EQ(error_of("mesh:\n  max_frame: 16KiB\n  connect_timeout: 1s\n  max_frame: 1MiB\n"),
+            "test.yaml:4: mesh.max_frame: duplicate key (first given on line 2)");
+  EXPECT_EQ(error_of("nodes:\n  gw: { address: 10.0.0.1:+8, id: spiffe://cluster.local/ns/default/sa/gw }\n"
+                     "  gw: { address: 10.0.0.2:+8, id: spiffe://cluster.local/ns/default/sa/other }\n"),
+            "test.yaml:3: nodes.gw: duplicate key (first given on line 2)");
+  EXPECT_EQ(error_of("authorization:\n  rules:\n    - action: allow\n      to: { port: 1, port: 2 }\n"),
+            "test.yaml:4: authorization.rules[0].to.port: duplicate key (first given on line 4)");
+  EXPECT_EQ(error_of("~: 1\nnull: 2\n"), "test.yaml:2: null: duplicate key (first given on line 1)");
+  EXPECT_EQ(error_of("&k workers: 2\n*k : 3\n"), "test.yaml:2: workers: duplicate key (first given on line 1)")
+      << "an alias to a key is that key";
+  // The same key in different mappings, and aliases, are fine.
+  Config c = load("listeners:\n  - { name: a, address: 'a:1', forward: &f 'b:2' }\n"
+                  "  - { name: b, address: 'a:2', forward: *f }\n");
+  EXPECT_EQ(c.listeners[1].router.routes().at(0).forward.str(), "b:2");
+  // The check does not expand aliases: ten levels of ten aliases each (10^10 leaves) cost nothing.
+  std::string laughs = "x0: &l0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int i = 1; i <= 10; ++i) {
+    std::string ref = "*l" + std::to_string(i - 1);
+    laughs += "x" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + ref;
+    for (int j = 1; j < 10; ++j) laughs += ", " + ref;
+    laughs += "]\n";
+  }
+  EXPECT_THAT(error_of(laughs), HasSubstr("test.yaml:1: x0: unknown key"));
+}
+
+TEST(ConfigYaml, KeysMustBeSingleValues) {
+  // yaml-cpp would throw its own exception (not a ConfigError) reading such a key as a string.
+  EXPECT_EQ(error_of("[a, b]: 1\n"), "test.yaml:1: (top level): a key must be a single value, not a list or mapping");
+  EXPECT_EQ(error_of("listeners:\n  - { address: 'a:1', forward: 'b:2', { x: 1 }: y }\n"),
+            "test.yaml:2: listeners[0]: a key must be a single value, not a list or mapping");
+  EXPECT_EQ(error_of("workers: &m [1]\n*m : 2\n"),
+            "test.yaml:2: (top level): a key must be a single value, not a list or mapping");
+}
+
+std::string repeat(std::string_view s, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST(ConfigYaml, DeepNestingIsAClearErrorNotACrash) {
+  const std::string too_deep = "invalid YAML: nesting deeper than 100 levels";
+  // Flow collections: yaml-cpp alone says "bad file", at the end of the text.
+  EXPECT_EQ(error_of(repeat("[", 10'000) + repeat("]", 10'000)), "test.yaml:1: " + too_deep);
+  EXPECT_EQ(error_of(repeat("{a: ", 10'000) + "1" + repeat("}", 10'000)), "test.yaml:1: " + too_deep);
+  EXPECT_EQ(error_of(repeat("[a: ", 10'000)), "test.yaml:1: " + too_deep);
+  EXPECT_EQ(error_of(repeat("[", 100'000)), "test.yaml:1: " + too_deep) << "unclosed";
+  // The line is the one where the 101st level starts.
+  EXPECT_EQ(error_of("listeners:\n" + repeat("  [\n", 10'000) + repeat("  ]\n", 10'000)), "test.yaml:101: " + too_deep);
+  std::string block;  // a: / a: / ... each indented one more
+  for (size_t i = 0; i < 1'000; ++i) block += std::string(i, ' ') + "a:\n";
+  EXPECT_EQ(error_of(block), "test.yaml:101: " + too_deep);
+  std::string list = "listeners:\n";  // - / - / ... each indented one more
+  for (size_t i = 0; i < 1'000; ++i) list += std::string(2 * i + 2, ' ') + "-\n";
+  EXPECT_EQ(error_of(list), "test.yaml:101: " + too_deep);
+  // A list of lists through a recursive alias is not nesting.
+  EXPECT_THAT(error_of("listeners: &l [*l]\n"), HasSubstr("test.yaml:1: listeners[0]: expected a mapping"));
+  // 100 levels are allowed (the schema then refuses the content), 101 are not.
+  EXPECT_EQ(error_of("workers: " + repeat("[", 99) + repeat("]", 99) + "\n"), "test.yaml:1: workers: expected a single value");
+  EXPECT_EQ(error_of("workers: " + repeat("[", 100) + repeat("]", 100) + "\n"), "test.yaml:1: " + too_deep);
+}
+
+TEST(ConfigYaml, ParseErrorsKeepTheirLineColumnAndMessage) {
+  EXPECT_EQ(error_of("a: [\n"), "test.yaml:2: invalid YAML: end of sequence flow not found (column 1)");
+  EXPECT_EQ(error_of("workers: 1\n  log_level: info\n"), "test.yaml:2: invalid YAML: illegal map value (column 12)");
+  EXPECT_EQ(error_of("log_level: \"\\q\"\n"), "test.yaml:1: invalid YAML: unknown escape character: q (column 15)");
+  EXPECT_EQ(error_of("workers: *nowhere\n"), "test.yaml:1: invalid YAML: the referenced anchor is not defined (column 10)");
+}
+
+TEST(ConfigYaml, FileErrorsNameTheFile) {
+  std::string path = ::testing::TempDir() + "ugate-config-yaml-test.yaml";
+  auto error_of_file = [&](const std::string& text) -> std::string {
+    { std::ofstream(path) << text; }
+    try {
+      load_config_file(path, {});
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(error_of_file("admin:\n  address: 127.0.0.1:+0\n  address: 127.0.0.1:+1\n"),
+            path + ":3: admin.address: duplicate key (first given on line 2)");
+  EXPECT_EQ(error_of_file(repeat("[", 10'000)), path + ":1: invalid YAML: nesting deeper than 100 levels");
+  std::remove(path.c_str());
 }
 
 }  // namespace
