@@ -34,16 +34,25 @@ constexpr std::chrono::seconds kWriteTimeout{30};
 constexpr int64_t kDefaultPollSeconds = 30;
 constexpr int64_t kMaxPollSeconds = 120;
 constexpr size_t kMaxMessagesPerPoll = 100;
+constexpr uint32_t kHeaderLimit = 16 * 1024;
+// The lingering close after a refused request (see linger()): at most this
+// many bytes of what the client still sends are read and dropped, within
+// kLingerTime in all and kLingerIdle between two reads.
+constexpr uint64_t kLingerBytes = uint64_t{16} << 20;
+constexpr std::chrono::seconds kLingerTime{5};
+constexpr std::chrono::seconds kLingerIdle{2};
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-// ?name=value as a number; nullopt when absent or not one.
-std::optional<int64_t> query_number(std::string_view query, std::string_view name) {
-  std::string value = query_value(query, name);
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || v < 0) return std::nullopt;
-  return v;
+// The request's Content-Length, when it has one that is a number.
+std::optional<uint64_t> content_length_of(const http::request<http::string_body>& req) {
+  auto it = req.find(http::field::content_length);
+  if (it == req.end()) return std::nullopt;
+  std::string_view text = it->value();
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return n;
 }
 
 PushRequest to_push_request(const http::request<http::string_body>& req) {
@@ -98,11 +107,21 @@ PushPeer mesh_peer_of(SSL* ssl) {
 // GET /s/ID (or /node/inbox)[?wait=SECONDS][&after=SEQ]: the subscriber's unacknowledged
 // messages as JSON once there is at least one, or 204 after `wait` seconds.
 // An `Urgency` request header filters out less urgent messages (RFC 8030 5.3).
+// A `wait` or `after` that is there but not a number is refused (400), never
+// taken as its default: after=0 would hand out every message again.
 asio::awaitable<PushReply> long_poll(PushService& service, const PushRequest& req, const std::string& sub_id) {
+  std::string bad;
+  std::optional<int64_t> wait_arg = query_number(req.query, "wait", &bad);
+  std::optional<int64_t> after_arg;
+  if (bad.empty()) after_arg = query_number(req.query, "after", &bad);
+  if (!bad.empty()) {
+    ++service.counters().rejected[static_cast<size_t>(PushReject::kBadRequest)];
+    co_return PushReply{400, bad + "\n"};
+  }
   PushReply error;
   if (!service.receiver(sub_id, &error)) co_return error;
-  int64_t wait = std::min(query_number(req.query, "wait").value_or(kDefaultPollSeconds), kMaxPollSeconds);
-  int64_t after = query_number(req.query, "after").value_or(0);
+  int64_t wait = std::min(wait_arg.value_or(kDefaultPollSeconds), kMaxPollSeconds);
+  int64_t after = after_arg.value_or(0);
   Urgency min_urgency = parse_urgency(req.urgency).value_or(Urgency::kVeryLow);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
   for (;;) {
@@ -123,18 +142,40 @@ asio::awaitable<PushReply> long_poll(PushService& service, const PushRequest& re
   }
 }
 
-// After a 413 the client may still be sending the body it was refused:
-// read and drop a bounded amount, so that it gets to read the answer
-// instead of a reset (nginx calls this a lingering close).
-asio::awaitable<void> drain(TlsStream& stream) {
-  constexpr size_t kMaxDrain = 1 << 20;
+// After a request refused before it was read to its end (413: the body;
+// 431: the rest of the header and any body), the client is typically still
+// sending, and reads the answer only once its request is out. Closing now,
+// with its input unread, makes the kernel send a RST, which makes the
+// client's send fail and can discard the answer before it is read. So we
+// read and drop what it still sends, then close (nginx's "lingering close").
+//
+// Bounded: at most kLingerBytes (16 MiB) in all, kLingerTime (5 s) in all and
+// kLingerIdle (2 s) between two reads. `rest` is what is left of the body
+// when its length is known (Content-Length): reading stops once it is in,
+// so a client that sends its whole body (up to the bound) reads the answer.
+// A longer or slower body is cut: that client may see a reset instead.
+// True when the client sent all it meant to (rest read, or it closed): the
+// connection can end with a TLS close_notify; false when a bound cut it.
+asio::awaitable<bool> linger(TlsStream& stream, std::optional<uint64_t> rest) {
+  auto& tcp_layer = beast::get_lowest_layer(stream);
+  const auto deadline = std::chrono::steady_clock::now() + kLingerTime;
+  uint64_t left = std::min<uint64_t>(rest.value_or(kLingerBytes), kLingerBytes);
+  const bool whole = rest && *rest <= kLingerBytes;  // reading `left` reads the whole body
   char sink[16384];
-  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-  for (size_t total = 0; total < kMaxDrain;) {
-    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_nothrow);
-    if (ec) break;
-    total += n;
+  while (left > 0) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) co_return false;
+    tcp_layer.expires_at(std::min(deadline, now + kLingerIdle));
+    size_t want = static_cast<size_t>(std::min<uint64_t>(left, sizeof sink));
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink, want), use_nothrow);
+    if (ec) {
+      // The client closed (TCP or TLS): nothing more comes. A timeout closed the socket.
+      bool timed_out = ec == beast::error::timeout;
+      co_return !timed_out;
+    }
+    left -= n;
   }
+  co_return whole;
 }
 
 }  // namespace
@@ -203,50 +244,78 @@ asio::awaitable<void> PushServer::serve(tcp::socket socket) {
   const PushPeer peer = mesh_peer_of(stream.native_handle());
   const size_t body_limit = std::max<size_t>(config_.service.max_message_size, 4096);
   beast::flat_buffer buffer;
+  bool cut = false;  // a bound of the lingering close cut the client off
   for (;;) {
     http::request_parser<http::string_body> parser;
-    parser.header_limit(16 * 1024);
+    parser.header_limit(kHeaderLimit);
     parser.body_limit(body_limit);
     tcp_layer.expires_after(kIdleTimeout);
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_nothrow);
+    // A header block over kHeaderLimit: answered 431 and closed. Nothing of
+    // the request is known for sure, not even its version or where it ends.
+    bool header_too_large = ec == http::error::header_limit;
     // A Content-Length above the limit fails here already, with the header parsed.
     bool too_large = ec == http::error::body_limit;
-    if (ec && !too_large) break;
-    if (!too_large) {
+    if (ec && !too_large && !header_too_large) break;
+    if (!ec) {
       auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_nothrow);
       too_large = bec == http::error::body_limit;
       if (bec && !too_large) break;
     }
+    const bool refused_unread = header_too_large || too_large;  // the request's rest is not read
     const auto& req = parser.get();
-    PushRequest pr = to_push_request(req);
-    pr.peer = &peer;
     PushReply reply;
-    if (too_large) {
+    std::optional<uint64_t> rest;  // of a refused body whose length is known
+    if (header_too_large) {
+      ++service_->counters().rejected[static_cast<size_t>(PushReject::kBadRequest)];
+      reply = {431, "request header fields too large\n"};
+    } else if (too_large) {
       ++service_->counters().rejected[static_cast<size_t>(PushReject::kTooLarge)];
       reply = {413, "message too large\n"};
-    } else if (req.method() == http::verb::get && pr.path.starts_with("/s/")) {
-      tcp_layer.expires_never();
-      reply = co_await long_poll(*service_, pr, pr.path.substr(3));
-    } else if (req.method() == http::verb::get && pr.path == "/node/inbox") {
-      if (auto inbox = service_->node_inbox(pr, &reply)) {
-        tcp_layer.expires_never();
-        reply = co_await long_poll(*service_, pr, *inbox);
-      }
+      // What the buffer holds past the header is body already read.
+      // From the field: when the length itself is over the limit, the parser
+      // stops before it counts the header done (and content_length() asserts).
+      if (auto length = content_length_of(req)) rest = *length > buffer.size() ? *length - buffer.size() : 0;
     } else {
-      reply = service_->handle(pr);
+      PushRequest pr = to_push_request(req);
+      pr.peer = &peer;
+      if (req.method() == http::verb::get && pr.path.starts_with("/s/")) {
+        tcp_layer.expires_never();
+        reply = co_await long_poll(*service_, pr, pr.path.substr(3));
+      } else if (req.method() == http::verb::get && pr.path == "/node/inbox") {
+        if (auto inbox = service_->node_inbox(pr, &reply)) {
+          tcp_layer.expires_never();
+          reply = co_await long_poll(*service_, pr, *inbox);
+        }
+      } else {
+        reply = service_->handle(pr);
+      }
     }
 
-    http::response<http::string_body> res{static_cast<http::status>(reply.status), req.version()};
+    unsigned version = 11;  // a 431's request line may not have been read
+    if (!header_too_large) version = req.version();
+    http::response<http::string_body> res{static_cast<http::status>(reply.status), version};
     res.set(http::field::server, std::string("ugate/") + kVersion);
     if (!reply.body.empty()) res.set(http::field::content_type, reply.content_type);
     for (auto& [name, value] : reply.headers) res.set(name, value);
-    res.keep_alive(req.keep_alive() && !too_large);  // an unread body cannot be skipped
+    res.keep_alive(!refused_unread && req.keep_alive());  // an unread request cannot be skipped
     res.body() = std::move(reply.body);
     res.prepare_payload();
     tcp_layer.expires_after(kWriteTimeout);
     auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
-    if (!wec && too_large) co_await drain(stream);
+    if (!wec && refused_unread) {
+      bool complete = co_await linger(stream, rest);
+      cut = !complete;
+    }
     if (wec || !res.keep_alive()) break;
+  }
+  if (cut) {
+    // Input is still coming: a TLS shutdown would go on reading (and
+    // dropping) it for as long as its timer runs. Close now; the kernel
+    // resets the connection.
+    boost::system::error_code close_ec;
+    tcp_layer.socket().close(close_ec);
+    co_return;
   }
   tcp_layer.expires_after(std::chrono::seconds(2));
   co_await stream.async_shutdown(use_nothrow);

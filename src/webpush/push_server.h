@@ -3,6 +3,10 @@
 // asio::ssl on the control thread, HTTP/1.1 keep-alive, and the long-poll
 // GET /s/ID that hands subscribers their messages. Control-plane traffic:
 // it shares the thread of the admin server, never a data-plane worker.
+// A header block over 16 KiB is answered 431, a body over max_message_size
+// 413; both then close the connection after a bounded lingering read of what
+// the client still sends (16 MiB, 5 s; see linger() in push_server.cc), so
+// that the client reads the answer instead of a reset.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>

@@ -55,6 +55,32 @@ std::string query_value(std::string_view query, std::string_view name) {
   return "";
 }
 
+std::optional<int64_t> query_number(std::string_view query, std::string_view name, std::string* error) {
+  std::optional<std::string_view> value;  // the first `name=...` (or bare `name`)
+  while (!query.empty() && !value) {
+    std::string_view item = query.substr(0, query.find('&'));
+    query = item.size() < query.size() ? query.substr(item.size() + 1) : std::string_view();
+    if (item == name) value = std::string_view();
+    else if (item.size() > name.size() && item.starts_with(name) && item[name.size()] == '=')
+      value = item.substr(name.size() + 1);
+  }
+  if (!value) return std::nullopt;  // absent: the caller's default applies
+  int64_t v = 0;
+  const char* begin = value->data();
+  const char* end = begin + value->size();
+  auto [stop, ec] = std::from_chars(begin, end, v);
+  if (ec == std::errc::result_out_of_range && stop == end) {
+    *error = std::string(name) + ": out of range";
+  } else if (value->empty() || ec != std::errc() || stop != end) {
+    *error = std::string(name) + ": not a number";
+  } else if (v < 0) {
+    *error = std::string(name) + ": out of range";
+  } else {
+    return v;
+  }
+  return std::nullopt;
+}
+
 const char* reject_name(PushReject r) {
   switch (r) {
     case PushReject::kBadRequest: return "bad_request";

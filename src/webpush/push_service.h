@@ -24,7 +24,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -64,6 +66,14 @@ struct PushRequest {
 // ?name=value in a query string, "" when absent. No percent-decoding: the
 // values we take (numbers, channel names) are plain.
 std::string query_value(std::string_view query, std::string_view name);
+
+// ?name=N where N must be a non-negative decimal integer (a wait in seconds,
+// a sequence number). Absent: nullopt, and *error is left empty. Present but
+// not such a number: nullopt, and *error says why -- "after: not a number"
+// (empty, signs, spaces, other characters) or "after: out of range" (negative,
+// or above INT64_MAX) -- so that the caller refuses it instead of taking a
+// default. A bare `name` without `=` counts as present and empty.
+std::optional<int64_t> query_number(std::string_view query, std::string_view name, std::string* error);
 
 struct PushReply {
   int status = 200;

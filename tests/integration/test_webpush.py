@@ -8,9 +8,11 @@ import http.client
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -261,6 +263,140 @@ class WebPushService(PushBase):
         self.assertEqual(self.request("POST", self.push_path(sub), b"\0" * 100_000,
                                       {"TTL": "60", "Content-Encoding": "aes128gcm"})[0], 413)
         self.assertGreaterEqual(self.metric("ugate_webpush_rejected_total", reason="too_large"), 2)
+
+    def raw_tls(self, timeout=20):
+        """A TLS socket to the push service, for requests http.client cannot make."""
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        return self.tls.wrap_socket(sock, server_hostname="localhost")
+
+    @staticmethod
+    def read_until_closed(tls, limit=1 << 20):
+        """What the server sends until it closes (EOF, with or without close_notify, or a reset)."""
+        data = b""
+        while len(data) < limit:
+            try:
+                chunk = tls.recv(65536)
+            except (ConnectionResetError, ssl.SSLEOFError):
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def test_long_poll_refuses_numbers_it_cannot_read(self):
+        sub, state = self.subscribe("numbers")
+        self.assertEqual(self.push_text(sub, "already here")[0], 201)
+        path = self.receive_path(state)
+        # A malformed or overflowing number was taken as 0 (the default): after=0 hands out
+        # everything again. The message waiting makes a poll that ignores the error answer 200.
+        cases = {
+            "wait=0&after=abc": "after: not a number",
+            "wait=0&after=": "after: not a number",
+            "wait=0&after=1e3": "after: not a number",
+            "wait=0&after=99999999999999999999": "after: out of range",
+            "wait=0&after=-1": "after: out of range",
+            "wait=soon&after=0": "wait: not a number",
+            "wait=18446744073709551616": "wait: out of range",
+            "wait=-5": "wait: out of range",
+        }
+        before = self.metric("ugate_webpush_rejected_total", reason="bad_request")
+        for query, why in cases.items():
+            status, headers, body = self.request("GET", f"{path}?{query}")
+            self.assertEqual((status, body.decode().strip()), (400, why), query)
+            self.assertTrue(headers["content-type"].startswith("text/plain"), query)
+        self.assertEqual(self.metric("ugate_webpush_rejected_total", reason="bad_request") - before, len(cases))
+        # Well-formed numbers and absent ones still work; a huge wait is cut to the maximum.
+        status, _, body = self.request("GET", f"{path}?wait=0&after=0")
+        self.assertEqual(status, 200)
+        seq = json.loads(body)["messages"][0]["seq"]
+        self.assertEqual(self.request("GET", f"{path}?wait=0&after={seq}")[0], 204)
+        self.assertEqual(self.request("GET", f"{path}?wait=9223372036854775807&after=0")[0], 200)
+        self.assertEqual(self.request("GET", f"{path}")[0], 200)
+
+    def test_header_block_over_16k_is_answered_431_and_closed(self):
+        sub, _ = self.subscribe("big-header")
+        path = self.push_path(sub)
+        before = self.metric("ugate_webpush_rejected_total", reason="bad_request")
+        # One 30 KB Authorization, or many headers adding up to more than 16 KiB.
+        for headers in ({"Authorization": "vapid t=" + "a" * 30_000 + ", k=b"},
+                        {f"X-Filler-{i}": "f" * 500 for i in range(40)}):
+            status, reply_headers, body = self.request("POST", path, b"", dict(headers, TTL="60"))
+            self.assertEqual(status, 431, headers.keys())
+            self.assertEqual(reply_headers.get("connection"), "close")
+            self.assertIn(b"too large", body)
+        # The answer comes, then the connection closes: read to the end, no reset.
+        with self.raw_tls() as tls:
+            tls.sendall(f"POST {path} HTTP/1.1\r\nHost: localhost\r\nTTL: 60\r\n"
+                        f"Authorization: vapid t={'a' * 30_000}\r\nContent-Length: 0\r\n\r\n".encode())
+            started = time.monotonic()
+            reply = self.read_until_closed(tls)
+            self.assertLess(time.monotonic() - started, 10)
+        self.assertTrue(reply.startswith(b"HTTP/1.1 431 "), reply[:100])
+        self.assertIn(b"\r\n\r\nrequest header fields too large\n", reply)
+        self.assertEqual(self.metric("ugate_webpush_rejected_total", reason="bad_request") - before, 3)
+        # Below the limit is not refused for its size (a bad VAPID header: 401).
+        status, _, _ = self.request("POST", path, b"", {"TTL": "60", "Authorization": "vapid t=" + "a" * 12_000})
+        self.assertEqual(status, 401)
+
+    def test_body_of_several_megabytes_reads_413(self):
+        sub, _ = self.subscribe("huge")
+        path = self.push_path(sub)
+        headers = {"TTL": "60", "Content-Encoding": "aes128gcm"}
+        # http.client sends the whole body before it reads: a server that closes with the body
+        # unread resets the connection, and the client sees a send error instead of the 413.
+        for size in (3_000_000, 8_000_000, 15_000_000):
+            status, reply_headers, body = self.request("POST", path, b"\0" * size, headers)
+            self.assertEqual((status, body), (413, b"message too large\n"), size)
+            self.assertEqual(reply_headers.get("connection"), "close")
+        # The same without a Content-Length (chunked): the rest is read until the client is done.
+        chunks = (b"\0" * 65536 for _ in range(80))  # 5 MiB
+        conn = http.client.HTTPSConnection("localhost", self.port, context=self.tls, timeout=30)
+        try:
+            conn.request("POST", path, body=chunks, headers=headers, encode_chunked=True)
+            self.assertEqual(conn.getresponse().status, 413)
+        finally:
+            conn.close()
+        # The connection still serves nothing after the 413, and the service is fine.
+        self.assertEqual(self.request("POST", path, b"", {"TTL": "60"})[0], 201)
+
+    def test_draining_a_refused_body_is_bounded(self):
+        sub, _ = self.subscribe("endless")
+        path = self.push_path(sub)
+        head = (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nTTL: 60\r\nContent-Encoding: aes128gcm\r\n"
+                f"Content-Length: {1 << 40}\r\n\r\n").encode()
+        # A client that stops sending: the server answers, waits a little, and closes.
+        with self.raw_tls() as tls:
+            tls.sendall(head + b"\0" * 100_000)
+            started = time.monotonic()
+            reply = self.read_until_closed(tls)
+            self.assertLess(time.monotonic() - started, 10)
+        self.assertTrue(reply.startswith(b"HTTP/1.1 413 "), reply[:100])
+        # A client that never stops: cut after a bounded amount (16 MiB, 5 s), not read forever.
+        sent, failed = [0], []
+
+        def send_forever(tls):
+            block = b"\0" * 65536
+            try:
+                while sent[0] < 1 << 30:
+                    tls.sendall(block)
+                    sent[0] += len(block)
+            except OSError as e:  # the reset (or the timeout)
+                failed.append(e)
+
+        with self.raw_tls(timeout=30) as tls:
+            tls.sendall(head)
+            started = time.monotonic()
+            sender = threading.Thread(target=send_forever, args=(tls,))
+            sender.start()
+            sender.join(40)
+            elapsed = time.monotonic() - started
+        self.assertFalse(sender.is_alive())
+        self.assertTrue(failed, "the server read 1 GiB of a refused body")
+        self.assertNotIsInstance(failed[0], socket.timeout)
+        self.assertLess(elapsed, 20)
+        self.assertLess(sent[0], 200 << 20)
+        # The service still answers.
+        self.assertEqual(self.request("POST", path, b"", {"TTL": "60"})[0], 201)
 
     def test_corrupted_ciphertext_gives_a_clean_error(self):
         sub, state = self.subscribe("corrupt")

@@ -55,6 +55,47 @@ TEST(PushQuery, ValueByName) {
   EXPECT_EQ(query_value("wait", "wait"), "");
 }
 
+// GET /s/ID?after=N&wait=N: a number that is there but malformed must be told
+// from one that is absent (the long-poll answers 400 instead of taking 0).
+TEST(PushServiceQuery, NumberAbsentMalformedOrOutOfRange) {
+  struct Case {
+    std::string query;
+    std::optional<int64_t> value;
+    std::string error;
+  };
+  const Case cases[] = {
+      {"after=7", 7, ""},
+      {"wait=30&after=0", 0, ""},
+      {"after=007", 7, ""},
+      {"after=9223372036854775807", INT64_MAX, ""},
+      {"", std::nullopt, ""},                    // absent: the default applies
+      {"wait=30", std::nullopt, ""},
+      {"afterwards=1", std::nullopt, ""},
+      {"after=abc", std::nullopt, "after: not a number"},
+      {"after=", std::nullopt, "after: not a number"},
+      {"after", std::nullopt, "after: not a number"},
+      {"after=12abc", std::nullopt, "after: not a number"},
+      {"after=1.5", std::nullopt, "after: not a number"},
+      {"after=+1", std::nullopt, "after: not a number"},
+      {"after=%201", std::nullopt, "after: not a number"},
+      {"after=-", std::nullopt, "after: not a number"},
+      {"after=99999999999999999999x", std::nullopt, "after: not a number"},
+      {"after=9223372036854775808", std::nullopt, "after: out of range"},
+      {"after=99999999999999999999999999", std::nullopt, "after: out of range"},
+      {"after=-99999999999999999999999999", std::nullopt, "after: out of range"},
+      {"after=-1", std::nullopt, "after: out of range"},
+      {"after=x&after=1", std::nullopt, "after: not a number"},  // the first one counts
+  };
+  for (const auto& c : cases) {
+    std::string error;
+    EXPECT_EQ(query_number(c.query, "after", &error), c.value) << c.query;
+    EXPECT_EQ(error, c.error) << c.query;
+  }
+  std::string error;
+  EXPECT_EQ(query_number("wait=soon&after=1", "wait", &error), std::nullopt);
+  EXPECT_EQ(error, "wait: not a number");
+}
+
 TEST_F(PushServiceTest, PushStoresUntilAcknowledged) {
   PushReply r = push("60", encrypted("hi"));
   ASSERT_EQ(r.status, 201) << r.body;
