@@ -12,10 +12,12 @@
 
 namespace ugate {
 
+// Blocks grow with the queue: the first fits what came (4 KiB at least), each
+// next one is twice the last, up to 64 KiB. So a stream that holds a few
+// kilobytes (a stalled one, bounded by a small window) holds a small block.
 class ByteQueue {
  public:
-  static constexpr unsigned kBlockClass = 4;  // 64 KiB blocks
-  static constexpr size_t kBlockSize = AdaptiveSize::kMinSize << kBlockClass;
+  static constexpr unsigned kMaxBlockClass = 4;  // 64 KiB
 
   ByteQueue() = default;
   ByteQueue(const ByteQueue&) = delete;
@@ -33,6 +35,8 @@ class ByteQueue {
 
  private:
   void pop_front(BufferPool& pool);
+
+  static unsigned block_class(size_t want, const std::vector<Buffer>& blocks);
 
   std::vector<Buffer> blocks_;
   size_t head_ = 0;  // read offset in blocks_.front()
