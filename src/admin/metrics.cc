@@ -132,6 +132,18 @@ void render_mesh(Writer& w, const std::vector<std::unique_ptr<Worker>>& workers)
              fmt::format("reason=\"{}\"", h2::to_string(static_cast<h2::EndReason>(r))),
              sum([r](const MeshStats& s) -> const Counter& { return s.closed_by_reason[r]; }));
   }
+  w.family("ugate_mesh_streams_reset_early_total", "counter",
+           "Streams a peer reset before they were answered (a rapid-reset flood closes its connection).");
+  w.sample("ugate_mesh_streams_reset_early_total", "",
+           sum([](const MeshStats& s) -> const Counter& { return s.premature_resets; }));
+  w.family("ugate_mesh_send_queued_bytes", "gauge",
+           "Bytes queued for sending on the mesh's HTTP/2 streams (bounded per stream, connection and worker).");
+  w.sample("ugate_mesh_send_queued_bytes", "", [&workers] {
+    uint64_t total = 0;
+    for (const auto& wk : workers)
+      if (Mesh* m = wk->mesh()) total += m->send_budget().used();
+    return total;
+  }());
   w.family("ugate_mesh_pool_streams_total", "counter", "CONNECT streams the pool opened on its connections to mesh nodes.");
   w.sample("ugate_mesh_pool_streams_total", "", sum([](const MeshStats& s) -> const Counter& { return s.streams_opened; }));
   w.family("ugate_mesh_bridged_streams_total", "counter",

@@ -9,6 +9,7 @@
 // is what keeps idle connections at about a kilobyte.
 #include <boost/asio/buffer.hpp>
 #include <boost/system/error_code.hpp>
+#include <cstdint>
 #include <memory>
 
 #include "core/meta.h"
@@ -51,6 +52,13 @@ class Stream {
   virtual void forget_waits() = 0;
   // The peer has finished sending (EOF or error): no more bytes will come.
   virtual bool peer_finished() const = 0;
+
+  // How many bytes a write would take now, for a stream whose writes fill a
+  // queue bounded by flow control (an HTTP/2 stream): the proxy then reads no
+  // more than that from the other side, so a stalled peer makes it hold
+  // nothing. SIZE_MAX when the stream cannot tell (a socket) or a write would
+  // fail anyway (the write says why).
+  virtual std::size_t write_room() const { return SIZE_MAX; }
 
   // The kernel socket to splice(2) from and to, or -1 when bytes must pass
   // through user space (TLS, HTTP/2, bytes buffered by a sniffer).

@@ -29,6 +29,10 @@ size_t BufferPool::cached_bytes() const {
   return total;
 }
 
+void BufferPool::clear() {
+  for (auto& list : free_) std::vector<std::unique_ptr<char[]>>().swap(list);
+}
+
 Pipe& Pipe::operator=(Pipe&& o) noexcept {
   if (this != &o) {
     close();

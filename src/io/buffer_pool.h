@@ -32,6 +32,7 @@ class BufferPool {
   Buffer acquire(unsigned cls);
   void release(Buffer& b);  // leaves b empty
   size_t cached_bytes() const;
+  void clear();  // frees every cached buffer
 
  private:
   std::array<std::vector<std::unique_ptr<char[]>>, AdaptiveSize::kClasses> free_;

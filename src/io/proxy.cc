@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <cerrno>
 
@@ -149,9 +151,18 @@ Proxy::Step Proxy::Pump::copy_step() {
       splicing_ = true;
       return Step::kAgain;
     }
+    size_t room = dst_.write_room();
+    if (room == 0) {
+      // The other side is stalled (flow control): read nothing until it takes
+      // more, so what a slow peer makes us hold is its own queue, no more.
+      buffers.release(buffer_);
+      dst_.wait_writable(*this);
+      return Step::kWaiting;
+    }
     if (buffer_.size_class() != size_.size_class()) buffers.release(buffer_);
     if (!buffer_) buffer_ = buffers.acquire(size_.size_class());
-    size_t n = src_.try_read(asio::buffer(buffer_.data(), buffer_.size()), ec);
+    const size_t want = std::min(buffer_.size(), room);
+    size_t n = src_.try_read(asio::buffer(buffer_.data(), want), ec);
     if (ec == asio::error::would_block) {
       buffers.release(buffer_);
       wait_for_data();
@@ -159,8 +170,8 @@ Proxy::Step Proxy::Pump::copy_step() {
     }
     if (ec == asio::error::eof) return end_of_input();
     if (ec) return ec == asio::error::interrupted ? Step::kAgain : finish(End::kReadError);
-    size_.on_read(n);
-    drained_ = n < buffer_.size();
+    if (want == buffer_.size()) size_.on_read(n);
+    drained_ = n < want;  // a read cut short by `room` says nothing of what the source holds
     filled_ = !drained_;
     pending_ = n;
     offset_ = 0;

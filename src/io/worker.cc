@@ -4,7 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -156,15 +160,29 @@ void Worker::track(Tracked& t) {
 
 asio::awaitable<void> Worker::tick_loop() {
   asio::steady_timer timer(*ctx_);
+  size_t peak = 0;
   while (!tracked_.empty()) {
     timer.expires_after(kTick);
     co_await timer.async_wait(use_nothrow);
     now_tick_ = clock_tick();
-    for (auto it = tracked_.begin(); it != tracked_.end();) (it++)->on_tick(now_tick_);
+    size_t n = 0;
+    for (auto it = tracked_.begin(); it != tracked_.end(); ++n) (it++)->on_tick(now_tick_);
+    peak = std::max(peak, n);
     access_log_.flush();
   }
   ticking_ = false;
   access_log_.flush();
+  if (peak >= kTrimAfter) release_memory();
+}
+
+// The worker went idle after a burst: cached buffers go, and the allocator
+// gives freed pages back to the kernel (glibc keeps them otherwise), so RSS
+// comes back to where it was before the burst.
+void Worker::release_memory() {
+  buffers_.clear();
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
 }
 
 asio::awaitable<void> Worker::accept_loop(ListenerSlot& slot) {

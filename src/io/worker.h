@@ -74,6 +74,7 @@ class Worker {
  public:
   static constexpr std::chrono::milliseconds kTick{100};
   static constexpr unsigned kAcceptBurst = 16;  // accepts in a row before other work runs
+  static constexpr size_t kTrimAfter = 64;      // streams at once: going idle afterwards returns memory
 
   Worker(unsigned index, AccessLogSink* access_log);
   ~Worker();
@@ -119,6 +120,7 @@ class Worker {
  private:
   asio::awaitable<void> accept_loop(ListenerSlot& slot);
   asio::awaitable<void> tick_loop();
+  void release_memory();
   uint32_t clock_tick() const;
 
   std::unique_ptr<asio::io_context> ctx_;  // destroyed explicitly, first (see ~Worker)

@@ -75,6 +75,9 @@ struct H2Codec::Callbacks {
       case NGHTTP2_GOAWAY:
         ev.on_goaway(f->goaway.error_code);
         return 0;
+      case NGHTTP2_RST_STREAM:
+        if (Transaction* t = txn_of(s, f->hd.stream_id)) ev.on_reset_received(*t);
+        return 0;
       default:
         return 0;
     }
@@ -92,6 +95,11 @@ struct H2Codec::Callbacks {
   }
 
   static int on_frame_send(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR) {
+      H2Codec& c = codec(ud);
+      c.goaway_error_sent_ = f->goaway.error_code;
+      if (c.error_.empty()) c.error_ = nghttp2_http2_strerror(f->goaway.error_code);
+    }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
     Transaction* t = txn_of(s, f->hd.stream_id);
     if (!t) return 0;
@@ -276,6 +284,12 @@ void H2Codec::detach(int32_t id) {
 }
 
 bool H2Codec::stream_open(int32_t id) const { return id > 0 && nghttp2_session_find_stream(session_, id) != nullptr; }
+
+size_t H2Codec::send_window(int32_t id) const {
+  int32_t stream = nghttp2_session_get_stream_remote_window_size(session_, id);
+  int32_t connection = nghttp2_session_get_remote_window_size(session_);
+  return static_cast<size_t>(std::max(0, std::min(stream, connection)));
+}
 
 uint32_t H2Codec::peer_max_concurrent_streams() const {
   return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);

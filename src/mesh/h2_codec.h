@@ -37,6 +37,7 @@ enum ErrorCode : uint32_t {
   kRefusedStream = 0x7,
   kCancel = 0x8,
   kConnectError = 0xa,
+  kEnhanceYourCalm = 0xb,
 };
 
 struct Header {
@@ -75,6 +76,8 @@ class CodecEvents {
   virtual void on_frame_received() = 0;  // any frame: the peer is alive
   virtual void on_ping_ack() = 0;
   virtual void on_goaway(uint32_t error_code) = 0;
+  // The peer reset a stream (RST_STREAM received); on_stream_closed follows.
+  virtual void on_reset_received(Transaction& t) = 0;
 
  protected:
   ~CodecEvents() = default;
@@ -100,6 +103,10 @@ class H2Codec {
   bool want_read() const;
   bool want_write() const;  // frames are pending (or a peer's GOAWAY is to be answered)
   const std::string& error() const { return error_; }
+  // nghttp2 ended the connection itself (a connection error it found while
+  // parsing, such as a header block HPACK cannot take): it sent GOAWAY with
+  // this error code. 0 when it did not.
+  uint32_t goaway_error_sent() const { return goaway_error_sent_; }
 
   // Client: a CONNECT request for `authority` with extra header fields, for
   // transaction t. Returns the stream id, or 0.
@@ -118,6 +125,8 @@ class H2Codec {
   void go_away(uint32_t error_code);  // GOAWAY with the last stream we processed
   void detach(int32_t id);            // the stream's transaction is gone: no more events for it
   bool stream_open(int32_t id) const;
+  // What we may send on the stream now: its window and the connection's, the smaller.
+  size_t send_window(int32_t id) const;
   uint32_t peer_max_concurrent_streams() const;
 
  private:
@@ -125,6 +134,7 @@ class H2Codec {
   nghttp2_session* session_ = nullptr;
   CodecEvents& events_;
   std::string error_;
+  uint32_t goaway_error_sent_ = 0;
   std::string overflow_;  // a control frame that did not fit into produce()'s buffer
   uint8_t* out_ = nullptr;  // produce()'s buffer, for the DATA callback
   size_t out_cap_ = 0;

@@ -23,13 +23,15 @@ std::string_view to_string(EndReason r) {
     case EndReason::kKeepaliveTimeout: return "keepalive_timeout";
     case EndReason::kIdle: return "idle";
     case EndReason::kClosed: return "closed";
+    case EndReason::kTooManyResets: return "too_many_resets";
+    case EndReason::kPrefaceTimeout: return "preface_timeout";
   }
   return "unknown";
 }
 
 H2Session::H2Session(Role role, std::unique_ptr<Stream> transport, asio::io_context& io, BufferPool& buffers,
-                     const Settings& settings, const Timing& timing, Handler& handler)
-    : role_(role), transport_(std::move(transport)), io_(io), buffers_(buffers), settings_(settings),
+                     SendBudget& budget, const Settings& settings, const Timing& timing, Handler& handler)
+    : role_(role), transport_(std::move(transport)), io_(io), buffers_(buffers), budget_(budget), settings_(settings),
       timing_(timing), handler_(handler), codec_(role, settings, *this) {}
 
 H2Session::~H2Session() {
@@ -84,6 +86,11 @@ void H2Session::read_loop() {
       fail(EndReason::kProtocolError, codec_.error());
       return;
     }
+    if (calm_down_) {
+      codec_.go_away(kEnhanceYourCalm);
+      fail(EndReason::kTooManyResets, std::to_string(premature_resets_) + " streams reset before their answer");
+      return;
+    }
   }
   if (closed_) return;
   // A busy connection lets the worker's other streams run, then reads on.
@@ -132,8 +139,13 @@ void H2Session::flush() {
     buffers_.release(out_buf_);
     out_off_ = out_len_ = 0;
   }
-  if (out_off_ < out_len_ || codec_.want_write()) schedule_flush();  // the burst is used up: after the others
-  else maybe_done();
+  if (out_off_ < out_len_ || codec_.want_write()) {
+    schedule_flush();  // the burst is used up: after the others
+  } else if (codec_.goaway_error_sent() != kNoError && !codec_.want_read()) {
+    fail(EndReason::kProtocolError, codec_.error());  // nghttp2 ended it; its GOAWAY went out
+  } else {
+    maybe_done();
+  }
 }
 
 void H2Session::schedule_flush() {
@@ -158,7 +170,11 @@ void H2Session::deliver() {
     if (Waiter* x = std::exchange(w.read ? w.stream->reader_ : w.stream->writer_, nullptr)) x->on_ready(w.ec);
   }
   wake_.clear();
-  for (size_t i = 0; i < requests_.size(); ++i) handler_.on_request(*this, std::move(requests_[i]));
+  for (size_t i = 0; i < requests_.size(); ++i) {
+    // Reset by the peer before anyone saw it: nothing to dial (a rapid-reset flood).
+    if (requests_[i]->txn_->closed && requests_[i]->txn_->error != kNoError) continue;
+    handler_.on_request(*this, std::move(requests_[i]));
+  }
   requests_.clear();
   if (ended_ > 0) {
     ended_ = 0;
@@ -177,8 +193,8 @@ void H2Session::unwake(const H2Stream& s) {
 
 void H2Session::fail(EndReason why, std::string detail) {
   if (closed_) return;
-  if (why == EndReason::kProtocolError && !writing_) {
-    // Best effort: the GOAWAY nghttp2 queued tells the peer why.
+  if ((why == EndReason::kProtocolError || why == EndReason::kTooManyResets) && !writing_) {
+    // Best effort: the GOAWAY queued tells the peer why.
     if (!out_buf_) out_buf_ = buffers_.acquire(kOutClass);
     if (out_off_ == out_len_) {
       out_off_ = out_len_ = 0;
@@ -260,6 +276,11 @@ void H2Session::terminate(EndReason why) {
 
 void H2Session::on_tick() {
   if (closed_) return;
+  if (!heard_ && role_ == Role::kServer && ++age_ticks_ > timing_.preface_timeout) {
+    fail(EndReason::kPrefaceTimeout, "no HTTP/2 preface");
+    finish();
+    return;
+  }
   if (ping_ticks_ > 0 && ++ping_ticks_ > timing_.keepalive_timeout + 1) {
     fail(EndReason::kKeepaliveTimeout, "no answer to PING");
     finish();
@@ -311,13 +332,17 @@ size_t H2Session::stream_write(Transaction& t, asio::const_buffer buf, error_cod
     ec = asio::error::broken_pipe;
     return 0;
   }
-  size_t room = H2Stream::kSendQueue - std::min(t.out.size(), H2Stream::kSendQueue);
+  size_t room = stream_room(t);
   if (room == 0) {
+    if (queued_ >= kConnectionSendQueue) queue_full_ = true;
+    if (budget_.room() == 0) budget_.wait(*this);
     ec = asio::error::would_block;
     return 0;
   }
   size_t n = std::min(room, buf.size());
   t.out.append(static_cast<const uint8_t*>(buf.data()), n, buffers_);
+  queued_ += n;
+  budget_.add(n);
   want_send(t);
   ec = {};
   return n;
@@ -347,8 +372,49 @@ bool H2Session::stream_readable(const Transaction& t) const {
   return !t.in.empty() || t.remote_end || t.closed;
 }
 
-bool H2Session::stream_writable(const Transaction& t) const {
-  return t.closed || t.end_queued || t.out.size() < H2Stream::kSendQueue;
+bool H2Session::stream_writable(const Transaction& t) const { return stream_room(t) > 0; }
+
+// What a writer may queue on t now: up to what the peer's windows let us send
+// (at least kMinSendQueue, so a source stays queued and the writer hears when
+// the window opens), within the connection's cap and the worker's budget.
+size_t H2Session::stream_room(const Transaction& t) const {
+  if (t.closed || t.end_queued || t.error != kNoError || closed_) return SIZE_MAX;  // the write says why
+  size_t limit = send_limit(t);
+  size_t room = limit - std::min(t.out.size(), limit);
+  room = std::min(room, kConnectionSendQueue - std::min(queued_, kConnectionSendQueue));
+  return std::min(room, budget_.room());
+}
+
+size_t H2Session::send_limit(const Transaction& t) const {
+  return std::clamp(codec_.send_window(t.id), H2Stream::kMinSendQueue, H2Stream::kSendQueue);
+}
+
+void H2Session::clear_out(Transaction& t) {
+  size_t n = t.out.size();
+  t.out.clear(buffers_);
+  dequeued(n);
+}
+
+void H2Session::dequeued(size_t n) {
+  if (n == 0) return;
+  queued_ -= std::min(n, queued_);
+  budget_.sub(n);
+  if (queue_full_ && !closed_ && queued_ <= kConnectionSendQueue / 2) {
+    queue_full_ = false;
+    wake_writers();
+  }
+}
+
+void H2Session::on_budget() {  // posted by the budget: outside the codec
+  if (closed_) return;
+  wake_writers();
+  deliver();
+}
+
+// Every stream whose writer waits: after the codec returns (deliver), or at once when outside it.
+void H2Session::wake_writers() {
+  for (Transaction& t : txns_)
+    if (t.stream && t.stream->writer_) wake(*t.stream, false);
 }
 
 void H2Session::stream_shutdown(Transaction& t) {
@@ -360,7 +426,7 @@ void H2Session::stream_shutdown(Transaction& t) {
 void H2Session::stream_reset(Transaction& t) {
   if (!t.closed && !closed_) codec_.reset(t.id, kConnectError);
   t.error = kConnectError;
-  t.out.clear(buffers_);
+  clear_out(t);
   discard_input(t);
   schedule_flush();
 }
@@ -419,7 +485,7 @@ void H2Session::discard_input(Transaction& t) {
 
 void H2Session::destroy(Transaction& t) {
   t.in.clear(buffers_);
-  t.out.clear(buffers_);
+  clear_out(t);
   codec_.detach(t.id);
   --streams_;
   ++ended_;
@@ -432,6 +498,7 @@ Transaction* H2Session::on_stream_opened(int32_t id) {
   if (going_away_ || closed_ || role_ != Role::kServer) return nullptr;
   auto* t = new Transaction;
   t->id = id;
+  ++opened_;
   txns_.push_back(*t);
   ++streams_;
   idle_ticks_ = 0;
@@ -512,7 +579,7 @@ void H2Session::on_stream_closed(Transaction& t, uint32_t error_code) {
   t.error = error_code;
   if (error_code != kNoError) {  // a reset: what was buffered is void
     discard_input(t);
-    t.out.clear(buffers_);
+    clear_out(t);
   }
   if (H2Stream* s = t.stream) {
     if (s->reader_) wake(*s, true);
@@ -551,12 +618,19 @@ long H2Session::data_ready(Transaction& t, size_t max, bool& end, bool& pause) {
 
 void H2Session::take_data(Transaction& t, uint8_t* out, size_t n) {
   t.out.take(out, n, buffers_);
+  dequeued(n);
   if (t.pausing) {  // the source ends with this frame; bytes queued since need a new one
     t.pausing = t.sending = false;
     if (!t.out.empty() || t.end_queued) send_again_.push_back(t.id);
   }
   // Writers wake when half the queue is free, not for every frame.
-  if (t.stream && t.out.size() <= H2Stream::kSendQueue / 2) wake(*t.stream, false);
+  if (t.stream && t.out.size() <= send_limit(t) / 2) wake(*t.stream, false);
+}
+
+void H2Session::on_reset_received(Transaction& t) {
+  if (role_ != Role::kServer || t.responded) return;
+  ++premature_resets_;
+  if (premature_resets_ >= kPrematureResets && premature_resets_ * 2 >= opened_) calm_down_ = true;
 }
 
 void H2Session::on_goaway(uint32_t error_code) {

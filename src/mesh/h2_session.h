@@ -24,6 +24,7 @@
 #include "io/buffer_pool.h"
 #include "mesh/h2_codec.h"
 #include "mesh/h2_stream.h"
+#include "mesh/send_budget.h"
 
 namespace ugate::h2 {
 
@@ -33,6 +34,7 @@ struct Timing {
   uint32_t keepalive_timeout = 10;   // no answer to it this long: the connection is dead
   uint32_t idle_timeout = 300;       // no stream this long: GOAWAY and close (0: never)
   uint32_t linger = 30;              // a closed stream's last bytes get this long to leave
+  uint32_t preface_timeout = 10;     // server: the client's preface and SETTINGS must come within this
 };
 
 // Why a connection ended.
@@ -44,10 +46,12 @@ enum class EndReason : uint8_t {
   kKeepaliveTimeout,  // no answer to PING
   kIdle,              // no streams for idle_timeout
   kClosed,            // closed by its owner (drain, shutdown)
+  kTooManyResets,     // the peer reset most streams before their answer (CVE-2023-44487's shape)
+  kPrefaceTimeout,    // server: no client preface within Timing::preface_timeout
 };
 std::string_view to_string(EndReason r);
 
-class H2Session final : private CodecEvents {
+class H2Session final : private CodecEvents, private SendBudget::Sender {
  public:
   using Role = H2Codec::Role;
 
@@ -65,8 +69,14 @@ class H2Session final : private CodecEvents {
     ~Handler() = default;
   };
 
+  // Streams a peer may reset before their answer, counted once at least this
+  // many and at least half of the streams it opened: then GOAWAY(ENHANCE_YOUR_CALM).
+  static constexpr uint32_t kPrematureResets = 100;
+  // Bytes queued for sending on one connection, over all its streams.
+  static constexpr size_t kConnectionSendQueue = 4u << 20;
+
   H2Session(Role role, std::unique_ptr<Stream> transport, asio::io_context& io, BufferPool& buffers,
-            const Settings& settings, const Timing& timing, Handler& handler);
+            SendBudget& budget, const Settings& settings, const Timing& timing, Handler& handler);
   ~H2Session();
   H2Session(const H2Session&) = delete;
   H2Session& operator=(const H2Session&) = delete;
@@ -83,6 +93,9 @@ class H2Session final : private CodecEvents {
   const std::string& end_detail() const { return detail_; }
   Stream& transport() { return *transport_; }
   Role role() const { return role_; }
+  // Streams the peer reset before we answered them (server).
+  uint32_t premature_resets() const { return premature_resets_; }
+  size_t queued() const { return queued_; }  // bytes waiting to be framed, all streams
 
   // Graceful: GOAWAY, let the open streams finish, then close.
   void go_away();
@@ -121,6 +134,12 @@ class H2Session final : private CodecEvents {
   size_t stream_write(Transaction& t, asio::const_buffer buf, error_code& ec);
   bool stream_readable(const Transaction& t) const;
   bool stream_writable(const Transaction& t) const;
+  size_t stream_room(const Transaction& t) const;
+  size_t send_limit(const Transaction& t) const;
+  void dequeued(size_t n);  // bytes left the send queues (framed or dropped)
+  void clear_out(Transaction& t);
+  void on_budget() override;  // room again in the worker's budget
+  void wake_writers();
   void stream_shutdown(Transaction& t);
   void stream_reset(Transaction& t);
   void want_send(Transaction& t);
@@ -142,9 +161,13 @@ class H2Session final : private CodecEvents {
   void on_headers_sent(Transaction& t) override;
   long data_ready(Transaction& t, size_t max, bool& end, bool& pause) override;
   void take_data(Transaction& t, uint8_t* out, size_t n) override;
-  void on_frame_received() override { quiet_ticks_ = 0; }
+  void on_frame_received() override {
+    quiet_ticks_ = 0;
+    heard_ = true;
+  }
   void on_ping_ack() override { ping_ticks_ = 0; }
   void on_goaway(uint32_t error_code) override;
+  void on_reset_received(Transaction& t) override;
 
   static constexpr unsigned kBurst = 8;  // reads or writes in a row before others run
   static constexpr unsigned kOutClass = AdaptiveSize::kClasses - 1;  // 256 KiB of frames per write
@@ -153,6 +176,7 @@ class H2Session final : private CodecEvents {
   std::unique_ptr<Stream> transport_;
   asio::io_context& io_;
   BufferPool& buffers_;
+  SendBudget& budget_;
   Settings settings_;
   Timing timing_;
   Handler& handler_;
@@ -184,6 +208,13 @@ class H2Session final : private CodecEvents {
   uint32_t quiet_ticks_ = 0;  // seconds without a frame from the peer
   uint32_t ping_ticks_ = 0;   // seconds since our unanswered PING (0: none out)
   uint32_t idle_ticks_ = 0;   // seconds without any stream
+  uint32_t age_ticks_ = 0;    // seconds since start, until the first frame came
+  bool heard_ = false;        // a frame came from the peer (its preface is done)
+  size_t queued_ = 0;         // sum of the streams' send queues
+  bool queue_full_ = false;   // a writer was refused for kConnectionSendQueue
+  uint32_t opened_ = 0;            // streams the peer opened (server)
+  uint32_t premature_resets_ = 0;  // of those, reset by the peer before our answer
+  bool calm_down_ = false;         // too many of those: GOAWAY once the codec returns
 };
 
 }  // namespace ugate::h2

@@ -41,6 +41,8 @@ bool H2Stream::peer_finished() const {
   return session_ ? txn_->remote_end || txn_->closed : static_cast<bool>(error_) || closed_;
 }
 
+std::size_t H2Stream::write_room() const { return session_ ? session_->stream_room(*txn_) : SIZE_MAX; }
+
 std::size_t H2Stream::try_read(asio::mutable_buffer buf, error_code& ec) {
   if (session_) return session_->stream_read(*txn_, buf, ec);
   ec = error_ ? error_ : error_code(asio::error::would_block);  // failed, or still waiting for a connection

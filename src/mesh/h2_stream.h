@@ -9,7 +9,8 @@
 // Flow control: bytes a reader took are credited back to the peer
 // (WINDOW_UPDATE) when the reader comes back for more, that is once it wrote
 // them on (the proxy reads again only after its buffer went out), or when the
-// stream ends. A writer may queue up to kSendQueue bytes; more waits.
+// stream ends. A writer may queue what the peer's windows allow (between
+// kMinSendQueue and kSendQueue), within its connection's and worker's caps.
 #include <boost/intrusive/list.hpp>
 #include <memory>
 #include <string>
@@ -65,7 +66,9 @@ class Transaction : public IntrusiveHook {
 
 class H2Stream final : public Stream {
  public:
-  static constexpr size_t kSendQueue = 512 * 1024;  // bytes a writer may queue
+  // A writer may queue what the peer's windows let us send, within these.
+  static constexpr size_t kSendQueue = 512 * 1024;
+  static constexpr size_t kMinSendQueue = 16 * 1024;
 
   H2Stream(asio::io_context& io, std::shared_ptr<StreamMeta> meta);
   ~H2Stream() override;
@@ -79,6 +82,7 @@ class H2Stream final : public Stream {
   void close() override;  // END_STREAM after what is queued
   void forget_waits() override;
   bool peer_finished() const override;
+  std::size_t write_room() const override;
 
   // The request (server side, complete) or the response (client side, once
   // readable; status() is 0 until then), until taken: a stream keeps its

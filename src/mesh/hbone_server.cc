@@ -13,6 +13,8 @@ namespace {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
+uint32_t whole_seconds(Duration d) { return static_cast<uint32_t>(std::chrono::ceil<std::chrono::seconds>(d).count()); }
+
 // Request header fields kept in the stream's metadata, each cut to a bound.
 constexpr std::string_view kRecorded[] = {"forwarded", "baggage", "traceparent"};
 constexpr size_t kMaxRecordedValue = 1024;
@@ -36,8 +38,10 @@ class HboneServerConnection final : public Mesh::Connection {
       : Connection(mesh, transport->meta().source), slot_(slot), identity_(transport->meta().peer),
         sniffed_(transport->meta().sniffed), on_end_(std::move(on_end)) {
     Worker& w = mesh.worker();
+    h2::Timing t = timing;
+    t.preface_timeout = whole_seconds(slot.config->sniff_timeout);  // the client's first bytes, as on other doors
     session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kServer, std::move(transport), w.context(),
-                                               w.buffers(), mesh.settings(), timing, *this);
+                                               w.buffers(), mesh.send_budget(), mesh.settings(), t, *this);
   }
 
   void on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream> stream) override;

@@ -29,7 +29,8 @@ std::string_view node_label(std::string_view host, std::string_view td, bool& in
 }  // namespace
 
 Mesh::Mesh(Worker& worker, const Config& config, MeshShared& shared)
-    : worker_(worker), config_(config.mesh), nodes_(config.nodes), shared_(shared), timer_(worker.context()) {
+    : worker_(worker), config_(config.mesh), nodes_(config.nodes), shared_(shared), send_budget_(worker.context()),
+      timer_(worker.context()) {
   settings_.stream_window = config_.stream_window;
   settings_.connection_window = config_.connection_window;
   settings_.max_frame = config_.max_frame;
@@ -168,9 +169,12 @@ void Mesh::abort_all(CloseReason) {
 void Mesh::Connection::on_closed(h2::H2Session& session) {
   MeshStats& stats = mesh_.stats_;
   stats.closed_by_reason[static_cast<size_t>(session.end_reason())].add();
+  stats.premature_resets.add(session.premature_resets());
   stats.active.sub();
   // A peer that breaks HTTP/2 is worth a warning, once per worker; the rest is counted.
-  bool warn = session.end_reason() == h2::EndReason::kProtocolError && !std::exchange(mesh_.warned_, true);
+  const h2::EndReason why = session.end_reason();
+  bool abuse = why == h2::EndReason::kProtocolError || why == h2::EndReason::kTooManyResets;
+  bool warn = abuse && !std::exchange(mesh_.warned_, true);
   spdlog::log(warn ? spdlog::level::warn : spdlog::level::debug,
               "mesh connection from/to {} ended: {} {} (counted in ugate_mesh_connections_closed_total)",
               format_endpoint(peer_), to_string(session.end_reason()), session.end_detail());

@@ -24,7 +24,7 @@ namespace ugate {
 
 // Written by its worker only; the admin thread sums them over workers.
 struct MeshStats {
-  static constexpr size_t kEndReasons = static_cast<size_t>(h2::EndReason::kClosed) + 1;
+  static constexpr size_t kEndReasons = static_cast<size_t>(h2::EndReason::kPrefaceTimeout) + 1;
   Counter accepted;  // connections served
   Counter opened;    // connections dialled (pool)
   Counter active;
@@ -32,6 +32,7 @@ struct MeshStats {
   // The pool: streams it opened on its connections, and connections it could not make, by reason.
   Counter streams_opened;
   Counter bridged;  // streams carried for another worker to a reverse connection held here
+  Counter premature_resets;  // streams a peer reset before they were answered (served connections)
   std::array<Counter, static_cast<size_t>(CloseReason::kCount)> dial_failed;
 };
 
@@ -114,6 +115,7 @@ class Mesh final : public WorkerService {
 
   Worker& worker() { return worker_; }
   const h2::Settings& settings() const { return settings_; }
+  h2::SendBudget& send_budget() { return send_budget_; }
   const h2::Timing& timing() const { return timing_; }
   MeshStats& stats() { return stats_; }
   const MeshStats& stats() const { return stats_; }
@@ -130,6 +132,7 @@ class Mesh final : public WorkerService {
   h2::Settings settings_;
   h2::Timing timing_;
   h2::Timing lasting_timing_;
+  h2::SendBudget send_budget_;  // before the connections, which count in it
   std::unordered_map<uint64_t, Connection*> reverse_;
   std::vector<std::unique_ptr<Registrar>> registrars_;
   ListenerStats bridge_stats_;  // bytes relayed for streams from other workers to this one's reverse connections

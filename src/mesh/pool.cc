@@ -29,7 +29,7 @@ class Pool::Connection final : public Mesh::Connection {
       : Mesh::Connection(mesh, peer), pool_(pool), entry_(&entry) {
     Worker& w = mesh.worker();
     session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kClient, std::move(transport), w.context(),
-                                               w.buffers(), mesh.settings(), mesh.timing(), *this);
+                                               w.buffers(), mesh.send_budget(), mesh.settings(), mesh.timing(), *this);
   }
 
   void on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream>) override {}  // a client is never asked

@@ -49,7 +49,7 @@ class ReverseConnection final : public Mesh::Connection {
     spdlog::info("remote accept: node {} ({}) registered from {}", name_, m.peer_spiffe(), format_endpoint(m.source));
     Worker& w = mesh.worker();
     session_ = std::make_unique<h2::H2Session>(h2::H2Session::Role::kClient, std::move(tls), w.context(), w.buffers(),
-                                               mesh.settings(), mesh.lasting_timing(), *this);
+                                               mesh.send_budget(), mesh.settings(), mesh.lasting_timing(), *this);
   }
   ~ReverseConnection() override { unregister(); }  // also when the mesh ends without on_closed
 

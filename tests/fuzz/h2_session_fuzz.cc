@@ -91,13 +91,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   asio::io_context io;
   BufferPool buffers;
+  SendBudget budget(io);
   Handler handler;
   Settings settings;
   settings.stream_window = 1 << 16;  // small windows: flow control matters within short inputs
   settings.connection_window = 1 << 17;
   auto session = std::make_unique<H2Session>(server ? H2Session::Role::kServer : H2Session::Role::kClient,
                                              std::make_unique<MemoryStream>(io, std::move(input)), io, buffers,
-                                             settings, Timing{1, 1, 2, 1}, handler);
+                                             budget, settings, Timing{1, 1, 2, 1}, handler);
   if (!server) {
     for (int i = 0; i < 3; ++i) {
       auto s = std::make_unique<H2Stream>(io, std::make_shared<StreamMeta>());

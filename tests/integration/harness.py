@@ -19,6 +19,17 @@ import urllib.request
 UGATE = os.environ.get("UGATE_BIN", os.path.join(os.path.dirname(__file__), "../../build/ugate"))
 
 
+def _sanitized():
+    try:
+        return "libasan" in subprocess.run(["ldd", UGATE], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+
+
+# The binary under test was built with AddressSanitizer: memory figures (RSS) mean nothing then.
+SANITIZED = _sanitized()
+
+
 # Ports handed out in the last 10 minutes, by any test process (ctest -j runs several): the kernel
 # may give the same free port to two of them, and ugate's listeners use SO_REUSEPORT, so both would
 # bind it and share its connections without an error.
@@ -162,6 +173,14 @@ class Ugate:
     def metric(self, name, **labels):
         key = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
         return self.metrics().get(key, 0.0)
+
+    def rss(self):
+        """Resident memory of the process, in bytes."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         self.proc.send_signal(sig)

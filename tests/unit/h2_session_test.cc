@@ -76,14 +76,16 @@ struct Handler final : H2Session::Handler {
 
 class H2SessionTest : public ::testing::Test {
  protected:
-  void start(Settings settings = {}, Timing timing = {}) {
+  // `client_settings`: what the client grants, when not `settings`.
+  void start(Settings settings = {}, Timing timing = {}, std::optional<Settings> client_settings = {}) {
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
     auto meta = std::make_shared<StreamMeta>();
     client_ = std::make_unique<H2Session>(H2Session::Role::kClient, std::make_unique<TcpStream>(fds[0], poller_, meta),
-                                          ctx_, buffers_, settings, timing, client_handler_);
+                                          ctx_, buffers_, budget_, client_settings.value_or(settings), timing,
+                                          client_handler_);
     server_ = std::make_unique<H2Session>(H2Session::Role::kServer, std::make_unique<TcpStream>(fds[1], poller_, meta),
-                                          ctx_, buffers_, settings, timing, server_handler_);
+                                          ctx_, buffers_, budget_, settings, timing, server_handler_);
     client_->start();
     server_->start();
   }
@@ -112,6 +114,17 @@ class H2SessionTest : public ::testing::Test {
     ASSERT_TRUE(done) << "scenario timed out";
   }
 
+  // A server session whose peer is a raw socket (returned), for frames no library sends.
+  int start_server_only(Timing timing = {}) {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    server_ = std::make_unique<H2Session>(H2Session::Role::kServer,
+                                          std::make_unique<TcpStream>(fds[1], poller_, std::make_shared<StreamMeta>()),
+                                          ctx_, buffers_, budget_, Settings{}, timing, server_handler_);
+    server_->start();
+    return fds[0];
+  }
+
   // Lets pending handlers run (frames in flight arrive).
   void settle() {
     for (int i = 0; i < 200 && ctx_.poll() > 0;) ++i;
@@ -120,6 +133,7 @@ class H2SessionTest : public ::testing::Test {
   asio::io_context ctx_;
   Poller poller_{ctx_};
   BufferPool buffers_;
+  SendBudget budget_{ctx_};
   Handler client_handler_, server_handler_;
   std::unique_ptr<H2Session> client_, server_;
 };
@@ -388,7 +402,7 @@ TEST_F(H2SessionTest, GarbageFromThePeerIsAProtocolError) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
   server_ = std::make_unique<H2Session>(H2Session::Role::kServer,
                                         std::make_unique<TcpStream>(fds[1], poller_, std::make_shared<StreamMeta>()),
-                                        ctx_, buffers_, Settings{}, Timing{}, server_handler_);
+                                        ctx_, buffers_, budget_, Settings{}, Timing{}, server_handler_);
   server_->start();
   std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(::write(fds[0], junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
@@ -416,7 +430,7 @@ TEST_F(H2SessionTest, KeepalivePingsAndGivesUpOnASilentPeer) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
   Handler h;
   H2Session lonely(H2Session::Role::kClient, std::make_unique<TcpStream>(fds[0], poller_, std::make_shared<StreamMeta>()),
-                   ctx_, buffers_, Settings{}, timing, h);
+                   ctx_, buffers_, budget_, Settings{}, timing, h);
   lonely.start();
   run([&]() -> asio::awaitable<void> {
     for (int i = 0; i < 10 && !h.closed; ++i) {
@@ -442,6 +456,158 @@ TEST_F(H2SessionTest, IdleConnectionSaysGoawayAndCloses) {
   });
   EXPECT_EQ(client_->end_reason(), EndReason::kIdle);
   EXPECT_FALSE(server_->usable());
+}
+
+// A peer that grants no window (SETTINGS_INITIAL_WINDOW_SIZE 0) cannot make a
+// writer queue more than kMinSendQueue on its stream: the rest stays in the
+// writer's source (a socket ugate stops reading), not in ugate's memory.
+TEST_F(H2SessionTest, ZeroWindowPeerBoundsWhatAWriterQueues) {
+  Settings stingy;
+  stingy.stream_window = 0;
+  start(Settings{}, Timing{}, stingy);
+  std::unique_ptr<H2Stream> at_server;
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    at_server = std::move(s);
+  };
+  auto s = connect();
+  run([&]() -> asio::awaitable<void> {
+    co_await wait_readable(*s);
+    while (!at_server) co_await sleep_for(std::chrono::milliseconds(1));
+    co_await sleep_for(std::chrono::milliseconds(20));  // the client's SETTINGS are in
+  });
+  const std::string data = random_bytes(1 << 20, 7);
+  size_t accepted = 0;
+  error_code ec;
+  while (accepted < data.size()) {
+    size_t n = at_server->try_write(asio::buffer(data.data() + accepted, data.size() - accepted), ec);
+    if (n == 0) break;
+    accepted += n;
+  }
+  EXPECT_EQ(ec, asio::error::would_block);
+  EXPECT_EQ(accepted, H2Stream::kMinSendQueue);
+  EXPECT_EQ(at_server->write_room(), 0u);
+  EXPECT_EQ(server_->queued(), H2Stream::kMinSendQueue);
+  EXPECT_EQ(budget_.used(), H2Stream::kMinSendQueue);
+  // A reset gives the queued bytes back.
+  s->reset();
+  run([&]() -> asio::awaitable<void> {
+    while (at_server->write_room() == 0) co_await sleep_for(std::chrono::milliseconds(2));
+  });
+  EXPECT_EQ(server_->queued(), 0u);
+  EXPECT_EQ(budget_.used(), 0u);
+}
+
+// A small window: the writer queues no more than the window and is woken as
+// the reader's WINDOW_UPDATEs open it, until every byte is through.
+TEST_F(H2SessionTest, WriterWakesAsTheWindowOpens) {
+  Settings small;
+  small.stream_window = 24 * 1024;
+  start(Settings{}, Timing{}, small);
+  std::unique_ptr<H2Stream> at_server;
+  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
+    s->respond(200);
+    at_server = std::move(s);
+  };
+  auto s = connect();
+  const std::string down = random_bytes(3 << 20, 8);
+  std::string got;
+  size_t peak = 0;
+  run([&]() -> asio::awaitable<void> {
+    co_await wait_readable(*s);
+    while (!at_server) co_await sleep_for(std::chrono::milliseconds(1));
+    asio::co_spawn(ctx_, send_all(*at_server, down), asio::detached);
+    std::vector<char> buf(7000);
+    for (;;) {
+      peak = std::max(peak, server_->queued());
+      error_code ec;
+      size_t n = s->try_read(asio::buffer(buf), ec);
+      if (n > 0) {
+        got.append(buf.data(), n);
+        continue;
+      }
+      if (ec != asio::error::would_block) break;
+      ec = co_await wait_readable(*s);
+      if (ec) break;
+    }
+  });
+  EXPECT_TRUE(got == down) << got.size();
+  EXPECT_LE(peak, small.stream_window);
+  EXPECT_GT(peak, 0u);
+}
+
+// Frames as a hostile client writes them (RFC 9113 section 4.1).
+std::string frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
+  std::string f;
+  for (int shift : {16, 8, 0}) f += static_cast<char>(payload.size() >> shift);
+  f += static_cast<char>(type);
+  f += static_cast<char>(flags);
+  for (int shift : {24, 16, 8, 0}) f += static_cast<char>(stream >> shift);
+  return f.append(payload);
+}
+
+const std::string kPreface = std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + frame(0x4, 0, 0, "");
+
+// The GOAWAY error codes in what the server wrote to `fd`.
+std::vector<uint32_t> goaway_codes(int fd) {
+  std::string in;
+  char buf[65536];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) in.append(buf, n);
+  std::vector<uint32_t> codes;
+  for (size_t at = 0; at + 9 <= in.size();) {
+    auto byte = [&](size_t i) { return static_cast<uint8_t>(in[i]); };
+    size_t len = byte(at) << 16 | byte(at + 1) << 8 | byte(at + 2);
+    if (byte(at + 3) == 0x7 && len >= 8 && at + 9 + len <= in.size())
+      codes.push_back(byte(at + 13) << 24 | byte(at + 14) << 16 | byte(at + 15) << 8 | byte(at + 16));
+    at += 9 + len;
+  }
+  return codes;
+}
+
+// CVE-2023-44487's shape: HEADERS then RST_STREAM, again and again. No stream
+// already reset reaches the handler (nothing is dialled for it), and the
+// connection ends with GOAWAY(ENHANCE_YOUR_CALM) and a reason of its own.
+TEST_F(H2SessionTest, RapidResetEndsWithEnhanceYourCalm) {
+  int fd = start_server_only();
+  unsigned requests = 0;
+  server_handler_.request = [&](std::unique_ptr<H2Stream>) { ++requests; };
+  // :method CONNECT and :authority, literal headers with indexed names (RFC 7541 6.2.2).
+  const std::string block = std::string("\x02\x07") + "CONNECT" + "\x01\x0b" + "127.0.0.1:9";
+  std::string flood = kPreface;
+  for (uint32_t id = 1; id < 2 * 150; id += 2)
+    flood += frame(0x1, 0x4, id, block) + frame(0x3, 0, id, std::string("\0\0\0\x08", 4));
+  ASSERT_EQ(::write(fd, flood.data(), flood.size()), static_cast<ssize_t>(flood.size()));
+  run([&]() -> asio::awaitable<void> {
+    while (!server_handler_.closed) co_await sleep_for(std::chrono::milliseconds(2));
+  });
+  EXPECT_EQ(server_->end_reason(), EndReason::kTooManyResets);
+  EXPECT_GE(server_->premature_resets(), H2Session::kPrematureResets);
+  EXPECT_EQ(requests, 0u);
+  EXPECT_EQ(goaway_codes(fd), std::vector<uint32_t>{kEnhanceYourCalm});
+  ::close(fd);
+}
+
+// A client that connects and never sends its preface is closed after
+// preface_timeout, not kept until the keepalive gives up on it.
+TEST_F(H2SessionTest, NoPrefaceClosesAfterPrefaceTimeout) {
+  Timing timing;
+  timing.preface_timeout = 2;
+  int fd = start_server_only(timing);
+  for (int i = 0; i < 2; ++i) server_->on_tick();
+  EXPECT_FALSE(server_->closed());
+  server_->on_tick();
+  EXPECT_TRUE(server_->closed());
+  EXPECT_EQ(server_->end_reason(), EndReason::kPrefaceTimeout);
+  ::close(fd);
+  settle();  // its wake-ups run before it goes
+  // One that sent it stays.
+  server_handler_.closed = false;
+  fd = start_server_only(timing);
+  ASSERT_EQ(::write(fd, kPreface.data(), kPreface.size()), static_cast<ssize_t>(kPreface.size()));
+  run([&]() -> asio::awaitable<void> { co_await sleep_for(std::chrono::milliseconds(20)); });
+  for (int i = 0; i < 5; ++i) server_->on_tick();
+  EXPECT_FALSE(server_->closed());
+  ::close(fd);
 }
 
 // The proxy engine moves bytes through H2 streams as through sockets:
