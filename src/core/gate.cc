@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -67,6 +68,9 @@ tcp::endpoint resolve_bind_address(const HostPort& address, const std::string& w
 Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
   raise_open_files_limit();
   ::signal(SIGPIPE, SIG_IGN);  // splice(2) to a closed socket would otherwise kill us
+  // Their default action ends the process at once, without a drain: until
+  // log_other_signals() takes them over, they are ignored.
+  for (int signo : kOtherSignals) ::signal(signo, SIG_IGN);
   access_sink_ = AccessLogSink::open(config_.access_log);
   mesh_shared_ = std::make_unique<MeshShared>();
   for (unsigned i = 0; i < config_.workers; ++i) {
@@ -288,10 +292,26 @@ int Gate::run() {
   asio::co_spawn(control_, wait_for_signal_then_drain(), [](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
   });
+  asio::co_spawn(control_, log_other_signals(), asio::detached);
   control_.run();
   for (auto& w : workers_) w->stop_and_join();
   spdlog::info("ugate stopped");
   return 0;
+}
+
+// SIGHUP will mean "reload the config" once live config lands; until then it,
+// and the user signals, are logged and change nothing.
+asio::awaitable<void> Gate::log_other_signals() {
+  asio::signal_set signals(control_);
+  for (int signo : kOtherSignals) signals.add(signo);
+  for (;;) {
+    auto [ec, signo] = co_await signals.async_wait(use_nothrow);
+    if (ec) co_return;
+    if (signo == SIGHUP)
+      spdlog::warn("SIGHUP: config reload is not supported yet; the running config ({}) stays", config_.source);
+    else
+      spdlog::warn("{}: ignored (SIGINT or SIGTERM drains and stops)", signo == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+  }
 }
 
 asio::awaitable<void> Gate::wait_for_signal_then_drain() {

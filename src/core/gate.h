@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <csignal>
 #include <deque>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
@@ -75,6 +76,8 @@ class Gate {
   void start_discovery();
   void start_remote_accept();
   asio::awaitable<void> wait_for_signal_then_drain();
+  asio::awaitable<void> log_other_signals();
+  static constexpr int kOtherSignals[] = {SIGHUP, SIGUSR1, SIGUSR2};
 
   Config config_;
   std::chrono::steady_clock::time_point started_;

@@ -1,4 +1,4 @@
-"""Process life: start-up errors, the command line, SIGTERM drain."""
+"""Process life: start-up errors, the command line, SIGTERM drain, other signals."""
 import json
 import os
 import signal
@@ -137,6 +137,30 @@ class Drain(unittest.TestCase):
                 c.recv(1)
             self.assertIn("result=drained", ug.access_lines()[-1])
             c.close()
+        server.close()
+
+    def test_sighup_and_sigusr_are_logged_and_change_nothing(self):
+        # Their default action killed the process at once, with no drain and no log line.
+        server = Server(lambda conn: conn.sendall(b"pong:" + recv_all(conn)))
+        port = free_port()
+        with Ugate(f"[ {tcp_listener_yaml('web', port, f'127.0.0.1:{server.port}')} ]") as ug:
+            c = socket.create_connection(("127.0.0.1", port))
+            wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="web") == 1, what="stream open")
+            # One at a time: a signal sent while the same one is pending is merged with it.
+            for sig, line in ((signal.SIGHUP, "SIGHUP: config reload is not supported yet"),
+                              (signal.SIGUSR1, "SIGUSR1: ignored"), (signal.SIGUSR2, "SIGUSR2: ignored"),
+                              (signal.SIGHUP, "SIGHUP: config reload is not supported yet")):
+                seen = ug.log().count(line)
+                ug.proc.send_signal(sig)
+                wait_until(lambda: ug.log().count(line) > seen, what=f"{sig.name} logged")
+            self.assertIsNone(ug.proc.poll())
+            self.assertTrue(ug.ready())
+            c.sendall(b"still here")  # the open stream is untouched
+            c.shutdown(socket.SHUT_WR)
+            c.settimeout(5)
+            self.assertEqual(recv_all(c), b"pong:still here")
+            c.close()
+            self.assertEqual(ug.stop(), 0)
         server.close()
 
 
