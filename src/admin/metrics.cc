@@ -1,12 +1,10 @@
 #include "admin/metrics.h"
 
-#include <dirent.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <vector>
 
+#include "admin/process_stats.h"
 #include "auth/ca_service.h"
 #include "auth/listener_auth.h"
 #include "auth/mesh_identity.h"
@@ -28,22 +26,6 @@ std::string label_value(std::string_view v) {
     else out += c;
   }
   return out;
-}
-
-uint64_t resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  uint64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-uint64_t open_fds() {
-  uint64_t n = 0;
-  if (DIR* d = opendir("/proc/self/fd")) {
-    while (readdir(d)) ++n;
-    closedir(d);
-  }
-  return n > 3 ? n - 3 : 0;  // ".", ".." and the directory itself
 }
 
 class Writer {
@@ -215,10 +197,11 @@ std::string render_metrics(const Gate& gate) {
   w.sample("ugate_workers", "", workers.size());
   w.family("ugate_draining", "gauge", "1 while the gate drains before exiting.");
   w.sample("ugate_draining", "", gate.draining() ? 1 : 0);
+  // Left out, not 0, when /proc cannot be read.
   w.family("ugate_process_resident_memory_bytes", "gauge", "Resident memory.");
-  w.sample("ugate_process_resident_memory_bytes", "", resident_bytes());
+  if (auto rss = resident_bytes()) w.sample("ugate_process_resident_memory_bytes", "", *rss);
   w.family("ugate_process_open_fds", "gauge", "Open file descriptors.");
-  w.sample("ugate_process_open_fds", "", open_fds());
+  if (auto fds = open_fds()) w.sample("ugate_process_open_fds", "", *fds);
 
   // Sum one listener's counter over all workers.
   auto sum = [&](size_t li, auto field) {

@@ -3,6 +3,7 @@ proxy in front of a slow origin; HTTP/2 clients that grant no window, reset ever
 send a header block HPACK cannot take, or never finish their preface. Each must be counted and
 closed by its own reason, memory must stay bounded, and the process must live on."""
 import asyncio
+import http.client
 import os
 import resource
 import socket
@@ -15,7 +16,7 @@ import unittest
 
 import hpack
 
-from harness import SANITIZED, Ugate, free_port, wait_until
+from harness import SANITIZED, Server, Ugate, free_port, tcp_listener_yaml, wait_until
 
 HTTP_PROXY = "{{ name: web, address: '127.0.0.1:{port}', protocol: http-proxy }}"
 
@@ -259,6 +260,39 @@ class HostileHttp2(unittest.TestCase):
             self.assertLess(time.monotonic() - start, 4, "closed near sniff_timeout, not at the 40 s keepalive")
             wait_until(lambda: ug.metric("ugate_mesh_connections_closed_total", reason="preface_timeout") == 2,
                        what="counted as preface_timeout")
+
+
+class OutOfDescriptors(unittest.TestCase):
+    """/metrics said open_fds 0 and RSS 0 exactly when it mattered: when the process had no
+    descriptor left to open /proc with."""
+
+    def test_metrics_still_count_when_no_descriptor_is_left(self):
+        release = threading.Event()
+        server = Server(lambda conn: release.wait(30))
+        port = free_port()
+        with Ugate(f"[ {tcp_listener_yaml('web', port, f'127.0.0.1:{server.port}')} ]") as ug:
+            fd_dir = f"/proc/{ug.proc.pid}/fd"
+            # Counted while the admin connection is open (it may or may not be closed by now).
+            self.assertIn(ug.metric("ugate_process_open_fds") - len(os.listdir(fd_dir)), (0, 1))
+            clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+            wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="web") == 10, what="streams open")
+            time.sleep(0.3)
+            # Leave exactly one descriptor number free: the lowest free one, or the next above.
+            fds = sorted(map(int, os.listdir(fd_dir)))
+            holes = fds[-1] + 1 - len(fds)
+            self.assertLessEqual(holes, 1, fds)
+            limit = fds[-1] + 1 if holes else fds[-1] + 2
+            subprocess.run(["prlimit", f"--pid={ug.proc.pid}", f"--nofile={limit}:{limit}"], check=True)
+            self.assertEqual(len(os.listdir(fd_dir)), limit - 1)
+            # The admin connection takes the last one: /proc cannot be opened any more.
+            metrics = ug.metrics()
+            self.assertEqual(metrics["ugate_process_open_fds"], limit)
+            self.assertGreater(metrics["ugate_process_resident_memory_bytes"], 1 << 20)
+            for c in clients:
+                c.close()
+            self.assertIsNone(ug.proc.poll())
+        release.set()
+        server.close()
 
 
 if __name__ == "__main__":
