@@ -54,6 +54,10 @@ listeners:
 
 bool protocol_names_destination(std::string_view protocol) { return protocol == "hbone-h2c"; }
 
+bool client_names_destination(std::string_view protocol) {
+  return is_proxy_protocol(protocol) || protocol_names_destination(protocol) || protocol == "mesh";
+}
+
 bool is_capture_protocol(std::string_view protocol) { return protocol == "capture-out" || protocol == "capture-in"; }
 
 namespace {
@@ -293,7 +297,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   r.only_keys(n, key,
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
                "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
-               "via", "proxy_protocol"});
+               "via", "proxy_protocol", "response_timeout", "reach_admin"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -322,6 +326,18 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   if (n["allow"]) l.allow = read_allow(r, n["allow"], Reader::join(key, "allow"));
   if (n["udp_idle_timeout"])
     l.udp_idle_timeout = r.duration(n["udp_idle_timeout"], Reader::join(key, "udp_idle_timeout"));
+  if (n["reach_admin"]) {
+    const std::string at = Reader::join(key, "reach_admin");
+    if (!client_names_destination(l.protocol))
+      r.fail(n["reach_admin"], at, "only for listeners whose clients name the destination (socks5, http-proxy, auto, hbone-h2c, mesh)");
+    l.reach_admin = r.boolean(n["reach_admin"], at);
+  }
+  if (n["response_timeout"]) {
+    const std::string at = Reader::join(key, "response_timeout");
+    if (l.protocol != "http-proxy" && l.protocol != "auto") r.fail(n["response_timeout"], at, "only for http-proxy and auto listeners");
+    l.response_timeout = r.duration(n["response_timeout"], at);
+    if (l.response_timeout.count() == 0) r.fail(n["response_timeout"], at, "must be above 0");
+  }
   if (l.protocol == "webpush") {
     l.webpush = read_webpush(r, n, key);
     return l;

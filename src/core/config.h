@@ -99,8 +99,13 @@ struct ListenerConfig {
   std::vector<ProxyUser> users;  // empty: no authentication
   Router allow;                  // destinations clients may reach (the routes' forward is unused); empty: any
   Duration udp_idle_timeout{60'000};  // a SOCKS5 UDP association without datagrams this long ends
+  Duration response_timeout{60'000};  // http-proxy, auto: an origin's response head within this, else 504
   Duration handshake_timeout{10'000};  // doors that speak TLS (mesh, terminate): time to finish it
   bool splice = true;        // splice(2) when both sides are plain TCP
+  // Doors whose clients name the destination (proxies, HBONE): false refuses
+  // this node's own admin port as one, so a proxy door bound to a network
+  // does not expose /debug/config and /metrics.
+  bool reach_admin = false;
   uint32_t max_streams = 0;  // 0: limited only by open files
   bool tproxy = false;       // capture doors and udp: TPROXY (IP_TRANSPARENT) instead of REDIRECT
   // Destinations that are not mesh nodes are reached through this node: an
@@ -127,6 +132,9 @@ bool allows(const ListenerConfig& l, const HostPort& destination);
 bool verify_user(const ListenerConfig& l, std::string_view user, std::string_view password);
 // Protocols whose clients name the destination (no forward/routes needed).
 bool is_proxy_protocol(std::string_view protocol);
+// Every protocol whose streams go where the client says: the proxies, HBONE
+// (h2c and the mesh port).
+bool client_names_destination(std::string_view protocol);
 
 // Local discovery (src/discovery/): signed announces multicast on the
 // node's links (FF02::5227 and 224.0.0.250); off unless configured.

@@ -279,6 +279,7 @@ int Gate::run() {
   if (config_.admin) {
     admin_ = std::make_unique<AdminServer>(control_, *this);
     admin_->start(resolve_bind_address(*config_.admin, "admin"));
+    for (auto& w : workers_) w->set_admin_endpoint(admin_->local_endpoint());
   }
   load_identity();
   bind_listeners();

@@ -60,6 +60,7 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kDenied: return "denied";
     case CloseReason::kNodeUnavailable: return "node_unavailable";
     case CloseReason::kTokenRejected: return "token_rejected";
+    case CloseReason::kResponseTimeout: return "response_timeout";
     case CloseReason::kCount: break;
   }
   return "unknown";

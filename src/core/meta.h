@@ -46,6 +46,7 @@ enum class CloseReason : uint8_t {
   kDenied,           // authorization refused the stream, or the CA refused a request
   kNodeUnavailable,  // a mesh node that is neither registered here, on the link, nor at a known address
   kTokenRejected,    // a registration token that is missing, malformed, expired, or not for this node
+  kResponseTimeout,  // the upstream sent no response head within response_timeout (http-proxy: 504)
   kCount
 };
 std::string_view to_string(CloseReason r);

@@ -1,8 +1,10 @@
 #include "core/session.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "auth/listener_auth.h"
+#include "io/original_dst.h"
 #include "io/proxy_protocol.h"
 #include "io/stream_wait.h"
 #include "io/tcp_stream.h"
@@ -14,7 +16,7 @@ namespace ugate {
 namespace {
 
 std::string_view phase_name(int p) {
-  static constexpr std::string_view names[] = {"routing", "sniffing", "handshaking", "connecting", "proxying", "closed"};
+  static constexpr std::string_view names[] = {"routing", "sniffing", "handshaking", "connecting", "awaiting_answer", "proxying", "closed"};
   return names[p];
 }
 
@@ -106,6 +108,7 @@ asio::awaitable<CloseReason> Session::dial(HostPort destination, bool answers) {
   } else {
     Endpoints endpoints = co_await worker_.dialer().resolve(m.destination);
     if (endpoints.empty()) result = CloseReason::kResolveFailed;
+    else if (reaches_admin(endpoints)) result = CloseReason::kNotAllowed;
     if (aborted_ == CloseReason::kDone && !dial_expired_ && result == CloseReason::kDone) {
       result = co_await Dialer::connect(endpoints, worker_.poller(), down_->shared_meta(), up_);
       if (result == CloseReason::kDone) up_local_ = static_cast<TcpStream&>(*up_).local_endpoint();
@@ -170,6 +173,24 @@ CloseReason Session::authorize() {
   return d.allow ? CloseReason::kDone : CloseReason::kDenied;
 }
 
+// A client-named destination that leads to this node's admin server: its
+// bound address and port, or any local address when it is bound to all.
+bool Session::reaches_admin(const Endpoints& endpoints) const {
+  const auto& admin = worker_.admin_endpoint();
+  const ListenerConfig& l = *slot_.config;
+  if (!admin || l.reach_admin || !client_names_destination(l.protocol)) return false;
+  auto bound = unmapped(admin->address());
+  for (const auto& e : endpoints) {
+    if (e.port() != admin->port()) continue;
+    if (bound.is_unspecified() ? is_local_address(e.address()) : unmapped(e.address()) == bound) {
+      spdlog::debug("{}: {} is this node's admin port: refused (set reach_admin on the listener to allow)", l.name,
+                    down_->meta().destination.str());
+      return true;
+    }
+  }
+  return false;
+}
+
 void Session::finish(CloseReason reason) {
   meta().reason = reason;
   down_->shutdown_write();  // the answer, then FIN
@@ -199,6 +220,14 @@ void Session::on_tick(uint32_t now) {
       deadline_ = now + Worker::ticks(kAnswerGrace);
     } else {
       abort(CloseReason::kConnectTimeout);
+    }
+  } else if (phase_ == Phase::kAwaitingAnswer && static_cast<int32_t>(now - deadline_) >= 0) {
+    if (!answer_expired_) {
+      answer_expired_ = true;  // as for a dial: end the wait, keep the client for the answer
+      if (up_) up_->close();
+      deadline_ = now + Worker::ticks(kAnswerGrace);
+    } else {
+      abort(CloseReason::kResponseTimeout);
     }
   } else if (phase_ == Phase::kProxying &&
              now - last_active_ >= (relay_idle_ticks_ ? relay_idle_ticks_ : Worker::ticks(slot_.config->idle_timeout))) {
@@ -252,6 +281,11 @@ void Session::start_relaying(Duration idle_timeout) {
   relay_idle_ticks_ = Worker::ticks(idle_timeout);
   phase_ = Phase::kProxying;
   active();
+}
+
+void Session::await_answer(Duration timeout) {
+  answer_expired_ = false;
+  enter_timed_phase(Phase::kAwaitingAnswer, timeout);
 }
 
 void Session::enter_timed_phase(Phase phase, Duration limit) {

@@ -16,6 +16,7 @@
 #include "core/stream.h"
 #include "io/tcp_stream.h"
 #include "io/tls_stream.h"
+#include "io/dialer.h"
 #include "io/proxy.h"
 #include "io/tracked.h"
 #include "io/worker.h"
@@ -72,6 +73,13 @@ class Session final : public Tracked, public ProxyOwner {
   // or why not. With `answers`, a timeout leaves the client open for the
   // door's answer, as ForwardOptions::reply does.
   asio::awaitable<CloseReason> dial(HostPort destination, bool answers);
+  // For such a door, after its request went out: the upstream's answer must
+  // begin within `timeout`. When it does not, the upstream is closed (its read
+  // fails), answer_timed_out() turns true, and the door gets kAnswerGrace to
+  // tell its client (a 504) before the stream is cut. start_relaying() ends
+  // the wait.
+  void await_answer(Duration timeout);
+  bool answer_timed_out() const { return answer_expired_; }
   Stream& upstream() { return *up_; }
   bool has_upstream() const { return up_ != nullptr; }
   void close_upstream();
@@ -107,11 +115,12 @@ class Session final : public Tracked, public ProxyOwner {
   void proxy_done(CloseReason reason) override;
 
  private:
-  enum class Phase : uint8_t { kRouting, kSniffing, kHandshaking, kConnecting, kProxying, kClosed };
+  enum class Phase : uint8_t { kRouting, kSniffing, kHandshaking, kConnecting, kAwaitingAnswer, kProxying, kClosed };
   // After connect_timeout a door that answers gets this long to tell its
   // client (the dial is given up at once); then the stream is cut.
   static constexpr std::chrono::seconds kAnswerGrace{1};
   void enter_timed_phase(Phase phase, Duration limit);
+  bool reaches_admin(const Endpoints& endpoints) const;
   Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
 
   Worker& worker_;
@@ -127,6 +136,7 @@ class Session final : public Tracked, public ProxyOwner {
   uint32_t relay_idle_ticks_ = 0;  // start_relaying's idle timeout, in ticks
   bool answers_ = false;       // the door replies to its client after the dial
   bool dial_expired_ = false;  // connect_timeout passed; the answer is due
+  bool answer_expired_ = false;  // await_answer's timeout passed; the door's 504 is due
   bool exchanges_ = false;     // the door logs per exchange (begin_exchange)
   bool exchange_open_ = false;
   bool handed_over_ = false;

@@ -46,6 +46,8 @@ std::string dial_failure(CloseReason r, const HostPort& to) {
       return error_response(502, "Bad Gateway", fmt::format("cannot resolve {}", to.host));
     case CloseReason::kDenied:
       return error_response(403, "Forbidden", fmt::format("{} is not allowed for this client", to.str()));
+    case CloseReason::kNotAllowed:  // the allow list passed: this node's admin port (reach_admin)
+      return error_response(403, "Forbidden", fmt::format("{} is not allowed through this proxy", to.str()));
     case CloseReason::kUnreachable:
       return error_response(502, "Bad Gateway", fmt::format("{} is unreachable", to.str()));
     default:
@@ -287,12 +289,25 @@ class HttpProxyConnection {
       if (ec) co_return fail(CloseReason::kDownstreamReset);
     }
     CloseReason relayed = co_await relay_body(*framing, in_, client_, upstream, true);
+    if (relayed == CloseReason::kBadRequest) {
+      session_->close_upstream();  // it has the start of a body that will not end
+      co_await refuse(error_response(400, "Bad Request", "invalid chunked request body"), CloseReason::kBadRequest);
+      co_return false;
+    }
     if (relayed != CloseReason::kDone) co_return fail(relayed);
 
-    // The response: interim (1xx) heads pass on, then the final one.
+    // The response: interim (1xx) heads pass on, then the final one, which
+    // must begin within response_timeout.
+    session_->await_answer(config_.response_timeout);
     http1::Parsed p;
     for (;;) {
       p = co_await read_head(*up_in_, upstream, http1::parse_response_head);
+      if (p.status != http1::Status::kDone && session_->answer_timed_out()) {
+        std::string why = fmt::format("no response from {} within {}", uri->destination.str(),
+                                      format_duration(config_.response_timeout));
+        co_await refuse(error_response(504, "Gateway Timeout", why), CloseReason::kResponseTimeout);
+        co_return false;
+      }
       if (p.status != http1::Status::kDone) {
         // Named first: a ?: in a co_await's expression is a GCC 12 double free (check_coroutines.py).
         std::string why = p.error == kReadFailed ? "the upstream closed without a response"
@@ -312,6 +327,7 @@ class HttpProxyConnection {
       sent = co_await send(client_, interim, false);
       if (!sent) co_return fail(CloseReason::kDownstreamReset);
     }
+    session_->start_relaying(config_.idle_timeout);
     const Head& response = p.head;
     auto body = http1::response_framing(response, request.method);
     if (!body) {

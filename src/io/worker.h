@@ -107,6 +107,10 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   PipePool& pipes() { return pipes_; }
   Dialer& dialer() { return *dialer_; }
+  // The admin server's bound address, which client-named destinations may
+  // not reach unless their listener says reach_admin. Set before start().
+  void set_admin_endpoint(asio::ip::tcp::endpoint e) { admin_endpoint_ = e; }
+  const std::optional<asio::ip::tcp::endpoint>& admin_endpoint() const { return admin_endpoint_; }
   Poller& poller() { return *poller_; }
   AccessLog& access_log() { return access_log_; }
   Mesh* mesh() const { return mesh_; }  // this worker's mesh connections and pools (a service)
@@ -124,6 +128,7 @@ class Worker {
   uint32_t clock_tick() const;
 
   std::unique_ptr<asio::io_context> ctx_;  // destroyed explicitly, first (see ~Worker)
+  std::optional<asio::ip::tcp::endpoint> admin_endpoint_;
   unsigned index_;
   std::deque<ListenerSlot> listeners_;  // stable addresses
   BufferPool buffers_;

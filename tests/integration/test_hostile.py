@@ -18,7 +18,7 @@ import hpack
 
 from harness import SANITIZED, Server, Ugate, free_port, tcp_listener_yaml, wait_until
 
-HTTP_PROXY = "{{ name: web, address: '127.0.0.1:{port}', protocol: http-proxy }}"
+HTTP_PROXY = "{{ name: web, address: '127.0.0.1:{port}', protocol: http-proxy, response_timeout: 5s }}"
 
 
 async def slow_client(port, origin, duration, interval, stats):

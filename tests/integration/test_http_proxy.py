@@ -160,6 +160,61 @@ class HttpProxy(unittest.TestCase):
                 self.assertIsNone(ug.proc.poll(), ug.log())
             server.join(5)
 
+    def test_origin_that_never_answers_is_504_after_response_timeout(self):
+        # Held for idle_timeout (1 h) before: the origin accepts and reads, and says nothing.
+        with socket.socket() as origin:
+            origin.bind(("127.0.0.1", 0))
+            origin.listen(16)
+            target = f"127.0.0.1:{origin.getsockname()[1]}"
+            port = free_port()
+            with Ugate(f"[ {proxy_listener(port, response_timeout='600ms')} ]") as ug:
+                for body in (b"", b"Content-Length: 5\r\n\r\nhello"):
+                    start = time.monotonic()
+                    head = f"POST http://{target}/ HTTP/1.1\r\nHost: x\r\n".encode()
+                    answer = exchange(port, head + (body or b"Content-Length: 0\r\n\r\n"))
+                    self.assertTrue(answer.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n"), answer)
+                    self.assertIn(f"no response from {target} within 600ms".encode(), answer)
+                    self.assertLess(time.monotonic() - start, 3)
+                wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="web",
+                                             reason="response_timeout") == 2, what="two response_timeout")
+                # An answer that comes in time is not cut by it, however long its body takes after.
+                code, out, err = curl("-x", f"http://127.0.0.1:{port}", f"http://127.0.0.1:{self.origin.port}/ok")
+                self.assertEqual(code, 0, err)
+
+    def test_invalid_chunked_body_is_400(self):
+        port = free_port()
+        o = self.origin.port
+        with Ugate(f"[ {proxy_listener(port)} ]") as ug:
+            for body in (b"zz\r\nhello\r\n0\r\n\r\n", b"5\r\nhelloX\r\n0\r\n\r\n"):
+                answer = exchange(port, f"POST http://127.0.0.1:{o}/ HTTP/1.1\r\nHost: x\r\n"
+                                        "Transfer-Encoding: chunked\r\n\r\n".encode() + body)
+                self.assertTrue(answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer)
+                self.assertIn(b"invalid chunked request body", answer)
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="web", reason="bad_request") == 2,
+                       what="two bad_request")
+
+    def test_the_nodes_admin_port_is_not_a_destination(self):
+        # /debug/config and /metrics were reachable through a proxy door bound to a network.
+        port, allowed = free_port(), free_port()
+        listeners = f"[ {proxy_listener(port)}, {proxy_listener(allowed, name='ops', reach_admin='true')} ]"
+        with Ugate(listeners) as ug:
+            admin = ug.admin_port
+            for host in ("127.0.0.1", "localhost"):
+                code, out, err = curl("-w", "%{http_code}", "-x", f"http://127.0.0.1:{port}",
+                                      f"http://{host}:{admin}/debug/config")
+                self.assertTrue(out.endswith(b"403"), out)
+                self.assertIn(b"is not allowed through this proxy", out)
+            answer = exchange(port, f"CONNECT 127.0.0.1:{admin} HTTP/1.1\r\n\r\n".encode())
+            self.assertTrue(answer.startswith(b"HTTP/1.1 403 Forbidden\r\n"), answer)
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="web", reason="not_allowed") == 3,
+                       what="three not_allowed")
+            # Other ports of the same host still work; a listener with reach_admin reaches it.
+            code, out, err = curl("-x", f"http://127.0.0.1:{port}", f"http://127.0.0.1:{self.origin.port}/")
+            self.assertEqual(code, 0, err)
+            code, out, err = curl("-x", f"http://127.0.0.1:{allowed}", f"http://127.0.0.1:{admin}/metrics")
+            self.assertEqual(code, 0, err)
+            self.assertIn(b"ugate_build_info", out)
+
     def test_connect_timeout_is_504(self):
         blackhole = socket.socket()
         blackhole.bind(("127.0.0.1", 0))

@@ -141,6 +141,19 @@ class Socks5Connect(unittest.TestCase):
             self.assertEqual(errors("resolve_failed"), 1)
             self.assertEqual(errors("not_allowed"), 1)
 
+    def test_the_nodes_admin_port_is_not_a_destination(self):
+        port = free_port()
+        with Ugate(f"[ {socks_listener(port)} ]") as ug:
+            for host in ("127.0.0.1", "localhost"):
+                s, rep, _ = handshake(port, b"\x05\x01\x00" + address(host, ug.admin_port))
+                self.assertEqual(rep, 2, f"{host}: connection not allowed by ruleset")
+                s.close()
+            s, rep, _ = handshake(port, b"\x05\x01\x00" + address("127.0.0.1", self.origin.port))
+            self.assertEqual(rep, 0)
+            s.close()
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="socks", reason="not_allowed") == 2,
+                       what="two not_allowed")
+
     def test_bytes_sent_before_the_reply_reach_the_target(self):
         server = Server(echo)
         port = free_port()

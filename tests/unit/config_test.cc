@@ -99,6 +99,24 @@ TEST(Config, ProxyDoorErrors) {
               HasSubstr("listeners[0].allow[0].host: invalid character ' '"));
 }
 
+// reach_admin: the node's admin port as a client-named destination (issue 14);
+// response_timeout: an origin's answer to the HTTP proxy.
+TEST(Config, ReachAdminAndResponseTimeout) {
+  Config c = load("listeners:\n  - { address: 'a:1', protocol: http-proxy }\n"
+                  "  - { address: 'a:2', protocol: socks5, reach_admin: true }\n"
+                  "  - { address: 'a:3', protocol: auto, response_timeout: 5s }\n");
+  EXPECT_FALSE(c.listeners[0].reach_admin);
+  EXPECT_EQ(c.listeners[0].response_timeout, std::chrono::seconds(60));
+  EXPECT_TRUE(c.listeners[1].reach_admin);
+  EXPECT_EQ(c.listeners[2].response_timeout, std::chrono::seconds(5));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', forward: 'b:2', reach_admin: true }\n"),
+              HasSubstr("listeners[0].reach_admin: only for listeners whose clients name the destination"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: socks5, response_timeout: 1s }\n"),
+              HasSubstr("listeners[0].response_timeout: only for http-proxy and auto listeners"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: http-proxy, response_timeout: 0s }\n"),
+              HasSubstr("listeners[0].response_timeout: must be above 0"));
+}
+
 TEST(Config, AutoListenersTakeTheProxyKeysAndTlsRoutes) {
   Config c = load(R"(
 listeners:
