@@ -16,7 +16,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "core/base64.h"
+#include "base/base64.h"
 #include "crypto/p256.h"
 #include "webpush/client.h"
 #include "webpush/message.h"

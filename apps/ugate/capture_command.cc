@@ -13,7 +13,7 @@
 #include <iostream>
 #include <tuple>
 
-#include "core/config.h"
+#include "config/config.h"
 #include "doors/capture_rules.h"
 
 namespace ugate {

@@ -3,13 +3,13 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "auth/ca.h"
-#include "auth/jwt.h"
-#include "auth/pem.h"
-#include "core/base64.h"
+#include "identity/ca.h"
+#include "identity/jwt.h"
+#include "crypto/pem.h"
+#include "base/base64.h"
 #include "crypto/p256.h"
-#include "auth/identity.h"
-#include "core/duration.h"
+#include "identity/identity.h"
+#include "base/duration.h"
 
 namespace ugate::cli {
 namespace {
@@ -69,7 +69,7 @@ seconds ttl_or(const std::string& text, seconds fallback) {
   return duration_cast<seconds>(*d);
 }
 
-// An ES256 registration token (auth/registration_token.h), signed by the
+// An ES256 registration token (identity/registration_token.h), signed by the
 // issuer key in a JSON file {publicKey, privateKey} (`ugate push vapid-keys`).
 int registration_token(const IdentityCommands& c) {
   auto issuer = nlohmann::json::parse(read_file(c.issuer), nullptr, false);

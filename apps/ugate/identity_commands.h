@@ -4,7 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
-#include "core/config.h"
+#include "config/config.h"
 
 namespace ugate::cli {
 

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "capture_command.h"
-#include "core/config.h"
-#include "core/gate.h"
+#include "config/config.h"
+#include "server/gate.h"
 #include "node_push_cmd.h"
 #include "push_cmd.h"
 #include "identity_commands.h"

@@ -8,9 +8,9 @@
 #include <iostream>
 #include <set>
 
-#include "auth/identity.h"
-#include "auth/peer_chain.h"
-#include "core/config.h"
+#include "identity/identity.h"
+#include "identity/peer_chain.h"
+#include "config/config.h"
 #include "push_cli.h"
 #include "webpush/node_keys.h"
 

@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/base64.h"
+#include "base/base64.h"
 #include "webpush/client.h"
 
 namespace ugate::push_cli {

@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/metrics.h"
-#include "core/gate.h"
-#include "io/accept_loop.h"
-#include "io/listen_socket.h"
+#include "server/gate.h"
+#include "runtime/accept_loop.h"
+#include "runtime/listen_socket.h"
 #include "ugate/version.h"
 
 namespace ugate {

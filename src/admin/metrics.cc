@@ -5,11 +5,11 @@
 #include <vector>
 
 #include "admin/process_stats.h"
-#include "auth/ca_service.h"
-#include "auth/listener_auth.h"
-#include "auth/mesh_identity.h"
-#include "auth/renewer.h"
-#include "core/gate.h"
+#include "identity/ca_service.h"
+#include "policy/listener_auth.h"
+#include "identity/mesh_identity.h"
+#include "identity/renewer.h"
+#include "server/gate.h"
 #include "discovery/discovery.h"
 #include "webpush/push_server.h"
 #include "mesh/mesh.h"

@@ -10,7 +10,7 @@
 #include <optional>
 #include <span>
 
-#include "core/base64.h"
+#include "base/base64.h"
 
 namespace ugate::crypto {
 

@@ -28,8 +28,8 @@
 #include <string>
 #include <vector>
 
-#include "core/base64.h"
-#include "core/result.h"
+#include "base/base64.h"
+#include "base/result.h"
 
 namespace ugate::discovery {
 

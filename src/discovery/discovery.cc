@@ -14,7 +14,7 @@
 #include <random>
 #include <stdexcept>
 
-#include "auth/mesh_identity.h"
+#include "identity/mesh_identity.h"
 #include "crypto/p256.h"
 
 namespace ugate::discovery {

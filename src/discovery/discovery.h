@@ -25,9 +25,9 @@
 #include <string>
 #include <unordered_map>
 
-#include "auth/peer_chain.h"
-#include "core/config.h"
-#include "core/stats.h"
+#include "identity/peer_chain.h"
+#include "discovery/discovery_config.h"
+#include "base/stats.h"
 #include "discovery/announce.h"
 #include "discovery/interfaces.h"
 #include "discovery/node_table.h"

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "core/duration.h"
-#include "core/meta.h"
+#include "base/duration.h"
+#include "base/meta.h"
 
 namespace ugate::discovery {
 

@@ -7,10 +7,10 @@
 #include <array>
 #include <atomic>
 
-#include "core/session.h"
+#include "session/session.h"
 #include "doors/doors.h"
-#include "io/peek.h"
-#include "io/sniff.h"
+#include "transport/peek.h"
+#include "codec/sniff.h"
 #include "mesh/hbone_server.h"
 
 namespace ugate {

@@ -1,8 +1,8 @@
 #include <atomic>
 
-#include "core/session.h"
+#include "session/session.h"
 #include "doors/doors.h"
-#include "io/original_dst.h"
+#include "runtime/original_dst.h"
 
 namespace ugate {
 

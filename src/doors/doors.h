@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "doors/udp_forward.h"
-#include "io/worker.h"
+#include "runtime/worker.h"
 
 namespace ugate {
 

@@ -10,12 +10,12 @@
 // to the same host:port. Each request is one line in the access log.
 #include <fmt/format.h>
 
-#include "core/base64.h"
-#include "core/session.h"
+#include "base/base64.h"
+#include "session/session.h"
 #include "doors/doors.h"
-#include "doors/http1_codec.h"
-#include "io/handshake_buffer.h"
-#include "io/stream_wait.h"
+#include "codec/http1_codec.h"
+#include "transport/handshake_buffer.h"
+#include "transport/stream_wait.h"
 
 namespace ugate {
 namespace {

@@ -1,12 +1,12 @@
 #include <spdlog/spdlog.h>
 
-#include "auth/ca_service.h"
-#include "auth/listener_auth.h"
-#include "auth/registration_token.h"
-#include "core/session.h"
+#include "identity/ca_service.h"
+#include "policy/listener_auth.h"
+#include "identity/registration_token.h"
+#include "session/session.h"
 #include "doors/doors.h"
 #include "doors/tls_handshake.h"
-#include "io/stream_wait.h"
+#include "transport/stream_wait.h"
 #include "mesh/hbone_server.h"
 #include "mesh/reverse.h"
 
@@ -56,7 +56,7 @@ asio::awaitable<void> serve_ca(std::unique_ptr<Session> session, TlsStream& tls,
 }
 
 // h2rt: the node's certificate proved only its key. The line before HTTP/2
-// carries the token that says who it is (auth/registration_token.h); read
+// carries the token that says who it is (identity/registration_token.h); read
 // byte by byte, so that what follows it stays in TLS for the HTTP/2 session.
 asio::awaitable<void> register_by_token(Worker& worker, std::unique_ptr<Session> session, TlsStream& tls,
                                         const RegistrationCheck& check, Duration timeout) {

@@ -3,11 +3,11 @@
 // client's target and answers with the outcome (Session's reply), and bytes
 // the client sent past its request are replayed to the target. UDP
 // ASSOCIATE runs a relay (socks5_udp.cc) for as long as the TCP connection.
-#include "core/session.h"
+#include "session/session.h"
 #include "doors/doors.h"
-#include "doors/socks5_codec.h"
-#include "io/handshake_buffer.h"
-#include "io/stream_wait.h"
+#include "codec/socks5_codec.h"
+#include "transport/handshake_buffer.h"
+#include "transport/stream_wait.h"
 
 namespace ugate {
 namespace {

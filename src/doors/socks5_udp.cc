@@ -16,10 +16,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "core/session.h"
+#include "session/session.h"
 #include "doors/doors.h"
-#include "doors/socks5_codec.h"
-#include "io/stream_wait.h"
+#include "codec/socks5_codec.h"
+#include "transport/stream_wait.h"
 
 namespace ugate {
 namespace {

@@ -2,9 +2,9 @@
 
 #include <boost/asio/post.hpp>
 
-#include "core/session.h"
+#include "session/session.h"
 #include "doors/doors.h"
-#include "io/owned_fd.h"
+#include "base/owned_fd.h"
 #include "mesh/hbone_server.h"
 #include "mesh/mesh.h"
 

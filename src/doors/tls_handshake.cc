@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "auth/tls_context.h"
+#include "identity/tls_context.h"
 
 namespace ugate {
 

@@ -4,8 +4,8 @@
 // (ALPN, SNI, the peer's SPIFFE ID and node ID) in the stream's metadata.
 #include <boost/asio/awaitable.hpp>
 
-#include "core/session.h"
-#include "io/tls_stream.h"
+#include "session/session.h"
+#include "transport/tls_stream.h"
 
 namespace ugate {
 

@@ -1,11 +1,11 @@
 #include <array>
 
-#include "core/session.h"
-#include "auth/listener_auth.h"
+#include "session/session.h"
+#include "policy/listener_auth.h"
 #include "doors/doors.h"
 #include "doors/tls_handshake.h"
-#include "io/peek.h"
-#include "io/tls_hello.h"
+#include "transport/peek.h"
+#include "codec/tls_hello.h"
 
 namespace ugate {
 

@@ -16,9 +16,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/session.h"
-#include "io/listen_socket.h"
-#include "io/original_dst.h"
+#include "session/session.h"
+#include "runtime/listen_socket.h"
+#include "runtime/original_dst.h"
 
 namespace ugate {
 namespace {

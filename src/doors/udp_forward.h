@@ -9,7 +9,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <memory>
 
-#include "io/worker.h"
+#include "runtime/worker.h"
 
 namespace ugate {
 

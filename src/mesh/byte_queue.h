@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "io/buffer_pool.h"
+#include "runtime/buffer_pool.h"
 
 namespace ugate {
 

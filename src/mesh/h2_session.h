@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "core/stream.h"
-#include "io/adaptive_size.h"
-#include "io/buffer_pool.h"
+#include "base/stream.h"
+#include "runtime/adaptive_size.h"
+#include "runtime/buffer_pool.h"
 #include "mesh/h2_codec.h"
 #include "mesh/h2_stream.h"
 #include "mesh/send_budget.h"

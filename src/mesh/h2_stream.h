@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/stream.h"
+#include "base/stream.h"
 #include "mesh/byte_queue.h"
 
 namespace boost::asio {

@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "core/session.h"
+#include "session/session.h"
 #include "mesh/hbone_status.h"
 #include "mesh/mesh.h"
 

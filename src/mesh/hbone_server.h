@@ -10,8 +10,8 @@
 #include <functional>
 #include <memory>
 
-#include "core/stream.h"
-#include "io/worker.h"
+#include "base/stream.h"
+#include "runtime/worker.h"
 
 namespace ugate {
 

@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "auth/mesh_identity.h"
-#include "auth/spiffe.h"
+#include "identity/mesh_identity.h"
+#include "identity/spiffe.h"
 #include "discovery/discovery.h"
 #include "mesh/reverse.h"
 

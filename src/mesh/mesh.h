@@ -11,9 +11,9 @@
 #include <memory>
 #include <unordered_map>
 
-#include "core/config.h"
-#include "core/stats.h"
-#include "io/worker.h"
+#include "config/config.h"
+#include "base/stats.h"
+#include "runtime/worker.h"
 #include "mesh/h2_session.h"
 #include "mesh/mesh_path.h"
 #include "mesh/node_health.h"

@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/config.h"
-#include "core/endpoint.h"
+#include "mesh/mesh_config.h"
+#include "base/endpoint.h"
 
 namespace ugate {
 

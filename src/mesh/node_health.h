@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/meta.h"
+#include "base/meta.h"
 
 namespace ugate {
 

@@ -4,11 +4,11 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "auth/mesh_identity.h"
-#include "auth/tls_context.h"
-#include "io/dialer.h"
-#include "io/stream_wait.h"
-#include "io/tls_stream.h"
+#include "identity/mesh_identity.h"
+#include "identity/tls_context.h"
+#include "transport/dialer.h"
+#include "transport/stream_wait.h"
+#include "transport/tls_stream.h"
 #include "mesh/hbone_status.h"
 #include "mesh/mesh.h"
 

@@ -23,9 +23,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/duration.h"
-#include "core/meta.h"
-#include "core/stream.h"
+#include "base/duration.h"
+#include "base/meta.h"
+#include "base/stream.h"
 #include "mesh/mesh_path.h"
 #include "mesh/h2_stream.h"
 

@@ -10,14 +10,14 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "auth/pem.h"
-#include "auth/registration_token.h"
-#include "auth/spiffe.h"
-#include "io/owned_fd.h"
-#include "io/proxy.h"
-#include "io/stream_wait.h"
-#include "io/tracked.h"
-#include "io/tcp_stream.h"
+#include "crypto/pem.h"
+#include "identity/registration_token.h"
+#include "identity/spiffe.h"
+#include "base/owned_fd.h"
+#include "transport/proxy.h"
+#include "transport/stream_wait.h"
+#include "runtime/tracked.h"
+#include "transport/tcp_stream.h"
 #include "mesh/hbone_server.h"
 #include "mesh/mesh.h"
 

@@ -17,7 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 
-#include "core/config.h"
+#include "config/config.h"
 #include "mesh/pool.h"
 #include "mesh/reverse_registry.h"
 

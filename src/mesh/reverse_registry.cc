@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "auth/cert.h"
+#include "identity/cert.h"
 
 namespace ugate {
 

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/meta.h"
+#include "base/meta.h"
 
 namespace ugate {
 

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/meta.h"
+#include "base/meta.h"
 
 namespace ugate {
 

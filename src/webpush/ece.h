@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <span>
 
-#include "core/base64.h"
-#include "core/result.h"
+#include "base/base64.h"
+#include "base/result.h"
 
 namespace ugate::webpush {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "auth/peer_chain.h"
+#include "identity/peer_chain.h"
 #include "webpush/message.h"
 
 namespace ugate::webpush {

@@ -12,11 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "auth/identity.h"
-#include "auth/node_id.h"
-#include "auth/peer_chain.h"
-#include "io/accept_loop.h"
-#include "io/listen_socket.h"
+#include "identity/identity.h"
+#include "identity/node_id.h"
+#include "identity/peer_chain.h"
+#include "runtime/accept_loop.h"
+#include "runtime/listen_socket.h"
 #include "ugate/version.h"
 
 namespace ugate::webpush {

@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 
-#include "auth/ossl.h"
+#include "crypto/ossl.h"
 #include "webpush/push_service.h"
 
 namespace ugate::webpush {

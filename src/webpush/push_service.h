@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/duration.h"
+#include "base/duration.h"
 #include "webpush/store.h"
 
 namespace ugate::webpush {

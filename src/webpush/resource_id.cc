@@ -4,7 +4,7 @@
 #include <cctype>
 #include <cstdlib>
 
-#include "core/base64.h"
+#include "base/base64.h"
 #include "crypto/p256.h"
 
 namespace ugate::webpush {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/base64.h"
+#include "base/base64.h"
 
 struct sqlite3;
 struct sqlite3_stmt;

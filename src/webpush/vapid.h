@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "auth/jwt.h"
-#include "core/base64.h"
-#include "core/result.h"
+#include "identity/jwt.h"
+#include "base/base64.h"
+#include "base/result.h"
 
 namespace ugate::webpush {
 

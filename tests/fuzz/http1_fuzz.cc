@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "doors/http1_codec.h"
+#include "codec/http1_codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ugate::http1;

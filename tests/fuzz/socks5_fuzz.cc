@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "doors/socks5_codec.h"
+#include "codec/socks5_codec.h"
 
 namespace {
 

@@ -1,0 +1,50 @@
+#pragma once
+// The mesh's parts of the config (mesh, nodes, registration_tokens), owned by this module.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/duration.h"
+#include "base/endpoint.h"
+
+namespace ugate {
+
+// The mesh's HTTP/2 connections (HBONE), both directions. Defaults are
+// ztunnel's: stream window 4 MiB, connection window 16 MiB, 1 MiB frames,
+// 100 streams per pooled connection, pooled connections released after 5 min.
+struct MeshConfig {
+  uint32_t stream_window = 4u << 20;
+  uint32_t connection_window = 16u << 20;
+  uint32_t max_frame = 1u << 20;
+  uint32_t max_concurrent_streams = 1000;  // streams a peer may open on one connection to us
+  uint32_t streams_per_connection = 100;   // streams we open on one pooled connection
+  Duration pool_idle_timeout{300'000};     // a pooled connection without streams this long closes
+  Duration keepalive_interval{30'000};     // a connection quiet this long is PINGed
+  Duration keepalive_timeout{10'000};      // and closed when the PING is not answered in this
+  Duration connect_timeout{5'000};         // a pooled connection's TCP connect, then its TLS handshake, each
+};
+
+// A mesh peer by name. `forward: NAME:PORT` (or NAME.<trust-domain>:PORT,
+// from a proxy door) reaches PORT on that node's loopback through an HBONE
+// tunnel (HTTP/2 CONNECT over mTLS) to its mesh port.
+struct NodeConfig {
+  std::string name;
+  HostPort address;  // its mesh port (BASE+8); none (port 0) for a node reached only when it registered (reverse accept)
+  std::string id;    // who it must prove to be: a SPIFFE ID, or a node ID (52 base32 characters)
+  std::string via;   // another node whose mesh port reaches this one (CONNECT inside CONNECT); "": directly
+};
+// The longest path of nodes a stream may take (the first dialled, each
+// later one through a CONNECT on the one before).
+inline constexpr size_t kMaxMeshHops = 3;
+// Whether `id` names a node by SPIFFE ID (else by node ID).
+inline bool is_spiffe_ref(std::string_view id) { return id.starts_with("spiffe://"); }
+
+// Gateway: who may sign registration tokens (see src/mesh/registration_token.h).
+struct RegistrationTokensConfig {
+  std::vector<std::string> issuers;   // base64url P-256 public keys (65 octets, as `ugate push vapid-keys` prints)
+  Duration max_lifetime{30LL * 24 * 3'600'000};  // a token valid for longer is refused
+};
+
+}  // namespace ugate

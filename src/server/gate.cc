@@ -1,0 +1,368 @@
+#include "server/gate.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include "admin/admin_server.h"
+#include "identity/ca_service.h"
+#include "policy/listener_auth.h"
+#include "identity/mesh_identity.h"
+#include "identity/renewer.h"
+#include "identity/tls_context.h"
+#include "base/base64.h"
+#include "discovery/discovery.h"
+#include "doors/doors.h"
+#include "runtime/listen_socket.h"
+#include "mesh/mesh.h"
+#include "webpush/push_server.h"
+
+namespace ugate {
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+using asio::ip::tcp;
+
+// Streams still open when the drain timeout ends are closed; this is how
+// long they get to finish closing before the process exits anyway.
+constexpr std::chrono::seconds kForcedCloseGrace{2};
+
+// Two descriptors per proxied connection: take all the process may have.
+void raise_open_files_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+Door door_or_throw(const std::string& protocol) {
+  if (Door d = door_for(protocol)) return d;
+  throw StartError("no door for protocol '" + protocol + "'");
+}
+
+tcp::endpoint resolve_bind_address(const HostPort& address, const std::string& what) {
+  error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (!ec) return {ip, address.port};
+  asio::io_context ctx;
+  tcp::resolver resolver(ctx);
+  auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
+  if (ec || results.empty())
+    throw StartError(what + ": cannot resolve bind address '" + address.host + "': " + ec.message());
+  return results.begin()->endpoint();
+}
+
+}  // namespace
+
+Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
+  raise_open_files_limit();
+  ::signal(SIGPIPE, SIG_IGN);  // splice(2) to a closed socket would otherwise kill us
+  // Their default action ends the process at once, without a drain: until
+  // log_other_signals() takes them over, they are ignored.
+  for (int signo : kOtherSignals) ::signal(signo, SIG_IGN);
+  access_sink_ = AccessLogSink::open(config_.access_log);
+  mesh_shared_ = std::make_unique<MeshShared>();
+  for (unsigned i = 0; i < config_.workers; ++i) {
+    auto& w = workers_.emplace_back(std::make_unique<Worker>(i, access_sink_.get()));
+    auto mesh = std::make_unique<Mesh>(*w, config_, *mesh_shared_);
+    w->set_mesh(mesh.get());
+    w->add_service(std::move(mesh));
+  }
+}
+
+Gate::~Gate() {
+  admin_.reset();
+  discovery_.reset();
+  push_servers_.clear();
+  workers_.clear();
+  renewer_.reset();
+}
+
+// The node identity and the TLS contexts, for the listeners that need them.
+void Gate::load_identity() {
+  MeshIdentity::Options options;
+  bool mesh = false;
+  for (const auto& l : config_.listeners) {
+    mesh = mesh || l.protocol == "mesh";
+    for (const auto& r : l.router.routes()) {
+      if (r.terminate && r.terminate->cert.empty()) options.node_terminate.push_back(r.terminate);
+    }
+  }
+  try {
+    // Discovery signs its announces with the node's key; the pool dials mesh nodes with it.
+    bool mailboxes = std::any_of(config_.listeners.begin(), config_.listeners.end(),
+                                 [](const ListenerConfig& l) { return l.webpush && l.webpush->node_mailboxes; });
+    bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled ||
+                          !config_.nodes.empty() || mailboxes;
+    if (mesh) options.mesh_alpn.insert(options.mesh_alpn.end(), {"h2", "h2r"});  // HBONE, reverse registration
+    bool tokens = mesh && !config_.registration_tokens.issuers.empty();
+    if (tokens) {  // and by token, for nodes whose certificates another CA signed
+      options.mesh_alpn.push_back("h2rt");
+      options.registration_tokens = true;
+    }
+    if (needs_identity) {
+      auto id = load_or_create_identity(config_.identity, config_.state_dir);
+      spdlog::info("identity: {} node {} vip6 {}, valid until {}", id->spiffe.str(), id->node_id,
+                   id->vip6.to_string(), format_utc(id->not_after));
+      if (!id->chain_problem.empty())
+        spdlog::warn("identity: the certificate does not verify against the trust roots: {}", id->chain_problem);
+      // A node with its own CA signs other nodes' CSRs on its mesh port.
+      if (mesh && id->source == CertSource::kLocalCa) {
+        IdentityPaths paths = identity_paths(config_.identity, config_.state_dir);
+        ca_ = std::make_unique<CaService>(control_, LocalCa::open(paths.ca_dir),
+                                          std::chrono::duration_cast<std::chrono::seconds>(config_.identity.cert_ttl));
+        options.mesh_alpn.push_back("http/1.1");
+        options.ca_endpoint = true;
+      }
+      if (tokens) {
+        registration_.trust_domain = id->trust_domain;
+        registration_.max_lifetime = config_.registration_tokens.max_lifetime;
+        for (const auto& k : config_.registration_tokens.issuers)
+          registration_.issuers.push_back(crypto::p256_public_from_raw(*base64url_decode(k)));
+      }
+      identity_ = std::make_unique<MeshIdentity>(std::move(id), std::move(options));
+      renewer_ = std::make_unique<IdentityRenewer>(config_.identity, config_.state_dir, *identity_);
+      for (auto& w : workers_) w->mesh()->set_identity(identity_.get());
+    }
+    std::vector<const ListenerConfig*> all;
+    for (const auto& l : config_.listeners) all.push_back(&l);
+    all.push_back(&config_.remote_accept.listener);  // last: streams that come over reverse connections
+    for (const ListenerConfig* lp : all) {
+      const ListenerConfig& l = *lp;
+      ListenerAuth& auth = listener_auth_.emplace_back();
+      auth.identity = identity_.get();
+      auth.ca = l.protocol == "mesh" ? ca_.get() : nullptr;
+      auth.registration = l.protocol == "mesh" && !registration_.issuers.empty() ? &registration_ : nullptr;
+      auth.authz = &config_.authorization;
+      auth.decisions = std::make_unique<std::atomic<uint64_t>[]>(2 * (config_.authorization.rules().size() + 1));
+      for (const auto& r : l.router.routes()) {
+        if (!r.terminate || r.terminate->cert.empty()) continue;
+        auto chain = parse_certs(read_file(r.terminate->cert), r.terminate->cert);
+        auto key = parse_private_key(read_file(r.terminate->key), r.terminate->key);
+        auth.terminate[&r] = terminate_context(chain, key.get(), r.terminate->alpn);
+      }
+    }
+  } catch (const AuthError& e) {
+    throw StartError(std::string("identity: ") + e.what());
+  }
+}
+
+void Gate::bind_listeners() {
+  size_t index = 0;
+  for (const auto& l : config_.listeners) {
+    const ListenerAuth* auth = &listener_auth_[index++];
+    auto& active = active_per_listener_.emplace_back(0);
+    tcp::endpoint ep = resolve_bind_address(l.address, "listener '" + l.name + "'");
+    if (l.webpush) {
+      start_push_server(l, ep);
+      continue;
+    }
+    if (l.protocol == "udp") {
+      bind_udp_listener(l, ep, active);
+      continue;
+    }
+    Door door = door_or_throw(l.protocol);
+    for (auto& w : workers_) {
+      tcp::acceptor acceptor = open_listen_socket(w->context(), ep, "listener '" + l.name + "'", true, l.tproxy);
+      ep.port(acceptor.local_endpoint().port());  // port 0: the others share the kernel's choice
+      w->add_listener(l, door, active, std::move(acceptor), auth);
+    }
+    const auto& routes = l.router.routes();
+    std::string forward = protocol_names_destination(l.protocol) ? " (each stream names its destination)"
+                          : routes.size() == 1 && routes[0].match.host.empty() ? " -> " + routes[0].forward.str()
+                          : !routes.empty()                   ? " (" + std::to_string(routes.size()) + " routes)"
+                          : !is_capture_protocol(l.protocol) ? ""  // proxy doors: the client names it
+                          : l.tproxy                          ? " -> original destination (tproxy)"
+                                                              : " -> original destination";
+    spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), l.protocol, forward);
+  }
+}
+
+void Gate::bind_udp_listener(const ListenerConfig& l, const tcp::endpoint& address, std::atomic<uint64_t>& active) {
+  asio::ip::udp::endpoint ep(address.address(), address.port());
+  for (auto& w : workers_) {
+    auto socket = open_udp_socket(w->context(), ep, "listener '" + l.name + "'", l.tproxy);
+    ep.port(socket.local_endpoint().port());  // port 0: the others share the kernel's choice
+    ListenerSlot& slot = w->add_datagram_listener(l, active);
+    slot.datagram = make_udp_forwarder(*w, slot, std::move(socket));
+  }
+  spdlog::info("listener {} on {} (udp{}){}", l.name, format_endpoint({ep.address(), ep.port()}),
+               l.tproxy ? ", tproxy" : "",
+               l.router.routes().empty() ? " -> original destination" : " -> " + l.router.routes()[0].forward.str());
+}
+
+// Control-plane traffic: the push service runs on the control thread with the admin server.
+void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
+  const WebPushConfig& w = *l.webpush;
+  webpush::PushServerConfig pc{l.name, w.tls_cert, w.tls_key, w.store};
+  pc.service = {w.public_url, w.max_message_size, w.max_pending, w.max_subscriptions, w.default_ttl, w.max_ttl};
+  if (w.node_mailboxes && identity_) {  // nodes of this mesh prove who they are with their certificates
+    auto id = identity_->state()->id;
+    for (const auto& root : id->roots) pc.client_roots.push_back(ossl::up_ref(root.get()));
+    pc.service.trust_domain = id->trust_domain;
+  }
+  try {
+    push_servers_.push_back(std::make_unique<webpush::PushServer>(control_, std::move(pc)));
+  } catch (const std::runtime_error& e) {
+    throw StartError(e.what());
+  }
+  push_servers_.back()->start(ep);
+  spdlog::info("listener {} on {} (webpush, store {})", l.name, format_endpoint(push_servers_.back()->local_endpoint()),
+               w.store);
+}
+
+// Announces the first mesh listener's address and port (none: port 0).
+void Gate::start_discovery() {
+  if (!config_.discovery.enabled) return;
+  TcpEndpoint mesh;
+  const auto& slots = workers_.front()->listeners();
+  for (const auto& slot : slots) {
+    if (slot.config->protocol != "mesh") continue;
+    mesh = slot.bound;
+    break;
+  }
+  discovery_ = std::make_unique<discovery::Discovery>(control_, config_.discovery, *identity_, mesh);
+  mesh_shared_->discovery = discovery_.get();  // workers dial nodes on the link directly
+  try {
+    discovery_->start();
+  } catch (const std::runtime_error& e) {
+    throw StartError(e.what());
+  }
+}
+
+// One registrar per gateway, spread over the workers; each serves its
+// connection's streams on a listener slot of its own worker.
+void Gate::start_remote_accept() {
+  const RemoteAcceptConfig& ra = config_.remote_accept;
+  if (ra.gateways.empty()) return;
+  const ListenerAuth* auth = &listener_auth_.back();
+  std::vector<ListenerSlot*> slots;
+  for (auto& w : workers_) slots.push_back(&w->add_virtual_listener(ra.listener, remote_accept_active_, auth));
+  for (size_t i = 0; i < ra.gateways.size(); ++i) {
+    const NodeConfig* gw = nullptr;
+    for (const auto& n : config_.nodes)
+      if (n.name == ra.gateways[i]) gw = &n;  // the config checked that it exists
+    size_t w = i % workers_.size();
+    workers_[w]->mesh()->add_registrar(*gw, *slots[w], ra);
+  }
+  spdlog::info("remote accept: keeping a connection to {} gateway(s)", ra.gateways.size());
+}
+
+asio::awaitable<nlohmann::json> Gate::describe_nodes() {
+  nlohmann::json out = nlohmann::json::object();
+  out["discovered"] = discovery_ ? discovery_->describe() : nlohmann::json::array();
+  nlohmann::json configured = nlohmann::json::array();
+  for (const auto& n : config_.nodes) {
+    configured.push_back({{"name", n.name}, {"address", n.address.str()}, {"id", n.id}});
+    if (!n.via.empty()) configured.back()["via"] = n.via;
+  }
+  out["configured"] = std::move(configured);
+  out["connections"] = mesh_shared_->health.describe();  // the last outcome of each path's connections
+  out["registered"] = mesh_shared_->registry.describe();  // nodes with a reverse connection to us
+  out["remote_accept"] = config_.remote_accept.gateways;    // gateways we keep one to
+  co_return out;
+}
+
+int Gate::run() {
+  started_ = std::chrono::steady_clock::now();
+  if (config_.admin) {
+    admin_ = std::make_unique<AdminServer>(control_, *this);
+    admin_->start(resolve_bind_address(*config_.admin, "admin"));
+    for (auto& w : workers_) w->set_admin_endpoint(admin_->local_endpoint());
+  }
+  load_identity();
+  bind_listeners();
+  start_discovery();
+  start_remote_accept();
+  for (auto& w : workers_) w->start();
+  ready_ = true;
+  spdlog::info("ugate ready: {} listener(s), {} worker(s), config {}", config_.listeners.size(), workers_.size(),
+               config_.source);
+
+  asio::co_spawn(control_, wait_for_signal_then_drain(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  asio::co_spawn(control_, log_other_signals(), asio::detached);
+  control_.run();
+  for (auto& w : workers_) w->stop_and_join();
+  spdlog::info("ugate stopped");
+  return 0;
+}
+
+// SIGHUP will mean "reload the config" once live config lands; until then it,
+// and the user signals, are logged and change nothing.
+asio::awaitable<void> Gate::log_other_signals() {
+  asio::signal_set signals(control_);
+  for (int signo : kOtherSignals) signals.add(signo);
+  for (;;) {
+    auto [ec, signo] = co_await signals.async_wait(use_nothrow);
+    if (ec) co_return;
+    if (signo == SIGHUP)
+      spdlog::warn("SIGHUP: config reload is not supported yet; the running config ({}) stays", config_.source);
+    else
+      spdlog::warn("{}: ignored (SIGINT or SIGTERM drains and stops)", signo == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+  }
+}
+
+asio::awaitable<void> Gate::wait_for_signal_then_drain() {
+  asio::signal_set signals(control_, SIGINT, SIGTERM);
+  auto [ec, signo] = co_await signals.async_wait(use_nothrow);
+  spdlog::info("{}: draining {} stream(s), up to {}", signo == SIGINT ? "SIGINT" : "SIGTERM", active_streams(),
+               format_duration(config_.drain_timeout));
+  draining_ = true;
+  ready_ = false;
+  for (auto& w : workers_) w->stop_accepting();
+
+  // A second signal skips the wait.
+  bool forced = false;
+  signals.async_wait([&forced](const error_code& e, int) {
+    if (!e) forced = true;
+  });
+  asio::steady_timer timer(control_);
+  auto wait_until = [&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
+    while (active_streams() > 0 && !forced && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(20));
+      co_await timer.async_wait(use_nothrow);
+    }
+  };
+  co_await wait_until(std::chrono::steady_clock::now() + config_.drain_timeout);
+  if (uint64_t left = active_streams(); left > 0) {
+    spdlog::warn("drain: closing {} stream(s) still open", left);
+    for (auto& w : workers_) w->abort_all(CloseReason::kDrained);
+    forced = false;
+    co_await wait_until(std::chrono::steady_clock::now() + kForcedCloseGrace);
+  }
+  signals.cancel();
+  if (discovery_) discovery_->stop();
+  if (admin_) admin_->stop();
+  for (auto& p : push_servers_) p->stop();
+  control_.stop();
+}
+
+uint64_t Gate::active_streams() const {
+  uint64_t n = 0;
+  for (const auto& w : workers_) n += w->active_streams();
+  return n;
+}
+
+asio::awaitable<nlohmann::json> Gate::describe_streams() {
+  nlohmann::json all = nlohmann::json::array();
+  for (auto& w : workers_) {
+    nlohmann::json part = co_await asio::co_spawn(w->context(), w->describe_streams(), asio::use_awaitable);
+    for (auto& item : part) all.push_back(std::move(item));
+  }
+  co_return all;
+}
+
+}  // namespace ugate

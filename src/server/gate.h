@@ -1,0 +1,99 @@
+#pragma once
+// Gate: wires config, listeners, workers and the admin server, and owns the
+// process's life: start, serve, drain on SIGTERM/SIGINT, exit.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <csignal>
+#include <deque>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <stdexcept>
+#include <vector>
+
+#include "identity/registration_token.h"
+#include "runtime/access_log.h"
+#include "config/config.h"
+#include "runtime/listen_socket.h"
+#include "runtime/worker.h"
+
+namespace ugate {
+
+class AdminServer;
+namespace webpush {
+class PushServer;
+}
+namespace discovery {
+class Discovery;
+}
+class CaService;
+struct MeshShared;
+class IdentityRenewer;
+class MeshIdentity;
+struct ListenerAuth;
+
+class Gate {
+ public:
+  explicit Gate(Config config);
+  ~Gate();
+
+  // Binds every listener and the admin port (StartError with a clear message
+  // if one fails), serves until a signal, drains, and returns the exit code.
+  int run();
+
+  const Config& config() const { return config_; }
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  bool ready() const { return ready_.load(); }
+  bool draining() const { return draining_.load(); }
+  std::chrono::steady_clock::time_point started() const { return started_; }
+  uint64_t active_streams() const;
+  // The node's identity, when a listener needs one (mesh port, terminate: node); else null.
+  const MeshIdentity* identity() const { return identity_.get(); }
+  const IdentityRenewer* renewer() const { return renewer_.get(); }
+  const CaService* ca() const { return ca_.get(); }
+  // What each listener's door got from identity and policy (with its authorization counters), in order.
+  const std::deque<ListenerAuth>& listener_auth() const { return listener_auth_; }
+  // For /debug/streams: asks every worker on its own thread.
+  asio::awaitable<nlohmann::json> describe_streams();
+  // Local discovery (control thread), when configured.
+  const discovery::Discovery* discovery() const { return discovery_.get(); }
+  // For /debug/nodes: the mesh nodes this gate knows of and how.
+  asio::awaitable<nlohmann::json> describe_nodes();
+  // The push services (listeners with protocol webpush), on the control thread.
+  const std::vector<std::unique_ptr<webpush::PushServer>>& push_servers() const { return push_servers_; }
+
+ private:
+  void bind_listeners();
+  void start_push_server(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
+  void load_identity();
+  void bind_udp_listener(const ListenerConfig& l, const asio::ip::tcp::endpoint& address,
+                         std::atomic<uint64_t>& active);
+  void start_discovery();
+  void start_remote_accept();
+  asio::awaitable<void> wait_for_signal_then_drain();
+  asio::awaitable<void> log_other_signals();
+  static constexpr int kOtherSignals[] = {SIGHUP, SIGUSR1, SIGUSR2};
+
+  Config config_;
+  std::chrono::steady_clock::time_point started_;
+  asio::io_context control_;  // admin and signals: apart from the data plane
+  std::unique_ptr<AccessLogSink> access_sink_;
+  std::deque<std::atomic<uint64_t>> active_per_listener_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<MeshIdentity> identity_;
+  std::unique_ptr<CaService> ca_;
+  RegistrationCheck registration_;  // who may sign reverse registration tokens (mesh listeners)
+  std::unique_ptr<IdentityRenewer> renewer_;
+  std::deque<ListenerAuth> listener_auth_;  // one per listener, in order
+  std::unique_ptr<AdminServer> admin_;
+  std::vector<std::unique_ptr<webpush::PushServer>> push_servers_;
+  std::unique_ptr<discovery::Discovery> discovery_;
+  std::unique_ptr<MeshShared> mesh_shared_;  // what the workers' meshes share (node health, reverse registry)
+  std::atomic<uint64_t> remote_accept_active_{0};
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace ugate
