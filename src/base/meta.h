@@ -1,6 +1,6 @@
 #pragma once
 // What ugate knows about one Stream: where it came from, where it goes, who the
-// peer is and what it cost. Filled in by the door, the router and the dialer;
+// peer is and what it cost. Filled in by the door, the router and the connector;
 // read by the access log, /debug/streams and metrics.
 #include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json_fwd.hpp>

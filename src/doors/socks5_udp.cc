@@ -142,7 +142,7 @@ class UdpAssociation {
 
   asio::awaitable<void> send_to_target(const HostPort& target, asio::const_buffer payload) {
     // Names resolve through the worker's cache; a lookup holds only this loop.
-    Endpoints eps = co_await worker_.dialer().resolve(target);
+    Endpoints eps = co_await worker_.resolver().resolve(target);
     if (eps.empty() || !target_side_.is_open()) {
       drop();
       co_return;

@@ -352,11 +352,11 @@ asio::awaitable<Flow*> UdpForwarder::open_flow(const FlowKey& key) {
   } else if (const Route* route = c.router.match("", slot_.bound.port())) {
     dest = route->forward;
   }
-  // A name waits for its lookup here (cached for Dialer::kCacheTtl); the
+  // A name waits for its lookup here (cached for Resolver::kCacheTtl); the
   // kernel keeps the datagrams that arrive meanwhile.
   // (No co_await inside ?: : GCC 12 frees its temporaries too early.)
   Endpoints resolved;
-  if (dest.port) resolved = co_await worker_.dialer().resolve(dest);
+  if (dest.port) resolved = co_await worker_.resolver().resolve(dest);
   if (resolved.empty()) {
     drop(UdpDrop::kNoRoute, dest.port ? "'" + dest.str() + "' did not resolve" : "no route");
     co_return nullptr;

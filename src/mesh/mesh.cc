@@ -30,7 +30,7 @@ std::string_view node_label(std::string_view host, std::string_view td, bool& in
 
 Mesh::Mesh(Worker& worker, const Config& config, MeshShared& shared)
     : worker_(worker), config_(config.mesh), nodes_(config.nodes), shared_(shared), send_budget_(worker.context()),
-      timer_(worker.context()) {
+      timer_(worker.context()), direct_(worker.resolver(), worker.poller()) {
   settings_.stream_window = config_.stream_window;
   settings_.connection_window = config_.connection_window;
   settings_.max_frame = config_.max_frame;

@@ -15,6 +15,7 @@
 #include "base/stats.h"
 #include "runtime/worker.h"
 #include "mesh/h2_session.h"
+#include "mesh/mesh_connector.h"
 #include "mesh/mesh_path.h"
 #include "mesh/node_health.h"
 #include "mesh/reverse_registry.h"
@@ -99,6 +100,8 @@ class Mesh final : public WorkerService {
   //  - anything else through the listener's via node, or directly.
   MeshTarget resolve(const HostPort& destination, std::string_view via) const;
   Pool& pool() { return pool_; }
+  // The worker's Connector: mesh nodes by their paths, the rest straight.
+  Connector& connector() { return connector_; }
   NodeHealth& health() { return shared_.health; }
   MeshShared& shared() { return shared_; }
 
@@ -143,6 +146,8 @@ class Mesh final : public WorkerService {
   bool warned_ = false;  // a protocol error was logged at warn level
   MeshStats stats_;
   Pool pool_{*this};  // after the connections' list: its connections are in it
+  DirectConnector direct_;
+  MeshConnector connector_{*this, direct_};
 };
 
 }  // namespace ugate

@@ -6,7 +6,7 @@
 
 #include "identity/mesh_identity.h"
 #include "identity/tls_context.h"
-#include "transport/dialer.h"
+#include "transport/tcp_connect.h"
 #include "transport/stream_wait.h"
 #include "transport/tls_stream.h"
 #include "mesh/hbone_status.h"
@@ -188,9 +188,9 @@ asio::awaitable<CloseReason> Pool::open_transport(const MeshPath& path, const st
     Fields none;
     result = co_await connect(outer, meta, std::move(none), dial->transport);
   } else {
-    Endpoints endpoints = co_await mesh_.worker().dialer().resolve(meta->destination);
+    Endpoints endpoints = co_await mesh_.worker().resolver().resolve(meta->destination);
     if (endpoints.empty()) result = CloseReason::kResolveFailed;
-    else if (!dial->aborted) result = co_await Dialer::connect(endpoints, mesh_.worker().poller(), meta, dial->transport);
+    else if (!dial->aborted) result = co_await connect_tcp(endpoints, mesh_.worker().poller(), meta, dial->transport);
   }
   if (dial->expired && result != CloseReason::kDone) result = CloseReason::kConnectTimeout;
   co_return result;

@@ -35,7 +35,7 @@ void log_exception(std::exception_ptr e) {
 
 Worker::Worker(unsigned index, AccessLogSink* access_log)
     : ctx_(std::make_unique<asio::io_context>(1)), index_(index), access_log_(access_log) {
-  dialer_.emplace(ctx_->get_executor());
+  resolver_.emplace(ctx_->get_executor());
   poller_.emplace(*ctx_);
   guard_.emplace(ctx_->get_executor());
 }
@@ -54,7 +54,7 @@ Worker::~Worker() {
     slot.acceptor.reset();
     slot.datagram.reset();
   }
-  dialer_.reset();
+  resolver_.reset();
   poller_->shutdown();
   ctx_.reset();
   access_log_.flush();

@@ -19,7 +19,7 @@
 #include "config/config.h"
 #include "base/stats.h"
 #include "runtime/buffer_pool.h"
-#include "transport/dialer.h"
+#include "runtime/resolver.h"
 #include "runtime/poller.h"
 #include "runtime/tracked.h"
 
@@ -27,7 +27,8 @@ namespace ugate {
 
 class Worker;
 struct ListenerSlot;
-class Mesh;  // src/mesh/mesh.h
+class Mesh;       // src/mesh/mesh.h
+class Connector;  // src/upstream/connector.h
 
 // Per-worker state of a subsystem that is not a stream (the mesh's HTTP/2
 // connections and pools): told when the gate drains, ended with the worker,
@@ -106,13 +107,17 @@ class Worker {
   // For streams running on this worker.
   BufferPool& buffers() { return buffers_; }
   PipePool& pipes() { return pipes_; }
-  Dialer& dialer() { return *dialer_; }
+  Resolver& resolver() { return *resolver_; }
   // The admin server's bound address, which client-named destinations may
   // not reach unless their listener says reach_admin. Set before start().
   void set_admin_endpoint(asio::ip::tcp::endpoint e) { admin_endpoint_ = e; }
   const std::optional<asio::ip::tcp::endpoint>& admin_endpoint() const { return admin_endpoint_; }
   Poller& poller() { return *poller_; }
   AccessLog& access_log() { return access_log_; }
+  // Where streams' upstreams come from (src/upstream/connector.h): the mesh's
+  // connector in the gate; tests may set a direct or fake one.
+  Connector& connector() const { return *connector_; }
+  void set_connector(Connector* c) { connector_ = c; }
   Mesh* mesh() const { return mesh_; }  // this worker's mesh connections and pools (a service)
   void set_mesh(Mesh* mesh) { mesh_ = mesh; }
   // Runs a task on this worker; an exception is logged, never lost.
@@ -133,11 +138,12 @@ class Worker {
   std::deque<ListenerSlot> listeners_;  // stable addresses
   BufferPool buffers_;
   PipePool pipes_;
-  std::optional<Dialer> dialer_;
+  std::optional<Resolver> resolver_;
   std::optional<Poller> poller_;
   AccessLog access_log_;
   std::vector<std::unique_ptr<WorkerService>> services_;
   Mesh* mesh_ = nullptr;
+  Connector* connector_ = nullptr;
   TrackedList tracked_;
   uint32_t now_tick_ = 0;
   bool ticking_ = false;

@@ -77,6 +77,7 @@ Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
     auto& w = workers_.emplace_back(std::make_unique<Worker>(i, access_sink_.get()));
     auto mesh = std::make_unique<Mesh>(*w, config_, *mesh_shared_);
     w->set_mesh(mesh.get());
+    w->set_connector(&mesh->connector());
     w->add_service(std::move(mesh));
   }
 }

@@ -4,13 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include "policy/listener_auth.h"
-#include "runtime/original_dst.h"
 #include "codec/proxy_protocol.h"
 #include "transport/stream_wait.h"
+#include "upstream/connector.h"
 #include "transport/tcp_stream.h"
-#include "mesh/mesh.h"
-#include "mesh/reverse.h"
-#include "mesh/tunnel_headers.h"
 
 namespace ugate {
 namespace {
@@ -91,28 +88,16 @@ asio::awaitable<CloseReason> Session::dial(HostPort destination, bool answers) {
   answers_ = answers;
   dial_expired_ = false;
   enter_timed_phase(Phase::kConnecting, slot_.config->connect_timeout);
+  given_up_ = false;
   CloseReason result = authorize();
-  MeshTarget target;
-  Mesh* mesh = worker_.mesh();
-  if (result == CloseReason::kDone && mesh) target = mesh->resolve(m.destination, slot_.config->via);
-  if (result != CloseReason::kDone) {
-  } else if (target.kind == MeshTarget::Kind::kPath) {
-    Pool::Fields fields = tunnel_headers(m);  // a named value: see "Coroutines and GCC 12"
-    result = co_await mesh->pool().connect(target.path, down_->shared_meta(), std::move(fields), up_);
-  } else if (target.kind == MeshTarget::Kind::kReverse) {
-    Pool::Fields fields = tunnel_headers(m);
-    result = co_await connect_reverse(worker_, target.reverse, down_->shared_meta(), target.authority,
-                                      std::move(fields), up_);
-  } else if (target.kind == MeshTarget::Kind::kUnavailable) {
-    result = CloseReason::kNodeUnavailable;
-  } else {
-    Endpoints endpoints = co_await worker_.dialer().resolve(m.destination);
-    if (endpoints.empty()) result = CloseReason::kResolveFailed;
-    else if (reaches_admin(endpoints)) result = CloseReason::kNotAllowed;
-    if (aborted_ == CloseReason::kDone && !dial_expired_ && result == CloseReason::kDone) {
-      result = co_await Dialer::connect(endpoints, worker_.poller(), down_->shared_meta(), up_);
-      if (result == CloseReason::kDone) up_local_ = static_cast<TcpStream&>(*up_).local_endpoint();
-    }
+  if (result == CloseReason::kDone) {
+    ConnectRequest request{m.destination, down_->shared_meta(), slot_.config->via, admin_guard(), &given_up_};
+    Connected connected = co_await worker_.connector().connect(request, up_);
+    result = connected.result;
+    up_local_ = connected.local;
+    if (result == CloseReason::kNotAllowed)
+      spdlog::debug("{}: {} is this node's admin port: refused (set reach_admin on the listener to allow)",
+                    slot_.config->name, m.destination.str());
   }
   if (dial_expired_) result = CloseReason::kConnectTimeout;
   if (aborted_ != CloseReason::kDone) result = aborted_;
@@ -173,22 +158,13 @@ CloseReason Session::authorize() {
   return d.allow ? CloseReason::kDone : CloseReason::kDenied;
 }
 
-// A client-named destination that leads to this node's admin server: its
-// bound address and port, or any local address when it is bound to all.
-bool Session::reaches_admin(const Endpoints& endpoints) const {
+// The admin server's address, for a listener whose clients name the
+// destination: the connector refuses it (reach_admin lifts that).
+const TcpEndpoint* Session::admin_guard() const {
   const auto& admin = worker_.admin_endpoint();
   const ListenerConfig& l = *slot_.config;
-  if (!admin || l.reach_admin || !client_names_destination(l.protocol)) return false;
-  auto bound = unmapped(admin->address());
-  for (const auto& e : endpoints) {
-    if (e.port() != admin->port()) continue;
-    if (bound.is_unspecified() ? is_local_address(e.address()) : unmapped(e.address()) == bound) {
-      spdlog::debug("{}: {} is this node's admin port: refused (set reach_admin on the listener to allow)", l.name,
-                    down_->meta().destination.str());
-      return true;
-    }
-  }
-  return false;
+  if (!admin || l.reach_admin || !client_names_destination(l.protocol)) return nullptr;
+  return &*admin;
 }
 
 void Session::finish(CloseReason reason) {
@@ -215,7 +191,7 @@ void Session::on_tick(uint32_t now) {
     if (answers_ && !dial_expired_) {
       // Give up the dial (closing the socket ends its wait) but keep the
       // client, which is owed an answer; the grace bounds the answer too.
-      dial_expired_ = true;
+      dial_expired_ = given_up_ = true;
       if (up_) up_->close();
       deadline_ = now + Worker::ticks(kAnswerGrace);
     } else {
@@ -238,6 +214,7 @@ void Session::on_tick(uint32_t now) {
 void Session::abort(CloseReason reason) {
   if (aborted_ != CloseReason::kDone || phase_ == Phase::kClosed) return;
   aborted_ = reason;
+  given_up_ = true;
   // Closing cancels whatever the session is waiting on; it then finishes by
   // itself. An idle stream has nothing in flight and closes cleanly; any other
   // cut (drain, connect timeout) may lose bytes, so the peers get a reset.

@@ -16,7 +16,6 @@
 #include "base/stream.h"
 #include "transport/tcp_stream.h"
 #include "transport/tls_stream.h"
-#include "transport/dialer.h"
 #include "transport/proxy.h"
 #include "runtime/tracked.h"
 #include "runtime/worker.h"
@@ -120,7 +119,7 @@ class Session final : public Tracked, public ProxyOwner {
   // client (the dial is given up at once); then the stream is cut.
   static constexpr std::chrono::seconds kAnswerGrace{1};
   void enter_timed_phase(Phase phase, Duration limit);
-  bool reaches_admin(const Endpoints& endpoints) const;
+  const TcpEndpoint* admin_guard() const;
   Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
 
   Worker& worker_;
@@ -136,6 +135,7 @@ class Session final : public Tracked, public ProxyOwner {
   uint32_t relay_idle_ticks_ = 0;  // start_relaying's idle timeout, in ticks
   bool answers_ = false;       // the door replies to its client after the dial
   bool dial_expired_ = false;  // connect_timeout passed; the answer is due
+  bool given_up_ = false;      // the dial is no longer waited for (expired, aborted): the connector stops
   bool answer_expired_ = false;  // await_answer's timeout passed; the door's 504 is due
   bool exchanges_ = false;     // the door logs per exchange (begin_exchange)
   bool exchange_open_ = false;

@@ -2,6 +2,8 @@
 // and loopback sockets: the answer reaches the client before any proxied
 // byte, the replay reaches the upstream first, and the data still splices.
 #include "session/session.h"
+#include "transport/tcp_connect.h"
+#include "upstream/direct_connector.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -53,6 +55,8 @@ class SessionForward : public ::testing::Test {
     config_.protocol = "test";
     config_.connect_timeout = 300ms;
     worker_.emplace(0, nullptr);
+    direct_.emplace(worker_->resolver(), worker_->poller());
+    worker_->set_connector(&*direct_);
     slot_.emplace(config_, nullptr, active_, asio::ip::tcp::acceptor(worker_->context()));
     worker_->start();
   }
@@ -98,6 +102,7 @@ class SessionForward : public ::testing::Test {
   ListenerConfig config_;
   std::atomic<uint64_t> active_{0};
   std::optional<Worker> worker_;
+  std::optional<DirectConnector> direct_;  // the worker's connector; outlives its sessions (TearDown)
   std::optional<ListenerSlot> slot_;
   std::vector<int> fds_;
 };
@@ -174,6 +179,68 @@ TEST_F(SessionForward, ConnectTimeoutIsAnswered) {
   EXPECT_LT(waited, 2s);
   wait_closed(1);
   EXPECT_EQ(closed_by(CloseReason::kConnectTimeout), 1u);
+}
+
+// A Connector that records what the session asked for, then connects to a
+// loopback port of the test's choosing, or fails with a reason of its own.
+class FakeConnector final : public Connector {
+ public:
+  asio::awaitable<Connected> connect(const ConnectRequest& request, std::unique_ptr<Stream>& up) override {
+    ++calls;
+    asked = request.destination.str();
+    guarded = request.forbidden != nullptr;
+    Connected out;
+    out.result = refusal;
+    if (refusal == CloseReason::kDone) {
+      Endpoints to{{asio::ip::make_address("127.0.0.1"), port}};
+      out.result = co_await connect_tcp(to, *poller, request.meta, up);
+      if (out.result == CloseReason::kDone) out.local = static_cast<TcpStream&>(*up).local_endpoint();
+    }
+    co_return out;
+  }
+  Poller* poller = nullptr;
+  uint16_t port = 0;
+  CloseReason refusal = CloseReason::kDone;
+  std::atomic<int> calls{0};
+  std::string asked;
+  bool guarded = false;
+};
+
+// Session never names a transport: whatever its connector hands back is the
+// upstream, and the connector's refusal is the stream's reason.
+TEST_F(SessionForward, DialsOnlyThroughItsConnector) {
+  FakeConnector fake;
+  fake.poller = &worker_->poller();
+  uint16_t port = 0;
+  int server_listener = track(loopback_listener(4, port));
+  fake.port = port;
+  worker_->set_connector(&fake);
+  int client = start_session(1, {"", describe});  // asks for 127.0.0.1:1; the connector decides
+  int server = track(::accept(server_listener, nullptr, nullptr));
+  sockaddr_in seen{};
+  socklen_t len = sizeof seen;
+  ::getpeername(server, reinterpret_cast<sockaddr*>(&seen), &len);
+  std::string expected = "done 127.0.0.1:" + std::to_string(port) + " " + std::to_string(ntohs(seen.sin_port)) + "\n";
+  EXPECT_EQ(read_n(client, expected.size()), expected) << "the connector's upstream and local end";
+  send_all(client, "ping");
+  EXPECT_EQ(read_n(server, 4), "ping");
+  ::shutdown(client, SHUT_WR);
+  ::shutdown(server, SHUT_WR);
+  wait_closed(1);
+  EXPECT_EQ(fake.calls, 1);
+  EXPECT_EQ(fake.asked, "127.0.0.1:1");
+  EXPECT_FALSE(fake.guarded) << "a forward listener's destination is the operator's: no admin guard";
+}
+
+TEST_F(SessionForward, AConnectorsRefusalIsTheStreamsReason) {
+  FakeConnector fake;
+  fake.refusal = CloseReason::kNodeUnavailable;
+  worker_->set_connector(&fake);
+  int client = start_session(9, {"", describe});
+  EXPECT_EQ(read_n(client, 17), "node_unavailable ");
+  wait_closed(1);
+  EXPECT_EQ(closed_by(CloseReason::kNodeUnavailable), 1u);
+  EXPECT_EQ(fake.calls, 1);
 }
 
 }  // namespace
