@@ -12,20 +12,6 @@ namespace {
 
 uint32_t whole_seconds(Duration d) { return static_cast<uint32_t>(std::chrono::ceil<std::chrono::seconds>(d).count()); }
 
-// The node a host names: "b" for b and b.<trust-domain>; `in_domain` says
-// the second form (a mesh name even when no node of that name is known).
-std::string_view node_label(std::string_view host, std::string_view td, bool& in_domain) {
-  in_domain = false;
-  if (td.empty() || host.size() <= td.size() + 1 || host[host.size() - td.size() - 1] != '.') return host;
-  std::string_view suffix = host.substr(host.size() - td.size());
-  bool same = std::equal(suffix.begin(), suffix.end(), td.begin(), td.end(),
-                         [](char a, char b) { return std::tolower(a) == std::tolower(b); });
-  std::string_view label = host.substr(0, host.size() - td.size() - 1);
-  if (!same || label.find('.') != std::string_view::npos) return host;
-  in_domain = true;
-  return label;
-}
-
 }  // namespace
 
 Mesh::Mesh(Worker& worker, const Config& config, MeshShared& shared)
@@ -80,52 +66,18 @@ void Mesh::tick() {
 MeshTarget Mesh::resolve(const HostPort& destination, std::string_view via) const {
   MeshTarget t;
   const MeshIdentity* identity = pool_.identity();
-  const bool registered = !shared_.registry.empty();
+  const bool any_registered = !shared_.registry.empty();
   // The common case (no mesh features in use) costs no lookup.
-  if (!identity || (nodes_.empty() && via.empty() && !registered && !shared_.discovery)) return t;
+  if (!identity || (nodes_.empty() && via.empty() && !any_registered && !shared_.discovery)) return t;
   auto state = identity->state();
-  const std::string& td = state->id->trust_domain;
-  bool in_domain = false;
-  std::string_view name = node_label(destination.host, td, in_domain);
-  const NodeConfig* node = nodes_.find(name);
-  if (node || in_domain) {
-    HostPort loopback{"127.0.0.1", destination.port};
-    if (auto n = neighbour(name, node)) {  // on this link: straight there, not through a gateway
-      t.kind = MeshTarget::Kind::kPath;
-      t.path = MeshPath{{std::move(*n)}, std::move(loopback)};
-      return t;
-    }
-    if (registered) {
-      if (auto e = shared_.registry.find(node ? std::string_view(node->id) : name)) {
-        t.kind = MeshTarget::Kind::kReverse;
-        t.reverse = std::move(*e);
-        t.authority = std::move(loopback);
-        return t;
-      }
-    }
-    if (node && node->address.port) {
-      t.kind = MeshTarget::Kind::kPath;
-      t.path = nodes_.path_to(*node, std::move(loopback));
-      return t;
-    }
-    if (const NodeConfig* gateway = node && !node->via.empty() ? nodes_.find(node->via) : nullptr) {
-      // Registered with its gateway, presumably: ask the gateway for it by name.
-      t.kind = MeshTarget::Kind::kPath;
-      t.path = nodes_.path_to(*gateway, HostPort{node->name + "." + td, destination.port});
-      return t;
-    }
-    t.kind = MeshTarget::Kind::kUnavailable;
-    return t;
-  }
-  if (const NodeConfig* gateway = via.empty() ? nullptr : nodes_.find(via)) {
-    t.kind = MeshTarget::Kind::kPath;
-    t.path = nodes_.path_to(*gateway, destination);
-  }
-  return t;
+  return resolve_target(destination, via, state->id->trust_domain, nodes_, *this);
 }
 
-// A node heard on the local links, as a node to dial: by the configured
-// node's identity, else by its name (service account) or node ID.
+std::optional<ReverseRegistry::Entry> Mesh::registered(std::string_view key) const {
+  if (shared_.registry.empty()) return std::nullopt;
+  return shared_.registry.find(key);
+}
+
 std::optional<NodeConfig> Mesh::neighbour(std::string_view name, const NodeConfig* configured) const {
   if (!shared_.discovery) return std::nullopt;
   auto table = shared_.discovery->neighbours();

@@ -48,23 +48,9 @@ struct MeshShared {
   const discovery::Discovery* discovery = nullptr;  // neighbours on the local links, when enabled
 };
 
-// Where a stream to a destination goes (Mesh::resolve).
-struct MeshTarget {
-  enum class Kind : uint8_t {
-    kDirect,       // not a mesh destination: TCP
-    kPath,         // through `path` (the pool)
-    kReverse,      // down the reverse connection of `reverse` (registered with this gateway)
-    kUnavailable,  // a mesh node that cannot be reached now
-  };
-  Kind kind = Kind::kDirect;
-  MeshPath path;
-  ReverseRegistry::Entry reverse;
-  HostPort authority;  // kReverse: what to ask the node for
-};
-
 class Registrar;
 
-class Mesh final : public WorkerService {
+class Mesh final : public WorkerService, private MeshSurroundings {
  public:
   // A connection the mesh keeps: the handler of its session. It deletes
   // itself (and its session) when the session is over.
@@ -126,7 +112,8 @@ class Mesh final : public WorkerService {
  private:
   void tick();
 
-  std::optional<NodeConfig> neighbour(std::string_view name, const NodeConfig* configured) const;
+  std::optional<NodeConfig> neighbour(std::string_view name, const NodeConfig* configured) const override;
+  std::optional<ReverseRegistry::Entry> registered(std::string_view key) const override;
 
   Worker& worker_;
   const MeshConfig& config_;

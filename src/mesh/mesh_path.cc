@@ -11,6 +11,18 @@ bool iequals(std::string_view a, std::string_view b) {
          std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
 }
 
+// The node a host names: "b" for b and b.<trust-domain> (the domain in any
+// case); `in_domain` says the second form (a mesh name even when no node of
+// that name is known).
+std::string_view node_label(std::string_view host, std::string_view td, bool& in_domain) {
+  in_domain = false;
+  if (td.empty() || host.size() <= td.size() + 1 || host[host.size() - td.size() - 1] != '.') return host;
+  std::string_view label = host.substr(0, host.size() - td.size() - 1);
+  if (!iequals(host.substr(host.size() - td.size()), td) || label.find('.') != std::string_view::npos) return host;
+  in_domain = true;
+  return label;
+}
+
 }  // namespace
 
 MeshPath MeshPath::prefix() const {
@@ -42,19 +54,44 @@ std::vector<NodeConfig> NodeDirectory::chain(const NodeConfig& last) const {
   return hops;
 }
 
-std::optional<MeshPath> NodeDirectory::route(const HostPort& destination, std::string_view via,
-                                             std::string_view trust_domain) const {
-  std::string_view host = destination.host;
-  if (!trust_domain.empty() && host.size() > trust_domain.size() + 1 && host.ends_with(trust_domain) &&
-      host[host.size() - trust_domain.size() - 1] == '.') {
-    std::string_view name = host.substr(0, host.size() - trust_domain.size() - 1);
-    if (name.find('.') == std::string_view::npos) host = name;
+MeshTarget resolve_target(const HostPort& destination, std::string_view via, std::string_view trust_domain,
+                          const NodeDirectory& nodes, const MeshSurroundings& around) {
+  MeshTarget t;
+  bool in_domain = false;
+  std::string_view name = node_label(destination.host, trust_domain, in_domain);
+  const NodeConfig* node = nodes.find(name);
+  if (node || in_domain) {
+    HostPort loopback{"127.0.0.1", destination.port};
+    if (auto n = around.neighbour(name, node)) {  // on this link: straight there, not through a gateway
+      t.kind = MeshTarget::Kind::kPath;
+      t.path = MeshPath{{std::move(*n)}, std::move(loopback)};
+      return t;
+    }
+    if (auto e = around.registered(node ? std::string_view(node->id) : name)) {
+      t.kind = MeshTarget::Kind::kReverse;
+      t.reverse = std::move(*e);
+      t.authority = std::move(loopback);
+      return t;
+    }
+    if (node && node->address.port) {
+      t.kind = MeshTarget::Kind::kPath;
+      t.path = nodes.path_to(*node, std::move(loopback));
+      return t;
+    }
+    if (const NodeConfig* gateway = node && !node->via.empty() ? nodes.find(node->via) : nullptr) {
+      // Registered with its gateway, presumably: ask the gateway for it by name.
+      t.kind = MeshTarget::Kind::kPath;
+      t.path = nodes.path_to(*gateway, HostPort{node->name + "." + std::string(trust_domain), destination.port});
+      return t;
+    }
+    t.kind = MeshTarget::Kind::kUnavailable;
+    return t;
   }
-  if (const NodeConfig* node = find(host)) return MeshPath{chain(*node), HostPort{"127.0.0.1", destination.port}};
-  if (via.empty()) return std::nullopt;
-  const NodeConfig* gateway = find(via);
-  if (!gateway) return std::nullopt;
-  return MeshPath{chain(*gateway), destination};
+  if (const NodeConfig* gateway = via.empty() ? nullptr : nodes.find(via)) {
+    t.kind = MeshTarget::Kind::kPath;
+    t.path = nodes.path_to(*gateway, destination);
+  }
+  return t;
 }
 
 }  // namespace ugate

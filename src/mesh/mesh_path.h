@@ -13,8 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "mesh/mesh_config.h"
 #include "base/endpoint.h"
+#include "mesh/mesh_config.h"
+#include "mesh/reverse_registry.h"
 
 namespace ugate {
 
@@ -41,13 +42,48 @@ class NodeDirectory {
   // The path to a configured node (through its via nodes), asking it for `authority`.
   MeshPath path_to(const NodeConfig& node, HostPort authority) const { return MeshPath{chain(node), std::move(authority)}; }
   const NodeConfig* find(std::string_view name) const;
-  // The mesh path to `destination` (with the listener's `via`, "" for none),
-  // or nullopt when it is dialled directly.
-  std::optional<MeshPath> route(const HostPort& destination, std::string_view via, std::string_view trust_domain) const;
 
  private:
   std::vector<NodeConfig> chain(const NodeConfig& last) const;
   const std::vector<NodeConfig>& nodes_;
 };
+
+// Where a stream to a destination goes.
+struct MeshTarget {
+  enum class Kind : uint8_t {
+    kDirect,       // not a mesh destination: TCP
+    kPath,         // through `path` (the pool)
+    kReverse,      // down the reverse connection of `reverse` (registered with this gateway)
+    kUnavailable,  // a mesh node that cannot be reached now
+  };
+  Kind kind = Kind::kDirect;
+  MeshPath path;
+  ReverseRegistry::Entry reverse;
+  HostPort authority;  // kReverse: what to ask the node for
+};
+
+// What the resolver asks of the node's surroundings, which change at run time.
+class MeshSurroundings {
+ public:
+  // A node on this node's links (discovery) that is `configured`, or named
+  // `name` (node ID or SPIFFE name) when no node of that name is configured.
+  virtual std::optional<NodeConfig> neighbour(std::string_view name, const NodeConfig* configured) const = 0;
+  // A node registered here over a reverse connection, by node ID or SPIFFE ID
+  // (a configured node's `id`) or by name (an unconfigured one).
+  virtual std::optional<ReverseRegistry::Entry> registered(std::string_view key) const = 0;
+
+ protected:
+  ~MeshSurroundings() = default;
+};
+
+// The one decision of where `destination` goes (with the listener's `via`, ""
+// for none): pure, given the configured nodes and the surroundings. A name in
+// the trust domain (any case) or of a configured node means a port on that
+// node's loopback: a neighbour on the link first, then its reverse
+// connection, then its configured address (through its via nodes), then the
+// gateway it names as via; unavailable otherwise. Any other destination goes
+// to the listener's via node when there is one, else directly.
+MeshTarget resolve_target(const HostPort& destination, std::string_view via, std::string_view trust_domain,
+                          const NodeDirectory& nodes, const MeshSurroundings& around);
 
 }  // namespace ugate

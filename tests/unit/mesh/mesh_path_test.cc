@@ -27,41 +27,66 @@ std::vector<std::string> names(const MeshPath& p) {
   return out;
 }
 
-TEST(NodeDirectory, ANodeNameMeansAPortOnItsLoopback) {
+// Surroundings for the resolver: neighbours and registrations the test sets.
+struct Around final : MeshSurroundings {
+  std::optional<NodeConfig> neighbour(std::string_view name, const NodeConfig* configured) const override {
+    for (const auto& n : neighbours)
+      if (configured ? n.id == configured->id : n.id == name || n.name == name) return n;
+    return std::nullopt;
+  }
+  std::optional<ReverseRegistry::Entry> registered(std::string_view key) const override {
+    for (const auto& [k, e] : registrations)
+      if (k == key) return e;
+    return std::nullopt;
+  }
+  std::vector<NodeConfig> neighbours;
+  std::vector<std::pair<std::string, ReverseRegistry::Entry>> registrations;
+};
+
+// The path of a kPath target; nullopt for any other kind.
+std::optional<MeshPath> route(const NodeDirectory& dir, const HostPort& to, std::string_view via, std::string_view td,
+                              const MeshSurroundings& around = Around{}) {
+  MeshTarget t = resolve_target(to, via, td, dir, around);
+  if (t.kind != MeshTarget::Kind::kPath) return std::nullopt;
+  return t.path;
+}
+
+TEST(ResolveTarget, ANodeNameMeansAPortOnItsLoopback) {
   auto list = nodes();
   NodeDirectory dir(list);
-  auto p = dir.route({"b", 8080}, "", "cluster.local");
+  auto p = route(dir, {"b", 8080}, "", "cluster.local");
   ASSERT_TRUE(p);
   EXPECT_EQ(names(*p), std::vector<std::string>{"b"});
   EXPECT_EQ(p->authority.str(), "127.0.0.1:8080");
-  // As a proxy client writes it, in any case.
-  p = dir.route({"B.cluster.local", 22}, "", "cluster.local");
-  ASSERT_TRUE(p);
-  EXPECT_EQ(names(*p), std::vector<std::string>{"b"});
-  EXPECT_EQ(p->authority.str(), "127.0.0.1:22");
+  // As a proxy client writes it, in any case (the trust domain too).
+  for (const char* host : {"B.cluster.local", "b.CLUSTER.Local"}) {
+    p = route(dir, {host, 22}, "", "cluster.local");
+    ASSERT_TRUE(p) << host;
+    EXPECT_EQ(names(*p), std::vector<std::string>{"b"});
+    EXPECT_EQ(p->authority.str(), "127.0.0.1:22");
+  }
 }
 
-TEST(NodeDirectory, OtherNamesAreDialledDirectlyUnlessTheListenerHasAVia) {
+TEST(ResolveTarget, OtherNamesAreDialledDirectlyUnlessTheListenerHasAVia) {
   auto list = nodes();
   NodeDirectory dir(list);
-  EXPECT_FALSE(dir.route({"example.com", 443}, "", "cluster.local"));
-  EXPECT_FALSE(dir.route({"b.other.domain", 443}, "", "cluster.local"));
-  EXPECT_FALSE(dir.route({"x.b.cluster.local", 443}, "", "cluster.local"));
-  EXPECT_FALSE(dir.route({"cluster.local", 443}, "", "cluster.local"));
-  auto p = dir.route({"example.com", 443}, "gw", "cluster.local");
+  Around none;
+  for (const char* host : {"example.com", "b.other.domain", "x.b.cluster.local", "cluster.local"})
+    EXPECT_EQ(resolve_target({host, 443}, "", "cluster.local", dir, none).kind, MeshTarget::Kind::kDirect) << host;
+  auto p = route(dir, {"example.com", 443}, "gw", "cluster.local");
   ASSERT_TRUE(p);
   EXPECT_EQ(names(*p), std::vector<std::string>{"gw"});
   EXPECT_EQ(p->authority.str(), "example.com:443");  // the gateway dials it
   // A node keeps its own path even from a listener with a via.
-  p = dir.route({"b", 80}, "gw", "cluster.local");
+  p = route(dir, {"b", 80}, "gw", "cluster.local");
   ASSERT_TRUE(p);
   EXPECT_EQ(names(*p), std::vector<std::string>{"b"});
 }
 
-TEST(NodeDirectory, ANodeBehindAGatewayIsReachedInsideAConnectToIt) {
+TEST(ResolveTarget, ANodeBehindAGatewayIsReachedInsideAConnectToIt) {
   auto list = nodes();
   NodeDirectory dir(list);
-  auto p = dir.route({"c", 80}, "", "cluster.local");
+  auto p = route(dir, {"c", 80}, "", "cluster.local");
   ASSERT_TRUE(p);
   EXPECT_EQ(names(*p), (std::vector<std::string>{"gw", "c"}));
   EXPECT_EQ(p->authority.str(), "127.0.0.1:80");
@@ -70,8 +95,37 @@ TEST(NodeDirectory, ANodeBehindAGatewayIsReachedInsideAConnectToIt) {
   EXPECT_EQ(outer.authority.str(), "192.168.1.3:15008") << "the gateway is asked for c's mesh port";
   // Keys name every connection of the chain: c's connection is not gw's.
   EXPECT_NE(p->connection_key(), outer.connection_key());
-  EXPECT_EQ(outer.connection_key(), dir.route({"gw", 1}, "", "cluster.local")->connection_key());
-  EXPECT_EQ(dir.route({"gw", 1}, "", "")->connection_key(), dir.route({"x.test", 2}, "gw", "")->connection_key());
+  EXPECT_EQ(outer.connection_key(), route(dir, {"gw", 1}, "", "cluster.local")->connection_key());
+  EXPECT_EQ(route(dir, {"gw", 1}, "", "")->connection_key(), route(dir, {"x.test", 2}, "gw", "")->connection_key());
+}
+
+// The order: a neighbour on the link, then a reverse registration, then the
+// configured address, then the node's gateway by name; else unavailable.
+TEST(ResolveTarget, NeighbourThenReverseThenConfigThenGateway) {
+  std::vector<NodeConfig> list = nodes();
+  list.push_back({"d", {}, "spiffe://cluster.local/ns/default/sa/d", "gw"});  // no address: behind gw
+  NodeDirectory dir(list);
+  Around around;
+  ReverseRegistry::Entry entry;
+  entry.serial = 7;
+  around.registrations.emplace_back(kB, entry);
+  around.registrations.emplace_back("e", entry);  // an unconfigured node, by name
+  MeshTarget t = resolve_target({"b", 80}, "", "cluster.local", dir, around);
+  EXPECT_EQ(t.kind, MeshTarget::Kind::kReverse);
+  EXPECT_EQ(t.reverse.serial, 7u);
+  EXPECT_EQ(t.authority.str(), "127.0.0.1:80");
+  around.neighbours.push_back({"b", {"fe80::2", 15008}, kB, ""});
+  t = resolve_target({"b", 80}, "", "cluster.local", dir, around);
+  ASSERT_EQ(t.kind, MeshTarget::Kind::kPath);
+  EXPECT_EQ(t.path.hops.front().address.host, "fe80::2") << "the link beats the gateway";
+  t = resolve_target({"e.cluster.local", 80}, "", "cluster.local", dir, around);
+  EXPECT_EQ(t.kind, MeshTarget::Kind::kReverse);
+  t = resolve_target({"d", 80}, "", "cluster.local", dir, Around{});
+  ASSERT_EQ(t.kind, MeshTarget::Kind::kPath);
+  EXPECT_EQ(names(t.path), std::vector<std::string>{"gw"});
+  EXPECT_EQ(t.path.authority.str(), "d.cluster.local:80") << "the gateway is asked for d by name";
+  EXPECT_EQ(resolve_target({"nobody.cluster.local", 80}, "", "cluster.local", dir, Around{}).kind,
+            MeshTarget::Kind::kUnavailable);
 }
 
 TEST(TunnelHeaders, ForwardedNamesTheSourceAndTheTraceGoesOn) {
