@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/metrics.h"
+#include "runtime/spawn.h"
 #include "server/gate.h"
 #include "runtime/accept_loop.h"
 #include "runtime/listen_socket.h"
@@ -75,9 +76,7 @@ asio::awaitable<Reply> route(Gate& gate, const http::request<http::empty_body>& 
 void AdminServer::start(const asio::ip::tcp::endpoint& ep) {
   acceptor_.emplace(open_listen_socket(ctx_, ep, "admin", false));
   spdlog::info("admin on http://{}", format_endpoint(acceptor_->local_endpoint()));
-  asio::co_spawn(ctx_, accept_loop(), [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
+  spawn(ctx_.get_executor(), accept_loop(), "admin accept loop");
 }
 
 void AdminServer::stop() {

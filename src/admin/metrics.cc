@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "admin/process_stats.h"
+#include "runtime/spawn.h"
 #include "identity/ca_service.h"
 #include "policy/listener_auth.h"
 #include "identity/mesh_identity.h"
@@ -197,6 +198,9 @@ std::string render_metrics(const Gate& gate) {
   w.sample("ugate_workers", "", workers.size());
   w.family("ugate_draining", "gauge", "1 while the gate drains before exiting.");
   w.sample("ugate_draining", "", gate.draining() ? 1 : 0);
+  w.family("ugate_escaped_exceptions_total", "counter",
+           "Exceptions that escaped a spawned task (a stream, an accept loop...): logged, never fatal.");
+  w.sample("ugate_escaped_exceptions_total", "", escaped_exceptions());
   // Left out, not 0, when /proc cannot be read.
   w.family("ugate_process_resident_memory_bytes", "gauge", "Resident memory.");
   if (auto rss = resident_bytes()) w.sample("ugate_process_resident_memory_bytes", "", *rss);

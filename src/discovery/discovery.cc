@@ -5,7 +5,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/multicast.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -14,6 +13,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "runtime/spawn.h"
 #include "identity/mesh_identity.h"
 #include "crypto/p256.h"
 
@@ -98,9 +98,9 @@ void Discovery::start() {
   refresh_identity();
   spdlog::info("discovery: announcing every {} on UDP {} ({} and {}), nodes kept {}", format_duration(config_.interval),
                port(), kGroupV4, kGroupV6, format_duration(config_.ttl));
-  asio::co_spawn(io_, announce_loop(), asio::detached);
-  if (v4_) asio::co_spawn(io_, receive_loop(*v4_), asio::detached);
-  if (v6_) asio::co_spawn(io_, receive_loop(*v6_), asio::detached);
+  spawn(io_.get_executor(), announce_loop(), "discovery announce loop");
+  if (v4_) spawn(io_.get_executor(), receive_loop(*v4_), "discovery receive loop (IPv4)");
+  if (v6_) spawn(io_.get_executor(), receive_loop(*v6_), "discovery receive loop (IPv6)");
 }
 
 void Discovery::stop() {

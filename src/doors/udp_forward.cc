@@ -19,6 +19,7 @@
 #include "session/session.h"
 #include "runtime/listen_socket.h"
 #include "runtime/original_dst.h"
+#include "runtime/spawn.h"
 
 namespace ugate {
 namespace {
@@ -95,14 +96,7 @@ class UdpForwarder final : public DatagramListener {
   }
 
   void start() override {
-    asio::co_spawn(worker_.context(), receive_loop(), [name = slot_.config->name](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("listener {}: udp receive loop failed: {}", name, ex.what());
-      }
-    });
+    spawn(worker_.context().get_executor(), receive_loop(), "listener " + slot_.config->name + ": udp receive loop");
   }
 
   void stop() override {

@@ -2,15 +2,14 @@
 // The accept loop of the servers on the control thread (admin, webpush): a
 // coroutine per connection, at most `max` open at once; a connection over the
 // limit is closed at once (its client can retry). An exception escaping a
-// connection is logged, never fatal.
-#include <spdlog/spdlog.h>
-
+// connection is logged and counted (spawn), never fatal.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <string>
+
+#include "runtime/spawn.h"
 
 namespace ugate {
 
@@ -25,15 +24,7 @@ asio::awaitable<void> accept_connections(asio::ip::tcp::acceptor& acceptor, size
     if (ec == asio::error::operation_aborted) break;
     if (ec || open >= max) continue;
     ++open;
-    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket)), [&open, what](std::exception_ptr e) {
-      --open;
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::warn("{}: {}", what, ex.what());
-      }
-    });
+    spawn(acceptor.get_executor(), serve(std::move(socket)), what, [&open] { --open; });
   }
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/worker.h"
 
+#include "runtime/spawn.h"
+
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,14 +25,6 @@ using boost::system::error_code;
 namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
-void log_exception(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    spdlog::error("stream task failed: {}", ex.what());
-  }
-}
 }  // namespace
 
 Worker::Worker(unsigned index, AccessLogSink* access_log)
@@ -73,7 +67,7 @@ ListenerSlot* Worker::slot_of(const ListenerConfig* config) {
   return nullptr;
 }
 
-void Worker::spawn(asio::awaitable<void> task) { asio::co_spawn(*ctx_, std::move(task), log_exception); }
+void Worker::spawn(asio::awaitable<void> task) { ugate::spawn(ctx_->get_executor(), std::move(task), "stream task"); }
 
 ListenerSlot& Worker::add_virtual_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total,
                                            const ListenerAuth* auth) {
@@ -89,7 +83,7 @@ ListenerSlot& Worker::add_datagram_listener(const ListenerConfig& config, std::a
 void Worker::start() {
   for (auto& slot : listeners_) {
     if (slot.datagram) slot.datagram->start();
-    else if (slot.acceptor) asio::co_spawn(*ctx_, accept_loop(slot), log_exception);
+    else if (slot.acceptor) ugate::spawn(ctx_->get_executor(), accept_loop(slot), "accept loop");
   }
   thread_ = std::thread([this] {
     for (;;) {
@@ -155,7 +149,7 @@ void Worker::track(Tracked& t) {
   // The sweep runs only while streams exist: an idle worker never wakes up.
   ticking_ = true;
   now_tick_ = clock_tick();
-  asio::co_spawn(*ctx_, tick_loop(), log_exception);
+  ugate::spawn(ctx_->get_executor(), tick_loop(), "tick loop");
 }
 
 asio::awaitable<void> Worker::tick_loop() {
@@ -225,7 +219,7 @@ asio::awaitable<void> Worker::accept_loop(ListenerSlot& slot) {
       ::close(fd);  // RST
       continue;
     }
-    asio::co_spawn(*ctx_, slot.door(*this, slot, fd, peer), log_exception);
+    ugate::spawn(ctx_->get_executor(), slot.door(*this, slot, fd, peer), "stream task");
     // A flood of new connections must not starve the established ones.
     if (++in_a_row >= kAcceptBurst) {
       in_a_row = 0;

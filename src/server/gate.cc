@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,6 +23,7 @@
 #include "discovery/discovery.h"
 #include "doors/doors.h"
 #include "runtime/listen_socket.h"
+#include "runtime/spawn.h"
 #include "mesh/mesh.h"
 #include "webpush/push_server.h"
 
@@ -291,10 +291,9 @@ int Gate::run() {
   spdlog::info("ugate ready: {} listener(s), {} worker(s), config {}", config_.listeners.size(), workers_.size(),
                config_.source);
 
-  asio::co_spawn(control_, wait_for_signal_then_drain(), [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
-  asio::co_spawn(control_, log_other_signals(), asio::detached);
+  // A drain that fails still ends the process (logged and counted).
+  spawn(control_.get_executor(), wait_for_signal_then_drain(), "drain", [this] { control_.stop(); });
+  spawn(control_.get_executor(), log_other_signals(), "signal log");
   control_.run();
   for (auto& w : workers_) w->stop_and_join();
   spdlog::info("ugate stopped");

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -140,13 +139,15 @@ HttpResult https_request(asio::ssl::context& tls, const Url& url, http::verb met
   asio::io_context ctx;
   HttpsClient client(ctx, tls, url);
   HttpResult out;
+  std::exception_ptr failed;  // awaited, in effect: the caller gets it
   asio::co_spawn(
       ctx,
       [&]() -> asio::awaitable<void> {
         out = co_await client.request(method, url.target, std::move(headers), std::move(body), timeout);
       },
-      asio::detached);
+      [&failed](std::exception_ptr e) { failed = e; });
   ctx.run();
+  if (failed) std::rethrow_exception(failed);
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include "identity/peer_chain.h"
 #include "runtime/accept_loop.h"
 #include "runtime/listen_socket.h"
+#include "runtime/spawn.h"
 #include "ugate/version.h"
 
 namespace ugate::webpush {
@@ -213,9 +214,7 @@ PushServer::~PushServer() = default;
 
 void PushServer::start(const tcp::endpoint& ep) {
   acceptor_.emplace(open_listen_socket(ctx_, ep, "listener '" + config_.name + "'", false));
-  asio::co_spawn(ctx_, accept_loop(), [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
+  spawn(ctx_.get_executor(), accept_loop(), "listener " + config_.name + ": accept loop");
 }
 
 void PushServer::stop() {
