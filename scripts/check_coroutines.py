@@ -25,7 +25,18 @@ the value into a named variable in a statement of its own first:
 The check is on the whole statement, so a `?:` that is harmless (trivial
 types) is flagged too: naming it first costs nothing.
 
+3. A class-type prvalue given to a coroutine's by-value parameter:
+`co_await f(HostPort{"a", 1})` leaves a string inside pointing into the
+caller's frame (ASan: bad free). Flagged: a braced or constructed temporary of
+a capitalised type among the awaited call's own arguments. Name it, or
+std::move a named value.
+
+4. A coroutine parameter defaulted to a constructed value
+(`ForwardOptions options = {}`): each caller that leaves it out passes a
+prvalue, as in 3. Overload instead.
+
 Usage: check_coroutines.py DIR...   (exit 1 and one line per finding)
+       check_coroutines.py --self-test  (each shape is found in lint_fixtures/, and nothing else)
 """
 import re
 import sys
@@ -92,6 +103,63 @@ def ternary_findings(path):
         start = m.end()
 
 
+PRVALUE_ARG = re.compile(r"[(,]\s*(?:\w+::)*[A-Z]\w*(?:<[^()]*>)?\s*[{(]")
+
+
+def prvalue_findings(path):
+    """A braced or constructed temporary of a class type (CapitalisedName{...} or
+    Name(...)) as an argument of the call a co_await awaits."""
+    text = strip(path.read_text(errors="replace"))
+    for m in re.finditer(r"\bco_await\b", text):
+        j = text.find("(", m.end())
+        semicolon = text.find(";", m.end())
+        if j < 0 or (0 <= semicolon < j):
+            continue
+        depth, k = 0, j
+        while k < len(text):
+            depth += {"(": 1, ")": -1}.get(text[k], 0)
+            if depth == 0:
+                break
+            k += 1
+        # Only the awaited call's own arguments: what nested calls and braces
+        # hold is blanked (a temporary given to a plain function is fine).
+        call, depth = [], 0
+        for c in text[j:k + 1]:
+            inner = depth > 1
+            depth += {"(": 1, "{": 1, ")": -1, "}": -1}.get(c, 0)
+            call.append(" " if inner and depth > 1 else c)
+        hit = PRVALUE_ARG.search("".join(call))
+        if hit:
+            yield text.count("\n", 0, j + hit.start()) + 1
+
+
+DEFAULTED = re.compile(r"=\s*(?:\{|(?:\w+::)*[A-Z]\w*(?:<[^()]*>)?\s*[{(])")
+
+
+def default_findings(path):
+    """A coroutine (returns asio::awaitable) with a parameter defaulted to a
+    braced or constructed value: the caller then passes a prvalue."""
+    text = strip(path.read_text(errors="replace"))
+    for m in re.finditer(r"\bawaitable<", text):
+        depth, j = 1, m.end()
+        while j < len(text) and depth:
+            depth += {"<": 1, ">": -1}.get(text[j], 0)
+            j += 1
+        name = re.match(r"\s*[\w:~]+\s*\(", text[j:])
+        if not name:
+            continue
+        start = j + name.end() - 1
+        depth, k = 0, start
+        while k < len(text):
+            depth += {"(": 1, ")": -1}.get(text[k], 0)
+            if depth == 0:
+                break
+            k += 1
+        hit = DEFAULTED.search(text[start:k])
+        if hit:
+            yield text.count("\n", 0, start + hit.start()) + 1
+
+
 def main(dirs):
     bad = 0
     for d in dirs:
@@ -100,6 +168,14 @@ def main(dirs):
                 for line in findings(path):
                     print(f"{path}:{line}: co_await in a condition (GCC 12 miscompiles it; await into a variable first)")
                     bad += 1
+                for line in prvalue_findings(path):
+                    print(f"{path}:{line}: a class-type temporary passed to an awaited call (GCC 12 copies it "
+                          "wrongly into the coroutine's parameter; pass a named value or std::move(x))")
+                    bad += 1
+                for line in default_findings(path):
+                    print(f"{path}:{line}: a coroutine parameter defaulted to a constructed value (GCC 12: the "
+                          "caller's prvalue; overload instead, as Session::forward does)")
+                    bad += 1
                 for line in ternary_findings(path):
                     print(f"{path}:{line}: ?: in a statement with co_await (GCC 12 frees its temporary twice; "
                           "name the value first)")
@@ -107,5 +183,22 @@ def main(dirs):
     return 1 if bad else 0
 
 
+def self_test():
+    """The fixture has each shape once, on the line its comment numbers."""
+    import contextlib
+    import io
+    fixture = Path(__file__).parent / "lint_fixtures"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main([str(fixture)])
+    found = sorted(int(line.split(":")[1]) for line in out.getvalue().splitlines())
+    if found != [2, 4, 5, 6]:
+        print(f"self-test: expected findings on lines 2, 4, 5, 6 of the fixture, got {found}:\n{out.getvalue()}")
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--self-test"]:
+        sys.exit(self_test())
     sys.exit(main(sys.argv[1:] or ["src", "apps", "tests", "bench"]))
