@@ -25,6 +25,7 @@ struct Options {
   std::optional<std::string> state_dir;
   std::optional<unsigned> workers;
   std::optional<std::string> log_level;
+  std::string ports_file;
 };
 
 ugate::Config load(const Options& o) {
@@ -73,6 +74,9 @@ int main(int argc, char** argv) {
   app.add_option("--workers,-w", o.workers, "Worker threads (default: one per core)")->check(CLI::Range(1, 256));
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off (default info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option("--ports-file", o.ports_file,
+                 "Once ready, write the admin address and every listener's bound address here as JSON "
+                 "(port 0 in the config: the kernel's choice); the same as GET /debug/listeners");
 
   auto* run = app.add_subcommand("run", "Run the gateway until SIGTERM/SIGINT, then drain and exit 0");
   auto* check = app.add_subcommand("check", "Validate the config and print the effective config as JSON");
@@ -112,6 +116,7 @@ int main(int argc, char** argv) {
   if (node_push.selected()) return node_push.run(config);  // the node's identity, from the config
   try {
     ugate::Gate gate(std::move(config));
+    if (!o.ports_file.empty()) gate.set_ports_file(o.ports_file);
     return gate.run();
   } catch (const ugate::StartError& e) {
     spdlog::error("cannot start: {}", e.what());

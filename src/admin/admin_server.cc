@@ -35,6 +35,7 @@ constexpr const char* kStatusPage = R"(<!doctype html>
 <li><a href="/debug/streams">/debug/streams</a>: open streams and their metadata</li>
 <li><a href="/debug/config">/debug/config</a>: the effective config</li>
 <li><a href="/debug/nodes">/debug/nodes</a>: mesh nodes: reverse registrations, discovered nodes</li>
+<li><a href="/debug/listeners">/debug/listeners</a>: the admin address and each listener's bound address</li>
 </ul></body></html>
 )";
 
@@ -63,6 +64,7 @@ asio::awaitable<Reply> route(Gate& gate, const http::request<http::empty_body>& 
   if (target == "/debug/streams") co_return json_reply(co_await gate.describe_streams());
   if (target == "/debug/config") co_return json_reply(to_json(gate.config()));
   if (target == "/debug/nodes") co_return json_reply(co_await gate.describe_nodes());
+  if (target == "/debug/listeners") co_return json_reply(gate.describe_listeners());
   if (target == "/") {
     co_return Reply{http::status::ok, "text/html; charset=utf-8",
                     fmt::format(kStatusPage, kVersion, gate.active_streams(), gate.workers().size(),

@@ -5,6 +5,10 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -187,7 +191,32 @@ void Gate::bind_listeners() {
                           : l.tproxy                          ? " -> original destination (tproxy)"
                                                               : " -> original destination";
     spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), l.protocol, forward);
+    bound(l, ep);
   }
+}
+
+void Gate::bound(const ListenerConfig& l, const tcp::endpoint& ep) {
+  bound_.push_back({l.name, l.protocol, format_endpoint(ep)});
+}
+
+nlohmann::json Gate::describe_listeners() const {
+  nlohmann::json out;
+  out["admin"] = admin_ ? nlohmann::json(format_endpoint(admin_->local_endpoint())) : nlohmann::json(nullptr);
+  out["listeners"] = nlohmann::json::array();
+  for (const auto& [name, protocol, address] : bound_)
+    out["listeners"].push_back({{"name", name}, {"protocol", protocol}, {"address", address}});
+  return out;
+}
+
+void Gate::write_ports_file() const {
+  std::string tmp = ports_file_ + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << describe_listeners().dump(2) << "\n";
+    if (!f.flush()) throw StartError("--ports-file: cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), ports_file_.c_str()) != 0)
+    throw StartError("--ports-file: cannot rename " + tmp + " to " + ports_file_ + ": " + std::strerror(errno));
 }
 
 void Gate::bind_udp_listener(const ListenerConfig& l, const tcp::endpoint& address, std::atomic<uint64_t>& active) {
@@ -201,6 +230,7 @@ void Gate::bind_udp_listener(const ListenerConfig& l, const tcp::endpoint& addre
   spdlog::info("listener {} on {} (udp{}){}", l.name, format_endpoint({ep.address(), ep.port()}),
                l.tproxy ? ", tproxy" : "",
                l.router.routes().empty() ? " -> original destination" : " -> " + l.router.routes()[0].forward.str());
+  bound(l, {ep.address(), ep.port()});
 }
 
 // Control-plane traffic: the push service runs on the control thread with the admin server.
@@ -221,6 +251,7 @@ void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
   push_servers_.back()->start(ep);
   spdlog::info("listener {} on {} (webpush, store {})", l.name, format_endpoint(push_servers_.back()->local_endpoint()),
                w.store);
+  bound(l, push_servers_.back()->local_endpoint());
 }
 
 // Announces the first mesh listener's address and port (none: port 0).
@@ -287,6 +318,7 @@ int Gate::run() {
   start_discovery();
   start_remote_accept();
   for (auto& w : workers_) w->start();
+  if (!ports_file_.empty()) write_ports_file();
   ready_ = true;
   spdlog::info("ugate ready: {} listener(s), {} worker(s), config {}", config_.listeners.size(), workers_.size(),
                config_.source);

@@ -1,6 +1,7 @@
 #pragma once
 // Gate: wires config, listeners, workers and the admin server, and owns the
 // process's life: start, serve, drain on SIGTERM/SIGINT, exit.
+#include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -61,11 +62,20 @@ class Gate {
   const discovery::Discovery* discovery() const { return discovery_.get(); }
   // For /debug/nodes: the mesh nodes this gate knows of and how.
   asio::awaitable<nlohmann::json> describe_nodes();
+  // For /debug/listeners and --ports-file: the admin address and each
+  // listener's name, protocol and bound address (port 0 in the config: the
+  // kernel's choice), once bound.
+  nlohmann::json describe_listeners() const;
+  // Once ready, run() writes describe_listeners() to `path` (atomically), so
+  // that a test or a supervisor learns ports it left to the kernel.
+  void set_ports_file(std::string path) { ports_file_ = std::move(path); }
   // The push services (listeners with protocol webpush), on the control thread.
   const std::vector<std::unique_ptr<webpush::PushServer>>& push_servers() const { return push_servers_; }
 
  private:
   void bind_listeners();
+  void bound(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
+  void write_ports_file() const;
   void start_push_server(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
   void load_identity();
   void bind_udp_listener(const ListenerConfig& l, const asio::ip::tcp::endpoint& address,
@@ -77,6 +87,8 @@ class Gate {
   static constexpr int kOtherSignals[] = {SIGHUP, SIGUSR1, SIGUSR2};
 
   Config config_;
+  std::string ports_file_;
+  std::vector<std::array<std::string, 3>> bound_;  // name, protocol, address of each listener
   std::chrono::steady_clock::time_point started_;
   asio::io_context control_;  // admin and signals: apart from the data plane
   std::unique_ptr<AccessLogSink> access_sink_;

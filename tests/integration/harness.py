@@ -5,6 +5,7 @@ process a test starts is stopped by the test (or by Ugate.__exit__).
 """
 import fcntl
 import hashlib
+import json
 import os
 import random
 import signal
@@ -100,13 +101,15 @@ class Ugate:
 
     def __init__(self, listeners_yaml="[]", extra_yaml="", args=(), workers=2, access_log_format="text"):
         self.dir = tempfile.mkdtemp(prefix="ugate-it-")
-        self.admin_port = free_port()
+        self.admin_port = None  # the kernel's choice, learnt from --ports-file at each start
+        self.ports_file = os.path.join(self.dir, "ports.json")
+        self.bound = {}  # listener name -> (host, port), from the same file
         self.access_log = os.path.join(self.dir, "access.log")
         self.config = os.path.join(self.dir, "ugate.yaml")
         with open(self.config, "w") as f:
             f.write(f"workers: {workers}\n"
                     f"state_dir: {self.dir}/state\n"
-                    f"admin: {{ address: 127.0.0.1:{self.admin_port} }}\n"
+                    f"admin: {{ address: '127.0.0.1:0' }}\n"
                     f"access_log: {{ path: {self.access_log}, format: {access_log_format} }}\n"
                     f"{extra_yaml}\n"
                     f"listeners: {listeners_yaml}\n")
@@ -125,17 +128,33 @@ class Ugate:
         self.stderr.close()
 
     def command(self):
-        return [UGATE, "--config", self.config] + self.args
+        return [UGATE, "--config", self.config, "--ports-file", self.ports_file] + self.args
 
     def start(self):
         self.stderr = open(self.stderr_path, "w")
+        if os.path.exists(self.ports_file):
+            os.unlink(self.ports_file)  # a restart binds anew
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=self.stderr)
         try:
+            wait_until(lambda: self.proc.poll() is not None or os.path.exists(self.ports_file), what="--ports-file")
+            if self.proc.poll() is None:
+                self.read_ports()
             wait_until(lambda: self.proc.poll() is not None or self.ready(), what="ugate /readyz")
         except AssertionError:
             raise AssertionError("ugate did not become ready:\n" + self.log())
         if self.proc.poll() is not None:
             raise AssertionError(f"ugate exited {self.proc.returncode}:\n" + self.log())
+
+    def read_ports(self):
+        with open(self.ports_file) as f:
+            ports = json.load(f)
+        self.admin_port = int(ports["admin"].rsplit(":", 1)[1])
+        self.bound = {l["name"]: (l["address"].rsplit(":", 1)[0].strip("[]"), int(l["address"].rsplit(":", 1)[1]))
+                      for l in ports["listeners"]}
+
+    def port(self, listener):
+        """The port a listener got (port 0 in its address: the kernel's choice)."""
+        return self.bound[listener][1]
 
     def log(self):
         with open(self.stderr_path) as f:

@@ -164,5 +164,28 @@ class Drain(unittest.TestCase):
         server.close()
 
 
+class Ports(unittest.TestCase):
+    def test_ports_left_to_the_kernel_are_in_the_ports_file_and_debug_listeners(self):
+        # The harness itself now runs every ugate with admin on port 0 and --ports-file.
+        server = Server(lambda conn: conn.sendall(b"pong:" + recv_all(conn)))
+        listeners = (f"[ {tcp_listener_yaml('web', 0, f'127.0.0.1:{server.port}')}, "
+                     f"{{ name: dns, address: '127.0.0.1:0', protocol: udp, forward: '127.0.0.1:53' }} ]")
+        with Ugate(listeners) as ug:
+            self.assertNotEqual(ug.admin_port, 0)
+            self.assertEqual(set(ug.bound), {"web", "dns"})
+            self.assertNotEqual(ug.port("web"), 0)
+            status, body = ug.get("/debug/listeners")
+            self.assertEqual(status, 200)
+            with open(ug.ports_file) as f:
+                self.assertEqual(json.loads(body), json.load(f))
+            self.assertEqual([l["protocol"] for l in json.loads(body)["listeners"]], ["tcp", "udp"])
+            with socket.create_connection(("127.0.0.1", ug.port("web")), timeout=5) as c:
+                c.sendall(b"hi")
+                c.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_all(c), b"pong:hi")
+            self.assertEqual(ug.stop(), 0)
+        server.close()
+
+
 if __name__ == "__main__":
     unittest.main()
