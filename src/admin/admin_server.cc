@@ -12,7 +12,9 @@
 
 #include "admin/metrics.h"
 #include "runtime/spawn.h"
-#include "server/gate.h"
+#include "admin/admin_view.h"
+#include "config/config.h"
+#include "runtime/worker.h"
 #include "runtime/accept_loop.h"
 #include "runtime/listen_socket.h"
 #include "ugate/version.h"
@@ -49,7 +51,7 @@ Reply json_reply(const nlohmann::json& j) {
   return {http::status::ok, "application/json", j.dump(2) + "\n"};
 }
 
-asio::awaitable<Reply> route(Gate& gate, const http::request<http::empty_body>& req) {
+asio::awaitable<Reply> route(AdminView& gate, const http::request<http::empty_body>& req) {
   if (req.method() != http::verb::get && req.method() != http::verb::head)
     co_return Reply{http::status::method_not_allowed, "text/plain", "only GET\n"};
   std::string_view target = req.target();

@@ -9,12 +9,12 @@
 namespace ugate {
 
 namespace asio = boost::asio;
-class Gate;
+class AdminView;
 
 class AdminServer {
  public:
   static constexpr size_t kMaxConnections = 64;
-  AdminServer(asio::io_context& ctx, Gate& gate) : ctx_(ctx), gate_(gate) {}
+  AdminServer(asio::io_context& ctx, AdminView& gate) : ctx_(ctx), gate_(gate) {}
   // Binds (StartError on failure) and starts serving.
   void start(const asio::ip::tcp::endpoint& ep);
   void stop();
@@ -25,7 +25,7 @@ class AdminServer {
   asio::awaitable<void> serve(asio::ip::tcp::socket socket);
 
   asio::io_context& ctx_;
-  Gate& gate_;
+  AdminView& gate_;
   std::optional<asio::ip::tcp::acceptor> acceptor_;
   size_t connections_ = 0;
 };

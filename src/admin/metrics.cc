@@ -10,7 +10,9 @@
 #include "policy/listener_auth.h"
 #include "identity/mesh_identity.h"
 #include "identity/renewer.h"
-#include "server/gate.h"
+#include "admin/admin_view.h"
+#include "config/config.h"
+#include "runtime/worker.h"
 #include "discovery/discovery.h"
 #include "webpush/push_server.h"
 #include "mesh/mesh.h"
@@ -44,7 +46,7 @@ class Writer {
   std::string out_;
 };
 
-void render_push_metrics(Writer& w, const Gate& gate) {
+void render_push_metrics(Writer& w, const AdminView& gate) {
   const auto& servers = gate.push_servers();
   if (servers.empty()) return;
   using webpush::PushCounters;
@@ -143,7 +145,7 @@ void render_mesh(Writer& w, const std::vector<std::unique_ptr<Worker>>& workers)
 }
 
 // The node's certificate, its renewals, and the CA's requests.
-void render_identity_metrics(Writer& w, const Gate& gate) {
+void render_identity_metrics(Writer& w, const AdminView& gate) {
   const MeshIdentity* identity = gate.identity();
   if (!identity) return;
   auto state = identity->state();
@@ -163,7 +165,7 @@ void render_identity_metrics(Writer& w, const Gate& gate) {
 }
 
 // Local discovery's announces, sent and received by what became of them.
-void render_discovery(Writer& w, const Gate& gate) {
+void render_discovery(Writer& w, const AdminView& gate) {
   const discovery::Discovery* d = gate.discovery();
   if (!d) return;
   const discovery::DiscoveryStats& s = d->stats();
@@ -181,7 +183,7 @@ void render_discovery(Writer& w, const Gate& gate) {
 
 }  // namespace
 
-std::string render_metrics(const Gate& gate) {
+std::string render_metrics(const AdminView& gate) {
   Writer w;
   const auto& workers = gate.workers();
   // The listeners the workers serve; webpush listeners run on the control thread (below).

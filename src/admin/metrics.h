@@ -4,8 +4,8 @@
 
 namespace ugate {
 
-class Gate;
+class AdminView;
 
-std::string render_metrics(const Gate& gate);
+std::string render_metrics(const AdminView& gate);
 
 }  // namespace ugate

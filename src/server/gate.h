@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "admin/admin_view.h"
 #include "identity/registration_token.h"
 #include "runtime/access_log.h"
 #include "config/config.h"
@@ -35,7 +36,7 @@ class IdentityRenewer;
 class MeshIdentity;
 struct ListenerAuth;
 
-class Gate {
+class Gate final : public AdminView {
  public:
   explicit Gate(Config config);
   ~Gate();
@@ -44,33 +45,33 @@ class Gate {
   // if one fails), serves until a signal, drains, and returns the exit code.
   int run();
 
-  const Config& config() const { return config_; }
-  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
-  bool ready() const { return ready_.load(); }
-  bool draining() const { return draining_.load(); }
-  std::chrono::steady_clock::time_point started() const { return started_; }
-  uint64_t active_streams() const;
+  const Config& config() const override { return config_; }
+  const std::vector<std::unique_ptr<Worker>>& workers() const override { return workers_; }
+  bool ready() const override { return ready_.load(); }
+  bool draining() const override { return draining_.load(); }
+  std::chrono::steady_clock::time_point started() const override { return started_; }
+  uint64_t active_streams() const override;
   // The node's identity, when a listener needs one (mesh port, terminate: node); else null.
-  const MeshIdentity* identity() const { return identity_.get(); }
-  const IdentityRenewer* renewer() const { return renewer_.get(); }
-  const CaService* ca() const { return ca_.get(); }
+  const MeshIdentity* identity() const override { return identity_.get(); }
+  const IdentityRenewer* renewer() const override { return renewer_.get(); }
+  const CaService* ca() const override { return ca_.get(); }
   // What each listener's door got from identity and policy (with its authorization counters), in order.
-  const std::deque<ListenerAuth>& listener_auth() const { return listener_auth_; }
+  const std::deque<ListenerAuth>& listener_auth() const override { return listener_auth_; }
   // For /debug/streams: asks every worker on its own thread.
-  asio::awaitable<nlohmann::json> describe_streams();
+  asio::awaitable<nlohmann::json> describe_streams() override;
   // Local discovery (control thread), when configured.
-  const discovery::Discovery* discovery() const { return discovery_.get(); }
+  const discovery::Discovery* discovery() const override { return discovery_.get(); }
   // For /debug/nodes: the mesh nodes this gate knows of and how.
-  asio::awaitable<nlohmann::json> describe_nodes();
+  asio::awaitable<nlohmann::json> describe_nodes() override;
   // For /debug/listeners and --ports-file: the admin address and each
   // listener's name, protocol and bound address (port 0 in the config: the
   // kernel's choice), once bound.
-  nlohmann::json describe_listeners() const;
+  nlohmann::json describe_listeners() const override;
   // Once ready, run() writes describe_listeners() to `path` (atomically), so
   // that a test or a supervisor learns ports it left to the kernel.
   void set_ports_file(std::string path) { ports_file_ = std::move(path); }
   // The push services (listeners with protocol webpush), on the control thread.
-  const std::vector<std::unique_ptr<webpush::PushServer>>& push_servers() const { return push_servers_; }
+  const std::vector<std::unique_ptr<webpush::PushServer>>& push_servers() const override { return push_servers_; }
 
  private:
   void bind_listeners();
