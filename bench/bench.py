@@ -170,6 +170,7 @@ class Env:
     workdir: Path
     loadgen: str
     ugate: str | None  # None when the binary is missing: ugate contenders are skipped
+    baseline: str | None = None  # --ugate-baseline: an earlier ugate, run beside it as "baseline ..."
     busy: list[float] = field(default_factory=list)  # the current section's samples, see check_idle
 
 
@@ -193,22 +194,47 @@ def direct() -> Contender:
     return Contender("direct", lambda procs, upstream: (upstream, None))
 
 
-def ugate(env: Env, workers: int, splice: bool = True) -> Contender:
-    label = f"ugate {'splice' if splice else 'copy'} w{workers}"
+def ugate(env: Env, workers: int, splice: bool = True, baseline: bool = False) -> Contender:
+    label = f"{'baseline' if baseline else 'ugate'} {'splice' if splice else 'copy'} w{workers}"
 
     def start(procs: Processes, upstream: int):
         listener = (f"protocol: tcp\n    forward: 127.0.0.1:{upstream}\n"
                     f"    splice: {'true' if splice else 'false'}")
-        port, _, proc = start_ugate(env, procs, label, workers, listener)
+        port, _, proc = start_ugate(env, procs, label, workers, listener,
+                                    binary=env.baseline if baseline else env.ugate)
         return port, proc
 
     return Contender(label, start)
 
 
-def start_ugate(env: Env, procs: Processes, label: str, workers: int, listener: str):
+def with_baseline(env: Env, contenders: list[Contender]) -> list[Contender]:
+    """With --ugate-baseline, each ugate contender gets its baseline twin in the same rounds."""
+    if not env.baseline:
+        return contenders
+    out = []
+    for c in contenders:
+        out.append(c)
+        if c.label.startswith("ugate "):
+            mode, workers = c.label.split()[1], int(c.label.split()[2][1:])
+            out.append(ugate(env, workers, splice=mode == "splice", baseline=True))
+    return out
+
+
+def check_baseline(report: "Report", results: dict, higher_is_better: bool = True):
+    """ugate X / baseline X for each pair: no ratio may fall by more than 3%."""
+    for label in results:
+        twin = label.replace("ugate ", "baseline ", 1)
+        if label.startswith("ugate ") and twin in results:
+            r = ratio(results[label], results[twin]) if higher_is_better else ratio(results[twin], results[label])
+            report.check(f"{label} / {twin}" if higher_is_better else f"{twin} / {label} (time)", r,
+                         ">= 0.97", lambda v: v >= 0.97)
+
+
+def start_ugate(env: Env, procs: Processes, label: str, workers: int, listener: str, binary: str | None = None):
     """One ugate with one listener `bench` on a fresh port; `listener` is the rest of its YAML
     (protocol and options, indented as under `- name: bench`). Returns (port, admin port, process)."""
-    if not env.ugate:
+    binary = binary or env.ugate
+    if not binary:
         raise StartError("ugate binary not found")
     port, admin = free_port(), free_port()
     name = label.replace(" ", "-") + f"-{port}"
@@ -224,7 +250,7 @@ listeners:
     address: 127.0.0.1:{port}
     {listener}
 """)
-    proc = procs.start(name, [env.ugate, "--config", str(config)])
+    proc = procs.start(name, [binary, "--config", str(config)])
     wait_listening(procs, name, proc, port)
     if not readyz(admin, timeout=10):
         print(f"  ! {label}: listener is up but GET /readyz on :{admin} did not return 200 in 10 s")
@@ -446,9 +472,9 @@ def verdict(met: bool | None) -> str:
 
 def section_iperf(env: Env) -> Report:
     seconds = env.args.seconds
-    contenders = [direct(), ugate(env, 1), ugate(env, 2), ugate(env, 1, splice=False),
-                  ugate(env, 2, splice=False), haproxy(env, 1, splice=True), haproxy(env, 2, splice=True),
-                  socat()]
+    contenders = with_baseline(env, [direct(), ugate(env, 1), ugate(env, 2), ugate(env, 1, splice=False),
+                                     ugate(env, 2, splice=False), haproxy(env, 1, splice=True),
+                                     haproxy(env, 2, splice=True), socat()])
     with Processes(env.workdir) as procs:
         server_port = free_port()
         ports = start_contenders(procs, contenders, server_port)
@@ -493,13 +519,14 @@ def section_iperf(env: Env) -> Report:
         if "socat" in results and label.startswith("ugate copy"):
             report.check(f"{label} / socat", ratio(results[label], results["socat"]),
                          ">= 1.5", lambda v: v >= 1.5)
+    check_baseline(report, results)
     return report
 
 
 def section_connrate(env: Env) -> Report:
     seconds, concurrency = env.args.seconds, env.args.concurrency
-    contenders = [direct(), ugate(env, 1), ugate(env, 2), haproxy(env, 1, splice=False),
-                  haproxy(env, 2, splice=False), floor_relay(env, 1), floor_relay(env, 2)]
+    contenders = with_baseline(env, [direct(), ugate(env, 1), ugate(env, 2), haproxy(env, 1, splice=False),
+                                     haproxy(env, 2, splice=False), floor_relay(env, 1), floor_relay(env, 2)])
     with Processes(env.workdir) as procs:
         ports = start_contenders(procs, contenders, start_echo(env, procs))
 
@@ -536,6 +563,7 @@ def section_connrate(env: Env) -> Report:
         if top_floor and label and label != top_floor:
             report.check(f"{top_floor} / {label} (reported)", ratio(results[top_floor], results[label]),
                          "-", lambda v: True)
+    check_baseline(report, results)
     for label in results:
         if top_floor and label.startswith("ugate"):
             report.check(f"{label} / {top_floor} (reported)", ratio(results[label], results[top_floor]),
@@ -597,7 +625,8 @@ def measure_idle(env: Env, procs: Processes, pid: int, port: int, count: int, la
 
 def section_latency(env: Env) -> Report:
     count = env.args.latency_count
-    contenders = [direct(), ugate(env, 2), ugate(env, 2, splice=False), haproxy(env, 1, splice=False)]
+    contenders = with_baseline(env, [direct(), ugate(env, 2), ugate(env, 2, splice=False),
+                                     haproxy(env, 1, splice=False)])
     with Processes(env.workdir) as procs:
         ports = start_contenders(procs, contenders, start_echo(env, procs))
 
@@ -624,6 +653,7 @@ def section_latency(env: Env) -> Report:
             report.check(f"{label} added p50 (us)", diff(p50[label], p50.get("direct", [])),
                          "<= 30 us", lambda v: v <= 30, digits=1)
             report.check(f"{label} p99 / p50", ratio(p99[label], p50[label]), "<= 2", lambda v: v <= 2)
+    check_baseline(report, p50, higher_is_better=False)
     return report
 
 
@@ -885,6 +915,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--idle-connections", type=int, default=9000, help="connections held for the memory test")
     p.add_argument("--latency-count", type=int, default=20000, help="round trips per latency run")
     p.add_argument("--ugate", default=str(ROOT / "build/ugate"), help="ugate binary")
+    p.add_argument("--ugate-baseline", help="an earlier ugate binary, run beside --ugate in the same rounds "
+                   "(iperf, connrate, latency); each ratio ugate / baseline must stay >= 0.97")
     p.add_argument("--loadgen", help="ugate-loadgen binary (default: build/release/bench/ugate-loadgen)")
     p.add_argument("--markdown", type=Path, help="also write the report as markdown here")
     p.add_argument("--json", type=Path, help="also write the raw figures as JSON here")
@@ -941,7 +973,10 @@ def main(argv: list[str]) -> int:
             ugate_desc = "not found (skipped)"
             print(f"NOTE: ugate binary not found at {args.ugate} (build it with `make build`); "
                   "the ugate contenders are skipped.")
-        env = Env(args, workdir, find_loadgen(args, workdir), ugate_bin)
+        env = Env(args, workdir, find_loadgen(args, workdir), ugate_bin, args.ugate_baseline)
+        if args.ugate_baseline:
+            version = subprocess.run([args.ugate_baseline, "--version"], capture_output=True, text=True, timeout=10)
+            ugate_desc += f"; baseline: {args.ugate_baseline} ({version.stdout.strip() or 'version unknown'})"
         sections = {"iperf": section_iperf, "connrate": section_connrate,
                     "memory": section_memory, "latency": section_latency, "doors": section_doors}
         reports: dict[str, Report] = {}
