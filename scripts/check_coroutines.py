@@ -72,6 +72,17 @@ def strip(text):
     return "".join(out)
 
 
+def closing(text, start, pairs="()"):
+    """The index of the bracket that closes the one at `start` (or the end of text)."""
+    depth, k = 0, start
+    while k < len(text):
+        depth += {pairs[0]: 1, pairs[1]: -1}.get(text[k], 0)
+        if depth == 0:
+            return k
+        k += 1
+    return k
+
+
 ASSIGNMENT = re.compile(r"(?<![=!<>])=(?!=)")
 
 
@@ -115,12 +126,7 @@ def prvalue_findings(path):
         semicolon = text.find(";", m.end())
         if j < 0 or (0 <= semicolon < j):
             continue
-        depth, k = 0, j
-        while k < len(text):
-            depth += {"(": 1, ")": -1}.get(text[k], 0)
-            if depth == 0:
-                break
-            k += 1
+        k = closing(text, j)
         # Only the awaited call's own arguments: what nested calls and braces
         # hold is blanked (a temporary given to a plain function is fine).
         call, depth = [], 0
@@ -141,21 +147,12 @@ def default_findings(path):
     braced or constructed value: the caller then passes a prvalue."""
     text = strip(path.read_text(errors="replace"))
     for m in re.finditer(r"\bawaitable<", text):
-        depth, j = 1, m.end()
-        while j < len(text) and depth:
-            depth += {"<": 1, ">": -1}.get(text[j], 0)
-            j += 1
+        j = closing(text, m.end() - 1, "<>") + 1
         name = re.match(r"\s*[\w:~]+\s*\(", text[j:])
         if not name:
             continue
         start = j + name.end() - 1
-        depth, k = 0, start
-        while k < len(text):
-            depth += {"(": 1, ")": -1}.get(text[k], 0)
-            if depth == 0:
-                break
-            k += 1
-        hit = DEFAULTED.search(text[start:k])
+        hit = DEFAULTED.search(text[start:closing(text, start)])
         if hit:
             yield text.count("\n", 0, start + hit.start()) + 1
 

@@ -13,8 +13,6 @@ namespace {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
-uint32_t whole_seconds(Duration d) { return static_cast<uint32_t>(std::chrono::ceil<std::chrono::seconds>(d).count()); }
-
 // Request header fields kept in the stream's metadata, each cut to a bound.
 constexpr std::string_view kRecorded[] = {"forwarded", "baggage", "traceparent"};
 constexpr size_t kMaxRecordedValue = 1024;

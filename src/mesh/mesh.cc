@@ -8,11 +8,6 @@
 #include "mesh/reverse.h"
 
 namespace ugate {
-namespace {
-
-uint32_t whole_seconds(Duration d) { return static_cast<uint32_t>(std::chrono::ceil<std::chrono::seconds>(d).count()); }
-
-}  // namespace
 
 Mesh::Mesh(Worker& worker, const Config& config, MeshShared& shared)
     : worker_(worker), config_(config.mesh), nodes_(config.nodes), shared_(shared), send_budget_(worker.context()),
