@@ -92,7 +92,7 @@ class Processes:
                 print(f"  ! {name} (pid {proc.pid}) ignored SIGTERM for 15 s; killing it")
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
-        if name.startswith("ugate") and proc.returncode != 0:
+        if name.startswith(("ugate", "baseline")) and proc.returncode != 0:
             print(f"  ! {name} exited with status {proc.returncode} after SIGTERM (expected 0): "
                   f"{self.log_tail(name)}")
         for stream in (proc.stdin, proc.stdout):
@@ -195,7 +195,8 @@ def direct() -> Contender:
 
 
 def ugate(env: Env, workers: int, splice: bool = True, baseline: bool = False) -> Contender:
-    label = f"{'baseline' if baseline else 'ugate'} {'splice' if splice else 'copy'} w{workers}"
+    label = f"ugate {'splice' if splice else 'copy'} w{workers}"
+    label = baseline_label(label) if baseline else label
 
     def start(procs: Processes, upstream: int):
         listener = (f"protocol: tcp\n    forward: 127.0.0.1:{upstream}\n"
@@ -207,26 +208,46 @@ def ugate(env: Env, workers: int, splice: bool = True, baseline: bool = False) -
     return Contender(label, start)
 
 
-def with_baseline(env: Env, contenders: list[Contender]) -> list[Contender]:
-    """With --ugate-baseline, each ugate contender gets its baseline twin in the same rounds."""
+def baseline_label(label: str) -> str:
+    """The label of a ugate contender's baseline twin: `ugate X` -> `baseline X`, any other
+    (`hbone w2`, in mesh_bench.py) -> `baseline hbone w2`."""
+    return "baseline " + label.removeprefix("ugate ")
+
+
+def ugate_twin(env: Env, c: Contender) -> Contender | None:
+    """The baseline twin of ugate()'s `ugate MODE wN`; None for any other contender."""
+    if not c.label.startswith("ugate "):
+        return None
+    mode, workers = c.label.split()[1], int(c.label.split()[2][1:])
+    return ugate(env, workers, splice=mode == "splice", baseline=True)
+
+
+def with_baseline(env: Env, contenders: list[Contender],
+                  twin: Callable[[Contender], Contender | None] | None = None) -> list[Contender]:
+    """With --ugate-baseline, each ugate contender is followed by its baseline twin, which runs in
+    the same rounds. twin(contender) makes the twin (labelled baseline_label(contender.label), so
+    that check_baseline finds the pair) or returns None; by default ugate_twin."""
     if not env.baseline:
         return contenders
+    twin = twin or (lambda c: ugate_twin(env, c))
     out = []
     for c in contenders:
         out.append(c)
-        if c.label.startswith("ugate "):
-            mode, workers = c.label.split()[1], int(c.label.split()[2][1:])
-            out.append(ugate(env, workers, splice=mode == "splice", baseline=True))
+        t = twin(c)
+        if t:
+            assert t.label == baseline_label(c.label), (t.label, c.label)
+            out.append(t)
     return out
 
 
-def check_baseline(report: "Report", results: dict, higher_is_better: bool = True):
-    """ugate X / baseline X for each pair: no ratio may fall by more than 3%."""
+def check_baseline(report: "Report", results: dict, higher_is_better: bool = True, note: str = ""):
+    """ugate X / baseline X for each pair (see with_baseline): no ratio may fall by more than 3%.
+    A time (higher_is_better False) is inverted: baseline / ugate. `note` goes after the pair."""
     for label in results:
-        twin = label.replace("ugate ", "baseline ", 1)
-        if label.startswith("ugate ") and twin in results:
+        twin = baseline_label(label)
+        if not label.startswith("baseline ") and twin in results:
             r = ratio(results[label], results[twin]) if higher_is_better else ratio(results[twin], results[label])
-            report.check(f"{label} / {twin}" if higher_is_better else f"{twin} / {label} (time)", r,
+            report.check(f"{label} / {twin}{note}" if higher_is_better else f"{twin} / {label}{note} (time)", r,
                          ">= 0.97", lambda v: v >= 0.97)
 
 

@@ -11,6 +11,14 @@ Sections (pick with --only):
               server beside B) beside `ssh -R` (OpenSSH, -N and with a forced tty): iperf3 single
               stream, and 1 KiB round trips (p50/p99)
 
+With --ugate-baseline PATH (as in bench/bench.py) an earlier ugate runs beside --ugate: the HBONE
+pair (throughput) and the gateway + node (reverse) each get a twin started from PATH, with its own
+mini CA made by PATH, labelled `baseline hbone wN` and `baseline reverse wN`; the twins take turns
+with the other contenders in the same rounds, and each ugate / baseline ratio must stay >= 0.97
+(latency inverted: baseline p50 / ugate p50). The memory section stays ugate-only: it has no rounds
+to take turns in (one run per configuration; its figures barely vary) and its targets are absolute
+KiB, not ratios; for a baseline's figures run it again with --ugate PATH.
+
 The same conventions as bench/bench.py (whose helpers this imports): every contender runs in one
 invocation, contenders take turns round by round, comparisons are medians of per-round ratios,
 every process is stopped by its PID, and as root the harness runs in a private network namespace.
@@ -36,25 +44,30 @@ SECTIONS = ("throughput", "memory", "reverse")
 
 
 class Mesh:
-    """A mini CA for the run, and ugate nodes and stunnel certificates made from it."""
+    """A mini CA for the run, and ugate nodes made from it; with `baseline`, both from the
+    --ugate-baseline binary (its own CA, so that the twin depends on nothing of the current ugate)."""
 
-    def __init__(self, env: b.Env, procs: b.Processes):
+    def __init__(self, env: b.Env, procs: b.Processes, baseline: bool = False):
         self.env, self.procs = env, procs
-        self.ca = env.workdir / "ca"
+        self.binary = env.baseline if baseline else env.ugate
+        self.kind = "baseline" if baseline else "ugate"  # starts each process name
+        self.ca = env.workdir / ("ca-baseline" if baseline else "ca")
+        if not self.binary:
+            raise b.StartError(f"{self.kind} binary not found")
         if not self.ca.exists():
-            subprocess.run([env.ugate, "ca", "init", "--dir", str(self.ca)], check=True, capture_output=True,
+            subprocess.run([self.binary, "ca", "init", "--dir", str(self.ca)], check=True, capture_output=True,
                            timeout=30)
 
     def node(self, name: str, body: str, workers: int, nodes: str = "", mesh: str = "") -> int:
         """Starts ugate node `name` (spiffe .../sa/NAME); (its admin port, its process)."""
         admin = b.free_port()
-        label = f"ugate-{name}-{admin}"
+        label = f"{self.kind}-{name}-{admin}"
         config = self.env.workdir / f"{label}.yaml"
         config.write_text(f"workers: {workers}\nstate_dir: {self.env.workdir}/state-{label}\n"
                           f"admin: {{ address: 127.0.0.1:{admin} }}\naccess_log: {{ path: 'off' }}\n"
                           f"identity: {{ name: {name}, ca: {{ dir: '{self.ca}' }} }}\n{nodes}\n{mesh}\n"
                           f"listeners:\n{body}")
-        proc = self.procs.start(label, [self.env.ugate, "--config", str(config)])
+        proc = self.procs.start(label, [self.binary, "--config", str(config)])
         if not b.readyz(admin, timeout=15):
             raise b.StartError(f"{label} not ready: {self.procs.log_tail(label)}")
         return admin, proc
@@ -70,14 +83,15 @@ class Mesh:
         return a_port, a_proc, b_proc
 
 
-def hbone(env: b.Env, workers: int) -> b.Contender:
+def hbone(env: b.Env, workers: int, baseline: bool = False) -> b.Contender:
+    """ugate A -> HBONE -> ugate B; with `baseline`, both from --ugate-baseline."""
+    label = f"hbone w{workers}"
+
     def start(procs: b.Processes, upstream: int):
-        if not env.ugate:
-            raise b.StartError("ugate binary not found")
-        port, a_proc, _ = Mesh(env, procs).pair(upstream, workers)
+        port, a_proc, _ = Mesh(env, procs, baseline).pair(upstream, workers)
         return port, a_proc
 
-    return b.Contender(f"hbone w{workers}", start)
+    return b.Contender(b.baseline_label(label) if baseline else label, start)
 
 
 def stunnel(env: b.Env) -> b.Contender:
@@ -128,8 +142,10 @@ def iperf(procs: b.Processes, server_port: int, port: int, seconds: int, paralle
 
 def section_throughput(env: b.Env) -> b.Report:
     seconds, workers = env.args.seconds, env.args.workers
-    contenders = [b.direct(), stunnel(env), hbone(env, workers)]
-    rows, checks, raw = [], [], {}
+    hb = f"hbone w{workers}"
+    contenders = b.with_baseline(env, [b.direct(), stunnel(env), hbone(env, workers)],
+                                 lambda c: hbone(env, workers, baseline=True) if c.label == hb else None)
+    rows, raw = [], {}
     with b.Processes(env.workdir) as procs:
         server_port = b.free_port()
         ports = b.start_contenders(procs, contenders, server_port)
@@ -150,7 +166,6 @@ def section_throughput(env: b.Env) -> b.Report:
                       "and both proxies share the machine's cores.",
                       ["contender", "streams", "median Gbit/s", "per round", "vs direct", "vs stunnel4"], raw=raw)
     report.rows = rows
-    hb = f"hbone w{workers}"
     p1, p8 = raw["P1"], raw["P8"]
     if hb in p1 and "stunnel4" in p1:
         report.check(f"{hb} / stunnel4, 1 stream", b.ratio(p1[hb], p1["stunnel4"]), ">= 2", lambda v: v >= 2)
@@ -160,14 +175,18 @@ def section_throughput(env: b.Env) -> b.Report:
         # Linear up to the worker count: 8 streams should carry workers x one stream's rate.
         scale = b.ratio(p8[hb], [v and v * workers for v in p1[hb]])
         report.check(f"{hb}: 8 streams / ({workers} x 1 stream)", scale, ">= 0.8", lambda v: v >= 0.8)
+    b.check_baseline(report, p1, note=", 1 stream")
+    b.check_baseline(report, p8, note=", 8 streams")
     return report
 
 
-def reverse_ugate(env: b.Env, workers: int) -> b.Contender:
-    """Gateway G forwards to b:PORT; B (no listener) keeps a reverse connection to G."""
+def reverse_ugate(env: b.Env, workers: int, baseline: bool = False) -> b.Contender:
+    """Gateway G forwards to b:PORT; B (no listener) keeps a reverse connection to G. With
+    `baseline`, both from --ugate-baseline."""
+    label = f"ugate reverse w{workers}"
 
     def start(procs: b.Processes, upstream: int):
-        mesh = Mesh(env, procs)
+        mesh = Mesh(env, procs, baseline)
         g_port, port = b.free_port(), b.free_port()
         _, g_proc = mesh.node("gw", f"  - {{ name: mesh, address: '127.0.0.1:{g_port}', protocol: mesh }}\n"
                                     f"  - {{ name: to-b, address: '127.0.0.1:{port}', forward: 'b:{upstream}' }}\n",
@@ -183,7 +202,7 @@ def reverse_ugate(env: b.Env, workers: int) -> b.Contender:
             time.sleep(0.05)
         return port, g_proc
 
-    return b.Contender(f"ugate reverse w{workers}", start)
+    return b.Contender(b.baseline_label(label) if baseline else label, start)
 
 
 def ssh_reverse(env: b.Env, tty: bool) -> b.Contender:
@@ -221,7 +240,10 @@ def ssh_reverse(env: b.Env, tty: bool) -> b.Contender:
 
 def section_reverse(env: b.Env) -> b.Report:
     seconds, workers, count = env.args.seconds, env.args.workers, env.args.latency_count
-    contenders = [b.direct(), reverse_ugate(env, workers), ssh_reverse(env, False), ssh_reverse(env, True)]
+    ug = f"ugate reverse w{workers}"
+    contenders = b.with_baseline(
+        env, [b.direct(), reverse_ugate(env, workers), ssh_reverse(env, False), ssh_reverse(env, True)],
+        lambda c: reverse_ugate(env, workers, baseline=True) if c.label == ug else None)
     raw = {}
     with b.Processes(env.workdir) as procs:
         server_port = b.free_port()
@@ -253,7 +275,6 @@ def section_reverse(env: b.Env) -> b.Report:
                             b.fmt(b.median_of(p50.get(label, [])), 1), b.fmt(b.median_of(p99.get(label, [])), 1),
                             b.fmt(b.ratio(p99.get(label, []), p50.get(label, []))),
                             b.fmt(b.diff(p50.get(label, []), p50.get("direct", [])), 1)])
-    ug = f"ugate reverse w{workers}"
     for ssh in ("ssh -R -N", "ssh -R -tt"):
         if ug in thr and ssh in thr:
             report.check(f"{ug} / {ssh} throughput", b.ratio(thr[ug], thr[ssh]), ">= 2", lambda v: v >= 2)
@@ -264,6 +285,8 @@ def section_reverse(env: b.Env) -> b.Report:
                              lambda v: v <= 0, digits=1)
     if ug in p50:
         report.check(f"{ug} p99 / p50", b.ratio(p99[ug], p50[ug]), "<= 2", lambda v: v <= 2)
+    b.check_baseline(report, thr, note=" throughput")
+    b.check_baseline(report, p50, higher_is_better=False, note=" p50")
     return report
 
 
@@ -318,6 +341,8 @@ def stream_and_connection_cost(pooled: dict, single: dict, side: str) -> tuple[f
 
 def section_memory(env: b.Env) -> b.Report:
     count, few = env.args.idle_streams, env.args.idle_connections
+    if env.baseline:
+        print("  note: no baseline twin in this section (one run per configuration, absolute targets)")
     report = b.Report(
         f"memory per idle HBONE stream ({count} streams) and per pooled connection",
         "Method: A forwards to b:ECHO through HBONE; `ugate-loadgen idle` opens the streams one at a time, each "
@@ -354,6 +379,8 @@ def parse_args(argv):
                    help="streams held with one connection each (run 2 of the memory test)")
     p.add_argument("--latency-count", type=int, default=20000, help="round trips per latency run (reverse)")
     p.add_argument("--ugate", default=str(b.ROOT / "build/ugate"))
+    p.add_argument("--ugate-baseline", help="an earlier ugate binary, run beside --ugate in the same rounds "
+                   "(throughput, reverse; not memory); each ratio ugate / baseline must stay >= 0.97")
     p.add_argument("--loadgen")
     p.add_argument("--markdown", type=Path)
     p.add_argument("--json", type=Path)
@@ -376,8 +403,11 @@ def main(argv) -> int:
     if not os.access(args.ugate, os.X_OK):
         print(f"error: ugate binary not found at {args.ugate} (make build)")
         return 1
+    if args.ugate_baseline and not os.access(args.ugate_baseline, os.X_OK):
+        print(f"error: baseline binary not found at {args.ugate_baseline}")
+        return 1
     with tempfile.TemporaryDirectory(prefix="ugate-mesh-bench-") as tmp:
-        env = b.Env(args, Path(tmp), b.find_loadgen(args, Path(tmp)), args.ugate)
+        env = b.Env(args, Path(tmp), b.find_loadgen(args, Path(tmp)), args.ugate, args.ugate_baseline)
         sections = {"throughput": section_throughput, "memory": section_memory, "reverse": section_reverse}
         reports = {}
         started = time.monotonic()
@@ -390,6 +420,10 @@ def main(argv) -> int:
     version = subprocess.run([args.ugate, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     header = (f"ugate mesh bench, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {args.rounds} rounds, "
               f"{elapsed:.0f} s, {netns}; ugate: {args.ugate} ({version})")
+    if args.ugate_baseline:
+        version = subprocess.run([args.ugate_baseline, "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout.strip()
+        header += f"; baseline: {args.ugate_baseline} ({version or 'version unknown'})"
     print("\n" + header + "\n\n" + "\n\n".join(r.text() for r in reports.values()))
     if args.markdown:
         args.markdown.write_text(f"_{header}_\n\n" + "\n\n".join(r.markdown() for r in reports.values()) + "\n")
