@@ -18,6 +18,7 @@ class MeshIdentity;
 class IdentityRenewer;
 class CaService;
 struct ListenerAuth;
+struct ListenerGroup;
 namespace discovery {
 class Discovery;
 }
@@ -39,6 +40,7 @@ class AdminView {
   virtual const CaService* ca() const = 0;
   virtual const discovery::Discovery* discovery() const = 0;
   virtual const std::deque<ListenerAuth>& listener_auth() const = 0;  // per listener, in config order
+  virtual const std::deque<ListenerGroup>& listener_groups() const = 0;  // the workers' listeners
   virtual const std::vector<std::unique_ptr<webpush::PushServer>>& push_servers() const = 0;
   virtual boost::asio::awaitable<nlohmann::json> describe_streams() = 0;  // asks each worker on its thread
   virtual boost::asio::awaitable<nlohmann::json> describe_nodes() = 0;

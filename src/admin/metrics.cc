@@ -12,6 +12,7 @@
 #include "identity/renewer.h"
 #include "admin/admin_view.h"
 #include "config/config.h"
+#include "listener/listener_slot.h"
 #include "runtime/worker.h"
 #include "discovery/discovery.h"
 #include "webpush/push_server.h"
@@ -187,7 +188,7 @@ std::string render_metrics(const AdminView& gate) {
   Writer w;
   const auto& workers = gate.workers();
   // The listeners the workers serve; webpush listeners run on the control thread (below).
-  const auto& slots = workers.front()->listeners();
+  const auto& groups = gate.listener_groups();
 
   w.family("ugate_build_info", "gauge", "Build information.");
   w.sample("ugate_build_info", fmt::format("version=\"{}\"", kVersion), 1);
@@ -212,7 +213,7 @@ std::string render_metrics(const AdminView& gate) {
   // Sum one listener's counter over all workers.
   auto sum = [&](size_t li, auto field) {
     uint64_t total = 0;
-    for (const auto& wk : workers) total += field(wk->listeners()[li].stats).get();
+    for (const ListenerSlot* slot : groups[li].slots) total += field(slot->stats).get();
     return total;
   };
   struct Simple {
@@ -239,8 +240,8 @@ std::string render_metrics(const AdminView& gate) {
   };
   for (const auto& m : simple) {
     w.family(m.name, m.type, m.help);
-    for (size_t li = 0; li < slots.size(); ++li)
-      w.sample(m.name, fmt::format("listener=\"{}\"", label_value(slots[li].config->name)), sum(li, m.field));
+    for (size_t li = 0; li < groups.size(); ++li)
+      w.sample(m.name, fmt::format("listener=\"{}\"", label_value(groups[li].config->name)), sum(li, m.field));
   }
 
   using Field = const Counter& (*)(const ListenerStats&);
@@ -249,7 +250,7 @@ std::string render_metrics(const AdminView& gate) {
                   std::string_view label, std::string_view a, Field fa, std::string_view b, Field fb) {
     w.family(name, "counter", help);
     for (size_t li : which) {
-      auto listener = label_value(slots[li].config->name);
+      auto listener = label_value(groups[li].config->name);
       w.sample(name, fmt::format("listener=\"{}\",{}=\"{}\"", listener, label, a), sum(li, fa));
       w.sample(name, fmt::format("listener=\"{}\",{}=\"{}\"", listener, label, b), sum(li, fb));
     }
@@ -259,18 +260,18 @@ std::string render_metrics(const AdminView& gate) {
                        size_t count, auto counters, auto reason_name) {
     w.family(name, "counter", help);
     for (size_t li : which) {
-      auto listener = label_value(slots[li].config->name);
+      auto listener = label_value(groups[li].config->name);
       for (size_t r = first; r < count; ++r) {
         uint64_t total = 0;
-        for (const auto& wk : workers) total += counters(wk->listeners()[li].stats)[r].get();
+        for (const ListenerSlot* slot : groups[li].slots) total += counters(slot->stats)[r].get();
         w.sample(name, fmt::format("listener=\"{}\",reason=\"{}\"", listener, reason_name(r)), total);
       }
     }
   };
   std::vector<size_t> all, udp;
-  for (size_t li = 0; li < slots.size(); ++li) {
+  for (size_t li = 0; li < groups.size(); ++li) {
     all.push_back(li);
-    if (slots[li].config->protocol == "udp") udp.push_back(li);
+    if (groups[li].config->is(kDatagram)) udp.push_back(li);
   }
 
   pair("ugate_listener_bytes_total", "Bytes proxied: up = client to upstream, down = back.", all, "direction", "up",

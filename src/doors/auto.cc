@@ -24,14 +24,14 @@ class Sniffing final : public Tracked {
  public:
   Sniffing(Worker& worker, ListenerSlot& slot, TcpStream& client) : slot_(slot), client_(client) {
     slot_.stats.active.add();
-    slot_.active_total->fetch_add(1, std::memory_order_relaxed);
+    slot_.stream_opened();
     worker.track(*this);  // first: it starts the worker's clock when the worker was idle
     start_ = worker.now_tick();
     deadline_ = start_ + Worker::ticks(slot.config->sniff_timeout);
   }
   ~Sniffing() override {
     slot_.stats.active.sub();
-    slot_.active_total->fetch_sub(1, std::memory_order_relaxed);
+    slot_.stream_closed();
   }
   Sniffing(const Sniffing&) = delete;
   Sniffing& operator=(const Sniffing&) = delete;

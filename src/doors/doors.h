@@ -6,6 +6,8 @@
 #include <string_view>
 
 #include "doors/udp_forward.h"
+#include "listener/listener_slot.h"
+#include "mesh/hbone_server.h"
 #include "runtime/worker.h"
 
 namespace ugate {
@@ -67,7 +69,14 @@ asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, TcpE
 // flood of bad clients cannot flood the log.
 void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason why, std::string_view detail);
 
-// The door for a listener protocol, or nullptr.
-Door door_for(std::string_view protocol);
+// `protocol: hbone-h2c`: HBONE in plain text (h2c, prior knowledge), for
+// loopback and trusted networks.
+asio::awaitable<void> hbone_h2c_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+// A request of an HBONE connection (hbone-h2c, mesh, auto, reverse accept)
+// becomes a session to its :authority; the gate sets it on every Mesh.
+void hbone_door(Worker& worker, ListenerSlot& slot, HboneRequest request);
+
+// The door of a listener protocol, or nullptr (udp and webpush have none).
+Door door_for(Protocol protocol);
 
 }  // namespace ugate

@@ -31,7 +31,7 @@ bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, const Tc
   MeshTarget target = mesh->resolve(route->forward, slot.config->via);
   if (target.kind != MeshTarget::Kind::kReverse || !target.reverse.owner || target.reverse.owner == mesh) return false;
   Worker& owner = target.reverse.owner->worker();
-  ListenerSlot* there = owner.slot_of(slot.config);
+  ListenerSlot* there = owner.index() < slot.group->slots.size() ? slot.group->slots[owner.index()] : nullptr;
   if (!there) return false;
   asio::post(owner.context(), [&owner, there, moving = OwnedFd(fd), peer]() mutable {
     owner.spawn(forward_here(owner, *there, moving.release(), peer));
@@ -59,16 +59,5 @@ asio::awaitable<void> serve_accepted(Worker& worker, ListenerSlot& slot, int fd,
   co_await serve(worker, slot, std::move(session), client);
 }
 
-Door door_for(std::string_view protocol) {
-  if (protocol == "tcp") return tcp_forward_door;
-  if (protocol == "tls-sni") return tls_sni_door;
-  if (is_capture_protocol(protocol)) return capture_door;
-  if (protocol == "socks5") return socks5_door;
-  if (protocol == "hbone-h2c") return hbone_h2c_door;
-  if (protocol == "mesh") return mesh_door;
-  if (protocol == "http-proxy") return http_proxy_door;
-  if (protocol == "auto") return auto_door;
-  return nullptr;
-}
 
 }  // namespace ugate

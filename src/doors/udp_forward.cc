@@ -149,7 +149,7 @@ Flow::Flow(UdpForwarder& owner, const FlowKey& key, int up_fd, int reply_fd, Hos
   meta_.mode = ProxyMode::kDatagram;
   slot.stats.accepted.add();
   slot.stats.active.add();
-  slot.active_total->fetch_add(1, std::memory_order_relaxed);
+  slot.stream_opened();
   last_active_ = owner_.worker().now_tick();
   owner_.worker().track(*this);
 }
@@ -168,7 +168,7 @@ Flow::~Flow() {
   slot.stats.closed_by_reason[static_cast<size_t>(meta_.reason)].add();
   slot.stats.closed.add();
   slot.stats.active.sub();
-  slot.active_total->fetch_sub(1, std::memory_order_relaxed);
+  slot.stream_closed();
   owner_.worker().access_log().record(meta_);
 }
 
@@ -331,7 +331,7 @@ asio::awaitable<void> UdpForwarder::receive_loop() {
 
 asio::awaitable<Flow*> UdpForwarder::open_flow(const FlowKey& key) {
   const ListenerConfig& c = *slot_.config;
-  if (c.max_streams && slot_.active_total->load(std::memory_order_relaxed) >= c.max_streams) {
+  if (slot_.full()) {
     drop(UdpDrop::kFlowLimit, "the NAT table is full (max_streams " + std::to_string(c.max_streams) + ")");
     co_return nullptr;
   }

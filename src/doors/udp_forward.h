@@ -9,6 +9,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <memory>
 
+#include "listener/listener_slot.h"
 #include "runtime/worker.h"
 
 namespace ugate {

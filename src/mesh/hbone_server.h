@@ -1,23 +1,30 @@
 #pragma once
-// The HBONE server: HTTP/2 CONNECT (Istio ztunnel's wire format). Each
-// CONNECT stream names its destination in :authority ("host:port"); ugate
-// dials it and answers 200 only once the upstream connection is up, else
-// 502/503/504 with an RFC 9209 Proxy-Status saying why. Then the stream and
-// the upstream socket are proxied both ways, half-close through END_STREAM.
-// The request's Forwarded, baggage and traceparent go into the stream's
-// metadata.
-#include <boost/asio/awaitable.hpp>
+// The HBONE server: HTTP/2 CONNECT (Istio ztunnel's wire format) on an
+// established transport. The mesh owns the HTTP/2 connection; each request
+// stream goes to the door the gate set on the Mesh (src/doors/hbone_door.cc),
+// which dials its :authority and answers.
 #include <functional>
 #include <memory>
+#include <string_view>
 
 #include "base/stream.h"
-#include "runtime/worker.h"
+#include "listener/listener_slot.h"
+#include "mesh/h2_stream.h"
 
 namespace ugate {
 
-// `protocol: hbone-h2c`: HBONE in plain text (h2c, prior knowledge), for
-// loopback and trusted networks.
-asio::awaitable<void> hbone_h2c_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+class Worker;
+
+// One request of an HBONE connection: its stream, whose metadata names the
+// connection's source and peer, and its request head.
+struct HboneRequest {
+  std::unique_ptr<h2::H2Stream> stream;
+  std::unique_ptr<h2::Message> message;  // the door frees it once read: an open tunnel keeps no headers
+  TcpEndpoint peer;                      // the connection's source
+  std::shared_ptr<const PeerIdentity> identity;  // who the TLS handshake proved the peer to be (mesh port)
+  std::string_view sniffed;              // "h2c" when the auto door handed the connection over
+};
+using HboneDoor = void (*)(Worker&, ListenerSlot&, HboneRequest);
 
 // Serves HBONE on an established transport: a TCP stream (h2c) or a TLS
 // stream whose ALPN chose h2 (the mesh port).

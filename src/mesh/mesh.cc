@@ -9,8 +9,8 @@
 
 namespace ugate {
 
-Mesh::Mesh(Worker& worker, const Config& config, MeshShared& shared)
-    : worker_(worker), config_(config.mesh), nodes_(config.nodes), shared_(shared), send_budget_(worker.context()),
+Mesh::Mesh(Worker& worker, const MeshConfig& config, const std::vector<NodeConfig>& nodes, MeshShared& shared)
+    : worker_(worker), config_(config), nodes_(nodes), shared_(shared), send_budget_(worker.context()),
       timer_(worker.context()), direct_(worker.resolver(), worker.poller()) {
   settings_.stream_window = config_.stream_window;
   settings_.connection_window = config_.connection_window;

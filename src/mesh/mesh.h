@@ -11,10 +11,12 @@
 #include <memory>
 #include <unordered_map>
 
-#include "config/config.h"
+#include "listener/listener_slot.h"
+#include "mesh/mesh_config.h"
 #include "base/stats.h"
 #include "runtime/worker.h"
 #include "mesh/h2_session.h"
+#include "mesh/hbone_server.h"
 #include "mesh/mesh_connector.h"
 #include "mesh/mesh_path.h"
 #include "mesh/node_health.h"
@@ -68,7 +70,7 @@ class Mesh final : public WorkerService, private MeshSurroundings {
     std::unique_ptr<h2::H2Session> session_;
   };
 
-  Mesh(Worker& worker, const Config& config, MeshShared& shared);
+  Mesh(Worker& worker, const MeshConfig& config, const std::vector<NodeConfig>& nodes, MeshShared& shared);
   ~Mesh() override;
 
   // Takes a connection whose session was just made, and starts it.
@@ -103,6 +105,9 @@ class Mesh final : public WorkerService, private MeshSurroundings {
   const MeshConfig& config() const { return config_; }
 
   Worker& worker() { return worker_; }
+  // Who serves the requests of HBONE connections (the doors' hbone_door); set by the gate.
+  void set_hbone_door(HboneDoor door) { hbone_door_ = door; }
+  HboneDoor hbone_door() const { return hbone_door_; }
   const h2::Settings& settings() const { return settings_; }
   h2::SendBudget& send_budget() { return send_budget_; }
   const h2::Timing& timing() const { return timing_; }
@@ -116,6 +121,7 @@ class Mesh final : public WorkerService, private MeshSurroundings {
   std::optional<ReverseRegistry::Entry> registered(std::string_view key) const override;
 
   Worker& worker_;
+  HboneDoor hbone_door_ = nullptr;
   const MeshConfig& config_;
   NodeDirectory nodes_;
   MeshShared& shared_;

@@ -1,5 +1,5 @@
 #pragma once
-// The mesh's parts of the config (mesh, nodes, registration_tokens), owned by this module.
+// The mesh's parts of the config (mesh, nodes, remote_accept, registration_tokens), owned by this module.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -8,6 +8,7 @@
 
 #include "base/duration.h"
 #include "base/endpoint.h"
+#include "listener/listener_config.h"
 
 namespace ugate {
 
@@ -45,6 +46,19 @@ inline bool is_spiffe_ref(std::string_view id) { return id.starts_with("spiffe:/
 struct RegistrationTokensConfig {
   std::vector<std::string> issuers;   // base64url P-256 public keys (65 octets, as `ugate push vapid-keys` prints)
   Duration max_lifetime{30LL * 24 * 3'600'000};  // a token valid for longer is refused
+};
+
+// Reverse accept: this node keeps an mTLS connection open to each gateway
+// (ALPN h2r) and serves HBONE over it, so that it is reachable with no open
+// port (behind NAT). Streams arriving that way are the `listener`'s.
+struct RemoteAcceptConfig {
+  std::vector<std::string> gateways;  // names under nodes, each with an address
+  Duration backoff_min{1'000};        // reconnect delays double from this...
+  Duration backoff_max{900'000};      // ...up to this, with jitter
+  // A node whose certificate is not from the mesh CA registers with an ES256
+  // token instead (ALPN h2rt); the file holds it, re-read at every connect.
+  std::string token_file;
+  ListenerConfig listener{.name = "remote-accept", .protocol = Protocol::kMesh};
 };
 
 }  // namespace ugate

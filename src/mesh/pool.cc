@@ -178,7 +178,7 @@ asio::awaitable<void> Pool::make_connection(Entry& e, std::shared_ptr<Dial> dial
 asio::awaitable<CloseReason> Pool::open_transport(const MeshPath& path, const std::shared_ptr<Dial>& dial) {
   auto meta = std::make_shared<StreamMeta>();
   meta->id = new_stream_id();
-  meta->protocol = "mesh";
+  meta->protocol = to_string(Protocol::kMesh);
   meta->destination = path.hops.back().address;
   arm(dial, mesh_.config().connect_timeout);
   CloseReason result = CloseReason::kDone;

@@ -83,7 +83,7 @@ class Bridge final : public Tracked, public ProxyOwner {
       : mesh_(mesh), serial_(serial), authority_(std::move(authority)), headers_(std::move(headers)),
         meta_(std::make_shared<StreamMeta>()) {
     meta_->id = new_stream_id();
-    meta_->protocol = "mesh";
+    meta_->protocol = to_string(Protocol::kMesh);
     meta_->destination = authority_;
     side_ = std::make_unique<TcpStream>(fd, mesh.worker().poller(), meta_);
     last_active_ = mesh.worker().now_tick();

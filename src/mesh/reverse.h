@@ -17,7 +17,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 
-#include "config/config.h"
+#include "listener/listener_slot.h"
+#include "mesh/mesh_config.h"
 #include "mesh/pool.h"
 #include "mesh/reverse_registry.h"
 

@@ -3,11 +3,9 @@
 #include "runtime/spawn.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -20,7 +18,6 @@
 #include <nlohmann/json.hpp>
 
 namespace ugate {
-using boost::system::error_code;
 
 namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
@@ -44,47 +41,20 @@ Worker::~Worker() {
   services_.clear();  // their sockets and timers belong to the context
   // Asio objects go before their context; the context goes before the state
   // that unfinished stream tasks still reference when they are destroyed.
-  for (auto& slot : listeners_) {
-    slot.acceptor.reset();
-    slot.datagram.reset();
-  }
+  if (listeners_) listeners_->close_io();
   resolver_.reset();
   poller_->shutdown();
   ctx_.reset();
   access_log_.flush();
 }
 
-void Worker::add_listener(const ListenerConfig& config, Door door, std::atomic<uint64_t>& active_total,
-                          asio::ip::tcp::acceptor acceptor, const ListenerAuth* auth) {
-  listeners_.emplace_back(config, door, active_total, std::move(acceptor)).auth = auth;
-}
-
 void Worker::add_service(std::unique_ptr<WorkerService> service) { services_.push_back(std::move(service)); }
-
-ListenerSlot* Worker::slot_of(const ListenerConfig* config) {
-  for (auto& slot : listeners_)
-    if (slot.config == config) return &slot;
-  return nullptr;
-}
 
 void Worker::spawn(asio::awaitable<void> task) { ugate::spawn(ctx_->get_executor(), std::move(task), "stream task"); }
 
-ListenerSlot& Worker::add_virtual_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total,
-                                           const ListenerAuth* auth) {
-  ListenerSlot& slot = listeners_.emplace_back(config, active_total);
-  slot.auth = auth;
-  return slot;
-}
-
-ListenerSlot& Worker::add_datagram_listener(const ListenerConfig& config, std::atomic<uint64_t>& active_total) {
-  return listeners_.emplace_back(config, active_total);
-}
-
 void Worker::start() {
-  for (auto& slot : listeners_) {
-    if (slot.datagram) slot.datagram->start();
-    else if (slot.acceptor) ugate::spawn(ctx_->get_executor(), accept_loop(slot), "accept loop");
-  }
+  if (listeners_) listeners_->start();
+  for (auto& s : services_) s->start();
   thread_ = std::thread([this] {
     for (;;) {
       try {
@@ -99,11 +69,7 @@ void Worker::start() {
 
 void Worker::stop_accepting() {
   asio::post(*ctx_, [this] {
-    for (auto& slot : listeners_) {
-      error_code ignored;
-      if (slot.acceptor) slot.acceptor->close(ignored);
-      if (slot.datagram) slot.datagram->stop();
-    }
+    if (listeners_) listeners_->drain();  // first: no new streams
     for (auto& s : services_) s->drain();
   });
 }
@@ -120,12 +86,6 @@ void Worker::stop_and_join() {
   if (!thread_.joinable()) return;
   ctx_->stop();
   thread_.join();
-}
-
-uint64_t Worker::active_streams() const {
-  uint64_t n = 0;
-  for (const auto& slot : listeners_) n += slot.stats.active.get();
-  return n;
 }
 
 asio::awaitable<nlohmann::json> Worker::describe_streams() {
@@ -177,55 +137,6 @@ void Worker::release_memory() {
 #ifdef __GLIBC__
   ::malloc_trim(0);
 #endif
-}
-
-asio::awaitable<void> Worker::accept_loop(ListenerSlot& slot) {
-  // accept4 directly: sockets are born non-blocking and the peer address
-  // comes with them (no ioctl, no getpeername); one readiness wait serves
-  // every connection queued meanwhile.
-  bool resource_error_logged = false;
-  unsigned in_a_row = 0;
-  asio::steady_timer pause(*ctx_);
-  while (slot.acceptor && slot.acceptor->is_open()) {
-    asio::ip::tcp::endpoint peer;
-    socklen_t len = static_cast<socklen_t>(peer.capacity());
-    int fd = ::accept4(slot.acceptor->native_handle(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) {
-        in_a_row = 0;
-        auto [ec] = co_await slot.acceptor->async_wait(asio::socket_base::wait_read, use_nothrow);
-        if (ec) break;  // closed: draining
-        continue;
-      }
-      if (err == EINTR || err == ECONNABORTED) continue;
-      if (err == EBADF || err == EINVAL) break;
-      slot.stats.accept_errors.add();
-      if (!resource_error_logged)
-        spdlog::warn("listener {}: accept failed: {} (pausing accepts; counted in ugate_listener_accept_errors_total)",
-                     slot.config->name, std::strerror(err));
-      resource_error_logged = true;
-      pause.expires_after(std::chrono::milliseconds(100));  // out of descriptors: retrying now would spin
-      co_await pause.async_wait(use_nothrow);
-      continue;
-    }
-    peer.resize(len);
-    slot.stats.accepted.add();
-    if (slot.config->max_streams && slot.active_total->load(std::memory_order_relaxed) >= slot.config->max_streams) {
-      slot.stats.closed_by_reason[static_cast<size_t>(CloseReason::kOverload)].add();
-      slot.stats.closed.add();
-      linger lg{1, 0};
-      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-      ::close(fd);  // RST
-      continue;
-    }
-    ugate::spawn(ctx_->get_executor(), slot.door(*this, slot, fd, peer), "stream task");
-    // A flood of new connections must not starve the established ones.
-    if (++in_a_row >= kAcceptBurst) {
-      in_a_row = 0;
-      co_await asio::post(*ctx_, asio::use_awaitable);
-    }
-  }
 }
 
 }  // namespace ugate

@@ -26,6 +26,7 @@
 #include "base/base64.h"
 #include "discovery/discovery.h"
 #include "doors/doors.h"
+#include "listener/worker_listeners.h"
 #include "runtime/listen_socket.h"
 #include "runtime/spawn.h"
 #include "mesh/mesh.h"
@@ -50,9 +51,9 @@ void raise_open_files_limit() {
   }
 }
 
-Door door_or_throw(const std::string& protocol) {
+Door door_or_throw(Protocol protocol) {
   if (Door d = door_for(protocol)) return d;
-  throw StartError("no door for protocol '" + protocol + "'");
+  throw StartError("no door for protocol '" + std::string(to_string(protocol)) + "'");
 }
 
 tcp::endpoint resolve_bind_address(const HostPort& address, const std::string& what) {
@@ -79,7 +80,11 @@ Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
   mesh_shared_ = std::make_unique<MeshShared>();
   for (unsigned i = 0; i < config_.workers; ++i) {
     auto& w = workers_.emplace_back(std::make_unique<Worker>(i, access_sink_.get()));
-    auto mesh = std::make_unique<Mesh>(*w, config_, *mesh_shared_);
+    auto listeners = std::make_unique<WorkerListeners>(*w);
+    listeners_.push_back(listeners.get());
+    w->set_listeners(std::move(listeners));
+    auto mesh = std::make_unique<Mesh>(*w, config_.mesh, config_.nodes, *mesh_shared_);
+    mesh->set_hbone_door(hbone_door);
     w->set_mesh(mesh.get());
     w->set_connector(&mesh->connector());
     w->add_service(std::move(mesh));
@@ -99,7 +104,7 @@ void Gate::load_identity() {
   MeshIdentity::Options options;
   bool mesh = false;
   for (const auto& l : config_.listeners) {
-    mesh = mesh || l.protocol == "mesh";
+    mesh = mesh || l.is(kMeshIdentity);
     for (const auto& r : l.router.routes()) {
       if (r.terminate && r.terminate->cert.empty()) options.node_terminate.push_back(r.terminate);
     }
@@ -107,7 +112,10 @@ void Gate::load_identity() {
   try {
     // Discovery signs its announces with the node's key; the pool dials mesh nodes with it.
     bool mailboxes = std::any_of(config_.listeners.begin(), config_.listeners.end(),
-                                 [](const ListenerConfig& l) { return l.webpush && l.webpush->node_mailboxes; });
+                                 [&](const ListenerConfig& l) {
+                                   auto w = config_.webpush.find(l.name);
+                                   return w != config_.webpush.end() && w->second.node_mailboxes;
+                                 });
     bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled ||
                           !config_.nodes.empty() || mailboxes;
     if (mesh) options.mesh_alpn.insert(options.mesh_alpn.end(), {"h2", "h2r"});  // HBONE, reverse registration
@@ -147,8 +155,8 @@ void Gate::load_identity() {
       const ListenerConfig& l = *lp;
       ListenerAuth& auth = listener_auth_.emplace_back();
       auth.identity = identity_.get();
-      auth.ca = l.protocol == "mesh" ? ca_.get() : nullptr;
-      auth.registration = l.protocol == "mesh" && !registration_.issuers.empty() ? &registration_ : nullptr;
+      auth.ca = l.is(kMeshIdentity) ? ca_.get() : nullptr;
+      auth.registration = l.is(kMeshIdentity) && !registration_.issuers.empty() ? &registration_ : nullptr;
       auth.authz = &config_.authorization;
       auth.decisions = std::make_unique<std::atomic<uint64_t>[]>(2 * (config_.authorization.rules().size() + 1));
       for (const auto& r : l.router.routes()) {
@@ -167,36 +175,37 @@ void Gate::bind_listeners() {
   size_t index = 0;
   for (const auto& l : config_.listeners) {
     const ListenerAuth* auth = &listener_auth_[index++];
-    auto& active = active_per_listener_.emplace_back(0);
     tcp::endpoint ep = resolve_bind_address(l.address, "listener '" + l.name + "'");
-    if (l.webpush) {
+    if (l.is(kControlThread)) {
       start_push_server(l, ep);
       continue;
     }
-    if (l.protocol == "udp") {
-      bind_udp_listener(l, ep, active);
+    ListenerGroup& group = groups_.emplace_back(l, auth);
+    if (l.is(kDatagram)) {
+      bind_udp_listener(group, ep);
       continue;
     }
     Door door = door_or_throw(l.protocol);
-    for (auto& w : workers_) {
-      tcp::acceptor acceptor = open_listen_socket(w->context(), ep, "listener '" + l.name + "'", true, l.tproxy);
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      tcp::acceptor acceptor =
+          open_listen_socket(workers_[i]->context(), ep, "listener '" + l.name + "'", true, l.tproxy);
       ep.port(acceptor.local_endpoint().port());  // port 0: the others share the kernel's choice
-      w->add_listener(l, door, active, std::move(acceptor), auth);
+      listeners_[i]->add(group, door, std::move(acceptor));
     }
     const auto& routes = l.router.routes();
-    std::string forward = protocol_names_destination(l.protocol) ? " (each stream names its destination)"
+    std::string forward = l.is(kStreamNamesDestination) ? " (each stream names its destination)"
                           : routes.size() == 1 && routes[0].match.host.empty() ? " -> " + routes[0].forward.str()
                           : !routes.empty()                   ? " (" + std::to_string(routes.size()) + " routes)"
-                          : !is_capture_protocol(l.protocol) ? ""  // proxy doors: the client names it
+                          : !l.is(kCapture)                   ? ""  // proxy doors: the client names it
                           : l.tproxy                          ? " -> original destination (tproxy)"
                                                               : " -> original destination";
-    spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), l.protocol, forward);
+    spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), to_string(l.protocol), forward);
     bound(l, ep);
   }
 }
 
 void Gate::bound(const ListenerConfig& l, const tcp::endpoint& ep) {
-  bound_.push_back({l.name, l.protocol, format_endpoint(ep)});
+  bound_.push_back({l.name, std::string(to_string(l.protocol)), format_endpoint(ep)});
 }
 
 nlohmann::json Gate::describe_listeners() const {
@@ -219,13 +228,14 @@ void Gate::write_ports_file() const {
     throw StartError("--ports-file: cannot rename " + tmp + " to " + ports_file_ + ": " + std::strerror(errno));
 }
 
-void Gate::bind_udp_listener(const ListenerConfig& l, const tcp::endpoint& address, std::atomic<uint64_t>& active) {
+void Gate::bind_udp_listener(ListenerGroup& group, const tcp::endpoint& address) {
+  const ListenerConfig& l = *group.config;
   asio::ip::udp::endpoint ep(address.address(), address.port());
-  for (auto& w : workers_) {
-    auto socket = open_udp_socket(w->context(), ep, "listener '" + l.name + "'", l.tproxy);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    auto socket = open_udp_socket(workers_[i]->context(), ep, "listener '" + l.name + "'", l.tproxy);
     ep.port(socket.local_endpoint().port());  // port 0: the others share the kernel's choice
-    ListenerSlot& slot = w->add_datagram_listener(l, active);
-    slot.datagram = make_udp_forwarder(*w, slot, std::move(socket));
+    ListenerSlot& slot = listeners_[i]->add_datagram(group);
+    slot.datagram = make_udp_forwarder(*workers_[i], slot, std::move(socket));
   }
   spdlog::info("listener {} on {} (udp{}){}", l.name, format_endpoint({ep.address(), ep.port()}),
                l.tproxy ? ", tproxy" : "",
@@ -235,13 +245,11 @@ void Gate::bind_udp_listener(const ListenerConfig& l, const tcp::endpoint& addre
 
 // Control-plane traffic: the push service runs on the control thread with the admin server.
 void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
-  const WebPushConfig& w = *l.webpush;
-  webpush::PushServerConfig pc{l.name, w.tls_cert, w.tls_key, w.store};
-  pc.service = {w.public_url, w.max_message_size, w.max_pending, w.max_subscriptions, w.default_ttl, w.max_ttl};
-  if (w.node_mailboxes && identity_) {  // nodes of this mesh prove who they are with their certificates
+  webpush::PushServerConfig pc{l.name, config_.webpush.at(l.name)};
+  if (pc.push.node_mailboxes && identity_) {  // nodes of this mesh prove who they are with their certificates
     auto id = identity_->state()->id;
     for (const auto& root : id->roots) pc.client_roots.push_back(ossl::up_ref(root.get()));
-    pc.service.trust_domain = id->trust_domain;
+    pc.push.service.trust_domain = id->trust_domain;
   }
   try {
     push_servers_.push_back(std::make_unique<webpush::PushServer>(control_, std::move(pc)));
@@ -250,7 +258,7 @@ void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
   }
   push_servers_.back()->start(ep);
   spdlog::info("listener {} on {} (webpush, store {})", l.name, format_endpoint(push_servers_.back()->local_endpoint()),
-               w.store);
+               config_.webpush.at(l.name).store);
   bound(l, push_servers_.back()->local_endpoint());
 }
 
@@ -258,10 +266,9 @@ void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
 void Gate::start_discovery() {
   if (!config_.discovery.enabled) return;
   TcpEndpoint mesh;
-  const auto& slots = workers_.front()->listeners();
-  for (const auto& slot : slots) {
-    if (slot.config->protocol != "mesh") continue;
-    mesh = slot.bound;
+  for (const auto& group : groups_) {
+    if (!group.config->is(kMeshIdentity) || group.slots.empty()) continue;
+    mesh = group.slots.front()->bound;
     break;
   }
   discovery_ = std::make_unique<discovery::Discovery>(control_, config_.discovery, *identity_, mesh);
@@ -278,15 +285,14 @@ void Gate::start_discovery() {
 void Gate::start_remote_accept() {
   const RemoteAcceptConfig& ra = config_.remote_accept;
   if (ra.gateways.empty()) return;
-  const ListenerAuth* auth = &listener_auth_.back();
-  std::vector<ListenerSlot*> slots;
-  for (auto& w : workers_) slots.push_back(&w->add_virtual_listener(ra.listener, remote_accept_active_, auth));
+  ListenerGroup& group = groups_.emplace_back(ra.listener, &listener_auth_.back());
+  for (auto* listeners : listeners_) listeners->add_virtual(group);
   for (size_t i = 0; i < ra.gateways.size(); ++i) {
     const NodeConfig* gw = nullptr;
     for (const auto& n : config_.nodes)
       if (n.name == ra.gateways[i]) gw = &n;  // the config checked that it exists
     size_t w = i % workers_.size();
-    workers_[w]->mesh()->add_registrar(*gw, *slots[w], ra);
+    workers_[w]->mesh()->add_registrar(*gw, *group.slots[w], ra);
   }
   spdlog::info("remote accept: keeping a connection to {} gateway(s)", ra.gateways.size());
 }
@@ -384,7 +390,7 @@ asio::awaitable<void> Gate::wait_for_signal_then_drain() {
 
 uint64_t Gate::active_streams() const {
   uint64_t n = 0;
-  for (const auto& w : workers_) n += w->active_streams();
+  for (const auto* listeners : listeners_) n += listeners->active_streams();
   return n;
 }
 

@@ -19,6 +19,7 @@
 #include "runtime/access_log.h"
 #include "config/config.h"
 #include "runtime/listen_socket.h"
+#include "listener/listener_slot.h"
 #include "runtime/worker.h"
 
 namespace ugate {
@@ -35,6 +36,7 @@ struct MeshShared;
 class IdentityRenewer;
 class MeshIdentity;
 struct ListenerAuth;
+class WorkerListeners;
 
 class Gate final : public AdminView {
  public:
@@ -57,6 +59,9 @@ class Gate final : public AdminView {
   const CaService* ca() const override { return ca_.get(); }
   // What each listener's door got from identity and policy (with its authorization counters), in order.
   const std::deque<ListenerAuth>& listener_auth() const override { return listener_auth_; }
+  // The listeners the workers serve, each with its slot on every worker, in config order
+  // (reverse accept's last); webpush listeners run on the control thread instead.
+  const std::deque<ListenerGroup>& listener_groups() const override { return groups_; }
   // For /debug/streams: asks every worker on its own thread.
   asio::awaitable<nlohmann::json> describe_streams() override;
   // Local discovery (control thread), when configured.
@@ -79,8 +84,7 @@ class Gate final : public AdminView {
   void write_ports_file() const;
   void start_push_server(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
   void load_identity();
-  void bind_udp_listener(const ListenerConfig& l, const asio::ip::tcp::endpoint& address,
-                         std::atomic<uint64_t>& active);
+  void bind_udp_listener(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
   void start_discovery();
   void start_remote_accept();
   asio::awaitable<void> wait_for_signal_then_drain();
@@ -93,8 +97,9 @@ class Gate final : public AdminView {
   std::chrono::steady_clock::time_point started_;
   asio::io_context control_;  // admin and signals: apart from the data plane
   std::unique_ptr<AccessLogSink> access_sink_;
-  std::deque<std::atomic<uint64_t>> active_per_listener_;
+  std::deque<ListenerGroup> groups_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<WorkerListeners*> listeners_;  // each worker's (the worker owns it)
   std::unique_ptr<MeshIdentity> identity_;
   std::unique_ptr<CaService> ca_;
   RegistrationCheck registration_;  // who may sign reverse registration tokens (mesh listeners)
@@ -104,7 +109,6 @@ class Gate final : public AdminView {
   std::vector<std::unique_ptr<webpush::PushServer>> push_servers_;
   std::unique_ptr<discovery::Discovery> discovery_;
   std::unique_ptr<MeshShared> mesh_shared_;  // what the workers' meshes share (node health, reverse registry)
-  std::atomic<uint64_t> remote_accept_active_{0};
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

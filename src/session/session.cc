@@ -26,7 +26,7 @@ std::unique_ptr<Session> Session::create(Worker& worker, ListenerSlot& slot, std
 Session::Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream)
     : worker_(worker), slot_(slot), down_(std::move(downstream)) {
   slot_.stats.active.add();
-  slot_.active_total->fetch_add(1, std::memory_order_relaxed);
+  slot_.stream_opened();
   last_active_ = worker_.now_tick();
   worker_.track(*this);
 }
@@ -34,7 +34,7 @@ Session::Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> dow
 Session::~Session() {
   if (handed_over_) {
     slot_.stats.active.sub();
-    slot_.active_total->fetch_sub(1, std::memory_order_relaxed);
+    slot_.stream_closed();
     return;
   }
   StreamMeta& m = meta();
@@ -42,7 +42,7 @@ Session::~Session() {
   slot_.stats.closed_by_reason[static_cast<size_t>(m.reason)].add();
   slot_.stats.closed.add();
   slot_.stats.active.sub();
-  slot_.active_total->fetch_sub(1, std::memory_order_relaxed);
+  slot_.stream_closed();
   if (!exchanges_ || exchange_open_) worker_.access_log().record(m);
 }
 
@@ -163,7 +163,7 @@ CloseReason Session::authorize() {
 const TcpEndpoint* Session::admin_guard() const {
   const auto& admin = worker_.admin_endpoint();
   const ListenerConfig& l = *slot_.config;
-  if (!admin || l.reach_admin || !client_names_destination(l.protocol)) return nullptr;
+  if (!admin || l.reach_admin || !l.is(kClientNamesDestination)) return nullptr;
   return &*admin;
 }
 
@@ -230,7 +230,7 @@ void Session::describe(nlohmann::json& out, uint32_t now_tick) const {
 void Session::start_meta(StreamMeta& meta, ListenerSlot& slot, TcpEndpoint peer) {
   meta.id = new_stream_id();
   meta.listener = slot.config->name;
-  meta.protocol = slot.config->protocol;
+  meta.protocol = to_string(slot.config->protocol);
   meta.start = std::chrono::system_clock::now();
   meta.start_mono = std::chrono::steady_clock::now();
   meta.source = peer;

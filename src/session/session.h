@@ -18,6 +18,7 @@
 #include "transport/tls_stream.h"
 #include "transport/proxy.h"
 #include "runtime/tracked.h"
+#include "listener/listener_slot.h"
 #include "runtime/worker.h"
 
 namespace ugate {

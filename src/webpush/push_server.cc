@@ -186,12 +186,12 @@ PushServer::PushServer(asio::io_context& ctx, PushServerConfig config)
   tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   boost::system::error_code ec;
-  tls_.use_certificate_chain_file(config_.tls_cert, ec);
-  if (ec) throw std::runtime_error("listener '" + config_.name + "': tls.cert " + config_.tls_cert + ": " + ec.message());
-  tls_.use_private_key_file(config_.tls_key, ssl::context::pem, ec);
-  if (ec) throw std::runtime_error("listener '" + config_.name + "': tls.key " + config_.tls_key + ": " + ec.message());
+  tls_.use_certificate_chain_file(config_.push.tls_cert, ec);
+  if (ec) throw std::runtime_error("listener '" + config_.name + "': tls.cert " + config_.push.tls_cert + ": " + ec.message());
+  tls_.use_private_key_file(config_.push.tls_key, ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("listener '" + config_.name + "': tls.key " + config_.push.tls_key + ": " + ec.message());
   std::string error;
-  auto store = PushStore::open(config_.store_path, &error);
+  auto store = PushStore::open(config_.push.store, &error);
   if (!store) throw std::runtime_error("listener '" + config_.name + "': store " + error);
   if (!config_.client_roots.empty()) {
     // Asked for, not required: browsers and application servers have none.
@@ -207,7 +207,7 @@ PushServer::PushServer(asio::io_context& ctx, PushServerConfig config)
     static const unsigned char kSessionContext[] = "ugate-webpush";
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
   }
-  service_ = std::make_unique<PushService>(ctx_, std::move(store), config_.service);
+  service_ = std::make_unique<PushService>(ctx_, std::move(store), config_.push.service);
 }
 
 PushServer::~PushServer() = default;
@@ -241,7 +241,7 @@ asio::awaitable<void> PushServer::serve(tcp::socket socket) {
     co_return;
   }
   const PushPeer peer = mesh_peer_of(stream.native_handle());
-  const size_t body_limit = std::max<size_t>(config_.service.max_message_size, 4096);
+  const size_t body_limit = std::max<size_t>(config_.push.service.max_message_size, 4096);
   beast::flat_buffer buffer;
   bool cut = false;  // a bound of the lingering close cut the client off
   for (;;) {

@@ -22,9 +22,7 @@ namespace ugate::webpush {
 
 struct PushServerConfig {
   std::string name;
-  std::string tls_cert, tls_key;  // PEM files
-  std::string store_path;         // SQLite file
-  PushServiceConfig service;
+  WebPushConfig push;  // certificate, store, the service's limits
   size_t max_connections = 1024;
   // The mesh's trust roots: clients may present a certificate that verifies
   // against them (nodes; see node_mailbox.cc). Empty: no client certificates.

@@ -33,20 +33,11 @@
 
 #include "base/duration.h"
 #include "webpush/store.h"
+#include "webpush/webpush_config.h"
 
 namespace ugate::webpush {
 
 namespace asio = boost::asio;
-
-struct PushServiceConfig {
-  std::string public_url;  // origin for endpoints and the VAPID audience; "" = https://<Host header>
-  size_t max_message_size = 4096;
-  size_t max_pending = 100;         // per subscription; 429 above
-  size_t max_subscriptions = 100'000;
-  Duration default_ttl{24 * 3600 * 1000};   // for /publish without a TTL header
-  Duration max_ttl{28LL * 24 * 3600 * 1000};  // longer TTLs are cut to this (and the reply says so)
-  std::string trust_domain;  // node mailboxes take peers of this trust domain only ("" = any the roots verify)
-};
 
 // The client's verified mesh certificate: push listeners of a node ask for
 // one (browsers and application servers send none). Node mailboxes are keyed by it.

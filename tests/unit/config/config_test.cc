@@ -30,7 +30,7 @@ TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies)
   ASSERT_TRUE(c.admin);
   EXPECT_EQ(c.admin->str(), "127.0.0.1:15000");
   std::map<std::string, const ListenerConfig*> doors;  // by protocol
-  for (const auto& l : c.listeners) doors[l.protocol] = &l;
+  for (const auto& l : c.listeners) doors[std::string(to_string(l.protocol))] = &l;
   ASSERT_EQ(doors.size(), 5u);
   EXPECT_EQ(doors["capture-out"]->address.str(), "0.0.0.0:15001");
   EXPECT_EQ(doors["capture-in"]->address.str(), "0.0.0.0:15006");
@@ -40,7 +40,7 @@ TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies)
   EXPECT_EQ(doors["hbone-h2c"]->address.str(), "127.0.0.1:15009");
   EXPECT_EQ(doors.count("tls-sni"), 0u) << "BASE+4 needs routes: none by default";
   for (const auto& l : c.listeners) {
-    if (is_proxy_protocol(l.protocol)) {
+    if (l.is(kProxy)) {
       EXPECT_EQ(l.address.host, "127.0.0.1") << l.name << ": never an open proxy";
     }
   }
@@ -273,7 +273,7 @@ listeners:
         forward: 127.0.0.1:9444
 )");
   const auto& l = c.listeners.at(0);
-  EXPECT_EQ(l.protocol, "tls-sni");
+  EXPECT_EQ(to_string(l.protocol), "tls-sni");
   EXPECT_EQ(l.sniff_timeout, Duration(2000));
   EXPECT_EQ(l.router.match("a.test", 8443)->forward.port, 9443);
   EXPECT_EQ(l.router.match("c.b.test", 8443)->forward.port, 9444);
@@ -548,7 +548,7 @@ remote_accept: { gateways: [gw], backoff_min: 500ms, backoff_max: 1m, proxy_prot
   EXPECT_EQ(c.remote_accept.backoff_min, Duration(500));
   EXPECT_EQ(c.remote_accept.backoff_max, Duration(60'000));
   EXPECT_EQ(c.remote_accept.listener.name, "remote-accept");
-  EXPECT_EQ(c.remote_accept.listener.protocol, "mesh");
+  EXPECT_EQ(to_string(c.remote_accept.listener.protocol), "mesh");
   EXPECT_TRUE(c.remote_accept.listener.proxy_protocol);
   EXPECT_EQ(c.nodes[1].address.port, 0);
   nlohmann::json j = to_json(c);

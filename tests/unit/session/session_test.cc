@@ -52,12 +52,13 @@ class SessionForward : public ::testing::Test {
  protected:
   void SetUp() override {
     config_.name = "test";
-    config_.protocol = "test";
+    config_.protocol = Protocol::kTcp;
     config_.connect_timeout = 300ms;
     worker_.emplace(0, nullptr);
     direct_.emplace(worker_->resolver(), worker_->poller());
     worker_->set_connector(&*direct_);
-    slot_.emplace(config_, nullptr, active_, asio::ip::tcp::acceptor(worker_->context()));
+    group_.emplace(config_);
+    slot_.emplace(*group_);
     worker_->start();
   }
 
@@ -100,7 +101,7 @@ class SessionForward : public ::testing::Test {
   uint64_t closed_by(CloseReason r) { return slot_->stats.closed_by_reason[static_cast<size_t>(r)].get(); }
 
   ListenerConfig config_;
-  std::atomic<uint64_t> active_{0};
+  std::optional<ListenerGroup> group_;
   std::optional<Worker> worker_;
   std::optional<DirectConnector> direct_;  // the worker's connector; outlives its sessions (TearDown)
   std::optional<ListenerSlot> slot_;

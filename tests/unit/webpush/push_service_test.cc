@@ -185,10 +185,11 @@ TEST(WebPushConfig, ParsesAndNamesErrors) {
   Config c = load(
       "state_dir: /tmp/s\nlisteners:\n  - name: push\n    address: 127.0.0.1:8443\n    protocol: webpush\n"
       "    tls: { cert: c.pem, key: k.pem }\n    webpush: { max_pending: 7, default_ttl: 2h }\n");
-  ASSERT_TRUE(c.listeners[0].webpush);
-  EXPECT_EQ(c.listeners[0].webpush->max_pending, 7u);
-  EXPECT_EQ(c.listeners[0].webpush->default_ttl, Duration(7'200'000));
-  EXPECT_EQ(c.listeners[0].webpush->store, "/tmp/s/webpush-push.db");
+  ASSERT_TRUE(c.webpush.count(c.listeners[0].name));
+  const WebPushConfig& w = c.webpush.at(c.listeners[0].name);
+  EXPECT_EQ(w.service.max_pending, 7u);
+  EXPECT_EQ(w.service.default_ttl, Duration(7'200'000));
+  EXPECT_EQ(w.store, "/tmp/s/webpush-push.db");
   EXPECT_EQ(to_json(c)["listeners"][0]["webpush"]["max_pending"], 7);
   auto error_of = [&](const std::string& yaml) {
     try {

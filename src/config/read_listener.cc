@@ -1,0 +1,221 @@
+#include "config/readers.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace ugate::config_yaml {
+namespace {
+
+std::shared_ptr<const TlsTerminate> read_terminate(const Reader& r, const YAML::Node& n, const std::string& key) {
+  auto t = std::make_shared<TlsTerminate>();
+  if (n.IsScalar()) {
+    if (n.Scalar() != "node") r.fail(n, key, "expected 'node' (the node's own certificate) or { cert, key, alpn }");
+    return t;
+  }
+  r.only_keys(n, key, {"cert", "key", "alpn"});
+  if (n["cert"]) t->cert = r.scalar(n["cert"], Reader::join(key, "cert"));
+  if (n["key"]) t->key = r.scalar(n["key"], Reader::join(key, "key"));
+  if (t->cert.empty() != t->key.empty()) r.fail(n, key, "give both cert and key (or neither, for the node's own)");
+  if (n["alpn"]) t->alpn = r.scalars(n["alpn"], Reader::join(key, "alpn"));
+  for (const auto& a : t->alpn) {
+    if (a.empty() || a.size() > 255) r.fail(n["alpn"], Reader::join(key, "alpn"), "ALPN names have 1 to 255 bytes");
+  }
+  return t;
+}
+
+// host/sni and port of a route or an allow entry.
+RouteMatch read_match(const Reader& r, const YAML::Node& n, const std::string& key) {
+  RouteMatch match;
+  if (n["host"] && n["sni"]) r.fail(n, key, "give either host or sni, not both");
+  for (const char* k : {"host", "sni"}) {
+    if (!n[k]) continue;
+    std::string pattern = r.scalar(n[k], Reader::join(key, k));
+    std::transform(pattern.begin(), pattern.end(), pattern.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (auto err = Router::validate_pattern(pattern); !err.empty()) r.fail(n[k], Reader::join(key, k), err);
+    match.host = pattern;
+  }
+  if (n["port"]) match.port = static_cast<uint16_t>(r.number(n["port"], Reader::join(key, "port"), 65535));
+  return match;
+}
+
+Route read_route(const Reader& r, const YAML::Node& n, const std::string& key) {
+  r.only_keys(n, key, {"host", "sni", "port", "forward", "terminate"});
+  Route route;
+  route.match = read_match(r, n, key);
+  if (!n["forward"]) r.fail(n, key, "missing 'forward: HOST:PORT'");
+  route.forward = r.address(n["forward"], Reader::join(key, "forward"), 0, false);
+  if (n["terminate"]) route.terminate = read_terminate(r, n["terminate"], Reader::join(key, "terminate"));
+  return route;
+}
+
+std::vector<ProxyUser> read_users(const Reader& r, const YAML::Node& list, const std::string& key) {
+  if (!list.IsSequence()) r.fail(list, key, "expected a list of { name, password }");
+  std::vector<ProxyUser> users;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string k = key + "[" + std::to_string(i) + "]";
+    r.only_keys(list[i], k, {"name", "password"});
+    if (!list[i]["name"] || !list[i]["password"]) r.fail(list[i], k, "needs both name and password");
+    ProxyUser u{r.scalar(list[i]["name"], Reader::join(k, "name")), r.scalar(list[i]["password"], Reader::join(k, "password"))};
+    // RFC 1929 carries each in one length byte; ':' would break Basic auth.
+    if (u.name.empty() || u.name.size() > 255 || u.name.find(':') != std::string::npos)
+      r.fail(list[i]["name"], Reader::join(k, "name"), "expected 1 to 255 bytes without ':'");
+    if (u.password.empty() || u.password.size() > 255)
+      r.fail(list[i]["password"], Reader::join(k, "password"), "expected 1 to 255 bytes");
+    for (const auto& other : users)
+      if (other.name == u.name) r.fail(list[i]["name"], Reader::join(k, "name"), "duplicate user '" + u.name + "'");
+    users.push_back(std::move(u));
+  }
+  return users;
+}
+
+Router read_allow(const Reader& r, const YAML::Node& list, const std::string& key) {
+  if (!list.IsSequence()) r.fail(list, key, "expected a list of { host, port }");
+  std::vector<Route> entries;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string k = key + "[" + std::to_string(i) + "]";
+    r.only_keys(list[i], k, {"host", "port"});
+    if (!list[i]["host"] && !list[i]["port"]) r.fail(list[i], k, "needs host, port or both");
+    entries.push_back(Route{read_match(r, list[i], k), {}});
+  }
+  return Router(std::move(entries));
+}
+
+}  // namespace
+
+
+ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base,
+                             const ListenerDefaults& d) {
+  r.only_keys(n, key,
+              {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
+               "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
+               "via", "proxy_protocol", "response_timeout", "reach_admin"});
+  ListenerConfig l;
+  l.connect_timeout = d.connect_timeout;
+  l.idle_timeout = d.idle_timeout;
+  l.sniff_timeout = d.sniff_timeout;
+  l.handshake_timeout = d.handshake_timeout;
+  l.splice = d.splice;
+  l.max_streams = d.max_streams;
+  if (!n["address"]) r.fail(n, key, "missing 'address: HOST:PORT'");
+  l.address = r.address(n["address"], Reader::join(key, "address"), base, true);
+  l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
+  if (n["protocol"]) {
+    const std::string name = r.scalar(n["protocol"], Reader::join(key, "protocol"));
+    auto protocol = protocol_from_name(name);
+    if (!protocol)
+      r.fail(n["protocol"], Reader::join(key, "protocol"),
+             "unknown protocol '" + name + "' (supported: " + protocol_names() + ")");
+    l.protocol = *protocol;
+  }
+  const std::string protocol(to_string(l.protocol));
+  for (const char* k : {"users", "allow"}) {
+    if (n[k] && !l.is(kProxy))
+      r.fail(n[k], Reader::join(key, k), "only for " + protocols_with(kProxy) + " listeners");
+  }
+  if (n["udp_idle_timeout"] && !l.is(kUdpAssociate))
+    r.fail(n["udp_idle_timeout"], Reader::join(key, "udp_idle_timeout"),
+           "only for " + protocols_with(kUdpAssociate) + " listeners");
+  if (n["users"]) l.users = read_users(r, n["users"], Reader::join(key, "users"));
+  if (n["allow"]) l.allow = read_allow(r, n["allow"], Reader::join(key, "allow"));
+  if (n["udp_idle_timeout"])
+    l.udp_idle_timeout = r.duration(n["udp_idle_timeout"], Reader::join(key, "udp_idle_timeout"));
+  if (n["reach_admin"]) {
+    const std::string at = Reader::join(key, "reach_admin");
+    if (!l.is(kClientNamesDestination))
+      r.fail(n["reach_admin"], at,
+             "only for listeners whose clients name the destination (" + protocols_with(kClientNamesDestination) + ")");
+    l.reach_admin = r.boolean(n["reach_admin"], at);
+  }
+  if (n["response_timeout"]) {
+    const std::string at = Reader::join(key, "response_timeout");
+    if (!l.is(kHttpRequests)) r.fail(n["response_timeout"], at, "only for " + protocols_with(kHttpRequests) + " listeners");
+    l.response_timeout = r.duration(n["response_timeout"], at);
+    if (l.response_timeout.count() == 0) r.fail(n["response_timeout"], at, "must be above 0");
+  }
+  if (l.is(kControlThread)) {
+    for (const char* k : {"forward", "routes"})
+      if (n[k]) r.fail(n[k], Reader::join(key, k), "a webpush listener serves the push service itself; remove it");
+    return l;  // the caller reads its tls and webpush keys (read_webpush)
+  }
+  for (const char* k : {"tls", "webpush"})
+    if (n[k]) r.fail(n[k], Reader::join(key, k), "only for protocol webpush");
+  const bool udp = l.is(kDatagram);
+  if (udp) {  // datagram flows are short-lived and cost a descriptor each: their own defaults
+    l.idle_timeout = kUdpIdleTimeout;
+    l.max_streams = kUdpMaxFlows;
+  }
+  if (n["connect_timeout"]) l.connect_timeout = r.duration(n["connect_timeout"], Reader::join(key, "connect_timeout"));
+  if (n["idle_timeout"]) l.idle_timeout = r.duration(n["idle_timeout"], Reader::join(key, "idle_timeout"));
+  if (n["sniff_timeout"]) l.sniff_timeout = r.duration(n["sniff_timeout"], Reader::join(key, "sniff_timeout"));
+  if (n["handshake_timeout"])
+    l.handshake_timeout = r.duration(n["handshake_timeout"], Reader::join(key, "handshake_timeout"));
+  if (n["splice"]) l.splice = r.boolean(n["splice"], Reader::join(key, "splice"));
+  if (n["max_streams"])
+    l.max_streams = static_cast<uint32_t>(r.number(n["max_streams"], Reader::join(key, "max_streams"), 10'000'000));
+  if (n["tproxy"]) {
+    l.tproxy = r.boolean(n["tproxy"], Reader::join(key, "tproxy"));
+    if (!l.is(kCapture) && !udp)
+      r.fail(n["tproxy"], Reader::join(key, "tproxy"),
+             "only capture listeners (capture-out, capture-in) and udp take tproxy");
+  }
+  if (n["via"]) {
+    if (udp || l.is(kStreamNamesDestination) || l.is(kMeshIdentity))
+      r.fail(n["via"], Reader::join(key, "via"), "only for listeners that dial TCP destinations (not " + protocol + ")");
+    l.via = r.scalar(n["via"], Reader::join(key, "via"));  // checked against the nodes once all are read
+  }
+  if (n["proxy_protocol"]) {
+    std::string v = r.scalar(n["proxy_protocol"], Reader::join(key, "proxy_protocol"));
+    if (v != "v2" && v != "off") r.fail(n["proxy_protocol"], Reader::join(key, "proxy_protocol"), "expected v2 or off, got '" + v + "'");
+    // http-proxy and auto (its HTTP clients) reuse upstream connections across absolute-form requests.
+    if ((udp || l.is(kHttpRequests)) && v == "v2")
+      r.fail(n["proxy_protocol"], Reader::join(key, "proxy_protocol"),
+             "only for listeners that forward whole streams (not " + protocol + ")");
+    l.proxy_protocol = v == "v2";
+  }
+  if (udp && l.idle_timeout.count() == 0) r.fail(n["idle_timeout"], Reader::join(key, "idle_timeout"), "must be above 0");
+  if (l.connect_timeout.count() == 0) r.fail(n["connect_timeout"], Reader::join(key, "connect_timeout"), "must be above 0");
+
+  std::vector<Route> routes;
+  if (n["forward"] && n["routes"]) r.fail(n, key, "give either 'forward' or 'routes', not both");
+  if (l.is(kStreamNamesDestination)) {
+    if (n["forward"] || n["routes"])
+      r.fail(n["forward"] ? n["forward"] : n["routes"], key,
+             "a " + protocol + " listener takes each stream's destination from its request: no forward or routes");
+  } else if (n["forward"] && l.is(kRoutesOptional)) {
+    r.fail(n["forward"], Reader::join(key, "forward"),
+           "an auto listener's proxy clients name their destination; TLS clients are routed by SNI "
+           "through 'routes' (a route without sni is the default)");
+  } else if (n["forward"]) {
+    routes.push_back(Route{{}, r.address(n["forward"], Reader::join(key, "forward"), 0, false)});
+  } else if (n["routes"]) {
+    const YAML::Node& list = n["routes"];
+    if (!list.IsSequence()) r.fail(list, Reader::join(key, "routes"), "expected a list of routes");
+    for (size_t i = 0; i < list.size(); ++i)
+      routes.push_back(read_route(r, list[i], Reader::join(key, "routes") + "[" + std::to_string(i) + "]"));
+  } else if (l.is(kNeedsForward) && !(udp && l.tproxy)) {
+    r.fail(n, key, "a " + protocol + " listener needs 'forward: HOST:PORT' (or 'routes')" +
+                       (udp ? ", or tproxy: true" : ""));
+  }
+  if (!routes.empty() && l.is(kProxy) && !l.is(kRoutesOptional))
+    r.fail(n[n["forward"] ? "forward" : "routes"], Reader::join(key, n["forward"] ? "forward" : "routes"),
+           "a " + protocol + " listener's clients name the destination: no forward or routes (limit them with allow)");
+  for (size_t i = 0; i < routes.size(); ++i) {
+    if (routes[i].terminate && !l.is(kTerminatesPerRoute))
+      r.fail(n["routes"][i]["terminate"], Reader::join(key, "routes") + "[" + std::to_string(i) + "].terminate",
+             "only " + protocols_with(kTerminatesPerRoute) + " listeners terminate TLS per route");
+  }
+  l.router = Router(std::move(routes));
+  return l;
+}
+
+ListenerConfig remote_accept_listener(const ListenerDefaults& d) {
+  ListenerConfig l = RemoteAcceptConfig{}.listener;
+  l.connect_timeout = d.connect_timeout;
+  l.idle_timeout = d.idle_timeout;
+  l.handshake_timeout = d.handshake_timeout;
+  l.splice = d.splice;
+  l.max_streams = d.max_streams;
+  return l;
+}
+
+}  // namespace ugate::config_yaml

@@ -1,0 +1,38 @@
+#pragma once
+// The config reader's parts, one per module's section of the YAML; each fills
+// that module's own config struct, whose defaults are written there once.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/yaml_reader.h"
+
+namespace ugate::config_yaml {
+
+// `defaults:` at the top level, for every listener that does not say otherwise.
+struct ListenerDefaults {
+  Duration connect_timeout{5'000};
+  Duration idle_timeout{3'600'000};
+  Duration sniff_timeout{5'000};
+  Duration handshake_timeout{10'000};
+  bool splice = true;
+  uint32_t max_streams = 0;
+};
+
+ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base,
+                             const ListenerDefaults& d);
+// The listener whose streams come over reverse connections (remote_accept).
+ListenerConfig remote_accept_listener(const ListenerDefaults& d);
+// A webpush listener's tls and webpush keys.
+WebPushConfig read_webpush(const Reader& r, const YAML::Node& n, const std::string& key);
+void read_mesh(const Reader& r, const YAML::Node& n, MeshConfig& m);
+std::vector<NodeConfig> read_nodes(const Reader& r, const YAML::Node& n, uint16_t base);
+// After the nodes, which it names.
+void read_remote_accept(const Reader& r, const YAML::Node& n, Config& c);
+void read_registration_tokens(const Reader& r, const YAML::Node& n, RegistrationTokensConfig& t);
+IdentityConfig read_identity(const Reader& r, const YAML::Node& n);
+AuthzPolicy read_authorization(const Reader& r, const YAML::Node& n);
+DiscoveryConfig read_discovery(const Reader& r, const YAML::Node& n);
+
+}  // namespace ugate::config_yaml

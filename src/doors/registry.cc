@@ -1,0 +1,25 @@
+// The door of each listener protocol (the rest of what a protocol is lives
+// in its table row, src/listener/protocol.cc).
+#include "doors/doors.h"
+
+namespace ugate {
+
+Door door_for(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kTcp: return tcp_forward_door;
+    case Protocol::kTlsSni: return tls_sni_door;
+    case Protocol::kSocks5: return socks5_door;
+    case Protocol::kHttpProxy: return http_proxy_door;
+    case Protocol::kAuto: return auto_door;
+    case Protocol::kCaptureOut:
+    case Protocol::kCaptureIn: return capture_door;
+    case Protocol::kHboneH2c: return hbone_h2c_door;
+    case Protocol::kMesh: return mesh_door;
+    case Protocol::kWebPush:  // the control thread's push server
+    case Protocol::kUdp:      // a DatagramListener, not accepted connections
+    case Protocol::kCount: return nullptr;
+  }
+  return nullptr;
+}
+
+}  // namespace ugate

@@ -1,0 +1,65 @@
+#pragma once
+// One listener's config: the address, the protocol, the routes and the
+// options its door reads. Defaults are written here once; the config reader
+// (src/config/) fills it from YAML, and the gate gives it to the workers.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/duration.h"
+#include "base/endpoint.h"
+#include "listener/protocol.h"
+#include "policy/router.h"
+
+namespace ugate {
+
+// A user of a proxy door (SOCKS5 username/password, HTTP Proxy-Authorization).
+struct ProxyUser {
+  std::string name;
+  std::string password;
+};
+
+struct ListenerConfig {
+  std::string name;
+  HostPort address;
+  Protocol protocol = Protocol::kTcp;
+  Router router;
+  Duration connect_timeout{5'000};
+  Duration idle_timeout{3'600'000};
+  Duration sniff_timeout{5'000};  // doors that read first bytes (tls-sni, socks5, ...): time to get them
+  // Proxy doors (socks5, http-proxy, auto), whose clients name the destination:
+  std::vector<ProxyUser> users;  // empty: no authentication
+  Router allow;                  // destinations clients may reach (the routes' forward is unused); empty: any
+  Duration udp_idle_timeout{60'000};  // a SOCKS5 UDP association without datagrams this long ends
+  Duration response_timeout{60'000};  // http-proxy, auto: an origin's response head within this, else 504
+  Duration handshake_timeout{10'000};  // doors that speak TLS (mesh, terminate): time to finish it
+  bool splice = true;        // splice(2) when both sides are plain TCP
+  // Doors whose clients name the destination (proxies, HBONE): false refuses
+  // this node's own admin port as one, so a proxy door bound to a network
+  // does not expose /debug/config and /metrics.
+  bool reach_admin = false;
+  uint32_t max_streams = 0;  // 0: limited only by open files
+  bool tproxy = false;       // capture doors and udp: TPROXY (IP_TRANSPARENT) instead of REDIRECT
+  // Destinations that are not mesh nodes are reached through this node: an
+  // HBONE CONNECT to it, which dials them (an egress gateway). "": directly.
+  std::string via;
+  // `proxy_protocol: v2`: each upstream connection starts with a PROXY v2
+  // header naming the client (and its SPIFFE ID), for an app behind ugate.
+  bool proxy_protocol = false;
+
+  bool is(ProtocolTrait trait) const { return has(protocol, trait); }
+};
+
+// UDP listeners: a NAT entry (flow) ends after this long without a datagram,
+// and max_streams bounds the entries; both unless the listener says otherwise.
+inline constexpr Duration kUdpIdleTimeout{60'000};
+inline constexpr uint32_t kUdpMaxFlows = 4096;
+
+// Whether a proxy listener lets its clients reach `destination`.
+bool allows(const ListenerConfig& l, const HostPort& destination);
+// Whether `user` and `password` are one of the listener's users (the
+// password compared in constant time).
+bool verify_user(const ListenerConfig& l, std::string_view user, std::string_view password);
+
+}  // namespace ugate
