@@ -14,7 +14,6 @@
 #include "runtime/spawn.h"
 #include "admin/admin_view.h"
 #include "config/config.h"
-#include "runtime/worker.h"
 #include "runtime/accept_loop.h"
 #include "runtime/listen_socket.h"
 #include "ugate/version.h"
@@ -57,7 +56,7 @@ asio::awaitable<Reply> route(AdminView& gate, const http::request<http::empty_bo
   std::string_view target = req.target();
   if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
 
-  if (target == "/metrics") co_return Reply{http::status::ok, "text/plain; version=0.0.4", render_metrics(gate)};
+  if (target == "/metrics") co_return Reply{http::status::ok, "text/plain; version=0.0.4", gate.metrics().render()};
   if (target == "/healthz") co_return Reply{http::status::ok, "text/plain", "ok\n"};
   if (target == "/readyz") {
     if (gate.ready()) co_return Reply{http::status::ok, "text/plain", "ready\n"};
@@ -69,7 +68,7 @@ asio::awaitable<Reply> route(AdminView& gate, const http::request<http::empty_bo
   if (target == "/debug/listeners") co_return json_reply(gate.describe_listeners());
   if (target == "/") {
     co_return Reply{http::status::ok, "text/html; charset=utf-8",
-                    fmt::format(kStatusPage, kVersion, gate.active_streams(), gate.workers().size(),
+                    fmt::format(kStatusPage, kVersion, gate.active_streams(), gate.worker_count(),
                                 gate.draining() ? "draining" : (gate.ready() ? "ready" : "starting"))};
   }
   co_return Reply{http::status::not_found, "text/plain", "not found; see /\n"};

@@ -1,11 +1,13 @@
 #pragma once
-// Prometheus text exposition of the gate's counters.
-#include <string>
+// The node's own metric families (build, uptime, workers, drain, escaped
+// exceptions, process memory and descriptors); the modules register theirs.
+#include "base/metric_registry.h"
 
 namespace ugate {
 
 class AdminView;
 
-std::string render_metrics(const AdminView& gate);
+// `node` must outlive the registry's readers.
+void register_node_metrics(MetricRegistry& registry, const AdminView& node);
 
 }  // namespace ugate

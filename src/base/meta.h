@@ -63,7 +63,7 @@ using TcpEndpoint = boost::asio::ip::tcp::endpoint;
 // "1.2.3.4:80", "[::1]:80"; "" for an unset endpoint (port 0).
 std::string format_endpoint(const TcpEndpoint& ep);
 
-// Ids for streams and UDP flows: unique in the process, in order of creation.
+// Ids for streams and UDP flows: unique in the process, increasing on each thread.
 uint64_t new_stream_id();
 
 // Who the peer of a connection proved to be with its certificate (mTLS). StreamMeta holds one

@@ -10,13 +10,13 @@
 
 #include "base/stats.h"
 #include "listener/listener_config.h"
+#include "policy/listener_auth.h"
 
 namespace ugate {
 
 namespace asio = boost::asio;
 class Worker;
 struct ListenerSlot;
-struct ListenerAuth;  // src/policy/listener_auth.h
 
 // A door turns an accepted connection (a non-blocking descriptor, from
 // `peer`) into a routed, proxied Stream.
@@ -38,10 +38,13 @@ struct ListenerGroup {
   const ListenerAuth* auth;          // TLS contexts and the CA, for doors that speak TLS
   std::atomic<uint64_t> active{0};   // streams on all workers, kept only under max_streams
   std::vector<ListenerSlot*> slots;  // by worker index
+
+  // Authorization decisions by rule (-1: the default) and outcome, summed over the workers.
+  uint64_t decided(int rule, bool allow) const;
 };
 
 struct ListenerSlot {
-  explicit ListenerSlot(ListenerGroup& g, Door d = nullptr) : config(g.config), auth(g.auth), door(d), group(&g) {}
+  explicit ListenerSlot(ListenerGroup& g, Door d = nullptr);
   const ListenerConfig* config;
   const ListenerAuth* auth;
   Door door;  // null: streams come from elsewhere (UDP, reverse accept)
@@ -50,6 +53,11 @@ struct ListenerSlot {
   asio::ip::tcp::endpoint bound;  // the address the listener has (port 0 in config: the kernel's pick)
   std::optional<asio::ip::tcp::acceptor> acceptor;
   std::unique_ptr<DatagramListener> datagram;  // instead of the acceptor (UDP)
+  // This worker's authorization decisions: by rule (index 0: the default) and outcome.
+  std::unique_ptr<Counter[]> decisions;
+
+  void count(const AuthzDecision& d) { decisions[decision_index(d.rule, d.allow)].add(); }
+  static size_t decision_index(int rule, bool allow) { return 2 * static_cast<size_t>(rule + 1) + (allow ? 0 : 1); }
 
   // The listener's streams on all workers are counted only when max_streams
   // bounds them: otherwise no line is written by every core for every stream.

@@ -18,6 +18,12 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.h"
+#include "admin/metrics.h"
+#include "discovery/discovery_metrics.h"
+#include "identity/identity_metrics.h"
+#include "listener/listener_metrics.h"
+#include "mesh/mesh_metrics.h"
+#include "webpush/push_metrics.h"
 #include "identity/ca_service.h"
 #include "policy/listener_auth.h"
 #include "identity/mesh_identity.h"
@@ -158,7 +164,6 @@ void Gate::load_identity() {
       auth.ca = l.is(kMeshIdentity) ? ca_.get() : nullptr;
       auth.registration = l.is(kMeshIdentity) && !registration_.issuers.empty() ? &registration_ : nullptr;
       auth.authz = &config_.authorization;
-      auth.decisions = std::make_unique<std::atomic<uint64_t>[]>(2 * (config_.authorization.rules().size() + 1));
       for (const auto& r : l.router.routes()) {
         if (!r.terminate || r.terminate->cert.empty()) continue;
         auto chain = parse_certs(read_file(r.terminate->cert), r.terminate->cert);
@@ -297,6 +302,19 @@ void Gate::start_remote_accept() {
   spdlog::info("remote accept: keeping a connection to {} gateway(s)", ra.gateways.size());
 }
 
+// In the order /metrics shows them.
+void Gate::register_metrics() {
+  register_node_metrics(metrics_, *this);
+  register_listener_metrics(metrics_, groups_);
+  webpush::register_push_metrics(metrics_, push_servers_);
+  std::vector<Mesh*> meshes;
+  for (auto& w : workers_) meshes.push_back(w->mesh());
+  register_mesh_metrics(metrics_, std::move(meshes));
+  register_identity_metrics(metrics_, identity_.get(), renewer_.get(), ca_.get());
+  register_authz_metrics(metrics_, groups_, config_.authorization);
+  discovery::register_discovery_metrics(metrics_, discovery_.get());
+}
+
 asio::awaitable<nlohmann::json> Gate::describe_nodes() {
   nlohmann::json out = nlohmann::json::object();
   out["discovered"] = discovery_ ? discovery_->describe() : nlohmann::json::array();
@@ -323,6 +341,7 @@ int Gate::run() {
   bind_listeners();
   start_discovery();
   start_remote_accept();
+  register_metrics();
   for (auto& w : workers_) w->start();
   if (!ports_file_.empty()) write_ports_file();
   ready_ = true;

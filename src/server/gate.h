@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "admin/admin_view.h"
+#include "base/metric_registry.h"
 #include "identity/registration_token.h"
 #include "runtime/access_log.h"
 #include "config/config.h"
@@ -48,24 +49,14 @@ class Gate final : public AdminView {
   int run();
 
   const Config& config() const override { return config_; }
-  const std::vector<std::unique_ptr<Worker>>& workers() const override { return workers_; }
+  size_t worker_count() const override { return workers_.size(); }
   bool ready() const override { return ready_.load(); }
   bool draining() const override { return draining_.load(); }
   std::chrono::steady_clock::time_point started() const override { return started_; }
   uint64_t active_streams() const override;
-  // The node's identity, when a listener needs one (mesh port, terminate: node); else null.
-  const MeshIdentity* identity() const override { return identity_.get(); }
-  const IdentityRenewer* renewer() const override { return renewer_.get(); }
-  const CaService* ca() const override { return ca_.get(); }
-  // What each listener's door got from identity and policy (with its authorization counters), in order.
-  const std::deque<ListenerAuth>& listener_auth() const override { return listener_auth_; }
-  // The listeners the workers serve, each with its slot on every worker, in config order
-  // (reverse accept's last); webpush listeners run on the control thread instead.
-  const std::deque<ListenerGroup>& listener_groups() const override { return groups_; }
+  const MetricRegistry& metrics() const override { return metrics_; }
   // For /debug/streams: asks every worker on its own thread.
   asio::awaitable<nlohmann::json> describe_streams() override;
-  // Local discovery (control thread), when configured.
-  const discovery::Discovery* discovery() const override { return discovery_.get(); }
   // For /debug/nodes: the mesh nodes this gate knows of and how.
   asio::awaitable<nlohmann::json> describe_nodes() override;
   // For /debug/listeners and --ports-file: the admin address and each
@@ -75,8 +66,6 @@ class Gate final : public AdminView {
   // Once ready, run() writes describe_listeners() to `path` (atomically), so
   // that a test or a supervisor learns ports it left to the kernel.
   void set_ports_file(std::string path) { ports_file_ = std::move(path); }
-  // The push services (listeners with protocol webpush), on the control thread.
-  const std::vector<std::unique_ptr<webpush::PushServer>>& push_servers() const override { return push_servers_; }
 
  private:
   void bind_listeners();
@@ -87,6 +76,7 @@ class Gate final : public AdminView {
   void bind_udp_listener(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
   void start_discovery();
   void start_remote_accept();
+  void register_metrics();
   asio::awaitable<void> wait_for_signal_then_drain();
   asio::awaitable<void> log_other_signals();
   static constexpr int kOtherSignals[] = {SIGHUP, SIGUSR1, SIGUSR2};
@@ -104,11 +94,12 @@ class Gate final : public AdminView {
   std::unique_ptr<CaService> ca_;
   RegistrationCheck registration_;  // who may sign reverse registration tokens (mesh listeners)
   std::unique_ptr<IdentityRenewer> renewer_;
-  std::deque<ListenerAuth> listener_auth_;  // one per listener, in order
+  std::deque<ListenerAuth> listener_auth_;  // one per listener, in order (reverse accept's last)
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<webpush::PushServer>> push_servers_;
   std::unique_ptr<discovery::Discovery> discovery_;
   std::unique_ptr<MeshShared> mesh_shared_;  // what the workers' meshes share (node health, reverse registry)
+  MetricRegistry metrics_;  // filled by the modules once everything started
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

@@ -152,7 +152,7 @@ CloseReason Session::authorize() {
   AuthzRequest request{m.protocol, m.listener, m.peer_spiffe(), m.peer_node(), m.destination.host,
                        m.destination.port, m.sni, identity ? std::string_view(identity->id->trust_domain) : ""};
   AuthzDecision d = auth->authz->decide(request);
-  auth->count(d);
+  slot_.count(d);
   m.authz_rule = auth->authz->rule_name(d);
   m.authz_allowed = d.allow;
   return d.allow ? CloseReason::kDone : CloseReason::kDenied;
