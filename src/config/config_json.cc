@@ -5,6 +5,8 @@
 namespace ugate {
 namespace {
 
+Duration seconds(uint32_t s) { return Duration(int64_t{s} * 1000); }
+
 nlohmann::json identity_json(const IdentityConfig& id) {
   using nlohmann::json;
   json out = {{"trust_domain", id.trust_domain.empty() ? json("(from the certificate)") : json(id.trust_domain)},
@@ -129,14 +131,14 @@ nlohmann::json to_json(const Config& c) {
             {"format", c.access_log.format == AccessLogConfig::Format::kJson ? "json" : "text"}}},
           {"admin", c.admin ? json(json{{"address", c.admin->str()}}) : json("off")},
           {"mesh",
-           {{"stream_window", c.mesh.stream_window},
-            {"connection_window", c.mesh.connection_window},
-            {"max_frame", c.mesh.max_frame},
-            {"max_concurrent_streams", c.mesh.max_concurrent_streams},
+           {{"stream_window", c.mesh.h2.stream_window},
+            {"connection_window", c.mesh.h2.connection_window},
+            {"max_frame", c.mesh.h2.max_frame},
+            {"max_concurrent_streams", c.mesh.h2.max_concurrent_streams},
             {"streams_per_connection", c.mesh.streams_per_connection},
-            {"pool_idle_timeout", format_duration(c.mesh.pool_idle_timeout)},
-            {"keepalive_interval", format_duration(c.mesh.keepalive_interval)},
-            {"keepalive_timeout", format_duration(c.mesh.keepalive_timeout)},
+            {"pool_idle_timeout", format_duration(seconds(c.mesh.timing.idle_timeout))},
+            {"keepalive_interval", format_duration(seconds(c.mesh.timing.keepalive_interval))},
+            {"keepalive_timeout", format_duration(seconds(c.mesh.timing.keepalive_timeout))},
             {"connect_timeout", format_duration(c.mesh.connect_timeout)}}},
           {"nodes", nodes_json(c.nodes)},
           {"remote_accept",

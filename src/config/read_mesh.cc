@@ -12,24 +12,27 @@ void read_mesh(const Reader& r, const YAML::Node& n, MeshConfig& m) {
               {"stream_window", "connection_window", "max_frame", "max_concurrent_streams", "streams_per_connection",
                "pool_idle_timeout", "keepalive_interval", "keepalive_timeout", "connect_timeout"});
   constexpr uint64_t kMaxWindow = (1u << 31) - 1;  // RFC 9113 6.9.1
-  if (n["stream_window"]) m.stream_window = static_cast<uint32_t>(r.size(n["stream_window"], "mesh.stream_window", 65535, kMaxWindow));
+  h2::Settings& h2 = m.h2;
+  if (n["stream_window"]) h2.stream_window = static_cast<uint32_t>(r.size(n["stream_window"], "mesh.stream_window", 65535, kMaxWindow));
   if (n["connection_window"])
-    m.connection_window = static_cast<uint32_t>(r.size(n["connection_window"], "mesh.connection_window", 65535, kMaxWindow));
-  if (n["max_frame"]) m.max_frame = static_cast<uint32_t>(r.size(n["max_frame"], "mesh.max_frame", 16384, (1u << 24) - 1));
+    h2.connection_window = static_cast<uint32_t>(r.size(n["connection_window"], "mesh.connection_window", 65535, kMaxWindow));
+  if (n["max_frame"]) h2.max_frame = static_cast<uint32_t>(r.size(n["max_frame"], "mesh.max_frame", 16384, (1u << 24) - 1));
   if (n["max_concurrent_streams"])
-    m.max_concurrent_streams = static_cast<uint32_t>(r.number(n["max_concurrent_streams"], "mesh.max_concurrent_streams", 1'000'000));
+    h2.max_concurrent_streams = static_cast<uint32_t>(r.number(n["max_concurrent_streams"], "mesh.max_concurrent_streams", 1'000'000));
   if (n["streams_per_connection"])
     m.streams_per_connection = static_cast<uint32_t>(r.number(n["streams_per_connection"], "mesh.streams_per_connection", 1'000'000));
   if (m.streams_per_connection == 0) r.fail(n["streams_per_connection"], "mesh.streams_per_connection", "must be above 0");
-  if (n["pool_idle_timeout"]) m.pool_idle_timeout = r.duration(n["pool_idle_timeout"], "mesh.pool_idle_timeout");
-  // Connections tick once a second: shorter keepalive times cannot be kept.
-  auto seconds = [&](const char* k, Duration& out) {
+  // Connections tick once a second: times are whole seconds (rounded up),
+  // and shorter keepalive times cannot be kept.
+  if (n["pool_idle_timeout"]) m.timing.idle_timeout = whole_seconds(r.duration(n["pool_idle_timeout"], "mesh.pool_idle_timeout"));
+  auto seconds = [&](const char* k, uint32_t& out) {
     if (!n[k]) return;
-    out = r.duration(n[k], std::string("mesh.") + k);
-    if (out < Duration(1000)) r.fail(n[k], std::string("mesh.") + k, "must be at least 1s");
+    Duration d = r.duration(n[k], std::string("mesh.") + k);
+    if (d < Duration(1000)) r.fail(n[k], std::string("mesh.") + k, "must be at least 1s");
+    out = whole_seconds(d);
   };
-  seconds("keepalive_interval", m.keepalive_interval);
-  seconds("keepalive_timeout", m.keepalive_timeout);
+  seconds("keepalive_interval", m.timing.keepalive_interval);
+  seconds("keepalive_timeout", m.timing.keepalive_timeout);
   if (n["connect_timeout"]) {
     m.connect_timeout = r.duration(n["connect_timeout"], "mesh.connect_timeout");
     if (m.connect_timeout.count() == 0) r.fail(n["connect_timeout"], "mesh.connect_timeout", "must be above 0");

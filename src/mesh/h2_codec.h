@@ -16,18 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "mesh/h2_settings.h"
+
 struct nghttp2_session;
 
 namespace ugate::h2 {
-
-// HTTP/2 settings and limits; the defaults are ztunnel's (DESIGN.md).
-struct Settings {
-  uint32_t stream_window = 4u << 20;       // SETTINGS_INITIAL_WINDOW_SIZE we grant
-  uint32_t connection_window = 16u << 20;  // connection-level window we grant
-  uint32_t max_frame = 1u << 20;           // SETTINGS_MAX_FRAME_SIZE we accept
-  uint32_t max_concurrent_streams = 1000;  // streams a peer may open on us
-  uint32_t max_header_list = 16u << 10;    // SETTINGS_MAX_HEADER_LIST_SIZE we accept
-};
 
 // Error codes of RST_STREAM and GOAWAY (RFC 9113 section 7) that ugate uses.
 enum ErrorCode : uint32_t {

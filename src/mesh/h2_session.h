@@ -28,15 +28,6 @@
 
 namespace ugate::h2 {
 
-// Connection timing, in seconds of the owner's tick (on_tick).
-struct Timing {
-  uint32_t keepalive_interval = 30;  // quiet this long: PING
-  uint32_t keepalive_timeout = 10;   // no answer to it this long: the connection is dead
-  uint32_t idle_timeout = 300;       // no stream this long: GOAWAY and close (0: never)
-  uint32_t linger = 30;              // a closed stream's last bytes get this long to leave
-  uint32_t preface_timeout = 10;     // server: the client's preface and SETTINGS must come within this
-};
-
 // Why a connection ended.
 enum class EndReason : uint8_t {
   kNone,

@@ -12,14 +12,7 @@ namespace ugate {
 Mesh::Mesh(Worker& worker, const MeshConfig& config, const std::vector<NodeConfig>& nodes, MeshShared& shared)
     : worker_(worker), config_(config), nodes_(nodes), shared_(shared), send_budget_(worker.context()),
       timer_(worker.context()), direct_(worker.resolver(), worker.poller()) {
-  settings_.stream_window = config_.stream_window;
-  settings_.connection_window = config_.connection_window;
-  settings_.max_frame = config_.max_frame;
-  settings_.max_concurrent_streams = config_.max_concurrent_streams;
-  timing_.keepalive_interval = whole_seconds(config_.keepalive_interval);
-  timing_.keepalive_timeout = whole_seconds(config_.keepalive_timeout);
-  timing_.idle_timeout = whole_seconds(config_.pool_idle_timeout);
-  lasting_timing_ = timing_;
+  lasting_timing_ = config_.timing;
   lasting_timing_.idle_timeout = 0;
 }
 

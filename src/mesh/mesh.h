@@ -108,9 +108,9 @@ class Mesh final : public WorkerService, private MeshSurroundings {
   // Who serves the requests of HBONE connections (the doors' hbone_door); set by the gate.
   void set_hbone_door(HboneDoor door) { hbone_door_ = door; }
   HboneDoor hbone_door() const { return hbone_door_; }
-  const h2::Settings& settings() const { return settings_; }
+  const h2::Settings& settings() const { return config_.h2; }
   h2::SendBudget& send_budget() { return send_budget_; }
-  const h2::Timing& timing() const { return timing_; }
+  const h2::Timing& timing() const { return config_.timing; }
   MeshStats& stats() { return stats_; }
   const MeshStats& stats() const { return stats_; }
 
@@ -125,8 +125,6 @@ class Mesh final : public WorkerService, private MeshSurroundings {
   const MeshConfig& config_;
   NodeDirectory nodes_;
   MeshShared& shared_;
-  h2::Settings settings_;
-  h2::Timing timing_;
   h2::Timing lasting_timing_;
   h2::SendBudget send_budget_;  // before the connections, which count in it
   std::unordered_map<uint64_t, Connection*> reverse_;

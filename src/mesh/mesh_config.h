@@ -9,22 +9,18 @@
 #include "base/duration.h"
 #include "base/endpoint.h"
 #include "listener/listener_config.h"
+#include "mesh/h2_settings.h"
 
 namespace ugate {
 
-// The mesh's HTTP/2 connections (HBONE), both directions. Defaults are
-// ztunnel's: stream window 4 MiB, connection window 16 MiB, 1 MiB frames,
-// 100 streams per pooled connection, pooled connections released after 5 min.
+// The mesh's HTTP/2 connections (HBONE), both directions. The defaults are
+// the HTTP/2 layer's (h2_settings.h): ztunnel's windows and frames, pooled
+// connections released after 5 min without a stream.
 struct MeshConfig {
-  uint32_t stream_window = 4u << 20;
-  uint32_t connection_window = 16u << 20;
-  uint32_t max_frame = 1u << 20;
-  uint32_t max_concurrent_streams = 1000;  // streams a peer may open on one connection to us
-  uint32_t streams_per_connection = 100;   // streams we open on one pooled connection
-  Duration pool_idle_timeout{300'000};     // a pooled connection without streams this long closes
-  Duration keepalive_interval{30'000};     // a connection quiet this long is PINGed
-  Duration keepalive_timeout{10'000};      // and closed when the PING is not answered in this
-  Duration connect_timeout{5'000};         // a pooled connection's TCP connect, then its TLS handshake, each
+  h2::Settings h2;
+  h2::Timing timing;  // idle_timeout: a pooled connection without streams this long closes
+  uint32_t streams_per_connection = 100;  // streams we open on one pooled connection
+  Duration connect_timeout{5'000};        // a pooled connection's TCP connect, then its TLS handshake, each
 };
 
 // A mesh peer by name. `forward: NAME:PORT` (or NAME.<trust-domain>:PORT,

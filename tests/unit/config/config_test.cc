@@ -160,11 +160,11 @@ TEST(Config, AutoListenerErrors) {
 
 TEST(Config, MeshSettingsHaveZtunnelDefaultsAndTakeSizes) {
   Config d = load("listeners: []");
-  EXPECT_EQ(d.mesh.stream_window, 4u << 20);
-  EXPECT_EQ(d.mesh.connection_window, 16u << 20);
-  EXPECT_EQ(d.mesh.max_frame, 1u << 20);
+  EXPECT_EQ(d.mesh.h2.stream_window, 4u << 20);
+  EXPECT_EQ(d.mesh.h2.connection_window, 16u << 20);
+  EXPECT_EQ(d.mesh.h2.max_frame, 1u << 20);
   EXPECT_EQ(d.mesh.streams_per_connection, 100u);
-  EXPECT_EQ(d.mesh.pool_idle_timeout, Duration(300'000));
+  EXPECT_EQ(d.mesh.timing.idle_timeout, 300u);  // seconds
   Config c = load(R"(
 mesh:
   stream_window: 1MiB
@@ -177,11 +177,11 @@ mesh:
 listeners:
   - { address: 127.0.0.1:0, protocol: hbone-h2c }
 )");
-  EXPECT_EQ(c.mesh.stream_window, 1u << 20);
-  EXPECT_EQ(c.mesh.connection_window, 8u << 20);
-  EXPECT_EQ(c.mesh.max_frame, 16384u);
+  EXPECT_EQ(c.mesh.h2.stream_window, 1u << 20);
+  EXPECT_EQ(c.mesh.h2.connection_window, 8u << 20);
+  EXPECT_EQ(c.mesh.h2.max_frame, 16384u);
   EXPECT_EQ(c.mesh.streams_per_connection, 10u);
-  EXPECT_EQ(c.mesh.keepalive_timeout, Duration(2000));
+  EXPECT_EQ(c.mesh.timing.keepalive_timeout, 2u);  // seconds
   EXPECT_TRUE(c.listeners[0].router.routes().empty());
   EXPECT_EQ(to_json(c)["mesh"]["stream_window"], 1u << 20);
 }
