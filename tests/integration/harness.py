@@ -3,7 +3,6 @@
 Everything listens on 127.0.0.1 with ports the kernel picked, and every
 process a test starts is stopped by the test (or by Ugate.__exit__).
 """
-import fcntl
 import hashlib
 import json
 import os
@@ -31,40 +30,84 @@ def _sanitized():
 SANITIZED = _sanitized()
 
 
-# Ports handed out in the last 10 minutes, by any test process (ctest -j runs several): the kernel
-# may give the same free port to two of them, and ugate's listeners use SO_REUSEPORT, so both would
-# bind it and share its connections without an error.
-_HANDED_OUT = os.path.join(tempfile.gettempdir(), f"ugate-test-ports-{os.getuid()}")
-_HANDED_OUT_FOR = 600
+# Ports: a ugate listener takes port 0 (`address: 127.0.0.1:0`) and the test reads the kernel's choice
+# with Ugate.port(name); peers the tests start bind port 0 too. No port is found free, released, then
+# bound: in between another test (ctest -j) could take it, and ugate's listeners use SO_REUSEPORT, so
+# two processes given one port would share its connections without an error. Where a number must be
+# known before anything listens on it, a socket of the test holds the port: closed_port, kept_port.
+# The one exception is free_base_port (--base-port itself under test).
 
 
-def free_port():
-    with open(_HANDED_OUT, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.seek(0)
-        now = time.time()
-        recent = {}
-        for item in f.read().split():
-            port, _, when = item.partition(":")
-            if port.isdigit() and now - float(when or 0) < _HANDED_OUT_FOR:
-                recent[int(port)] = float(when)
-        for _ in range(100):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            if port not in recent:
-                break
-        recent[port] = now
-        f.seek(0)
-        f.truncate()
-        f.write(" ".join(f"{p}:{t:.0f}" for p, t in recent.items()))
-    return port
+def _bound(host, reuse_addr=False, kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind)
+    if reuse_addr:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, 0))
+    return s
+
+
+def closed_port(cleanup, host="127.0.0.1", udp=False):
+    """A port where nothing listens, for as long as the test runs, held by a socket that `cleanup`
+    (self.addCleanup) closes: a TCP socket bound to it and never listen()ed, so connects are refused;
+    or (udp) a UDP socket bound to it and connected to itself, so datagrams from anyone else find no
+    socket and get ICMP port unreachable. The kernel gives the port to no one else meanwhile (a port
+    found free and released could be listened on by then)."""
+    s = _bound(host, kind=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    if udp:
+        s.connect(s.getsockname())
+    cleanup(s.close)
+    return s.getsockname()[1]
+
+
+def kept_port(cleanup, host="127.0.0.1"):
+    """A TCP port for a ugate listener whose number must be known before that ugate starts, or stay
+    the same across its restarts (a config or a client's saved state names it). Bound with
+    SO_REUSEADDR and never listen()ed, kept until `cleanup` (self.addCleanup, cls.addClassCleanup):
+    ugate's listening sockets also set SO_REUSEADDR, and Linux lets them bind beside a socket that
+    does not listen, while a bind to port 0 or a connect() elsewhere never gets the port. Between
+    ugate's runs connects are refused."""
+    s = _bound(host, reuse_addr=True)
+    cleanup(s.close)
+    return s.getsockname()[1]
+
+
+def listening_port(proc, what="peer"):
+    """The TCP port a peer process (a Popen told to listen on port 0) listens on, once it does: the
+    kernel's answer from /proc (its sockets' inodes, found LISTEN in its network namespace's table),
+    so nothing is parsed from the peer's output and no connection is used up to probe it."""
+    def port():
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited {proc.returncode} before listening")
+        try:
+            fds = os.listdir(f"/proc/{proc.pid}/fd")
+            inodes = set()
+            for fd in fds:
+                try:
+                    link = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if link.startswith("socket:["):
+                    inodes.add(link[len("socket:["):-1])
+            for table in ("tcp", "tcp6"):
+                with open(f"/proc/{proc.pid}/net/{table}") as f:
+                    for line in f.readlines()[1:]:
+                        fields = line.split()
+                        if fields[3] == "0A" and fields[9] in inodes:  # 0A: TCP_LISTEN
+                            return int(fields[1].rsplit(":", 1)[1], 16)
+        except FileNotFoundError:  # it just exited: poll() says so next time
+            pass
+        return None
+
+    return wait_until(port, what=f"{what} listening")
 
 
 def free_base_port(offsets=(0, 1, 2, 5, 6, 9)):
     """A base port whose BASE+N (the embedded default's ports) are all free on
     every address. Taken below the ephemeral range, where busy machines keep
-    thousands of client ports that a random BASE+N would collide with."""
+    thousands of client ports that a random BASE+N would collide with. Found
+    free and released (the one exception to port 0): --base-port is the feature
+    under test, and below the ephemeral range neither port 0 nor connect() hands
+    these out, so only another explicit bind could take one meanwhile."""
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(20000, 32000)

@@ -10,14 +10,15 @@ import time
 import unittest
 
 from h2peer import H2Client
-from harness import HttpOrigin, Server, UdpEcho, Ugate, access_fields, curl, echo, free_port, wait_until
+from harness import (HttpOrigin, Server, UdpEcho, Ugate, access_fields, closed_port, curl, echo, listening_port,
+                     wait_until)
 from test_socks5 import address, read_reply, recv_exact
 from test_tls_sni import Backend, make_cert, s_client
 
 
-def auto_listener(port, name="any", **opts):
+def auto_listener(name="any", **opts):
     extra = "".join(f", {k}: {v}" for k, v in opts.items())
-    return f"{{ name: {name}, address: '127.0.0.1:{port}', protocol: auto{extra} }}"
+    return f"{{ name: {name}, address: '127.0.0.1:0', protocol: auto{extra} }}"
 
 
 def was_reset(sock):
@@ -39,9 +40,6 @@ class AutoDoor(unittest.TestCase):
     def tearDownClass(cls):
         cls.origin.close()
 
-    def setUp(self):
-        self.port = free_port()
-
     def errors(self, ug, reason, listener="any"):
         return ug.metric("ugate_listener_errors_total", listener=listener, reason=reason)
 
@@ -50,18 +48,17 @@ class AutoDoor(unittest.TestCase):
         tls = Backend(self.dir, "a.test")
         https_key, https_cert = make_cert(self.dir, "https.test")
         web_key, web_cert = make_cert(self.dir, "web.test")
-        https_port = free_port()
-        s_server = subprocess.Popen(["openssl", "s_server", "-quiet", "-www", "-accept", f"127.0.0.1:{https_port}",
+        s_server = subprocess.Popen(["openssl", "s_server", "-quiet", "-www", "-accept", "127.0.0.1:0",
                                      "-key", https_key, "-cert", https_cert], stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         hbone_upstream = Server(echo)
         routes = (f"[ {{ sni: a.test, forward: '127.0.0.1:{tls.port}' }}, "
                   f"{{ sni: web.test, forward: '127.0.0.1:{o}', terminate: {{ cert: '{web_cert}', key: '{web_key}' }} }} ]")
         try:
-            wait_until(lambda: f":{https_port} " in subprocess.run(["ss", "-Hltn"], capture_output=True,
-                                                                     text=True).stdout, what="s_server")
-            with Ugate(f"[ {auto_listener(self.port, routes=routes)} ]") as ug:
-                proxy = f"127.0.0.1:{self.port}"
+            https_port = listening_port(s_server, "s_server")
+            with Ugate(f"[ {auto_listener(routes=routes)} ]") as ug:
+                port = ug.port("any")
+                proxy = f"127.0.0.1:{port}"
                 code, out, err = curl("--socks5-hostname", proxy, f"http://localhost:{o}/by-socks")
                 self.assertEqual((code, out), (0, f"origin {o} GET /by-socks\n".encode()), err)
                 code, out, err = curl("-x", f"http://{proxy}", f"http://127.0.0.1:{o}/by-http?size=200000")
@@ -73,15 +70,15 @@ class AutoDoor(unittest.TestCase):
                 self.assertIn("HTTP/1.1 200 Connection established", err)
 
                 payload = os.urandom(40 * 1024).hex().encode() + b"\n"
-                out_a = s_client(self.port, "a.test", payload)
+                out_a = s_client(port, "a.test", payload)
                 self.assertIn("CN = a.test", out_a)
                 self.assertEqual(tls.received(len(payload)), payload, "bytes exact through the TLS passthrough")
                 # A route that terminates: ugate answers with web.test's certificate, the origin gets HTTP.
-                code, out, err = curl("--cacert", web_cert, "--resolve", f"web.test:{self.port}:127.0.0.1",
-                                      f"https://web.test:{self.port}/terminated")
+                code, out, err = curl("--cacert", web_cert, "--resolve", f"web.test:{port}:127.0.0.1",
+                                      f"https://web.test:{port}/terminated")
                 self.assertEqual((code, out), (0, f"origin {o} GET /terminated\n".encode()), err)
 
-                h2 = H2Client.tcp(self.port)
+                h2 = H2Client.tcp(port)
                 sid = h2.connect(f"127.0.0.1:{hbone_upstream.port}", headers=[("traceparent", "00-abc-def-01")])
                 self.assertEqual(h2.response(sid)[":status"], "200")
                 # While the HBONE stream is open, /debug/streams shows what was sniffed.
@@ -118,8 +115,8 @@ class AutoDoor(unittest.TestCase):
 
     def test_socks5_udp_associate_through_the_auto_port(self):
         udp = UdpEcho()
-        with Ugate(f"[ {auto_listener(self.port)} ]"):
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as control:
+        with Ugate(f"[ {auto_listener()} ]") as ug:
+            with socket.create_connection(("127.0.0.1", ug.port("any")), timeout=5) as control:
                 control.sendall(b"\x05\x01\x00")
                 self.assertEqual(recv_exact(control, 2), b"\x05\x00")
                 control.sendall(b"\x05\x03\x00" + address("0.0.0.0", 0))
@@ -133,14 +130,15 @@ class AutoDoor(unittest.TestCase):
         udp.close()
 
     def test_garbage_slow_truncated_and_unroutable_clients_are_closed_and_counted(self):
-        with Ugate(f"[ {auto_listener(self.port, sniff_timeout='1s')} ]") as ug:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as c:
+        with Ugate(f"[ {auto_listener(sniff_timeout='1s')} ]") as ug:
+            port = ug.port("any")
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
                 c.sendall(b"SSH-2.0-OpenSSH_9.2p1\r\n")
                 self.assertTrue(was_reset(c), "garbage is reset")
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as c:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
                 c.sendall(b"\x05\x00")  # a SOCKS5 greeting offering no method
                 self.assertTrue(was_reset(c))
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as c:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
                 c.sendall(bytes.fromhex("16030100ff01"))  # a truncated ClientHello, then the client gives up
                 c.shutdown(socket.SHUT_WR)
                 try:
@@ -149,7 +147,7 @@ class AutoDoor(unittest.TestCase):
                     pass
             wait_until(lambda: self.errors(ug, "sniff_failed") == 3, what="three sniff_failed")
 
-            slow = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            slow = socket.create_connection(("127.0.0.1", port), timeout=5)
             slow.sendall(b"CONN")  # an HTTP method that never ends: still sniffing
             wait_until(lambda: any(s["phase"] == "sniffing" for s in json.loads(ug.get("/debug/streams")[1])),
                        what="the sniffing connection in /debug/streams")
@@ -161,7 +159,7 @@ class AutoDoor(unittest.TestCase):
             wait_until(lambda: self.errors(ug, "sniff_timeout") == 1, what="one sniff_timeout")
 
             # TLS on an auto listener without routes: refused, with a reason.
-            s_client(self.port, "a.test", b"")
+            s_client(port, "a.test", b"")
             wait_until(lambda: self.errors(ug, "no_route") == 1, what="one no_route")
             self.assertTrue(ug.ready(), "the process is fine")
             self.assertEqual(ug.log().count("refused a connection: its first bytes are not TLS"), 1, "logged once")
@@ -172,12 +170,12 @@ class AutoDoor(unittest.TestCase):
 
     def test_users_and_allow_hold_for_every_protocol(self):
         o = self.origin.port
-        locked, limited = free_port(), free_port()
         users = "[ { name: alice, password: 's3cret' } ]"
         allow = f"[ {{ host: 127.0.0.1, port: {o} }} ]"
-        closed = free_port()
-        with Ugate(f"[ {auto_listener(locked, name='locked', users=users)}, "
-                   f"{auto_listener(limited, name='limited', allow=allow)} ]") as ug:
+        closed = closed_port(self.addCleanup)
+        with Ugate(f"[ {auto_listener(name='locked', users=users)}, "
+                   f"{auto_listener(name='limited', allow=allow)} ]") as ug:
+            locked, limited = ug.port("locked"), ug.port("limited")
             url = f"http://127.0.0.1:{o}/private"
             code, out, err = curl("--socks5-hostname", f"127.0.0.1:{locked}", "--proxy-user", "alice:s3cret", url)
             self.assertEqual(code, 0, err)

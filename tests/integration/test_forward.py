@@ -5,7 +5,7 @@ import threading
 import time
 import unittest
 
-from harness import (RandomStream, Server, Ugate, both_ways_server, echo, free_port, recv_all, recv_digest,
+from harness import (RandomStream, Server, Ugate, both_ways_server, closed_port, echo, recv_all, recv_digest,
                      send_stream, tcp_listener_yaml, wait_until)
 
 MIB = 1 << 20
@@ -16,9 +16,8 @@ class BulkTransfer(unittest.TestCase):
         total = 256 * MIB
         handler, server_side = both_ways_server(total, seed=2)
         server = Server(handler)
-        port = free_port()
-        with Ugate(f"[ {tcp_listener_yaml('bulk', port, f'127.0.0.1:{server.port}', splice=str(splice).lower())} ]") as ug:
-            with socket.create_connection(("127.0.0.1", port)) as c:
+        with Ugate(f"[ {tcp_listener_yaml('bulk', 0, f'127.0.0.1:{server.port}', splice=str(splice).lower())} ]") as ug:
+            with socket.create_connection(("127.0.0.1", ug.port("bulk"))) as c:
                 up = RandomStream(1, total)
                 sender = threading.Thread(target=send_stream, args=(c, up))
                 sender.start()
@@ -58,9 +57,8 @@ class ForwardBehaviour(unittest.TestCase):
             conn.sendall(b"reply to " + request)
 
         server = Server(handler)
-        port = free_port()
-        with Ugate(f"[ {tcp_listener_yaml('hc', port, f'127.0.0.1:{server.port}')} ]"):
-            with socket.create_connection(("127.0.0.1", port)) as c:
+        with Ugate(f"[ {tcp_listener_yaml('hc', 0, f'127.0.0.1:{server.port}')} ]") as ug:
+            with socket.create_connection(("127.0.0.1", ug.port("hc"))) as c:
                 c.sendall(b"question")
                 c.shutdown(socket.SHUT_WR)
                 c.settimeout(5)
@@ -68,11 +66,10 @@ class ForwardBehaviour(unittest.TestCase):
         server.close()
 
     def test_upstream_refused_closes_the_client_quickly_and_counts(self):
-        dead = free_port()  # nothing listens there
-        port = free_port()
-        with Ugate(f"[ {tcp_listener_yaml('refused', port, f'127.0.0.1:{dead}')} ]") as ug:
+        dead = closed_port(self.addCleanup)  # nothing listens there
+        with Ugate(f"[ {tcp_listener_yaml('refused', 0, f'127.0.0.1:{dead}')} ]") as ug:
             start = time.monotonic()
-            with socket.create_connection(("127.0.0.1", port)) as c:
+            with socket.create_connection(("127.0.0.1", ug.port("refused"))) as c:
                 c.settimeout(5)
                 with self.assertRaises(ConnectionResetError, msg="the refusal is passed on as a reset"):
                     c.recv(10)
@@ -88,11 +85,10 @@ class ForwardBehaviour(unittest.TestCase):
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(0)
         filler = socket.create_connection(blackhole.getsockname())
-        port = free_port()
-        yaml = tcp_listener_yaml('slow', port, f'127.0.0.1:{blackhole.getsockname()[1]}', connect_timeout='300ms')
+        yaml = tcp_listener_yaml('slow', 0, f'127.0.0.1:{blackhole.getsockname()[1]}', connect_timeout='300ms')
         with Ugate(f"[ {yaml} ]") as ug:
             start = time.monotonic()
-            with socket.create_connection(("127.0.0.1", port)) as c:
+            with socket.create_connection(("127.0.0.1", ug.port("slow"))) as c:
                 c.settimeout(5)
                 with self.assertRaises(ConnectionResetError):
                     c.recv(10)
@@ -106,10 +102,9 @@ class ForwardBehaviour(unittest.TestCase):
 
     def test_idle_timeout_closes_quiet_streams_only(self):
         server = Server(echo)
-        port = free_port()
-        with Ugate(f"[ {tcp_listener_yaml('idle', port, f'127.0.0.1:{server.port}', idle_timeout='600ms')} ]") as ug:
-            quiet = socket.create_connection(("127.0.0.1", port))
-            busy = socket.create_connection(("127.0.0.1", port))
+        with Ugate(f"[ {tcp_listener_yaml('idle', 0, f'127.0.0.1:{server.port}', idle_timeout='600ms')} ]") as ug:
+            quiet = socket.create_connection(("127.0.0.1", ug.port("idle")))
+            busy = socket.create_connection(("127.0.0.1", ug.port("idle")))
             for s in (quiet, busy):
                 s.sendall(b"x")
                 s.settimeout(5)
@@ -133,11 +128,10 @@ class ForwardBehaviour(unittest.TestCase):
             recv_all(conn)
 
         server = Server(hold)
-        port = free_port()
-        yaml = f"[ {tcp_listener_yaml('web', port, f'localhost:{server.port}')} ]"
+        yaml = f"[ {tcp_listener_yaml('web', 0, f'localhost:{server.port}')} ]"
         with Ugate(yaml, access_log_format="json") as ug:
             self.assertEqual(ug.metric("ugate_listener_accepted_total", listener="web"), 0)
-            c = socket.create_connection(("127.0.0.1", port))
+            c = socket.create_connection(("127.0.0.1", ug.port("web")))
             c.settimeout(5)
             self.assertEqual(c.recv(2), b"hi")
             self.assertEqual(ug.metric("ugate_listener_accepted_total", listener="web"), 1)
@@ -179,10 +173,9 @@ class ForwardBehaviour(unittest.TestCase):
         upstream.listen()
         up_port = upstream.getsockname()[1]
         threading.Thread(target=lambda: echo(upstream.accept()[0]), daemon=True).start()
-        port = free_port()
-        yaml = f"[ {{ name: v6, address: '[::1]:{port}', forward: '[::1]:{up_port}' }} ]"
+        yaml = f"[ {{ name: v6, address: '[::1]:0', forward: '[::1]:{up_port}' }} ]"
         with Ugate(yaml) as ug:
-            with socket.create_connection(("::1", port)) as c:
+            with socket.create_connection(("::1", ug.port("v6"))) as c:
                 c.sendall(b"over v6")
                 c.settimeout(5)
                 self.assertEqual(c.recv(100), b"over v6")
@@ -196,11 +189,10 @@ class ForwardBehaviour(unittest.TestCase):
             recv_all(conn)
 
         server = Server(hold)
-        port = free_port()
-        with Ugate(f"[ {tcp_listener_yaml('lim', port, f'127.0.0.1:{server.port}', max_streams=1)} ]") as ug:
-            first = socket.create_connection(("127.0.0.1", port))
+        with Ugate(f"[ {tcp_listener_yaml('lim', 0, f'127.0.0.1:{server.port}', max_streams=1)} ]") as ug:
+            first = socket.create_connection(("127.0.0.1", ug.port("lim")))
             wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="lim") == 1, what="first stream")
-            second = socket.create_connection(("127.0.0.1", port))
+            second = socket.create_connection(("127.0.0.1", ug.port("lim")))
             second.settimeout(5)
             try:
                 got = second.recv(1)

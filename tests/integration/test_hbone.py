@@ -11,14 +11,15 @@ import unittest
 import h2.errors
 
 from h2peer import H2Client
-from harness import UGATE, RandomStream, Server, Ugate, both_ways_server, free_base_port, free_port, recv_all, wait_until
+from harness import (UGATE, RandomStream, Server, Ugate, both_ways_server, closed_port, free_base_port, recv_all,
+                     wait_until)
 
 MIB = 1 << 20
 
 
-def hbone_listener(port, name="hb", **opts):
+def hbone_listener(name="hb", **opts):
     extra = "".join(f", {k}: {v}" for k, v in opts.items())
-    return f"{{ name: {name}, address: '127.0.0.1:{port}', protocol: hbone-h2c{extra} }}"
+    return f"{{ name: {name}, address: '127.0.0.1:0', protocol: hbone-h2c{extra} }}"
 
 
 def blackhole():
@@ -31,15 +32,16 @@ def blackhole():
 
 
 class HboneServer(unittest.TestCase):
-    def setUp(self):
-        self.port = free_port()
+    def gate(self, **opts):
+        """ugate with the hbone listener `hb`, on a port the kernel picks: ug.port("hb")."""
+        return Ugate(f"[ {hbone_listener(**opts)} ]")
 
     def test_python_h2_client_moves_bytes_both_ways(self):
         total = 8 * MIB
         handler, server_side = both_ways_server(total, seed=7)
         server = Server(handler)
-        with Ugate(f"[ {hbone_listener(self.port)} ]") as ug:
-            c = H2Client.tcp(self.port)
+        with self.gate() as ug:
+            c = H2Client.tcp(ug.port("hb"))
             sid = c.connect(f"127.0.0.1:{server.port}")
             self.assertEqual(c.response(sid)[":status"], "200")
             up = RandomStream(8, total)
@@ -63,10 +65,10 @@ class HboneServer(unittest.TestCase):
         server.close()
 
     def test_answers_only_after_the_dial_with_status_and_reason(self):
-        refused = free_port()
+        refused = closed_port(self.addCleanup)
         hole, filler = blackhole()
-        with Ugate(f"[ {hbone_listener(self.port, connect_timeout='500ms')} ]") as ug:
-            c = H2Client.tcp(self.port)
+        with self.gate(connect_timeout='500ms') as ug:
+            c = H2Client.tcp(ug.port("hb"))
             cases = {
                 f"127.0.0.1:{refused}": ("502", "connection_refused"),
                 "no-such-host.invalid:80": ("502", "dns_error"),
@@ -102,8 +104,8 @@ class HboneServer(unittest.TestCase):
             gate.wait(10)
 
         server = Server(hold)
-        with Ugate(f"[ {hbone_listener(self.port)} ]") as ug:
-            c = H2Client.tcp(self.port)
+        with self.gate() as ug:
+            c = H2Client.tcp(ug.port("hb"))
             trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
             sid = c.connect(f"127.0.0.1:{server.port}", [("forwarded", 'for="192.0.2.60:4711"'),
                                                           ("baggage", "k8s.namespace.name=demo"),
@@ -140,8 +142,8 @@ class HboneServer(unittest.TestCase):
                 resets["upstream"] = "reset"
 
         watcher = Server(sees_reset)
-        with Ugate(f"[ {hbone_listener(self.port)} ]") as ug:
-            c = H2Client.tcp(self.port)
+        with self.gate() as ug:
+            c = H2Client.tcp(ug.port("hb"))
             a = c.connect(f"127.0.0.1:{server.port}")
             b = c.connect(f"127.0.0.1:{resetter.port}")
             w = c.connect(f"127.0.0.1:{watcher.port}")
@@ -163,8 +165,8 @@ class HboneServer(unittest.TestCase):
             s.close()
 
     def test_garbage_ends_the_connection_and_is_counted(self):
-        with Ugate(f"[ {hbone_listener(self.port)} ]") as ug:
-            with socket.create_connection(("127.0.0.1", self.port)) as s:
+        with self.gate() as ug:
+            with socket.create_connection(("127.0.0.1", ug.port("hb"))) as s:
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                 s.settimeout(5)
                 while s.recv(65536):  # our GOAWAY, then EOF

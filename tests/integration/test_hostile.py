@@ -16,9 +16,9 @@ import unittest
 
 import hpack
 
-from harness import SANITIZED, Server, Ugate, free_port, tcp_listener_yaml, wait_until
+from harness import SANITIZED, Server, Ugate, listening_port, tcp_listener_yaml, wait_until
 
-HTTP_PROXY = "{{ name: web, address: '127.0.0.1:{port}', protocol: http-proxy, response_timeout: 5s }}"
+HTTP_PROXY = "{ name: web, address: '127.0.0.1:0', protocol: http-proxy, response_timeout: 5s }"
 
 
 async def slow_client(port, origin, duration, interval, stats):
@@ -71,16 +71,15 @@ class SlowProxyClients(unittest.TestCase):
 
     def test_500_slow_keep_alive_clients_of_a_slow_origin(self):
         resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
-        origin_port = free_port()
         # Debian's single-threaded http.server (listen backlog 5): slow, and it refuses or drops
         # connections under this load, which takes ugate through its failure answers.
-        origin = subprocess.Popen([sys.executable, "-m", "http.server", str(origin_port), "--bind", "127.0.0.1"],
+        origin = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
                                   cwd=os.path.dirname(__file__), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
-            port = free_port()
-            with Ugate("[ " + HTTP_PROXY.format(port=port) + " ]") as ug:
-                stats = asyncio.run(slow_clients(port, f"127.0.0.1:{origin_port}", 500, 20, 2))
+            origin_port = listening_port(origin, "http.server")
+            with Ugate("[ " + HTTP_PROXY + " ]") as ug:
+                stats = asyncio.run(slow_clients(ug.port("web"), f"127.0.0.1:{origin_port}", 500, 20, 2))
                 self.assertGreater(stats["opened"], 400, stats)
                 self.assertIsNone(ug.proc.poll(), ug.log()[-2000:])
                 self.assertTrue(ug.ready())
@@ -166,21 +165,21 @@ class Hose:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-H2C = "{{ name: h2c, address: '127.0.0.1:{port}', protocol: hbone-h2c{extra} }}"
+H2C = "{{ name: h2c, address: '127.0.0.1:0', protocol: hbone-h2c{extra} }}"
 
 
 class HostileHttp2(unittest.TestCase):
     def gate(self, **opts):
-        self.port = free_port()
+        """ugate with the h2c listener on a port the kernel picks: ug.port("h2c")."""
         extra = "".join(f", {k}: {v}" for k, v in opts.items())
-        return Ugate("[ " + H2C.format(port=self.port, extra=extra) + " ]")
+        return Ugate("[ " + H2C.format(extra=extra) + " ]")
 
     def test_zero_window_streams_to_a_fast_upstream_hold_bounded_memory(self):
         hose = Hose()
         try:
             with self.gate() as ug:
                 start = ug.rss()
-                s = socket.create_connection(("127.0.0.1", self.port))
+                s = socket.create_connection(("127.0.0.1", ug.port("h2c")))
                 # SETTINGS_INITIAL_WINDOW_SIZE 0: nothing may be sent to us, and we never read.
                 s.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)) + frame(SETTINGS, ACK, 0))
                 block = connect_request(f"127.0.0.1:{hose.port}")
@@ -207,7 +206,7 @@ class HostileHttp2(unittest.TestCase):
         hose = Hose()
         try:
             with self.gate() as ug:
-                s = socket.create_connection(("127.0.0.1", self.port))
+                s = socket.create_connection(("127.0.0.1", ug.port("h2c")))
                 s.sendall(PREFACE + frame(SETTINGS, 0, 0) + frame(SETTINGS, ACK, 0))
                 block = connect_request(f"127.0.0.1:{hose.port}")
                 flood = b"".join(frame(HEADERS, END_HEADERS, sid, block) + frame(RST_STREAM, 0, sid, struct.pack(">I", 8))
@@ -233,7 +232,7 @@ class HostileHttp2(unittest.TestCase):
 
     def test_a_header_block_hpack_cannot_take_is_a_protocol_error_at_once(self):
         with self.gate() as ug:
-            s = socket.create_connection(("127.0.0.1", self.port))
+            s = socket.create_connection(("127.0.0.1", ug.port("h2c")))
             s.sendall(PREFACE + frame(SETTINGS, 0, 0))
             block = connect_request("127.0.0.1:9", [("x-big", os.urandom(150000).hex())])
             parts = [block[i:i + 16000] for i in range(0, len(block), 16000)]
@@ -250,8 +249,8 @@ class HostileHttp2(unittest.TestCase):
 
     def test_an_unfinished_preface_is_closed_at_the_sniff_timeout(self):
         with self.gate(sniff_timeout="1s") as ug:
-            silent = socket.create_connection(("127.0.0.1", self.port))
-            partial = socket.create_connection(("127.0.0.1", self.port))
+            silent = socket.create_connection(("127.0.0.1", ug.port("h2c")))
+            partial = socket.create_connection(("127.0.0.1", ug.port("h2c")))
             partial.sendall(PREFACE[:10])
             start = time.monotonic()
             for s in (silent, partial):
@@ -269,12 +268,11 @@ class OutOfDescriptors(unittest.TestCase):
     def test_metrics_still_count_when_no_descriptor_is_left(self):
         release = threading.Event()
         server = Server(lambda conn: release.wait(30))
-        port = free_port()
-        with Ugate(f"[ {tcp_listener_yaml('web', port, f'127.0.0.1:{server.port}')} ]") as ug:
+        with Ugate(f"[ {tcp_listener_yaml('web', 0, f'127.0.0.1:{server.port}')} ]") as ug:
             fd_dir = f"/proc/{ug.proc.pid}/fd"
             # Counted while the admin connection is open (it may or may not be closed by now).
             self.assertIn(ug.metric("ugate_process_open_fds") - len(os.listdir(fd_dir)), (0, 1))
-            clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+            clients = [socket.create_connection(("127.0.0.1", ug.port("web"))) for _ in range(10)]
             wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="web") == 10, what="streams open")
             time.sleep(0.3)
             # Leave exactly one descriptor number free: the lowest free one, or the next above.

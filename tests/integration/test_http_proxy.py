@@ -9,13 +9,13 @@ import threading
 import time
 import unittest
 
-from harness import HttpOrigin, Ugate, curl, free_port, recv_all, wait_until
+from harness import HttpOrigin, Ugate, closed_port, curl, listening_port, recv_all, wait_until
 from test_tls_sni import make_cert
 
 
-def proxy_listener(port, name="web", **opts):
+def proxy_listener(name="web", **opts):
     extra = "".join(f", {k}: {v}" for k, v in opts.items())
-    return f"{{ name: {name}, address: '127.0.0.1:{port}', protocol: http-proxy{extra} }}"
+    return f"{{ name: {name}, address: '127.0.0.1:0', protocol: http-proxy{extra} }}"
 
 
 def exchange(port, data, timeout=5):
@@ -43,9 +43,9 @@ class HttpProxy(unittest.TestCase):
         self.other.requests.clear()
 
     def test_get_keep_alive_across_hosts_and_hop_by_hop_headers(self):
-        port = free_port()
         o, p = self.origin.port, self.other.port
-        with Ugate(f"[ {proxy_listener(port)} ]") as ug:
+        with Ugate(f"[ {proxy_listener()} ]") as ug:
+            port = ug.port("web")
             urls = [f"http://127.0.0.1:{o}/one", f"http://127.0.0.1:{o}/two?size=100000", f"http://localhost:{p}/three"]
             code, out, err = curl("-v", "-x", f"http://127.0.0.1:{port}", *urls)
             self.assertEqual(code, 0, err)
@@ -67,14 +67,14 @@ class HttpProxy(unittest.TestCase):
             self.assertIn(f"dst=localhost:{p} ", lines[2])
 
     def test_post_bodies_with_length_expect_and_chunked(self):
-        port = free_port()
         body = os.urandom(3 << 20)  # past 1 MiB curl sends Expect: 100-continue
         path = os.path.join(self.dir, "body.bin")
         with open(path, "wb") as f:
             f.write(body)
         want = f"posted {len(body)} {hashlib.sha256(body).hexdigest()}\n".encode()
         url = f"http://127.0.0.1:{self.origin.port}/upload"
-        with Ugate(f"[ {proxy_listener(port)} ]") as ug:
+        with Ugate(f"[ {proxy_listener()} ]") as ug:
+            port = ug.port("web")
             start = time.monotonic()
             code, out, err = curl("-v", "-x", f"http://127.0.0.1:{port}", "--data-binary", f"@{path}", url)
             self.assertEqual((code, out), (0, want), err)
@@ -93,15 +93,13 @@ class HttpProxy(unittest.TestCase):
 
     def test_https_through_connect_is_spliced(self):
         key, cert = make_cert(self.dir, "tls.test")
-        tls_port = free_port()
-        server = subprocess.Popen(["openssl", "s_server", "-quiet", "-www", "-accept", f"127.0.0.1:{tls_port}",
+        server = subprocess.Popen(["openssl", "s_server", "-quiet", "-www", "-accept", "127.0.0.1:0",
                                    "-key", key, "-cert", cert], stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_until(lambda: f":{tls_port} " in subprocess.run(["ss", "-Hltn"], capture_output=True,
-                                                                   text=True).stdout, what="s_server")
-            port = free_port()
-            with Ugate(f"[ {proxy_listener(port)} ]") as ug:
+            tls_port = listening_port(server, "s_server")
+            with Ugate(f"[ {proxy_listener()} ]") as ug:
+                port = ug.port("web")
                 code, out, err = curl("-k", "-v", "-x", f"http://127.0.0.1:{port}", f"https://127.0.0.1:{tls_port}/")
                 self.assertEqual(code, 0, err)
                 self.assertIn(b"s_server", out)
@@ -116,8 +114,9 @@ class HttpProxy(unittest.TestCase):
             server.wait()
 
     def test_refused_upstream_is_502_and_a_refused_tunnel_too(self):
-        port, closed = free_port(), free_port()
-        with Ugate(f"[ {proxy_listener(port)} ]") as ug:
+        closed = closed_port(self.addCleanup)
+        with Ugate(f"[ {proxy_listener()} ]") as ug:
+            port = ug.port("web")
             code, out, err = curl("-w", "%{http_code}", "-x", f"http://127.0.0.1:{port}", f"http://127.0.0.1:{closed}/")
             self.assertTrue(out.endswith(b"502"), out)
             self.assertIn(f"connection refused by 127.0.0.1:{closed}".encode(), out)
@@ -147,8 +146,8 @@ class HttpProxy(unittest.TestCase):
             server = threading.Thread(target=serve, daemon=True)
             server.start()
             target = f"127.0.0.1:{origin.getsockname()[1]}"
-            port = free_port()
-            with Ugate(f"[ {proxy_listener(port)} ]") as ug:
+            with Ugate(f"[ {proxy_listener()} ]") as ug:
+                port = ug.port("web")
                 for _ in range(3):
                     answer = exchange(port, f"GET http://{target}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
                     self.assertTrue(answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), answer)
@@ -166,8 +165,8 @@ class HttpProxy(unittest.TestCase):
             origin.bind(("127.0.0.1", 0))
             origin.listen(16)
             target = f"127.0.0.1:{origin.getsockname()[1]}"
-            port = free_port()
-            with Ugate(f"[ {proxy_listener(port, response_timeout='600ms')} ]") as ug:
+            with Ugate(f"[ {proxy_listener(response_timeout='600ms')} ]") as ug:
+                port = ug.port("web")
                 for body in (b"", b"Content-Length: 5\r\n\r\nhello"):
                     start = time.monotonic()
                     head = f"POST http://{target}/ HTTP/1.1\r\nHost: x\r\n".encode()
@@ -182,9 +181,9 @@ class HttpProxy(unittest.TestCase):
                 self.assertEqual(code, 0, err)
 
     def test_invalid_chunked_body_is_400(self):
-        port = free_port()
         o = self.origin.port
-        with Ugate(f"[ {proxy_listener(port)} ]") as ug:
+        with Ugate(f"[ {proxy_listener()} ]") as ug:
+            port = ug.port("web")
             for body in (b"zz\r\nhello\r\n0\r\n\r\n", b"5\r\nhelloX\r\n0\r\n\r\n"):
                 answer = exchange(port, f"POST http://127.0.0.1:{o}/ HTTP/1.1\r\nHost: x\r\n"
                                         "Transfer-Encoding: chunked\r\n\r\n".encode() + body)
@@ -195,9 +194,9 @@ class HttpProxy(unittest.TestCase):
 
     def test_the_nodes_admin_port_is_not_a_destination(self):
         # /debug/config and /metrics were reachable through a proxy door bound to a network.
-        port, allowed = free_port(), free_port()
-        listeners = f"[ {proxy_listener(port)}, {proxy_listener(allowed, name='ops', reach_admin='true')} ]"
+        listeners = f"[ {proxy_listener()}, {proxy_listener(name='ops', reach_admin='true')} ]"
         with Ugate(listeners) as ug:
+            port, allowed = ug.port("web"), ug.port("ops")
             admin = ug.admin_port
             for host in ("127.0.0.1", "localhost"):
                 code, out, err = curl("-w", "%{http_code}", "-x", f"http://127.0.0.1:{port}",
@@ -221,8 +220,8 @@ class HttpProxy(unittest.TestCase):
         blackhole.listen(0)
         filler = socket.create_connection(blackhole.getsockname())  # the accept queue is full: SYNs are dropped
         target = f"127.0.0.1:{blackhole.getsockname()[1]}"
-        port = free_port()
-        with Ugate(f"[ {proxy_listener(port, connect_timeout='300ms')} ]") as ug:
+        with Ugate(f"[ {proxy_listener(connect_timeout='300ms')} ]") as ug:
+            port = ug.port("web")
             start = time.monotonic()
             answer = exchange(port, f"GET http://{target}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             self.assertTrue(answer.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n"), answer)
@@ -235,8 +234,8 @@ class HttpProxy(unittest.TestCase):
         blackhole.close()
 
     def test_bad_requests_are_400_and_counted(self):
-        port = free_port()
-        with Ugate(f"[ {proxy_listener(port, sniff_timeout='400ms')} ]") as ug:
+        with Ugate(f"[ {proxy_listener(sniff_timeout='400ms')} ]") as ug:
+            port = ug.port("web")
             for bad in (b"\x16\x03\x01\x00\x10garbage\r\n\r\n",
                         b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
                         b"POST http://127.0.0.1:1/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -257,9 +256,9 @@ class HttpProxy(unittest.TestCase):
             self.assertTrue(ug.ready())
 
     def test_pipelined_requests_answered_in_order(self):
-        port = free_port()
         o = self.origin.port
-        with Ugate(f"[ {proxy_listener(port)} ]"):
+        with Ugate(f"[ {proxy_listener()} ]") as ug:
+            port = ug.port("web")
             request = lambda path, last=False: (f"GET http://127.0.0.1:{o}{path} HTTP/1.1\r\nHost: x\r\n" +
                                                 ("Connection: close\r\n" if last else "") + "\r\n").encode()
             answer = exchange(port, request("/a") + request("/b") + request("/c", last=True))
@@ -269,11 +268,11 @@ class HttpProxy(unittest.TestCase):
             self.assertIn(b"Connection: close", answer)
 
     def test_proxy_authorization_and_allow_list(self):
-        port = free_port()
         users = "[ { name: alice, password: 's3cret' } ]"
         allow = f"[ {{ host: 127.0.0.1, port: {self.origin.port} }} ]"
         url = f"http://127.0.0.1:{self.origin.port}/private"
-        with Ugate(f"[ {proxy_listener(port, users=users, allow=allow)} ]") as ug:
+        with Ugate(f"[ {proxy_listener(users=users, allow=allow)} ]") as ug:
+            port = ug.port("web")
             code, out, err = curl("-v", "-x", f"http://127.0.0.1:{port}", url)
             self.assertIn("< HTTP/1.1 407", err)
             self.assertIn('Proxy-Authenticate: Basic realm="ugate"', err)

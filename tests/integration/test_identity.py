@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from harness import UGATE, Server, Ugate, free_port, wait_until
+from harness import UGATE, Server, Ugate, wait_until
 
 
 def run(*args, check=True, text=True, **kw):
@@ -157,11 +157,11 @@ class MeshPort(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="ugate-mesh-")
         self.echo = Server(echo)
-        self.port = free_port()
-        self.ug = Ugate(f"[ {{ name: mesh, address: '127.0.0.1:{self.port}', protocol: mesh, "
+        self.ug = Ugate(f"[ {{ name: mesh, address: '127.0.0.1:0', protocol: mesh, "
                         f"handshake_timeout: 1s, forward: '127.0.0.1:{self.echo.port}' }} ]",
                         extra_yaml="identity: { name: gw, dns: [localhost] }")
         self.ug.start()
+        self.port = self.ug.port("mesh")
         self.ca = os.path.join(self.ug.dir, "state", "ca")
         self.root = os.path.join(self.ug.dir, "state", "root-cert.pem")
 
@@ -265,10 +265,10 @@ class MeshPort(unittest.TestCase):
 class Rotation(unittest.TestCase):
     def test_short_lifetime_renews_and_open_streams_are_unharmed(self):
         echo_server = Server(echo)
-        port = free_port()
         d = tempfile.mkdtemp(prefix="ugate-rot-")
-        with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:{port}', protocol: mesh, forward: '127.0.0.1:{echo_server.port}' }} ]",
+        with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:0', protocol: mesh, forward: '127.0.0.1:{echo_server.port}' }} ]",
                    extra_yaml="identity: { cert_ttl: 4s }") as ug:
+            port = ug.port("mesh")
             state = os.path.join(ug.dir, "state")
             key, req = csr(d, "c", "spiffe://cluster.local/ns/default/sa/c")
             cert = ca_sign(os.path.join(state, "ca"), req, os.path.join(d, "c.crt"))
@@ -321,11 +321,11 @@ class SniTerminate(unittest.TestCase):
             conn.sendall(b"plain:" + data)
 
         backend = Server(record)
-        port = free_port()
         routes = (f"[ {{ sni: a.test, forward: '127.0.0.1:{backend.port}', terminate: {{ cert: '{cert}', key: '{key}' }} }}, "
                   f"{{ sni: n.test, forward: '127.0.0.1:{backend.port}', terminate: node }} ]")
-        with Ugate(f"[ {{ name: sni, address: '127.0.0.1:{port}', protocol: tls-sni, routes: {routes} }} ]",
+        with Ugate(f"[ {{ name: sni, address: '127.0.0.1:0', protocol: tls-sni, routes: {routes} }} ]",
                    extra_yaml="identity: { name: gw }") as ug:
+            port = ug.port("sni")
             r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "a.test",
                                 "-CAfile", cert, "-verify_return_error", "-quiet"],
                                input=b"hello", capture_output=True, timeout=20)
@@ -349,14 +349,14 @@ class RemoteCa(unittest.TestCase):
     token, then renews it over mTLS before it expires."""
 
     def test_bootstrap_then_renewal(self):
-        gw_port, node_port = free_port(), free_port()
-        with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:{gw_port}', protocol: mesh }} ]",
+        with Ugate("[ { name: mesh, address: '127.0.0.1:0', protocol: mesh } ]",
                    extra_yaml="identity: { name: gw, cert_ttl: 6s }") as gw:
+            gw_port = gw.port("mesh")
             state = os.path.join(gw.dir, "state")
             token = run(UGATE, "ca", "token", "--dir", os.path.join(state, "ca"), "--name", "n1").stdout.strip()
             ident = (f"identity: {{ cert_ttl: 6s, ca: {{ address: '127.0.0.1:{gw_port}', token: {token}, "
                      f"root: '{state}/root-cert.pem' }} }}")
-            with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:{node_port}', protocol: mesh }} ]", extra_yaml=ident) as node:
+            with Ugate("[ { name: mesh, address: '127.0.0.1:0', protocol: mesh } ]", extra_yaml=ident) as node:
                 out = json.loads(run(UGATE, "--config", node.config, "id", "--json").stdout)
                 self.assertEqual(out["spiffe_id"], "spiffe://cluster.local/ns/default/sa/n1")
                 self.assertEqual(out["source"], "remote CA")
@@ -381,12 +381,12 @@ class Authorization(unittest.TestCase):
         other = os.path.join(d, "other-ca")
         run(UGATE, "ca", "init", "--dir", other, "--trust-domain", "other.test")
         echo_server = Server(echo)
-        port = free_port()
         state = None
         rules = ("authorization:\n  rules:\n"
                  "    - { name: no-blocked, action: deny, from: { spiffe: '*/sa/blocked' }, door: mesh }\n")
-        with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:{port}', protocol: mesh, forward: '127.0.0.1:{echo_server.port}' }} ]",
+        with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:0', protocol: mesh, forward: '127.0.0.1:{echo_server.port}' }} ]",
                    extra_yaml=rules) as ug:
+            port = ug.port("mesh")
             state = os.path.join(ug.dir, "state")
             root = os.path.join(state, "root-cert.pem")
 
@@ -419,8 +419,9 @@ class Authorization(unittest.TestCase):
             self.assertTrue(any("sa/fine" in l and "authz=allow:default" in l for l in lines), lines)
         # Federation: another domain's root is trusted, its peers still need a rule.
         roots = f"roots: ['{state}/ca/root-cert.pem', '{other}/root-cert.pem']"
-        with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:{port}', protocol: mesh, forward: '127.0.0.1:{echo_server.port}' }} ]",
+        with Ugate(f"[ {{ name: mesh, address: '127.0.0.1:0', protocol: mesh, forward: '127.0.0.1:{echo_server.port}' }} ]",
                    extra_yaml=f"identity: {{ {roots} }}") as ug:
+            port = ug.port("mesh")
             key, req = csr(d, "partner", "spiffe://other.test/ns/default/sa/partner")
             cert = ca_sign(other, req, os.path.join(d, "partner.crt"))
             rc, out = s_client(port, cert, key, None, b"hi\n")

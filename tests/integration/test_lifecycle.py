@@ -8,7 +8,7 @@ import tempfile
 import time
 import unittest
 
-from harness import UGATE, Server, Ugate, free_base_port, free_port, recv_all, tcp_listener_yaml, wait_until
+from harness import UGATE, Server, Ugate, free_base_port, recv_all, tcp_listener_yaml, wait_until
 
 
 def run(*args, env=None):
@@ -102,9 +102,9 @@ class Drain(unittest.TestCase):
             conn.sendall(b"done:" + request)
 
         server = Server(slow_reply)
-        port = free_port()
-        with Ugate(f"[ {tcp_listener_yaml('web', port, f'127.0.0.1:{server.port}')} ]",
+        with Ugate(f"[ {tcp_listener_yaml('web', 0, f'127.0.0.1:{server.port}')} ]",
                    extra_yaml="drain_timeout: 5s") as ug:
+            port = ug.port("web")
             c = socket.create_connection(("127.0.0.1", port))
             c.sendall(b"job")
             c.shutdown(socket.SHUT_WR)
@@ -123,10 +123,9 @@ class Drain(unittest.TestCase):
 
     def test_drain_timeout_closes_what_is_left(self):
         server = Server(lambda conn: recv_all(conn))
-        port = free_port()
-        with Ugate(f"[ {tcp_listener_yaml('web', port, f'127.0.0.1:{server.port}')} ]",
+        with Ugate(f"[ {tcp_listener_yaml('web', 0, f'127.0.0.1:{server.port}')} ]",
                    extra_yaml="drain_timeout: 400ms") as ug:
-            c = socket.create_connection(("127.0.0.1", port))
+            c = socket.create_connection(("127.0.0.1", ug.port("web")))
             wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="web") == 1, what="stream open")
             start = time.monotonic()
             ug.proc.send_signal(signal.SIGTERM)
@@ -142,9 +141,8 @@ class Drain(unittest.TestCase):
     def test_sighup_and_sigusr_are_logged_and_change_nothing(self):
         # Their default action killed the process at once, with no drain and no log line.
         server = Server(lambda conn: conn.sendall(b"pong:" + recv_all(conn)))
-        port = free_port()
-        with Ugate(f"[ {tcp_listener_yaml('web', port, f'127.0.0.1:{server.port}')} ]") as ug:
-            c = socket.create_connection(("127.0.0.1", port))
+        with Ugate(f"[ {tcp_listener_yaml('web', 0, f'127.0.0.1:{server.port}')} ]") as ug:
+            c = socket.create_connection(("127.0.0.1", ug.port("web")))
             wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="web") == 1, what="stream open")
             # One at a time: a signal sent while the same one is pending is merged with it.
             for sig, line in ((signal.SIGHUP, "SIGHUP: config reload is not supported yet"),

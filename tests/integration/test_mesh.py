@@ -1,6 +1,7 @@
 """The mesh data plane between real ugate processes: a stream to NODE:PORT
 goes through an HBONE tunnel (HTTP/2 CONNECT over mTLS) from A's pool to B's
 mesh port; interop both ways with python3-h2 over TLS."""
+import contextlib
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ import time
 import unittest
 
 from h2peer import H2Client, H2ConnectServer
-from harness import (UGATE, HttpOrigin, RandomStream, Server, Ugate, access_fields, both_ways_server, curl, free_port,
+from harness import (UGATE, HttpOrigin, RandomStream, Server, Ugate, access_fields, both_ways_server, closed_port, curl,
                      recv_all, recv_digest, send_stream, tcp_listener_yaml, wait_until)
 
 MIB = 1 << 20
@@ -63,9 +64,15 @@ class Mesh:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def mesh_listener(port, name="mesh", **opts):
+def mesh_listener(port=0, name="mesh", **opts):
     extra = "".join(f", {k}: {v}" for k, v in opts.items())
     return f"{{ name: {name}, address: '127.0.0.1:{port}', protocol: mesh{extra} }}"
+
+
+def mesh_address(node, name="mesh"):
+    """HOST:PORT of a started node's mesh listener, for the config of a node that dials it (so that
+    one starts after it)."""
+    return f"127.0.0.1:{node.port(name)}"
 
 
 class EchoMany:
@@ -138,29 +145,28 @@ class TwoNodes(unittest.TestCase):
 
     def setUp(self):
         self.mesh = Mesh()
-        self.b_port = free_port()
 
     def tearDown(self):
         self.mesh.close()
 
     def node_b(self, **kw):
-        return self.mesh.node("b", f"[ {mesh_listener(self.b_port)} ]", **kw)
+        return self.mesh.node("b", f"[ {mesh_listener()} ]", **kw)
 
-    def node_a(self, port, target_port, b_id=None, b_address=None, workers=2, **opts):
-        nodes = {"b": f"address: '{b_address or f'127.0.0.1:{self.b_port}'}', id: '{b_id or spiffe('b')}'"}
-        return self.mesh.node("a", f"[ {tcp_listener_yaml('to-b', port, f'b:{target_port}', **opts)} ]", nodes,
+    def node_a(self, b_address, target_port, b_id=None, workers=2, **opts):
+        """A, whose listener to-b forwards to b:TARGET_PORT, B being at b_address (mesh_address(b): B started first)."""
+        nodes = {"b": f"address: '{b_address}', id: '{b_id or spiffe('b')}'"}
+        return self.mesh.node("a", f"[ {tcp_listener_yaml('to-b', 0, f'b:{target_port}', **opts)} ]", nodes,
                               workers=workers)
 
     def test_256_mib_each_way_byte_exact_by_node_id(self):
         total = 256 * MIB
         handler, server_side = both_ways_server(total, seed=5)
         server = Server(handler)
-        port = free_port()
         with self.node_b() as b:
             b_id = json.loads(run(UGATE, "--config", b.config, "id", "--json"))["node_id"]
             self.assertEqual(len(b_id), 52)
-            with self.node_a(port, server.port, b_id=b_id) as a:
-                with socket.create_connection(("127.0.0.1", port)) as c:
+            with self.node_a(mesh_address(b), server.port, b_id=b_id) as a:
+                with socket.create_connection(("127.0.0.1", a.port("to-b"))) as c:
                     sent, got = exchange(c, total, 6)
                 wait_until(lambda: "sent" in server_side, what="server done")
                 self.assertEqual(server.errors, [])
@@ -176,7 +182,7 @@ class TwoNodes(unittest.TestCase):
                 self.assertEqual(b.stop(), 0)
                 [la] = access_fields(a, lambda f: f["listener"] == "to-b")
                 self.assertEqual(la["dst"], f"b:{server.port}")
-                self.assertEqual(la["upstream"], f"127.0.0.1:{self.b_port}", "A dialled B's mesh port")
+                self.assertEqual(la["upstream"], mesh_address(b), "A dialled B's mesh port")
                 self.assertEqual(la["result"], "done")
                 [lb] = access_fields(b, lambda f: f["listener"] == "mesh")
                 self.assertEqual(lb["peer_spiffe"], spiffe("a"), "B knows A by its certificate")
@@ -188,13 +194,12 @@ class TwoNodes(unittest.TestCase):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
         echo = EchoMany()
-        port = free_port()
         n = 1000
-        with self.node_b() as b, self.node_a(port, echo.port, workers=1) as a:
+        with self.node_b() as b, self.node_a(mesh_address(b), echo.port, workers=1) as a:
             clients = []
             try:
                 for i in range(n):
-                    c = socket.create_connection(("127.0.0.1", port), timeout=20)
+                    c = socket.create_connection(("127.0.0.1", a.port("to-b")), timeout=20)
                     c.sendall(b"%06d" % i)
                     clients.append(c)
                 for i, c in enumerate(clients):  # every stream is open at once now
@@ -220,30 +225,27 @@ class TwoNodes(unittest.TestCase):
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
     def test_a_peer_with_the_wrong_identity_is_refused(self):
-        port = free_port()
-        with self.node_b() as b, self.node_a(port, 9, b_id=spiffe("not-b")) as a:
-            reset_within(self, port, 2)
+        with self.node_b() as b, self.node_a(mesh_address(b), 9, b_id=spiffe("not-b")) as a:
+            reset_within(self, a.port("to-b"), 2)
             wait_until(lambda: a.metric("ugate_listener_errors_total", listener="to-b", reason="cert_rejected") == 1,
                        what="cert_rejected counted")
             self.assertEqual(a.metric("ugate_mesh_pool_dial_failures_total", reason="cert_rejected"), 1)
             self.assertIn(f"it proved to be {spiffe('b')}", a.log())
 
     def test_a_node_that_is_down_fails_fast_with_a_clear_error(self):
-        port = free_port()
-        down = free_port()  # nothing listens there
-        with self.node_a(port, 9, b_address=f"127.0.0.1:{down}") as a:
+        down = closed_port(self.addCleanup)  # nothing listens there
+        with self.node_a(f"127.0.0.1:{down}", 9) as a:
             for _ in range(3):
-                reset_within(self, port, 1)
+                reset_within(self, a.port("to-b"), 1)
             wait_until(lambda: a.metric("ugate_listener_errors_total", listener="to-b", reason="connect_refused") == 3,
                        what="connect_refused counted")
             self.assertEqual(a.log().count("mesh: cannot connect to node b"), 1, "logged once, not per stream")
             self.assertIn(f"at 127.0.0.1:{down}: connect_refused", a.log())
 
     def test_refusal_by_the_far_node_reaches_the_client(self):
-        port = free_port()
-        closed = free_port()
-        with self.node_b() as b, self.node_a(port, closed) as a:
-            reset_within(self, port, 2)
+        closed = closed_port(self.addCleanup)
+        with self.node_b() as b, self.node_a(mesh_address(b), closed) as a:
+            reset_within(self, a.port("to-b"), 2)
             wait_until(lambda: a.metric("ugate_listener_errors_total", listener="to-b", reason="connect_refused") == 1,
                        what="A counts B's refusal")
             self.assertEqual(b.metric("ugate_listener_errors_total", listener="mesh", reason="connect_refused"), 1)
@@ -255,24 +257,25 @@ class ThreeNodes(unittest.TestCase):
 
     def setUp(self):
         self.mesh = Mesh()
-        self.g_port, self.c_port = free_port(), free_port()
         self.origin = HttpOrigin()
 
     def tearDown(self):
         self.origin.close()
         self.mesh.close()
 
-    def nodes(self):
-        return {"gw": f"address: '127.0.0.1:{self.g_port}', id: '{spiffe('gw')}'",
-                "c": f"address: '127.0.0.1:{self.c_port}', id: '{spiffe('c')}', via: gw"}
+    def nodes(self, g_address, c_address):
+        """A's nodes: G and C at their addresses (mesh_address() of the started nodes)."""
+        return {"gw": f"address: '{g_address}', id: '{spiffe('gw')}'",
+                "c": f"address: '{c_address}', id: '{spiffe('c')}', via: gw"}
 
     def test_egress_through_a_gateway_and_proxy_doors_naming_nodes(self):
-        tcp, socks, http = free_port(), free_port(), free_port()
-        listeners = (f"[ {tcp_listener_yaml('egress', tcp, f'127.0.0.1:{self.origin.port}', via='gw')}, "
-                     f"{{ name: socks, address: '127.0.0.1:{socks}', protocol: socks5 }}, "
-                     f"{{ name: http, address: '127.0.0.1:{http}', protocol: http-proxy, via: gw }} ]")
-        with self.mesh.node("gw", f"[ {mesh_listener(self.g_port)} ]") as g, \
-                self.mesh.node("a", listeners, self.nodes()) as a:
+        listeners = (f"[ {tcp_listener_yaml('egress', 0, f'127.0.0.1:{self.origin.port}', via='gw')}, "
+                     "{ name: socks, address: '127.0.0.1:0', protocol: socks5 }, "
+                     "{ name: http, address: '127.0.0.1:0', protocol: http-proxy, via: gw } ]")
+        c_address = f"127.0.0.1:{closed_port(self.addCleanup)}"  # C does not run in this test: nothing listens there
+        with self.mesh.node("gw", f"[ {mesh_listener()} ]") as g, \
+                self.mesh.node("a", listeners, self.nodes(mesh_address(g), c_address)) as a:
+            tcp, socks, http = a.port("egress"), a.port("socks"), a.port("http")
             with socket.create_connection(("127.0.0.1", tcp)) as conn:
                 conn.sendall(b"GET /egress HTTP/1.0\r\n\r\n")
                 self.assertIn(b"GET /egress", recv_all(conn))
@@ -292,19 +295,18 @@ class ThreeNodes(unittest.TestCase):
                 self.assertEqual(f["peer_spiffe"], spiffe("a"))
                 self.assertEqual(f["upstream"], f"127.0.0.1:{self.origin.port}")
             [s] = access_fields(a, lambda f: f["listener"] == "socks")
-            self.assertEqual((s["dst"], s["upstream"]), (f"gw.{TD}:{self.origin.port}", f"127.0.0.1:{self.g_port}"))
+            self.assertEqual((s["dst"], s["upstream"]), (f"gw.{TD}:{self.origin.port}", mesh_address(g)))
 
     def test_double_hbone_to_a_node_behind_the_gateway(self):
         total = 32 * MIB
         handler, server_side = both_ways_server(total, seed=9)
         server = Server(handler)
-        port = free_port()
-        with self.mesh.node("gw", f"[ {mesh_listener(self.g_port)} ]") as g, \
-                self.mesh.node("c", f"[ {mesh_listener(self.c_port)} ]") as c, \
-                self.mesh.node("a", f"[ {tcp_listener_yaml('to-c', port, f'c:{server.port}')} ]", self.nodes(),
-                               workers=1) as a:
+        with self.mesh.node("gw", f"[ {mesh_listener()} ]") as g, \
+                self.mesh.node("c", f"[ {mesh_listener()} ]") as c, \
+                self.mesh.node("a", f"[ {tcp_listener_yaml('to-c', 0, f'c:{server.port}')} ]",
+                               self.nodes(mesh_address(g), mesh_address(c)), workers=1) as a:
             for i in range(2):  # the second stream reuses both connections
-                with socket.create_connection(("127.0.0.1", port)) as conn:
+                with socket.create_connection(("127.0.0.1", a.port("to-c"))) as conn:
                     sent, got = exchange(conn, total, 10 + i)
                 wait_until(lambda: "sent" in server_side, what="server done")
                 self.assertEqual(server_side.pop("received"), (total, sent))
@@ -315,7 +317,7 @@ class ThreeNodes(unittest.TestCase):
             for n in (a, c, g):
                 self.assertEqual(n.stop(), 0)
             [gline] = access_fields(g, lambda f: f["listener"] == "mesh")
-            self.assertEqual((gline["peer_spiffe"], gline["dst"]), (spiffe("a"), f"127.0.0.1:{self.c_port}"))
+            self.assertEqual((gline["peer_spiffe"], gline["dst"]), (spiffe("a"), mesh_address(c)))
             clines = access_fields(c, lambda f: f["listener"] == "mesh")
             self.assertEqual(len(clines), 2)
             for f in clines:  # TLS from A to C end to end: C knows A, not the gateway
@@ -331,32 +333,36 @@ class ProxyProtocolV2(unittest.TestCase):
 
     def setUp(self):
         self.mesh = Mesh()
-        self.b_port = free_port()
 
     def tearDown(self):
         self.mesh.close()
 
+    @contextlib.contextmanager
     def two_nodes(self, target_port):
-        a_port = free_port()
-        b = self.mesh.node("b", f"[ {mesh_listener(self.b_port, proxy_protocol='v2')} ]")
-        nodes = {"b": f"address: '127.0.0.1:{self.b_port}', id: '{spiffe('b')}'"}
-        a = self.mesh.node("a", f"[ {tcp_listener_yaml('to-b', a_port, f'b:{target_port}')} ]", nodes)
-        return a, b, a_port
+        """B, then A (whose config names B's mesh port): (a, b, A's port)."""
+        with self.mesh.node("b", f"[ {mesh_listener(proxy_protocol='v2')} ]") as b:
+            nodes = {"b": f"address: '{mesh_address(b)}', id: '{spiffe('b')}'"}
+            with self.mesh.node("a", f"[ {tcp_listener_yaml('to-b', 0, f'b:{target_port}')} ]", nodes) as a:
+                yield a, b, a.port("to-b")
 
     def test_haproxy_learns_the_original_client(self):
         origin = HttpOrigin()
-        hp_port = free_port()
+        # HAProxy takes no port 0; it listens on a socket bound here (port 0) and handed to it.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        hp_port = listener.getsockname()[1]
         cfg = os.path.join(self.mesh.dir, "haproxy.cfg")
         with open(cfg, "w") as f:
             f.write("defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n"
-                    f"frontend fe\n  bind 127.0.0.1:{hp_port} accept-proxy\n"
+                    f"frontend fe\n  bind fd@{listener.fileno()} accept-proxy\n"
                     "  http-request set-header X-Src %[src]:%[src_port]\n  default_backend be\n"
                     f"backend be\n  server o 127.0.0.1:{origin.port}\n")
-        hp = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        hp = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              pass_fds=[listener.fileno()])
+        listener.close()  # haproxy's now; connections wait in its backlog until haproxy takes them
         try:
-            wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", hp_port)) == 0, what="haproxy up")
-            a, b, a_port = self.two_nodes(hp_port)
-            with b, a:
+            with self.two_nodes(hp_port) as (a, b, a_port):
                 with socket.create_connection(("127.0.0.1", a_port)) as c:
                     client = "%s:%d" % c.getsockname()
                     c.sendall(b"GET /pp HTTP/1.0\r\n\r\n")
@@ -384,8 +390,7 @@ class ProxyProtocolV2(unittest.TestCase):
             conn.sendall(b"ok")
 
         server = Server(reader)
-        a, b, a_port = self.two_nodes(server.port)
-        with b, a:
+        with self.two_nodes(server.port) as (a, b, a_port):
             with socket.create_connection(("127.0.0.1", a_port)) as c:
                 self.assertEqual(recv_all(c), b"ok")
                 src_port = c.getsockname()[1]
@@ -412,15 +417,14 @@ class Interop(unittest.TestCase):
         total = 4 * MIB
         handler, server_side = both_ways_server(total, seed=11)
         server = Server(handler)
-        port = free_port()
         cert, key = self.mesh.cert("py")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.load_verify_locations(self.mesh.root)
         ctx.check_hostname = False  # mesh peers are named by SPIFFE ID, not DNS
         ctx.load_cert_chain(cert, key)
         ctx.set_alpn_protocols(["h2"])
-        with self.mesh.node("b", f"[ {mesh_listener(port)} ]") as b:
-            tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+        with self.mesh.node("b", f"[ {mesh_listener()} ]") as b:
+            tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", b.port("mesh")), timeout=10))
             self.assertEqual(tls.selected_alpn_protocol(), "h2")
             c = H2Client(tls)
             sid = c.connect(f"127.0.0.1:{server.port}", [("baggage", "k8s.namespace.name=default")])
@@ -456,12 +460,11 @@ class Interop(unittest.TestCase):
             return t
 
         h2server = H2ConnectServer(wrap=wrap)
-        port = free_port()
         nodes = {"py": f"address: '127.0.0.1:{h2server.port}', id: '{spiffe('pyserver')}'"}
         # One worker: each worker has a pool of its own.
-        with self.mesh.node("a", f"[ {tcp_listener_yaml('to-py', port, f'py:{origin.port}')} ]", nodes, workers=1) as a:
+        with self.mesh.node("a", f"[ {tcp_listener_yaml('to-py', 0, f'py:{origin.port}')} ]", nodes, workers=1) as a:
             for i in range(3):  # three streams, one connection
-                with socket.create_connection(("127.0.0.1", port)) as c:
+                with socket.create_connection(("127.0.0.1", a.port("to-py"))) as c:
                     c.sendall(b"hello %d" % i)
                     c.shutdown(socket.SHUT_WR)
                     c.settimeout(10)

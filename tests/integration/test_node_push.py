@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from harness import UGATE, Ugate, free_port
+from harness import UGATE, Ugate, kept_port
 from netns import Netns, NetnsUgate, add_addr, link, unavailable
 from test_webpush import make_cert
 
@@ -84,7 +84,9 @@ class NodeMessages(unittest.TestCase):
     def setUp(self):
         self.nodes = Nodes()
         self.addCleanup(self.nodes.close)
-        self.port = free_port()
+        # The gateway restarts in some tests and comes back at the same address (self.url), as a real one
+        # would: a port fixed before it first starts, kept by all its runs.
+        self.port = kept_port(self.addCleanup)
         yaml_identity = f"identity: {{ name: gw, ca: {{ dir: '{self.nodes.ca}' }} }}"
         self.gw = Ugate(push_listener(self.nodes, f"127.0.0.1:{self.port}"), extra_yaml=yaml_identity)
         self.gw.start()
@@ -155,21 +157,21 @@ class NodeMessages(unittest.TestCase):
     def test_a_node_reaches_its_mailbox_through_its_own_ugate_over_hbone(self):
         # The gateway also has a mesh port; bob's ugate forwards a local port to gw:PUSH over HBONE, and
         # bob's push client, inside that tunnel, still proves bob with its own certificate.
-        mesh_port, local = free_port(), free_port()
         yaml_identity = f"identity: {{ name: gw, ca: {{ dir: '{self.nodes.ca}' }} }}"
         self.gw.__exit__(None, None, None)
         listeners = push_listener(self.nodes, f"127.0.0.1:{self.port}")[:-1] + (
-            f", {{ name: mesh, address: '127.0.0.1:{mesh_port}', protocol: mesh }} ]")
+            ", { name: mesh, address: '127.0.0.1:0', protocol: mesh } ]")
         self.gw = Ugate(listeners, extra_yaml=yaml_identity)
         self.gw.start()
         self.addCleanup(self.gw.__exit__, None, None, None)
-        agent = Ugate(f"[ {{ name: to-push, address: '127.0.0.1:{local}', protocol: tcp, forward: 'gw:{self.port}' }} ]",
+        agent = Ugate(f"[ {{ name: to-push, address: '127.0.0.1:0', protocol: tcp, forward: 'gw:{self.port}' }} ]",
                       extra_yaml=(f"identity: {{ name: bob-agent, ca: {{ dir: '{self.nodes.ca}' }} }}\n"
-                                  f"nodes: {{ gw: {{ address: '127.0.0.1:{mesh_port}', "
+                                  f"nodes: {{ gw: {{ address: '127.0.0.1:{self.gw.port('mesh')}', "
                                   f"id: 'spiffe://{TD}/ns/default/sa/gw' }} }}"))
         with agent:
             bob = self.nodes.node_id("bob")
-            listener = self.nodes.listen("bob", f"https://localhost:{local}", "--count", "1", "--timeout", "20")
+            listener = self.nodes.listen("bob", f"https://localhost:{agent.port('to-push')}", "--count", "1",
+                                         "--timeout", "20")
             self.send("alice", "--to", bob, "--receipt", "20", "over the mesh")
             code, got, err = finish(listener)
             self.assertEqual(code, 0, err)

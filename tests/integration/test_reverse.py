@@ -9,9 +9,9 @@ import socket
 import time
 import unittest
 
-from harness import UGATE, Server, Ugate, access_fields, curl, free_port, recv_all, tcp_listener_yaml, wait_until
+from harness import UGATE, Server, Ugate, access_fields, curl, kept_port, recv_all, tcp_listener_yaml, wait_until
 from netns import NetnsUgate, Netns, add_addr, link, sh, unavailable
-from test_mesh import Mesh, exchange, mesh_listener, reset_within, spiffe
+from test_mesh import Mesh, exchange, mesh_address, mesh_listener, reset_within, spiffe
 
 MIB = 1 << 20
 
@@ -25,26 +25,26 @@ class ReverseLoopback(unittest.TestCase):
 
     def setUp(self):
         self.mesh = Mesh()
-        self.g_port = free_port()
 
     def tearDown(self):
         self.mesh.close()
 
-    def gateway(self, listeners):
-        return self.mesh.node("gw", f"[ {mesh_listener(self.g_port)}, {listeners} ]",
+    def gateway(self, listeners, mesh_port=0):
+        return self.mesh.node("gw", f"[ {mesh_listener(mesh_port)}, {listeners} ]",
                               {"b": f"id: '{spiffe('b')}'"})
 
-    def node_b(self):
-        nodes = {"gw": f"address: '127.0.0.1:{self.g_port}', id: '{spiffe('gw')}'"}
+    def node_b(self, g_address):
+        """B, which knows G at g_address (mesh_address(g): G started first)."""
+        nodes = {"gw": f"address: '{g_address}', id: '{spiffe('gw')}'"}
         return self.mesh.node("b", "[]", nodes, extra="remote_accept: { gateways: [gw], backoff_min: 200ms, backoff_max: 1s }")
 
     def test_streams_reach_the_node_over_its_connection_from_every_worker(self):
         total = 16 * MIB
         echo = Server(lambda c: c.sendall(recv_all(c)))
-        port, proxy = free_port(), free_port()
-        listeners = (f"{tcp_listener_yaml('to-b', port, f'b:{echo.port}')}, "
-                     f"{{ name: proxy, address: '127.0.0.1:{proxy}', protocol: http-proxy }}")
-        with self.gateway(listeners) as g, self.node_b() as b:
+        listeners = (f"{tcp_listener_yaml('to-b', 0, f'b:{echo.port}')}, "
+                     "{ name: proxy, address: '127.0.0.1:0', protocol: http-proxy }")
+        with self.gateway(listeners) as g, self.node_b(mesh_address(g)) as b:
+            port, proxy = g.port("to-b"), g.port("proxy")
             wait_until(lambda: len(registered(g)) == 1, what="B registered")
             [r] = registered(g)
             self.assertEqual((r["name"], r["spiffe_id"]), ("b", spiffe("b")))
@@ -80,26 +80,27 @@ class ReverseLoopback(unittest.TestCase):
 
     def test_absent_node_fails_fast_then_returns_and_follows_a_gateway_restart(self):
         echo = Server(lambda c: c.sendall(recv_all(c)))
-        port = free_port()
-        with self.gateway(tcp_listener_yaml('to-b', port, f'b:{echo.port}')) as g:
-            reset_within(self, port, 1)  # B never registered
+        # G restarts below, and B's config names G's mesh port: a port fixed before G starts, kept by G's runs.
+        g_port = kept_port(self.addCleanup)
+        with self.gateway(tcp_listener_yaml('to-b', 0, f'b:{echo.port}'), mesh_port=g_port) as g:
+            reset_within(self, g.port("to-b"), 1)  # B never registered
             wait_until(lambda: g.metric("ugate_listener_errors_total", listener="to-b", reason="node_unavailable") == 1,
                        what="node_unavailable counted")
-            with self.node_b() as b:
+            with self.node_b(f"127.0.0.1:{g_port}") as b:
                 wait_until(lambda: len(registered(g)) == 1, what="B registered")
-                self.assertEqual(self.round_trip(port), b"hello")
+                self.assertEqual(self.round_trip(g.port("to-b")), b"hello")
                 b.stop()
                 wait_until(lambda: registered(g) == [], what="B gone")
-                reset_within(self, port, 1)
-            with self.node_b() as b:  # B restarted registers again
+                reset_within(self, g.port("to-b"), 1)
+            with self.node_b(f"127.0.0.1:{g_port}") as b:  # B restarted registers again
                 wait_until(lambda: len(registered(g)) == 1, what="B back")
-                self.assertEqual(self.round_trip(port), b"hello")
+                self.assertEqual(self.round_trip(g.port("to-b")), b"hello")
                 g.stop()
                 start = time.monotonic()
                 g.start()  # the gateway restarted: B reconnects within its backoff (at most 1 s here)
                 wait_until(lambda: len(registered(g)) == 1, timeout=5, what="B reconnected")
                 self.assertLess(time.monotonic() - start, 4)
-                self.assertEqual(self.round_trip(port), b"hello")
+                self.assertEqual(self.round_trip(g.port("to-b")), b"hello")  # to-b took a new port 0 on restart
                 self.assertIn("remote accept: registered with gateway gw", b.log())
         echo.close()
 
@@ -118,7 +119,9 @@ class TokenRegistration(unittest.TestCase):
     def setUp(self):
         self.mesh = Mesh()
         self.addCleanup(self.mesh.close)
-        self.g_port, self.port = free_port(), free_port()
+        # The phones' configs name the gateway's mesh port before any gateway starts, and each test starts
+        # gateways one after another on it: a port fixed here, kept for the test.
+        self.g_port = kept_port(self.addCleanup)
         self.issuer = os.path.join(self.mesh.dir, "issuer.json")
         keys = subprocess.run([UGATE, "push", "vapid-keys"], capture_output=True, text=True, check=True).stdout
         with open(self.issuer, "w") as f:
@@ -128,7 +131,7 @@ class TokenRegistration(unittest.TestCase):
 
     def gateway(self, issuer_pub=None):
         issuer_pub = issuer_pub or json.load(open(self.issuer))["publicKey"]
-        listeners = f"[ {mesh_listener(self.g_port)}, {tcp_listener_yaml('to-phone', self.port, f'phone:{self.echo.port}')} ]"
+        listeners = f"[ {mesh_listener(self.g_port)}, {tcp_listener_yaml('to-phone', 0, f'phone:{self.echo.port}')} ]"
         return self.mesh.node("gw", listeners, {"phone": f"id: '{spiffe('phone')}'"},
                               extra=f"registration_tokens: {{ issuers: ['{issuer_pub}'] }}")
 
@@ -157,7 +160,7 @@ class TokenRegistration(unittest.TestCase):
             wait_until(lambda: len(registered(g)) == 1, what="the phone registered by token")
             [r] = registered(g)
             self.assertEqual((r["name"], r["spiffe_id"], r["node_id"]), ("phone", spiffe("phone"), phone.node_id))
-            self.assertEqual(ReverseLoopback.round_trip(self.port), b"hello")
+            self.assertEqual(ReverseLoopback.round_trip(g.port("to-phone")), b"hello")
             self.assertIn("(by token)", phone.log())
 
     def test_tokens_for_another_key_or_from_an_unknown_issuer_are_refused(self):
@@ -173,7 +176,7 @@ class TokenRegistration(unittest.TestCase):
                 wait_until(lambda: g.metric("ugate_listener_errors_total", listener="mesh",
                                             reason="token_rejected") >= 2, what="token_rejected counted")
                 self.assertEqual(registered(g), [])
-                reset_within(self, self.port, 1)  # streams to it fail fast
+                reset_within(self, g.port("to-phone"), 1)  # streams to it fail fast
             phone.__exit__(None, None, None)
         # And without a token, a certificate from another CA does not get through the handshake.
         plain = Ugate("[]", extra_yaml=(f"identity: {{ name: phone, roots: ['{self.mesh.root}'] }}\n"

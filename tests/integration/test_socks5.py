@@ -7,12 +7,12 @@ import struct
 import time
 import unittest
 
-from harness import HttpOrigin, Server, UdpEcho, Ugate, curl, echo, free_port, wait_until
+from harness import HttpOrigin, Server, UdpEcho, Ugate, closed_port, curl, echo, wait_until
 
 
-def socks_listener(port, name="socks", **opts):
+def socks_listener(name="socks", **opts):
     extra = "".join(f", {k}: {v}" for k, v in opts.items())
-    return f"{{ name: {name}, address: '127.0.0.1:{port}', protocol: socks5{extra} }}"
+    return f"{{ name: {name}, address: '127.0.0.1:0', protocol: socks5{extra} }}"
 
 
 def address(host, port):
@@ -75,8 +75,8 @@ class Socks5Connect(unittest.TestCase):
         cls.origin6.close()
 
     def test_curl_socks5_hostname_and_socks5_to_ipv4_ipv6_and_names(self):
-        port = free_port()
-        with Ugate(f"[ {socks_listener(port)} ]") as ug:
+        with Ugate(f"[ {socks_listener()} ]") as ug:
+            port = ug.port("socks")
             o, o6 = self.origin.port, self.origin6.port
             code, out, err = curl("--socks5-hostname", f"127.0.0.1:{port}", f"http://localhost:{o}/by-name")
             self.assertEqual((code, out), (0, f"origin {o} GET /by-name\n".encode()), err)
@@ -94,9 +94,9 @@ class Socks5Connect(unittest.TestCase):
                             lines)
 
     def test_username_password_right_wrong_and_missing(self):
-        port = free_port()
         users = "[ { name: alice, password: 's3cret' }, { name: bob, password: other } ]"
-        with Ugate(f"[ {socks_listener(port, users=users)} ]") as ug:
+        with Ugate(f"[ {socks_listener(users=users)} ]") as ug:
+            port = ug.port("socks")
             url = f"http://127.0.0.1:{self.origin.port}/private"
             code, out, err = curl("--socks5-hostname", f"127.0.0.1:{port}", "--proxy-user", "alice:s3cret", url)
             self.assertEqual(code, 0, err)
@@ -116,9 +116,10 @@ class Socks5Connect(unittest.TestCase):
             self.assertNotIn("s3cret", "".join(lines) + ug.log())
 
     def test_reply_codes_for_refused_unresolvable_not_allowed_and_unsupported(self):
-        port, closed = free_port(), free_port()
+        closed = closed_port(self.addCleanup)
         allow = f"[ {{ host: 127.0.0.1, port: {closed} }}, {{ host: '*.invalid' }} ]"
-        with Ugate(f"[ {socks_listener(port, allow=allow)} ]") as ug:
+        with Ugate(f"[ {socks_listener(allow=allow)} ]") as ug:
+            port = ug.port("socks")
             s, rep, _ = handshake(port, b"\x05\x01\x00" + address("127.0.0.1", closed))
             self.assertEqual(rep, 5, "connection refused")
             self.assertTrue(closed_cleanly(s), "FIN after the reply")
@@ -142,8 +143,8 @@ class Socks5Connect(unittest.TestCase):
             self.assertEqual(errors("not_allowed"), 1)
 
     def test_the_nodes_admin_port_is_not_a_destination(self):
-        port = free_port()
-        with Ugate(f"[ {socks_listener(port)} ]") as ug:
+        with Ugate(f"[ {socks_listener()} ]") as ug:
+            port = ug.port("socks")
             for host in ("127.0.0.1", "localhost"):
                 s, rep, _ = handshake(port, b"\x05\x01\x00" + address(host, ug.admin_port))
                 self.assertEqual(rep, 2, f"{host}: connection not allowed by ruleset")
@@ -156,9 +157,8 @@ class Socks5Connect(unittest.TestCase):
 
     def test_bytes_sent_before_the_reply_reach_the_target(self):
         server = Server(echo)
-        port = free_port()
-        with Ugate(f"[ {socks_listener(port)} ]") as ug:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with Ugate(f"[ {socks_listener()} ]") as ug:
+            with socket.create_connection(("127.0.0.1", ug.port("socks")), timeout=5) as s:
                 # Greeting, request and payload in one segment, without waiting for any reply.
                 s.sendall(b"\x05\x01\x00" + b"\x05\x01\x00" + address("127.0.0.1", server.port) + b"early ping")
                 self.assertEqual(recv_exact(s, 2), b"\x05\x00")
@@ -172,8 +172,8 @@ class Socks5Connect(unittest.TestCase):
         server.close()
 
     def test_garbage_and_slow_clients_are_closed_and_counted(self):
-        port = free_port()
-        with Ugate(f"[ {socks_listener(port, sniff_timeout='400ms')} ]") as ug:
+        with Ugate(f"[ {socks_listener(sniff_timeout='400ms')} ]") as ug:
+            port = ug.port("socks")
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                 with self.assertRaises(ConnectionResetError):
@@ -210,9 +210,8 @@ class Socks5UdpAssociate(unittest.TestCase):
 
     def test_round_trip_by_address_and_by_name_and_strangers_dropped(self):
         echo = UdpEcho()
-        port = free_port()
-        with Ugate(f"[ {socks_listener(port)} ]") as ug:
-            control, relay = self.associate(port)
+        with Ugate(f"[ {socks_listener()} ]") as ug:
+            control, relay = self.associate(ug.port("socks"))
             self.assertEqual(relay[0], "127.0.0.1")
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             u.settimeout(5)
@@ -254,9 +253,8 @@ class Socks5UdpAssociate(unittest.TestCase):
         echo.close()
 
     def test_idle_association_ends(self):
-        port = free_port()
-        with Ugate(f"[ {socks_listener(port, udp_idle_timeout='300ms')} ]") as ug:
-            control, _ = self.associate(port)
+        with Ugate(f"[ {socks_listener(udp_idle_timeout='300ms')} ]") as ug:
+            control, _ = self.associate(ug.port("socks"))
             start = time.monotonic()
             self.assertTrue(closed_cleanly(control), "the idle association closes its TCP connection")
             self.assertLess(time.monotonic() - start, 3)

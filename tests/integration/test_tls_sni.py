@@ -7,7 +7,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Ugate, free_port, wait_until
+from harness import Ugate, listening_port, wait_until
 
 
 def make_cert(directory, name):
@@ -22,16 +22,14 @@ class Backend:
     """openssl s_server for one connection; what it received ends up in `received`."""
 
     def __init__(self, directory, name):
-        self.port = free_port()
         key, cert = make_cert(directory, name)
         self.out = open(os.path.join(directory, f"{name}.out"), "wb")
         self.proc = subprocess.Popen(["openssl", "s_server", "-quiet", "-naccept", "1", "-accept",
-                                      f"127.0.0.1:{self.port}", "-key", key, "-cert", cert],
+                                      "127.0.0.1:0", "-key", key, "-cert", cert],
                                      stdin=subprocess.PIPE, stdout=self.out, stderr=subprocess.DEVNULL)
         # stdin stays open: at EOF there s_server would stop relaying what it receives.
-        # Probing with a connection would use up -naccept 1: ask the kernel instead.
-        wait_until(lambda: f":{self.port} " in subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout,
-                   what=f"s_server {name} listening")
+        # Probing with a connection would use up -naccept 1: ask the kernel instead (its port, too).
+        self.port = listening_port(self.proc, f"s_server {name}")
 
     def received(self, size):
         """What s_server printed, once `size` bytes arrived (or after 10 s)."""
@@ -63,8 +61,7 @@ class TlsSniDoor(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="ugate-sni-")
         self.a = Backend(self.dir, "a.test")
         self.b = Backend(self.dir, "x.b.test")
-        self.port = free_port()
-        self.yaml = (f"[ {{ name: sni, address: '127.0.0.1:{self.port}', protocol: tls-sni, sniff_timeout: 1s, "
+        self.yaml = (f"[ {{ name: sni, address: '127.0.0.1:0', protocol: tls-sni, sniff_timeout: 1s, "
                      f"routes: [ {{ sni: a.test, forward: '127.0.0.1:{self.a.port}' }}, "
                      f"{{ sni: '*.b.test', forward: '127.0.0.1:{self.b.port}' }} ] }} ]")
 
@@ -76,8 +73,9 @@ class TlsSniDoor(unittest.TestCase):
         payload_a = os.urandom(48 * 1024).hex().encode() + b"\n"
         payload_b = os.urandom(32 * 1024).hex().encode() + b"\n"
         with Ugate(self.yaml) as ug:
-            out_a = s_client(self.port, "a.test", payload_a)
-            out_b = s_client(self.port, "x.b.test", payload_b)
+            port = ug.port("sni")
+            out_a = s_client(port, "a.test", payload_a)
+            out_b = s_client(port, "x.b.test", payload_b)
             self.assertIn("CN = a.test", out_a)
             self.assertIn("CN = x.b.test", out_b)
             self.assertEqual(self.a.received(len(payload_a)), payload_a)
@@ -90,26 +88,28 @@ class TlsSniDoor(unittest.TestCase):
 
     def test_unknown_or_missing_name_is_refused_and_counted(self):
         with Ugate(self.yaml) as ug:
-            s_client(self.port, "c.test", b"")
-            s_client(self.port, None, b"")
+            port = ug.port("sni")
+            s_client(port, "c.test", b"")
+            s_client(port, None, b"")
             wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="sni", reason="no_route") == 2,
                        what="two no_route")
 
     def test_not_tls_and_slow_clients_are_closed_and_counted(self):
         with Ugate(self.yaml) as ug:
-            with socket.create_connection(("127.0.0.1", self.port)) as c:
+            port = ug.port("sni")
+            with socket.create_connection(("127.0.0.1", port)) as c:
                 c.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
                 c.settimeout(5)
                 with self.assertRaises(ConnectionResetError):
                     c.recv(1)
             start = time.monotonic()
-            with socket.create_connection(("127.0.0.1", self.port)) as c:
+            with socket.create_connection(("127.0.0.1", port)) as c:
                 c.sendall(bytes.fromhex("160301"))  # a ClientHello that never comes
                 c.settimeout(5)
                 with self.assertRaises(ConnectionResetError):
                     c.recv(1)
             self.assertLess(time.monotonic() - start, 3.0)  # sniff_timeout 1s, with room for a loaded machine
-            with socket.create_connection(("127.0.0.1", self.port)) as c:
+            with socket.create_connection(("127.0.0.1", port)) as c:
                 c.sendall(bytes.fromhex("16030100ff01"))  # truncated, then the client gives up
                 c.shutdown(socket.SHUT_WR)
                 c.settimeout(5)
@@ -125,7 +125,7 @@ class TlsSniDoor(unittest.TestCase):
     def test_oversized_client_hellos_are_closed_and_counted(self):
         def refused(data):
             """True when ugate resets the connection (while we send, or after)."""
-            with socket.create_connection(("127.0.0.1", self.port)) as c:
+            with socket.create_connection(("127.0.0.1", port)) as c:
                 c.settimeout(5)
                 try:
                     c.sendall(data)
@@ -135,6 +135,7 @@ class TlsSniDoor(unittest.TestCase):
                 return False
 
         with Ugate(self.yaml) as ug:
+            port = ug.port("sni")
             # A handshake that announces 16 MiB.
             self.assertTrue(refused(bytes.fromhex("1603010400") + bytes.fromhex("01ffffff") + b"\0" * 1020))
             # A plausible length, but in 1-byte records: more than the 16 KiB a ClientHello may take.

@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from harness import Server, Ugate, access_fields, recv_all, wait_until
+from harness import Server, Ugate, access_fields, closed_port, recv_all, wait_until
 from netns import NetnsUgate, tproxy_gateway, unavailable
 
 
@@ -38,12 +38,6 @@ class UdpEcho:
         self.sock.close()
 
 
-def udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def socat(port, payload, host="127.0.0.1"):
     r = subprocess.run(["socat", "-t", "2", "-T", "2", "-", f"UDP:{host}:{port}"], input=payload, capture_output=True,
                        timeout=20)
@@ -70,17 +64,17 @@ class UdpForward(unittest.TestCase):
     def setUp(self):
         self.echo = UdpEcho(b"echo:")
         self.addCleanup(self.echo.close)
-        self.port = udp_port()
 
     def ugate(self, **opts):
+        """ugate with the udp listener `u` on a port the kernel picks: ug.port("u")."""
         extra = "".join(f", {k}: {v}" for k, v in opts.items())
-        return Ugate(f"[ {{ name: u, address: '127.0.0.1:{self.port}', protocol: udp, "
+        return Ugate(f"[ {{ name: u, address: '127.0.0.1:0', protocol: udp, "
                      f"forward: '127.0.0.1:{self.echo.port}'{extra} }} ]")
 
     def test_socat_and_ncat_through_the_forward_then_the_entry_expires(self):
         with self.ugate(idle_timeout="700ms") as ug:
-            self.assertEqual(socat(self.port, b"hello from socat\n"), b"echo:hello from socat\n")
-            self.assertEqual(ncat(self.port, b"from ncat\n"), b"echo:from ncat\n")
+            self.assertEqual(socat(ug.port("u"), b"hello from socat\n"), b"echo:hello from socat\n")
+            self.assertEqual(ncat(ug.port("u"), b"from ncat\n"), b"echo:from ncat\n")
             self.assertEqual(ug.metric("ugate_udp_packets_total", listener="u", direction="up"), 2)
             self.assertEqual(ug.metric("ugate_udp_packets_total", listener="u", direction="down"), 2)
             self.assertEqual(ug.metric("ugate_listener_bytes_total", listener="u", direction="up"), 27)
@@ -99,7 +93,7 @@ class UdpForward(unittest.TestCase):
     def test_one_client_keeps_its_entry_and_order(self):
         with self.ugate() as ug, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
             c.settimeout(5)
-            c.connect(("127.0.0.1", self.port))
+            c.connect(("127.0.0.1", ug.port("u")))
             for i in range(200):
                 c.send(b"%d" % i + b"x" * (i * 50))
                 self.assertEqual(c.recv(65536), b"echo:%d" % i + b"x" * (i * 50))
@@ -119,7 +113,7 @@ class UdpForward(unittest.TestCase):
             try:
                 for i, c in enumerate(clients):  # one after the other: they may land on different workers
                     c.settimeout(1)
-                    c.sendto(b"c%d" % i, ("127.0.0.1", self.port))
+                    c.sendto(b"c%d" % i, ("127.0.0.1", ug.port("u")))
                     if i < 2:
                         self.assertEqual(c.recv(100), b"echo:c%d" % i)
                 with self.assertRaises(socket.timeout):
@@ -134,22 +128,22 @@ class UdpForward(unittest.TestCase):
     def test_drain_ends_quiet_flows_without_waiting_for_their_idle_timeout(self):
         ug = self.ugate(idle_timeout="1h")
         with ug:
-            self.assertEqual(socat(self.port, b"before drain\n"), b"echo:before drain\n")
+            self.assertEqual(socat(ug.port("u"), b"before drain\n"), b"echo:before drain\n")
             started = time.monotonic()
             self.assertEqual(ug.stop(), 0)
             self.assertLess(time.monotonic() - started, 5, "drain_timeout is 10s: the flow ended on its own")
             self.assertIn("result=drained", ug.access_lines()[0])
 
     def test_unreachable_upstream_is_counted_and_the_process_stays_up(self):
-        dead = udp_port()  # nothing listens: the kernel answers ICMP port unreachable
-        with Ugate(f"[ {{ name: u, address: '127.0.0.1:{self.port}', protocol: udp, "
+        dead = closed_port(self.addCleanup, udp=True)  # nothing listens: the kernel answers ICMP port unreachable
+        with Ugate(f"[ {{ name: u, address: '127.0.0.1:0', protocol: udp, "
                    f"forward: '127.0.0.1:{dead}' }} ]") as ug, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
             for _ in range(3):
-                c.sendto(b"anyone?", ("127.0.0.1", self.port))
+                c.sendto(b"anyone?", ("127.0.0.1", ug.port("u")))
             wait_until(lambda: ug.metric("ugate_udp_drops_total", listener="u", reason="upstream_unreachable") >= 1,
                        what="upstream_unreachable counted")
-            self.assertEqual(socat(self.port, b"still\n"), b"")
+            self.assertEqual(socat(ug.port("u"), b"still\n"), b"")
             self.assertIsNone(ug.proc.poll())
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import UGATE, Ugate, free_port
+from harness import UGATE, Ugate, kept_port
 
 NPM_PACKAGES = ["web-push@3.6.7", "http_ece@1.2.0"]
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "webpush_peer.js")
@@ -49,7 +49,9 @@ class PushBase(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="ugate-push-")
         cls.key, cls.cert = make_cert(cls.dir)
-        cls.port = free_port()
+        # Subscribers save endpoints that name the service's origin, and the service restarts under them
+        # (test_restart_between_push_and_delivery_loses_nothing): a port fixed before it starts, kept.
+        cls.port = kept_port(cls.addClassCleanup)
         cls.env = dict(os.environ, NODE_PATH=npm_modules(), NODE_EXTRA_CA_CERTS=cls.cert)
         cls.yaml = (f"[ {{ name: push, address: '127.0.0.1:{cls.port}', protocol: webpush, "
                     f"tls: {{ cert: '{cls.cert}', key: '{cls.key}' }}, "
@@ -146,15 +148,15 @@ class WebPushInterop(PushBase):
         keys = self.node("keys")
         with open(self.path("node-keys.json"), "w") as f:
             json.dump(keys, f)
-        port = free_port()
         sub = self.path("node-sub.json")
-        with open(sub, "w") as f:
-            json.dump({"endpoint": f"https://localhost:{port}/p/abc",
-                       "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}}, f)
-        capture = subprocess.Popen(["node", PEER, "capture", str(port), self.cert, self.key, self.path("node-keys.json")],
+        capture = subprocess.Popen(["node", PEER, "capture", "0", self.cert, self.key, self.path("node-keys.json")],
                                    stdout=subprocess.PIPE, text=True, env=self.env)
         try:
-            self.assertIn("listening", capture.stdout.readline())
+            line = capture.stdout.readline()
+            self.assertIn("listening", line)
+            with open(sub, "w") as f:  # the endpoint names the port the kernel gave it
+                json.dump({"endpoint": f"https://localhost:{json.loads(line)['port']}/p/abc",
+                           "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}}, f)
             r = self.cli("send", "--to", sub, "--ttl", "90", "--topic", "t1", "--urgency", "high", "--vapid",
                          self.vapid, "--subject", "mailto:ops@example.com", "--cacert", self.cert, "ugate to npm ✓")
             self.assertTrue(r.stdout.startswith("201 "), r.stdout)

@@ -68,7 +68,8 @@ const commands = {
     const h = webPush.getVapidHeaders(audience, 'mailto:interop@example.com', v.publicKey, v.privateKey, 'aes128gcm', exp);
     out({ authorization: h.Authorization });
   },
-  // An HTTPS push endpoint for one request: checks VAPID with jws, decrypts with http_ece.
+  // An HTTPS push endpoint for one request on PORT (0: the kernel's pick, printed with `listening`):
+  // checks VAPID with jws, decrypts with http_ece.
   capture(port, cert, key, keysFile) {
     const keys = readJson(keysFile);
     const ecdh = crypto.createECDH('prime256v1');
@@ -80,7 +81,7 @@ const commands = {
         const result = {
           ttl: req.headers.ttl, topic: req.headers.topic, urgency: req.headers.urgency,
           encoding: req.headers['content-encoding'],
-          vapid: checkVapid(req.headers.authorization, `https://localhost:${port}`),
+          vapid: checkVapid(req.headers.authorization, `https://localhost:${server.address().port}`),
         };
         try {
           const plain = ece.decrypt(Buffer.concat(chunks), { version: 'aes128gcm', privateKey: ecdh, authSecret: keys.auth });
@@ -88,13 +89,13 @@ const commands = {
         } catch (e) {
           result.error = String(e);
         }
-        res.writeHead(201, { Location: `https://localhost:${port}/m/captured` });
+        res.writeHead(201, { Location: `https://localhost:${server.address().port}/m/captured` });
         res.end();
         out(result);
         server.close();
       });
     });
-    server.listen(Number(port), '127.0.0.1', () => out({ listening: true }));
+    server.listen(Number(port), '127.0.0.1', () => out({ listening: true, port: server.address().port }));
   },
   // http_ece decrypts BODY (base64url) with the node-made keys in KEYS.
   decrypt(keysFile, body) {
