@@ -91,6 +91,20 @@ class H2SessionTest : public ::testing::Test {
     server_->start();
   }
 
+  // The server answers each request 200 and hands its stream to the test.
+  void answer_and_keep(std::unique_ptr<H2Stream>& at_server) {
+    server_handler_.request = [&at_server](std::unique_ptr<H2Stream> s) {
+      s->respond(200);
+      at_server = std::move(s);
+    };
+  }
+  void answer_and_keep(std::vector<std::unique_ptr<H2Stream>>& at_server) {
+    server_handler_.request = [&at_server](std::unique_ptr<H2Stream> s) {
+      s->respond(200);
+      at_server.push_back(std::move(s));
+    };
+  }
+
   // A client stream for CONNECT `authority`, sent at once.
   std::unique_ptr<H2Stream> connect(std::string authority = "127.0.0.1:8080",
                                     std::vector<std::pair<std::string, std::string>> headers = {}) {

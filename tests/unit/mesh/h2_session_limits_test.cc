@@ -59,10 +59,7 @@ TEST_F(H2SessionTest, ZeroWindowPeerBoundsWhatAWriterQueues) {
   stingy.stream_window = 0;
   start(Settings{}, Timing{}, stingy);
   std::unique_ptr<H2Stream> at_server;
-  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
-    s->respond(200);
-    at_server = std::move(s);
-  };
+  answer_and_keep(at_server);
   auto s = connect();
   run([&]() -> asio::awaitable<void> {
     co_await wait_readable(*s);
@@ -98,10 +95,7 @@ TEST_F(H2SessionTest, WriterWakesAsTheWindowOpens) {
   small.stream_window = 24 * 1024;
   start(Settings{}, Timing{}, small);
   std::unique_ptr<H2Stream> at_server;
-  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
-    s->respond(200);
-    at_server = std::move(s);
-  };
+  answer_and_keep(at_server);
   auto s = connect();
   const std::string down = random_bytes(3 << 20, 8);
   std::string got;
@@ -234,10 +228,7 @@ TEST_F(H2SessionTest, ProxyEngineMovesBytesThroughH2Streams) {
   TcpStream client(a[0], poller_, meta), client_side(a[1], poller_, meta);
   TcpStream upstream(b[0], poller_, meta), upstream_side(b[1], poller_, meta);
   std::unique_ptr<H2Stream> at_server;
-  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
-    s->respond(200);
-    at_server = std::move(s);
-  };
+  answer_and_keep(at_server);
   auto tunnel = connect();
   std::optional<ProxyRun> near, far;
   const std::string up = random_bytes(40 << 20, 5), down = random_bytes(36 << 20, 6);

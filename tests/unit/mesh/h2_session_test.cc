@@ -33,10 +33,7 @@ TEST_F(H2SessionTest, MovesBytesBothWaysExactlyWithHalfClose) {
   std::string got_up, got_down;
   error_code up_ec, down_ec;
   std::unique_ptr<H2Stream> at_server;
-  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
-    s->respond(200);
-    at_server = std::move(s);
-  };
+  answer_and_keep(at_server);
   auto s = connect();
   run([&]() -> asio::awaitable<void> {
     co_await wait_readable(*s);
@@ -67,10 +64,7 @@ TEST_F(H2SessionTest, MovesBytesBothWaysExactlyWithHalfClose) {
 TEST_F(H2SessionTest, BytesWrittenEarlyAndAfterIdleSpellsArriveInOrder) {
   start();
   std::unique_ptr<H2Stream> at_server;
-  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
-    s->respond(200);
-    at_server = std::move(s);
-  };
+  answer_and_keep(at_server);
   auto s = connect();
   error_code ec;
   EXPECT_EQ(s->try_write(asio::buffer(std::string_view("early;")), ec), 6u) << "queued before the HEADERS went out";
@@ -127,10 +121,7 @@ TEST_F(H2SessionTest, NonSuccessAnswerEndsTheStream) {
 TEST_F(H2SessionTest, ResetsTravelBothWays) {
   start();
   std::vector<std::unique_ptr<H2Stream>> at_server;
-  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
-    s->respond(200);
-    at_server.push_back(std::move(s));
-  };
+  answer_and_keep(at_server);
   auto a = connect(), b = connect();
   run([&]() -> asio::awaitable<void> {
     while (at_server.size() < 2) co_await sleep_for(std::chrono::milliseconds(2));
@@ -153,10 +144,7 @@ TEST_F(H2SessionTest, ResetsTravelBothWays) {
 TEST_F(H2SessionTest, StalledStreamDoesNotStallTheOthers) {
   start();
   std::vector<std::unique_ptr<H2Stream>> at_server;
-  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
-    s->respond(200);
-    at_server.push_back(std::move(s));
-  };
+  answer_and_keep(at_server);
   auto stalled = connect(), busy = connect();
   const std::string big = random_bytes(32 << 20, 3);
   run([&]() -> asio::awaitable<void> {
@@ -184,10 +172,7 @@ TEST_F(H2SessionTest, WindowCreditOnlyForDeliveredBytes) {
   settings.connection_window = 1 << 20;
   start(settings);
   std::unique_ptr<H2Stream> at_server;
-  server_handler_.request = [&](std::unique_ptr<H2Stream> s) {
-    s->respond(200);
-    at_server = std::move(s);
-  };
+  answer_and_keep(at_server);
   auto s = connect();
   const std::string data = random_bytes(1 << 20, 4);
   run([&]() -> asio::awaitable<void> {

@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "transport/proxy_rig.h"
 #include "transport/tcp_stream.h"
 #include "loopback.h"
 
@@ -67,7 +68,7 @@ std::string read_to_end(int fd, int* errno_out = nullptr) {
   }
 }
 
-class ProxyTest : public ::testing::TestWithParam<bool>, public ProxyOwner {
+class ProxyTest : public ::testing::TestWithParam<bool>, public test::ProxyRig {
  protected:
   void SetUp() override {
     Pair downstream = connected_pair();
@@ -77,7 +78,6 @@ class ProxyTest : public ::testing::TestWithParam<bool>, public ProxyOwner {
     meta_ = std::make_shared<StreamMeta>();
     down_ = std::make_unique<TcpStream>(downstream.proxy_fd, poller_, meta_);
     up_ = std::make_unique<TcpStream>(upstream.proxy_fd, poller_, meta_);
-    result_ = done_.get_future();
     proxy_.emplace(*down_, *up_, pctx_, *this);
     asio::post(ctx_, [this] { proxy_->start(); });
     thread_ = std::thread([this] { ctx_.run(); });
@@ -98,27 +98,15 @@ class ProxyTest : public ::testing::TestWithParam<bool>, public ProxyOwner {
   void proxy_done(CloseReason reason) override {
     down_->close();
     up_->close();
-    done_.set_value(reason);
+    report(reason);
   }
+  CloseReason result() { return ProxyRig::result(std::chrono::seconds(10)); }
 
-  CloseReason result() {
-    EXPECT_EQ(result_.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-    return result_.get();
-  }
-
-  asio::io_context ctx_;
-  Poller poller_{ctx_};
-  BufferPool buffers_;
-  PipePool pipes_;
-  uint32_t now_ = 0, last_active_ = 0;
-  ListenerStats stats_;
-  ProxyContext pctx_{ctx_, buffers_, pipes_, GetParam(), now_, last_active_, stats_};
+  ProxyContext pctx_{context(GetParam())};
   std::shared_ptr<StreamMeta> meta_;
   std::unique_ptr<Stream> down_, up_;
   int client_ = -1, server_ = -1;
   std::optional<Proxy> proxy_;
-  std::promise<CloseReason> done_;
-  std::future<CloseReason> result_;
   std::thread thread_;
 };
 

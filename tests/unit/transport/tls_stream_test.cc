@@ -21,6 +21,7 @@
 #include "identity/tls_context.h"
 #include "transport/proxy.h"
 #include "loopback.h"
+#include "transport/proxy_rig.h"
 
 namespace ugate {
 namespace {
@@ -83,7 +84,7 @@ void write_all(int fd, const std::string& data) {
   }
 }
 
-class TlsStreamTest : public ::testing::Test, public ProxyOwner {
+class TlsStreamTest : public ::testing::Test, public test::ProxyRig {
  protected:
   void SetUp() override {
     ca_.emplace(LocalCa::init(temp_dir() + "/ca", "mesh.test"));
@@ -161,7 +162,6 @@ class TlsStreamTest : public ::testing::Test, public ProxyOwner {
     int proxy_end = test::loopback_connect(port, SOCK_NONBLOCK);
     upstream_peer_ = ::accept(listener, nullptr, nullptr);
     ::close(listener);
-    result_ = done_.get_future();
     asio::post(ctx_, [this, proxy_end] {
       up_ = std::make_unique<TcpStream>(proxy_end, poller_, meta_);
       proxy_.emplace(*tls_, *up_, pctx_, *this);
@@ -172,21 +172,11 @@ class TlsStreamTest : public ::testing::Test, public ProxyOwner {
   void proxy_done(CloseReason reason) override {
     tls_->close();
     up_->close();
-    done_.set_value(reason);
+    report(reason);
   }
+  CloseReason result() { return ProxyRig::result(std::chrono::seconds(20)); }
 
-  CloseReason result() {
-    EXPECT_EQ(result_.wait_for(std::chrono::seconds(20)), std::future_status::ready);
-    return result_.get();
-  }
-
-  asio::io_context ctx_;
-  Poller poller_{ctx_};
-  BufferPool buffers_;
-  PipePool pipes_;
-  uint32_t now_ = 0, last_active_ = 0;
-  ListenerStats stats_;
-  ProxyContext pctx_{ctx_, buffers_, pipes_, true, now_, last_active_, stats_};
+  ProxyContext pctx_{context(true)};
   std::optional<LocalCa> ca_;
   std::shared_ptr<NodeIdentity> server_id_;
   ossl::SslCtx server_ctx_;
@@ -196,8 +186,6 @@ class TlsStreamTest : public ::testing::Test, public ProxyOwner {
   std::string detail_;
   int client_ = -1, upstream_peer_ = -1;
   std::optional<Proxy> proxy_;
-  std::promise<CloseReason> done_;
-  std::future<CloseReason> result_;
   std::thread thread_;
 };
 
