@@ -19,7 +19,7 @@ with the other contenders in the same rounds, and each ugate / baseline ratio mu
 to take turns in (one run per configuration; its figures barely vary) and its targets are absolute
 KiB, not ratios; for a baseline's figures run it again with --ugate PATH.
 
-The same conventions as bench/bench.py (whose helpers this imports): every contender runs in one
+The same conventions as bench/bench.py (both run on bench/harness.py): every contender runs in one
 invocation, contenders take turns round by round, comparisons are medians of per-round ratios,
 every process is stopped by its PID, and as root the harness runs in a private network namespace.
 Run with /usr/bin/python3; see bench/RESULTS.md.
@@ -38,7 +38,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench as b  # noqa: E402  (the shared harness)
+import harness as h  # noqa: E402  (the shared harness)
 
 SECTIONS = ("throughput", "memory", "reverse")
 
@@ -47,20 +47,20 @@ class Mesh:
     """A mini CA for the run, and ugate nodes made from it; with `baseline`, both from the
     --ugate-baseline binary (its own CA, so that the twin depends on nothing of the current ugate)."""
 
-    def __init__(self, env: b.Env, procs: b.Processes, baseline: bool = False):
+    def __init__(self, env: h.Env, procs: h.Processes, baseline: bool = False):
         self.env, self.procs = env, procs
         self.binary = env.baseline if baseline else env.ugate
         self.kind = "baseline" if baseline else "ugate"  # starts each process name
         self.ca = env.workdir / ("ca-baseline" if baseline else "ca")
         if not self.binary:
-            raise b.StartError(f"{self.kind} binary not found")
+            raise h.StartError(f"{self.kind} binary not found")
         if not self.ca.exists():
             subprocess.run([self.binary, "ca", "init", "--dir", str(self.ca)], check=True, capture_output=True,
                            timeout=30)
 
     def node(self, name: str, body: str, workers: int, nodes: str = "", mesh: str = "") -> int:
         """Starts ugate node `name` (spiffe .../sa/NAME); (its admin port, its process)."""
-        admin = b.free_port()
+        admin = h.free_port()
         label = f"{self.kind}-{name}-{admin}"
         config = self.env.workdir / f"{label}.yaml"
         config.write_text(f"workers: {workers}\nstate_dir: {self.env.workdir}/state-{label}\n"
@@ -68,13 +68,13 @@ class Mesh:
                           f"identity: {{ name: {name}, ca: {{ dir: '{self.ca}' }} }}\n{nodes}\n{mesh}\n"
                           f"listeners:\n{body}")
         proc = self.procs.start(label, [self.binary, "--config", str(config)])
-        if not b.readyz(admin, timeout=15):
-            raise b.StartError(f"{label} not ready: {self.procs.log_tail(label)}")
+        if not h.readyz(admin, timeout=15):
+            raise h.StartError(f"{label} not ready: {self.procs.log_tail(label)}")
         return admin, proc
 
     def pair(self, upstream: int, workers: int, mesh: str = ""):
         """B's mesh port and A's forward to b:upstream; (A's port, A's process, B's process)."""
-        b_port, a_port = b.free_port(), b.free_port()
+        b_port, a_port = h.free_port(), h.free_port()
         _, b_proc = self.node("b", f"  - {{ name: mesh, address: '127.0.0.1:{b_port}', protocol: mesh }}\n",
                               workers, mesh=mesh)
         nodes = f"nodes:\n  b: {{ address: '127.0.0.1:{b_port}', id: spiffe://cluster.local/ns/default/sa/b }}"
@@ -83,29 +83,29 @@ class Mesh:
         return a_port, a_proc, b_proc
 
 
-def hbone(env: b.Env, workers: int, baseline: bool = False) -> b.Contender:
+def hbone(env: h.Env, workers: int, baseline: bool = False) -> h.Contender:
     """ugate A -> HBONE -> ugate B; with `baseline`, both from --ugate-baseline."""
     label = f"hbone w{workers}"
 
-    def start(procs: b.Processes, upstream: int):
+    def start(procs: h.Processes, upstream: int):
         port, a_proc, _ = Mesh(env, procs, baseline).pair(upstream, workers)
         return port, a_proc
 
-    return b.Contender(b.baseline_label(label) if baseline else label, start)
+    return h.Contender(h.baseline_label(label) if baseline else label, start)
 
 
-def stunnel(env: b.Env) -> b.Contender:
+def stunnel(env: h.Env) -> h.Contender:
     """A stunnel4 pair: plain TCP in, TLS 1.3 between the two, plain TCP out."""
 
-    def start(procs: b.Processes, upstream: int):
+    def start(procs: h.Processes, upstream: int):
         if not shutil.which("stunnel4"):
-            raise b.StartError("stunnel4 not installed (apt-get install stunnel4)")
+            raise h.StartError("stunnel4 not installed (apt-get install stunnel4)")
         key, cert = env.workdir / "stunnel.key", env.workdir / "stunnel.crt"
         if not cert.exists():
             subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                             "-nodes", "-days", "1", "-subj", "/CN=bench", "-keyout", str(key), "-out", str(cert)],
                            check=True, capture_output=True, timeout=30)
-        tls_port, port = b.free_port(), b.free_port()
+        tls_port, port = h.free_port(), h.free_port()
         common = "foreground = yes\npid =\nsyslog = no\ndebug = 3\nsslVersionMin = TLSv1.3\n"
         server = env.workdir / f"stunnel-server-{tls_port}.conf"
         server.write_text(common + f"[s]\naccept = 127.0.0.1:{tls_port}\nconnect = 127.0.0.1:{upstream}\n"
@@ -113,21 +113,21 @@ def stunnel(env: b.Env) -> b.Contender:
         client = env.workdir / f"stunnel-client-{port}.conf"
         client.write_text(common + f"[c]\nclient = yes\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{tls_port}\n")
         s_proc = procs.start(f"stunnel-server-{tls_port}", ["stunnel4", str(server)])
-        b.wait_listening(procs, f"stunnel-server-{tls_port}", s_proc, tls_port)
+        h.wait_listening(procs, f"stunnel-server-{tls_port}", s_proc, tls_port)
         c_proc = procs.start(f"stunnel-client-{port}", ["stunnel4", str(client)])
-        b.wait_listening(procs, f"stunnel-client-{port}", c_proc, port)
+        h.wait_listening(procs, f"stunnel-client-{port}", c_proc, port)
         return port, c_proc
 
-    return b.Contender("stunnel4", start)
+    return h.Contender("stunnel4", start)
 
 
-def iperf(procs: b.Processes, server_port: int, port: int, seconds: int, parallel: int) -> float:
+def iperf(procs: h.Processes, server_port: int, port: int, seconds: int, parallel: int) -> float:
     server = procs.start("iperf3-server", ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(server_port)])
     try:
-        b.wait_listening(procs, "iperf3-server", server, server_port)
+        h.wait_listening(procs, "iperf3-server", server, server_port)
         cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-P", str(parallel), "-J"]
         done = subprocess.run(cmd, capture_output=True, timeout=seconds + 30)
-    except (b.StartError, subprocess.TimeoutExpired) as e:
+    except (h.StartError, subprocess.TimeoutExpired) as e:
         raise RuntimeError(str(e))
     finally:
         procs.stop(server)
@@ -140,25 +140,25 @@ def iperf(procs: b.Processes, server_port: int, port: int, seconds: int, paralle
     return report["end"]["sum_received"]["bits_per_second"] / 1e9
 
 
-def section_throughput(env: b.Env) -> b.Report:
+def section_throughput(env: h.Env) -> h.Report:
     seconds, workers = env.args.seconds, env.args.workers
     hb = f"hbone w{workers}"
-    contenders = b.with_baseline(env, [b.direct(), stunnel(env), hbone(env, workers)],
+    contenders = h.with_baseline(env, [h.direct(), stunnel(env), hbone(env, workers)],
                                  lambda c: hbone(env, workers, baseline=True) if c.label == hb else None)
     rows, raw = [], {}
-    with b.Processes(env.workdir) as procs:
-        server_port = b.free_port()
-        ports = b.start_contenders(procs, contenders, server_port)
+    with h.Processes(env.workdir) as procs:
+        server_port = h.free_port()
+        ports = h.start_contenders(procs, contenders, server_port)
         for parallel in (1, 8):
             print(f"  -- {parallel} stream(s)")
-            results = b.run_rounds(env, ports, lambda port: iperf(procs, server_port, port, seconds, parallel),
+            results = h.run_rounds(env, ports, lambda port: iperf(procs, server_port, port, seconds, parallel),
                                    lambda v: f"{v:.2f} Gbit/s")
             raw[f"P{parallel}"] = results
             for label, values in results.items():
-                rows.append([label, parallel, b.fmt(b.median_of(values)), " ".join(b.fmt(v, 1) for v in values),
-                             b.fmt(b.ratio(values, results.get("direct", []))),
-                             b.fmt(b.ratio(values, results.get("stunnel4", [])))])
-    report = b.Report(f"HBONE throughput, iperf3 {seconds} s x {env.args.rounds} rounds (Gbit/s)",
+                rows.append([label, parallel, h.fmt(h.median_of(values)), " ".join(h.fmt(v, 1) for v in values),
+                             h.fmt(h.ratio(values, results.get("direct", []))),
+                             h.fmt(h.ratio(values, results.get("stunnel4", [])))])
+    report = h.Report(f"HBONE throughput, iperf3 {seconds} s x {env.args.rounds} rounds (Gbit/s)",
                       "Method: `iperf3 -c -t S -P N` to a fresh `iperf3 -s -1`: directly; through a stunnel4 "
                       "pair (TLS 1.3, EC P-256 certificate); through ugate A (`forward: b:PORT`) -> HBONE "
                       f"(HTTP/2 CONNECT over mTLS, ztunnel's windows) -> ugate B (`protocol: mesh`), {workers} "
@@ -168,26 +168,26 @@ def section_throughput(env: b.Env) -> b.Report:
     report.rows = rows
     p1, p8 = raw["P1"], raw["P8"]
     if hb in p1 and "stunnel4" in p1:
-        report.check(f"{hb} / stunnel4, 1 stream", b.ratio(p1[hb], p1["stunnel4"]), ">= 2", lambda v: v >= 2)
+        report.check(f"{hb} / stunnel4, 1 stream", h.ratio(p1[hb], p1["stunnel4"]), ">= 2", lambda v: v >= 2)
     if hb in p1 and "direct" in p1:
-        report.check(f"{hb} / direct, 1 stream (reported)", b.ratio(p1[hb], p1["direct"]), "-", lambda v: True)
+        report.check(f"{hb} / direct, 1 stream (reported)", h.ratio(p1[hb], p1["direct"]), "-", lambda v: True)
     if hb in p8 and hb in p1:
         # Linear up to the worker count: 8 streams should carry workers x one stream's rate.
-        scale = b.ratio(p8[hb], [v and v * workers for v in p1[hb]])
+        scale = h.ratio(p8[hb], [v and v * workers for v in p1[hb]])
         report.check(f"{hb}: 8 streams / ({workers} x 1 stream)", scale, ">= 0.8", lambda v: v >= 0.8)
-    b.check_baseline(report, p1, note=", 1 stream")
-    b.check_baseline(report, p8, note=", 8 streams")
+    h.check_baseline(report, p1, note=", 1 stream")
+    h.check_baseline(report, p8, note=", 8 streams")
     return report
 
 
-def reverse_ugate(env: b.Env, workers: int, baseline: bool = False) -> b.Contender:
+def reverse_ugate(env: h.Env, workers: int, baseline: bool = False) -> h.Contender:
     """Gateway G forwards to b:PORT; B (no listener) keeps a reverse connection to G. With
     `baseline`, both from --ugate-baseline."""
     label = f"ugate reverse w{workers}"
 
-    def start(procs: b.Processes, upstream: int):
+    def start(procs: h.Processes, upstream: int):
         mesh = Mesh(env, procs, baseline)
-        g_port, port = b.free_port(), b.free_port()
+        g_port, port = h.free_port(), h.free_port()
         _, g_proc = mesh.node("gw", f"  - {{ name: mesh, address: '127.0.0.1:{g_port}', protocol: mesh }}\n"
                                     f"  - {{ name: to-b, address: '127.0.0.1:{port}', forward: 'b:{upstream}' }}\n",
                               workers, nodes="nodes:\n  b: { id: spiffe://cluster.local/ns/default/sa/b }")
@@ -202,15 +202,15 @@ def reverse_ugate(env: b.Env, workers: int, baseline: bool = False) -> b.Contend
             time.sleep(0.05)
         return port, g_proc
 
-    return b.Contender(b.baseline_label(label) if baseline else label, start)
+    return h.Contender(h.baseline_label(label) if baseline else label, start)
 
 
-def ssh_reverse(env: b.Env, tty: bool) -> b.Contender:
+def ssh_reverse(env: h.Env, tty: bool) -> h.Contender:
     """`ssh -R`: the client side (beside the server) forwards a port on the sshd side back to it."""
 
-    def start(procs: b.Processes, upstream: int):
+    def start(procs: h.Processes, upstream: int):
         if not shutil.which("ssh") or not os.path.exists("/usr/sbin/sshd"):
-            raise b.StartError("openssh-server / openssh-client not installed")
+            raise h.StartError("openssh-server / openssh-client not installed")
         d = env.workdir / "ssh"
         if not d.exists():
             d.mkdir()
@@ -219,49 +219,49 @@ def ssh_reverse(env: b.Env, tty: bool) -> b.Contender:
                                timeout=30)
             (d / "authorized_keys").write_text((d / "user.pub").read_text())
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
-        sshd_port, port = b.free_port(), b.free_port()
+        sshd_port, port = h.free_port(), h.free_port()
         cfg = d / f"sshd-{sshd_port}.conf"
         cfg.write_text(f"Port {sshd_port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile none\n"
                        f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nPasswordAuthentication no\n"
                        "PermitRootLogin prohibit-password\nUsePAM no\nAllowTcpForwarding yes\n")
         sshd = procs.start(f"sshd-{sshd_port}", ["/usr/sbin/sshd", "-D", "-e", "-f", str(cfg)])
-        b.wait_listening(procs, f"sshd-{sshd_port}", sshd, sshd_port)
+        h.wait_listening(procs, f"sshd-{sshd_port}", sshd, sshd_port)
         argv = ["ssh", "-i", str(d / "user"), "-p", str(sshd_port), "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
                 "-R", f"127.0.0.1:{port}:127.0.0.1:{upstream}"]
         argv += ["-tt", "root@127.0.0.1", "sleep", "600"] if tty else ["-N", "root@127.0.0.1"]
         name = f"ssh-{'tt' if tty else 'N'}-{port}"
         client = procs.start(name, argv, pipe_stdio=tty)  # -tt wants a stdin to read from
-        b.wait_listening(procs, name, client, port)
+        h.wait_listening(procs, name, client, port)
         return port, client
 
-    return b.Contender("ssh -R -tt" if tty else "ssh -R -N", start)
+    return h.Contender("ssh -R -tt" if tty else "ssh -R -N", start)
 
 
-def section_reverse(env: b.Env) -> b.Report:
+def section_reverse(env: h.Env) -> h.Report:
     seconds, workers, count = env.args.seconds, env.args.workers, env.args.latency_count
     ug = f"ugate reverse w{workers}"
-    contenders = b.with_baseline(
-        env, [b.direct(), reverse_ugate(env, workers), ssh_reverse(env, False), ssh_reverse(env, True)],
+    contenders = h.with_baseline(
+        env, [h.direct(), reverse_ugate(env, workers), ssh_reverse(env, False), ssh_reverse(env, True)],
         lambda c: reverse_ugate(env, workers, baseline=True) if c.label == ug else None)
     raw = {}
-    with b.Processes(env.workdir) as procs:
-        server_port = b.free_port()
-        ports = b.start_contenders(procs, contenders, server_port)
+    with h.Processes(env.workdir) as procs:
+        server_port = h.free_port()
+        ports = h.start_contenders(procs, contenders, server_port)
         print("  -- iperf3, 1 stream")
-        raw["iperf"] = b.run_rounds(env, ports, lambda port: iperf(procs, server_port, port, seconds, 1),
+        raw["iperf"] = h.run_rounds(env, ports, lambda port: iperf(procs, server_port, port, seconds, 1),
                                     lambda v: f"{v:.2f} Gbit/s")
-    with b.Processes(env.workdir) as procs:
-        ports = b.start_contenders(procs, contenders, b.start_echo(env, procs))
+    with h.Processes(env.workdir) as procs:
+        ports = h.start_contenders(procs, contenders, h.start_echo(env, procs))
         print("  -- latency")
-        raw["latency"] = b.run_rounds(
-            env, ports, lambda port: b.run_loadgen(env, ["latency", "--target", f"127.0.0.1:{port}", "--count",
+        raw["latency"] = h.run_rounds(
+            env, ports, lambda port: h.run_loadgen(env, ["latency", "--target", f"127.0.0.1:{port}", "--count",
                                                          str(count), "--size", "1024"], timeout=120),
             lambda v: f"p50 {v['p50_us']:.1f} us  p99 {v['p99_us']:.1f} us")
     thr = raw["iperf"]
     p50 = {k: [v and v["p50_us"] for v in vs] for k, vs in raw["latency"].items()}
     p99 = {k: [v and v["p99_us"] for v in vs] for k, vs in raw["latency"].items()}
-    report = b.Report(
+    report = h.Report(
         f"reverse path beside ssh -R: iperf3 {seconds} s, {count} x 1 KiB round trips, {env.args.rounds} rounds",
         "Method: the client talks to the gateway side, the server sits beside the node behind it. ugate: "
         f"gateway G (`forward: b:PORT`, {workers} worker(s)) and node B with `remote_accept: [gw]` (its "
@@ -271,43 +271,43 @@ def section_reverse(env: b.Env) -> b.Report:
         "TCP_NODELAY on the client). 'added' is the median of per-round differences against direct.",
         ["contender", "Gbit/s", "vs direct", "p50 us", "p99 us", "p99/p50", "added p50 us"], raw=raw)
     for label in thr:
-        report.rows.append([label, b.fmt(b.median_of(thr[label])), b.fmt(b.ratio(thr[label], thr.get("direct", []))),
-                            b.fmt(b.median_of(p50.get(label, [])), 1), b.fmt(b.median_of(p99.get(label, [])), 1),
-                            b.fmt(b.ratio(p99.get(label, []), p50.get(label, []))),
-                            b.fmt(b.diff(p50.get(label, []), p50.get("direct", [])), 1)])
+        report.rows.append([label, h.fmt(h.median_of(thr[label])), h.fmt(h.ratio(thr[label], thr.get("direct", []))),
+                            h.fmt(h.median_of(p50.get(label, [])), 1), h.fmt(h.median_of(p99.get(label, [])), 1),
+                            h.fmt(h.ratio(p99.get(label, []), p50.get(label, []))),
+                            h.fmt(h.diff(p50.get(label, []), p50.get("direct", [])), 1)])
     for ssh in ("ssh -R -N", "ssh -R -tt"):
         if ug in thr and ssh in thr:
-            report.check(f"{ug} / {ssh} throughput", b.ratio(thr[ug], thr[ssh]), ">= 2", lambda v: v >= 2)
-            added_ug = b.diff(p50[ug], p50.get("direct", []))
-            added_ssh = b.diff(p50[ssh], p50.get("direct", []))
+            report.check(f"{ug} / {ssh} throughput", h.ratio(thr[ug], thr[ssh]), ">= 2", lambda v: v >= 2)
+            added_ug = h.diff(p50[ug], p50.get("direct", []))
+            added_ssh = h.diff(p50[ssh], p50.get("direct", []))
             if added_ug is not None and added_ssh is not None:
                 report.check(f"{ug} added p50 - {ssh} added p50 (us)", added_ug - added_ssh, "<= 0",
                              lambda v: v <= 0, digits=1)
     if ug in p50:
-        report.check(f"{ug} p99 / p50", b.ratio(p99[ug], p50[ug]), "<= 2", lambda v: v <= 2)
-    b.check_baseline(report, thr, note=" throughput")
-    b.check_baseline(report, p50, higher_is_better=False, note=" p50")
+        report.check(f"{ug} p99 / p50", h.ratio(p99[ug], p50[ug]), "<= 2", lambda v: v <= 2)
+    h.check_baseline(report, thr, note=" throughput")
+    h.check_baseline(report, p50, higher_is_better=False, note=" p50")
     return report
 
 
-def idle_streams(env: b.Env, procs: b.Processes, count: int, per_connection: int, report: b.Report) -> dict:
+def idle_streams(env: h.Env, procs: h.Processes, count: int, per_connection: int, report: h.Report) -> dict:
     """Holds `count` idle streams through A -> B; RSS growth of each side."""
     mesh = f"mesh: {{ streams_per_connection: {per_connection} }}"
-    echo_port = b.start_echo(env, procs)
+    echo_port = h.start_echo(env, procs)
     a_port, a_proc, b_proc = Mesh(env, procs).pair(echo_port, env.args.workers, mesh=mesh)
-    b.check_idle(env)
+    h.check_idle(env)
     time.sleep(1)
-    before = {"A": b.rss_kib(a_proc.pid), "B": b.rss_kib(b_proc.pid)}
-    fds_before = {"A": b.open_fds(a_proc.pid), "B": b.open_fds(b_proc.pid)}
+    before = {"A": h.rss_kib(a_proc.pid), "B": h.rss_kib(b_proc.pid)}
+    fds_before = {"A": h.open_fds(a_proc.pid), "B": h.open_fds(b_proc.pid)}
     client = procs.start(f"idle-{a_port}", [env.loadgen, "idle", "--target", f"127.0.0.1:{a_port}",
                                             "--count", str(count)], pipe_stdio=True)
     try:
-        status = json.loads(b.read_line(client, timeout=300) or "{}")
-        if b.read_line(client, timeout=5) != "ready":
+        status = json.loads(h.read_line(client, timeout=300) or "{}")
+        if h.read_line(client, timeout=5) != "ready":
             raise RuntimeError(f"idle client did not get ready: {procs.log_tail(f'idle-{a_port}')}")
         time.sleep(1)
-        after = {"A": b.rss_kib(a_proc.pid), "B": b.rss_kib(b_proc.pid)}
-        fds = {"A": b.open_fds(a_proc.pid), "B": b.open_fds(b_proc.pid)}
+        after = {"A": h.rss_kib(a_proc.pid), "B": h.rss_kib(b_proc.pid)}
+        fds = {"A": h.open_fds(a_proc.pid), "B": h.open_fds(b_proc.pid)}
     finally:
         procs.stop(client)
     opened = status.get("open", 0)
@@ -322,9 +322,9 @@ def idle_streams(env: b.Env, procs: b.Processes, count: int, per_connection: int
         out[side] = {"rss_before_kib": before[side], "rss_after_kib": after[side], "growth_kib": growth,
                      "fds": fds[side], "connections": connections}
         report.rows.append([side, per_connection, opened, connections, fds[side], before[side], after[side],
-                            b.fmt(growth / opened if opened else None)])
+                            h.fmt(growth / opened if opened else None)])
         print(f"  {side}: {opened} streams, {per_connection} a connection: RSS {before[side]} -> {after[side]} KiB "
-              f"({b.fmt(growth / opened if opened else None)} KiB per stream), {fds[side]} fds")
+              f"({h.fmt(growth / opened if opened else None)} KiB per stream), {fds[side]} fds")
     for p in (a_proc, b_proc):
         procs.stop(p)
     return out
@@ -339,11 +339,11 @@ def stream_and_connection_cost(pooled: dict, single: dict, side: str) -> tuple[f
     return (g1 - c * c1) / n1, c
 
 
-def section_memory(env: b.Env) -> b.Report:
+def section_memory(env: h.Env) -> h.Report:
     count, few = env.args.idle_streams, env.args.idle_connections
     if env.baseline:
         print("  note: no baseline twin in this section (one run per configuration, absolute targets)")
-    report = b.Report(
+    report = h.Report(
         f"memory per idle HBONE stream ({count} streams) and per pooled connection",
         "Method: A forwards to b:ECHO through HBONE; `ugate-loadgen idle` opens the streams one at a time, each "
         "with a 1-byte round trip (so B has dialled the echo server), and holds them; VmRSS of A and of B "
@@ -354,9 +354,9 @@ def section_memory(env: b.Env) -> b.Report:
         f"socket buffers are not in RSS. {env.args.workers} worker(s) each.",
         ["side", "streams a connection", "streams", "connections", "fds", "RSS before KiB", "RSS after KiB",
          "KiB per stream"])
-    with b.Processes(env.workdir) as procs:
+    with h.Processes(env.workdir) as procs:
         pooled = idle_streams(env, procs, count, 100, report)
-    with b.Processes(env.workdir) as procs:
+    with h.Processes(env.workdir) as procs:
         single = idle_streams(env, procs, few, 1, report)
     report.raw = {"pooled": pooled, "single": single}
     for side in ("A", "B"):
@@ -378,7 +378,7 @@ def parse_args(argv):
     p.add_argument("--idle-connections", type=int, default=2000,
                    help="streams held with one connection each (run 2 of the memory test)")
     p.add_argument("--latency-count", type=int, default=20000, help="round trips per latency run (reverse)")
-    p.add_argument("--ugate", default=str(b.ROOT / "build/ugate"))
+    p.add_argument("--ugate", default=str(h.ROOT / "build/ugate"))
     p.add_argument("--ugate-baseline", help="an earlier ugate binary, run beside --ugate in the same rounds "
                    "(throughput, reverse; not memory); each ratio ugate / baseline must stay >= 0.97")
     p.add_argument("--loadgen")
@@ -394,7 +394,7 @@ def parse_args(argv):
 
 def main(argv) -> int:
     args = parse_args(argv)
-    netns = "host namespace" if args.host_netns or os.geteuid() != 0 else b.enter_private_netns()
+    netns = "host namespace" if args.host_netns or os.geteuid() != 0 else h.enter_private_netns()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     missing = [t for t in ("iperf3", "stunnel4", "openssl", "ssh") if not shutil.which(t)]
     if missing:
@@ -407,7 +407,7 @@ def main(argv) -> int:
         print(f"error: baseline binary not found at {args.ugate_baseline}")
         return 1
     with tempfile.TemporaryDirectory(prefix="ugate-mesh-bench-") as tmp:
-        env = b.Env(args, Path(tmp), b.find_loadgen(args, Path(tmp)), args.ugate, args.ugate_baseline)
+        env = h.Env(args, Path(tmp), h.find_loadgen(args, Path(tmp)), args.ugate, args.ugate_baseline)
         sections = {"throughput": section_throughput, "memory": section_memory, "reverse": section_reverse}
         reports = {}
         started = time.monotonic()

@@ -10,7 +10,7 @@ Sections:
            rate: each message carries its send time; a long-poll receives, decrypts and acknowledges.
 
 npm packages go into build/release/npm (as the integration tests do), never into the tree.
-Standard library only (plus bench.py beside it); run with /usr/bin/python3. See bench/RESULTS.md.
+Standard library only (plus harness.py beside it); run with /usr/bin/python3. See bench/RESULTS.md.
 """
 import argparse
 import fcntl
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402  (the harness: processes, CPU check, statistics, report)
+import harness as h  # noqa: E402  (the harness: processes, CPU check, statistics, report)
 
 ROOT = Path(__file__).resolve().parent.parent
 NPM_PACKAGES = ["web-push@3.6.7", "http_ece@1.2.0"]
@@ -47,17 +47,17 @@ def run_json(argv, env=None, timeout=120) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def section_crypto(args, node_env) -> bench.Report:
+def section_crypto(args, node_env) -> h.Report:
     results = {"ugate": [], "npm": []}
     busy = []
     for r in range(args.rounds):
-        busy.append(bench.busy_cpu_percent(0.5))
+        busy.append(h.busy_cpu_percent(0.5))
         order = [("ugate", [args.tool, "crypto", str(args.seconds)]),
                  ("npm", ["node", str(ROOT / "bench/webpush_crypto.js"), str(args.seconds)])]
         for name, argv in (order if r % 2 == 0 else order[::-1]):
             results[name].append(run_json(argv, env=node_env))
             print(f"  round {r + 1} {name}: {results[name][-1]}")
-    report = bench.Report(
+    report = h.Report(
         "Web Push crypto (RFC 8291 aes128gcm, 100-octet message, one thread)",
         f"{args.rounds} rounds of {args.seconds} s per operation; ugate-webpush-bench vs Node "
         f"{subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()} with npm "
@@ -69,9 +69,9 @@ def section_crypto(args, node_env) -> bench.Report:
         u = [x[f"{op}_per_s"] for x in results["ugate"]]
         n = [x[f"{op}_per_s"] for x in results["npm"]]
         floor = [x[f"{op}_floor_per_s"] for x in results["ugate"]]
-        ratio, ceiling = bench.ratio(u, n), bench.ratio(floor, n)
-        report.rows.append([label, bench.fmt(bench.median_of(u), 0), bench.fmt(bench.median_of(n), 0),
-                            bench.fmt(ratio), bench.fmt(bench.median_of(floor), 0), bench.fmt(ceiling)])
+        ratio, ceiling = h.ratio(u, n), h.ratio(floor, n)
+        report.rows.append([label, h.fmt(h.median_of(u), 0), h.fmt(h.median_of(n), 0),
+                            h.fmt(ratio), h.fmt(h.median_of(floor), 0), h.fmt(ceiling)])
         report.check(f"{label} ugate / npm", ratio, ">= 5x", lambda v: v >= 5)
         # The P-256 work alone (key pair and ECDH for a sender, ECDH for a receiver) is
         # the most any encryptor on OpenSSL can reach: the ratio no implementation passes.
@@ -81,38 +81,38 @@ def section_crypto(args, node_env) -> bench.Report:
     return report
 
 
-def section_latency(args, workdir: Path) -> bench.Report:
+def section_latency(args, workdir: Path) -> h.Report:
     key, cert = workdir / "push.key", workdir / "push.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", key, "-out", cert, "-subj", "/CN=localhost", "-days", "1",
                     "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True, timeout=30)
-    port, admin = bench.free_port(), bench.free_port()
+    port, admin = h.free_port(), h.free_port()
     config = workdir / "ugate.yaml"
     config.write_text(f"workers: 1\nstate_dir: {workdir}/state\nadmin: {{ address: 127.0.0.1:{admin} }}\n"
                       f"access_log: {{ path: off }}\nlog_level: warn\n"
                       f"listeners: [ {{ name: push, address: '127.0.0.1:{port}', protocol: webpush, "
                       f"tls: {{ cert: '{cert}', key: '{key}' }}, webpush: {{ max_pending: 100000 }} }} ]\n")
     rows, raw, busy = [], [], []
-    with bench.Processes(workdir) as procs:
+    with h.Processes(workdir) as procs:
         procs.start("ugate", [args.ugate, "--config", str(config)])
-        if not bench.readyz(admin, 10):
+        if not h.readyz(admin, 10):
             raise RuntimeError("ugate did not become ready: " + procs.log_tail("ugate"))
         for r in range(args.rounds):
-            busy.append(bench.busy_cpu_percent(0.5))
+            busy.append(h.busy_cpu_percent(0.5))
             result = run_json([args.tool, "latency", f"https://localhost:{port}", str(cert), str(args.rate),
                                str(args.count)], timeout=args.count / args.rate + 120)
             print(f"  round {r + 1}: {result}")
             raw.append(result)
-            rows.append([str(r + 1), str(result["received"]), f"{result['achieved_rate']:.0f}", bench.fmt(result["p50_ms"]),
-                         bench.fmt(result["p99_ms"]), bench.fmt(result["max_ms"]), str(result["late_sends"])])
-    report = bench.Report(
+            rows.append([str(r + 1), str(result["received"]), f"{result['achieved_rate']:.0f}", h.fmt(result["p50_ms"]),
+                         h.fmt(result["p99_ms"]), h.fmt(result["max_ms"]), str(result["late_sends"])])
+    report = h.Report(
         f"Web Push push-to-delivery latency at {args.rate:.0f} msg/s through one gateway",
         f"{args.count} messages per round over 8 HTTPS connections (encrypt + POST /p/...), one long-poll "
         "receiving (decrypt) and 2 connections acknowledging (DELETE /m/...), all in ugate-webpush-bench; "
         "ugate with 1 worker, the push service on its control thread, SQLite store in a temp dir. "
         "Latency = receive time - send start, same clock. `msg/s sent` is the rate achieved; `late` counts sends that started over 1 ms after their slot.",
         ["round", "received", "msg/s sent", "p50 ms", "p99 ms", "max ms", "late"])
-    med = lambda key: bench.fmt(bench.median_of([x[key] for x in raw]))
+    med = lambda key: h.fmt(h.median_of([x[key] for x in raw]))
     report.rows = rows + [["median", "", "", med("p50_ms"), med("p99_ms"), med("max_ms"), ""]]
     report.raw = {"rounds": raw}
     report.busy = max(busy)
