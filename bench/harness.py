@@ -495,8 +495,9 @@ def find_loadgen(args, workdir: Path) -> str:
     if built.exists():
         return str(built)
     out = workdir / "ugate-loadgen"
-    print(f"note: {built} not found; compiling bench/loadgen.cc with g++")
-    subprocess.run(["g++", "-O2", "-std=c++20", str(ROOT / "bench/loadgen.cc"), "-o", str(out)], check=True)
+    print(f"note: {built} not found; compiling bench/loadgen*.cc with g++")
+    sources = [str(f) for f in sorted((ROOT / "bench").glob("loadgen*.cc"))]
+    subprocess.run(["g++", "-O2", "-std=c++20", *sources, "-o", str(out)], check=True)
     return str(out)
 
 
