@@ -25,19 +25,16 @@ and the doors section with its peers' configs is bench/doors.py.
 import argparse
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from doors import section_doors
-from harness import (ROOT, Env, Processes, Report, StartError, best, check_baseline, check_idle, diff, direct,
-                     enter_private_netns, find_loadgen, fmt, floor_relay, free_port, haproxy, median_of, open_fds,
-                     ratio, read_line, rss_kib, run_loadgen, run_rounds, socat, start_contenders, start_echo, ugate,
-                     wait_listening, with_baseline)
+from harness import (ROOT, Env, Processes, Report, StartError, begin_run, best, check_baseline, check_idle, described,
+                     diff, direct, find_loadgen, fmt, floor_relay, free_port, haproxy, iperf3, median_of, open_fds,
+                     publish, ratio, read_line, rss_kib, run_loadgen, run_rounds, run_sections, socat,
+                     start_contenders, start_echo, ugate, with_baseline)
 
 SECTIONS = ("iperf", "connrate", "memory", "latency", "doors")
 
@@ -53,28 +50,8 @@ def section_iperf(env: Env) -> Report:
         server_port = free_port()
         ports = start_contenders(procs, contenders, server_port)
 
-        def measure(port: int) -> float:
-            # A fresh one-test server each time, so a contender that breaks a test cannot leave
-            # the server busy for the next one.
-            server = procs.start("iperf3-server",
-                                 ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(server_port)])
-            try:
-                wait_listening(procs, "iperf3-server", server, server_port)
-                cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-J"]
-                done = subprocess.run(cmd, capture_output=True, timeout=seconds + 20)
-            except (StartError, subprocess.TimeoutExpired) as e:
-                raise RuntimeError(str(e))
-            finally:
-                procs.stop(server)
-            try:
-                report = json.loads(done.stdout)
-            except json.JSONDecodeError:
-                raise RuntimeError(f"iperf3 printed no JSON: {done.stderr.decode().strip()}")
-            if "error" in report:
-                raise RuntimeError(f"iperf3: {report['error']}")
-            return report["end"]["sum_received"]["bits_per_second"] / 1e9
-
-        results = run_rounds(env, ports, measure, lambda v: f"{v:.2f} Gbit/s")
+        results = run_rounds(env, ports, lambda port: iperf3(procs, server_port, port, seconds),
+                             lambda v: f"{v:.2f} Gbit/s")
 
     report = Report(f"iperf3 single stream, {seconds} s x {env.args.rounds} rounds (Gbit/s)",
                     "Method: `iperf3 -c -t S` through each contender to a fresh `iperf3 -s -1`; "
@@ -259,54 +236,31 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--rounds and --seconds must be >= 1")
     return args
 
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    # Before any child starts: every contender inherits the namespace. Needs root (CAP_SYS_ADMIN).
-    if args.host_netns or os.geteuid() != 0:
-        netns = "host namespace"
-    else:
-        netns = enter_private_netns()
-    # A SIGTERM to the harness unwinds like Ctrl-C, so the `finally`/`with` blocks stop every child.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    missing = [tool for tool in ("iperf3", "haproxy", "socat") if not shutil.which(tool)]
-    if missing:
-        print(f"error: missing peer tools: {', '.join(missing)} (apt-get install {' '.join(missing)})")
+    netns = begin_run(args, ("iperf3", "haproxy", "socat"))
+    if netns is None:
         return 1
     with tempfile.TemporaryDirectory(prefix="ugate-bench-") as tmp:
         workdir = Path(tmp)
         ugate_bin = args.ugate if os.access(args.ugate, os.X_OK) else None
         if ugate_bin:
-            version = subprocess.run([ugate_bin, "--version"], capture_output=True, text=True, timeout=10)
-            ugate_desc = f"{ugate_bin} ({version.stdout.strip() or 'version unknown'})"
+            ugate_desc = described(ugate_bin)
         else:
             ugate_desc = "not found (skipped)"
             print(f"NOTE: ugate binary not found at {args.ugate} (build it with `make build`); "
                   "the ugate contenders are skipped.")
         env = Env(args, workdir, find_loadgen(args, workdir), ugate_bin, args.ugate_baseline)
         if args.ugate_baseline:
-            version = subprocess.run([args.ugate_baseline, "--version"], capture_output=True, text=True, timeout=10)
-            ugate_desc += f"; baseline: {args.ugate_baseline} ({version.stdout.strip() or 'version unknown'})"
-        sections = {"iperf": section_iperf, "connrate": section_connrate,
-                    "memory": section_memory, "latency": section_latency, "doors": section_doors}
-        reports: dict[str, Report] = {}
-        started = time.monotonic()
-        for name in args.only:
-            print(f"\n-- {name} --")
-            env.busy.clear()
-            reports[name] = sections[name](env)
-            reports[name].busy = max(env.busy, default=None)
-        elapsed = time.monotonic() - started
+            ugate_desc += "; baseline: " + described(args.ugate_baseline)
+        reports, elapsed = run_sections(env, {"iperf": section_iperf, "connrate": section_connrate,
+                                              "memory": section_memory, "latency": section_latency,
+                                              "doors": section_doors})
 
     header = (f"ugate bench, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
               f"{args.rounds} rounds, {elapsed:.0f} s, {netns}; ugate: {ugate_desc}")
-    print("\n" + header + "\n\n" + "\n\n".join(r.text() for r in reports.values()))
-    if args.markdown:
-        args.markdown.write_text(f"_{header}_\n\n" + "\n\n".join(r.markdown() for r in reports.values()) + "\n")
-        print(f"\nmarkdown written to {args.markdown}")
-    if args.json:
-        raw = {"header": header, "sections": {name: r.raw for name, r in reports.items()}}
-        args.json.write_text(json.dumps(raw, indent=1))
-        print(f"json written to {args.json}")
+    publish(header, reports, args.markdown, args.json)
     return 0
 
 

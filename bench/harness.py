@@ -14,10 +14,12 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -376,6 +378,28 @@ def run_loadgen(env: Env, argv: list[str], timeout: float) -> dict:
     return json.loads(done.stdout)
 
 
+def iperf3(procs: Processes, server_port: int, port: int, seconds: int, parallel: int = 1) -> float:
+    """Gbit/s received by `iperf3 -c -t SECONDS -P PARALLEL` through 127.0.0.1:port to a fresh
+    `iperf3 -s -1` on server_port: a fresh one-test server each time, so a contender that breaks a
+    test cannot leave the server busy for the next one. RuntimeError when there is no figure."""
+    server = procs.start("iperf3-server", ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(server_port)])
+    try:
+        wait_listening(procs, "iperf3-server", server, server_port)
+        cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-P", str(parallel), "-J"]
+        done = subprocess.run(cmd, capture_output=True, timeout=seconds + 30)
+    except (StartError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(str(e))
+    finally:
+        procs.stop(server)
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"iperf3 printed no JSON: {done.stderr.decode().strip()}")
+    if "error" in report:
+        raise RuntimeError(f"iperf3: {report['error']}")
+    return report["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
 def start_contenders(procs: Processes, contenders: list[Contender], upstream: int,
                      started: dict | None = None) -> dict[str, int]:
     """Start each contender once for the whole section; returns label -> port for those that run
@@ -485,7 +509,54 @@ def verdict(met: bool | None) -> str:
     return {True: "MET", False: "MISSED", None: "not measured"}[met]
 
 
-# ---- set-up ----------------------------------------------------------------------------------
+# ---- set-up and running a script ------------------------------------------------------------
+
+def begin_run(args: argparse.Namespace, tools: tuple[str, ...]) -> str | None:
+    """What a script does first: checks that `tools` are installed (None, having said which are not,
+    when some are missing); as root without --host-netns, moves into a private network namespace
+    (before any child starts: every contender inherits it; see enter_private_netns); and makes a
+    SIGTERM unwind like Ctrl-C, so the `with` blocks stop every child. Returns the namespace's
+    description, for the report's header."""
+    missing = [tool for tool in tools if not shutil.which(tool)]
+    if missing:
+        print(f"error: missing peer tools: {', '.join(missing)} (apt-get install {' '.join(missing)})")
+        return None
+    netns = "host namespace" if args.host_netns or os.geteuid() != 0 else enter_private_netns()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return netns
+
+
+def described(binary: str) -> str:
+    """`BINARY (what BINARY --version says)`, for a report's header."""
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    return f"{binary} ({version.stdout.strip() or 'version unknown'})"
+
+
+def run_sections(env: Env, sections: dict[str, Callable[[Env], "Report"]]) -> tuple[dict[str, "Report"], float]:
+    """Runs the sections that --only names, in its order: (name -> report, seconds taken). A report's
+    `busy` is the most CPU other work took while its section ran (check_idle's samples)."""
+    reports = {}
+    started = time.monotonic()
+    for name in env.args.only:
+        print(f"\n-- {name} --")
+        env.busy.clear()
+        reports[name] = sections[name](env)
+        reports[name].busy = max(env.busy, default=None)
+    return reports, time.monotonic() - started
+
+
+def publish(header: str, reports: dict[str, "Report"], markdown: Path | None, json_path: Path | None = None):
+    """Prints the header and every report; writes them as markdown and the raw figures as JSON
+    where asked."""
+    print("\n" + header + "\n\n" + "\n\n".join(r.text() for r in reports.values()))
+    if markdown:
+        markdown.write_text(f"_{header}_\n\n" + "\n\n".join(r.markdown() for r in reports.values()) + "\n")
+        print(f"\nmarkdown written to {markdown}")
+    if json_path:
+        json_path.write_text(json.dumps({"header": header, "sections": {n: r.raw for n, r in reports.items()}},
+                                        indent=1))
+        print(f"json written to {json_path}")
+
 
 def find_loadgen(args, workdir: Path) -> str:
     """The CMake-built tool, or else a fresh standalone build (handy before the root CMake works)."""

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -121,25 +120,6 @@ def stunnel(env: h.Env) -> h.Contender:
     return h.Contender("stunnel4", start)
 
 
-def iperf(procs: h.Processes, server_port: int, port: int, seconds: int, parallel: int) -> float:
-    server = procs.start("iperf3-server", ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(server_port)])
-    try:
-        h.wait_listening(procs, "iperf3-server", server, server_port)
-        cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-P", str(parallel), "-J"]
-        done = subprocess.run(cmd, capture_output=True, timeout=seconds + 30)
-    except (h.StartError, subprocess.TimeoutExpired) as e:
-        raise RuntimeError(str(e))
-    finally:
-        procs.stop(server)
-    try:
-        report = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        raise RuntimeError(f"iperf3 printed no JSON: {done.stderr.decode().strip()}")
-    if "error" in report:
-        raise RuntimeError(f"iperf3: {report['error']}")
-    return report["end"]["sum_received"]["bits_per_second"] / 1e9
-
-
 def section_throughput(env: h.Env) -> h.Report:
     seconds, workers = env.args.seconds, env.args.workers
     hb = f"hbone w{workers}"
@@ -151,7 +131,7 @@ def section_throughput(env: h.Env) -> h.Report:
         ports = h.start_contenders(procs, contenders, server_port)
         for parallel in (1, 8):
             print(f"  -- {parallel} stream(s)")
-            results = h.run_rounds(env, ports, lambda port: iperf(procs, server_port, port, seconds, parallel),
+            results = h.run_rounds(env, ports, lambda port: h.iperf3(procs, server_port, port, seconds, parallel),
                                    lambda v: f"{v:.2f} Gbit/s")
             raw[f"P{parallel}"] = results
             for label, values in results.items():
@@ -249,7 +229,7 @@ def section_reverse(env: h.Env) -> h.Report:
         server_port = h.free_port()
         ports = h.start_contenders(procs, contenders, server_port)
         print("  -- iperf3, 1 stream")
-        raw["iperf"] = h.run_rounds(env, ports, lambda port: iperf(procs, server_port, port, seconds, 1),
+        raw["iperf"] = h.run_rounds(env, ports, lambda port: h.iperf3(procs, server_port, port, seconds),
                                     lambda v: f"{v:.2f} Gbit/s")
     with h.Processes(env.workdir) as procs:
         ports = h.start_contenders(procs, contenders, h.start_echo(env, procs))
@@ -394,11 +374,8 @@ def parse_args(argv):
 
 def main(argv) -> int:
     args = parse_args(argv)
-    netns = "host namespace" if args.host_netns or os.geteuid() != 0 else h.enter_private_netns()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    missing = [t for t in ("iperf3", "stunnel4", "openssl", "ssh") if not shutil.which(t)]
-    if missing:
-        print(f"error: missing peer tools: {', '.join(missing)} (apt-get install {' '.join(missing)})")
+    netns = h.begin_run(args, ("iperf3", "stunnel4", "openssl", "ssh"))
+    if netns is None:
         return 1
     if not os.access(args.ugate, os.X_OK):
         print(f"error: ugate binary not found at {args.ugate} (make build)")
@@ -408,29 +385,13 @@ def main(argv) -> int:
         return 1
     with tempfile.TemporaryDirectory(prefix="ugate-mesh-bench-") as tmp:
         env = h.Env(args, Path(tmp), h.find_loadgen(args, Path(tmp)), args.ugate, args.ugate_baseline)
-        sections = {"throughput": section_throughput, "memory": section_memory, "reverse": section_reverse}
-        reports = {}
-        started = time.monotonic()
-        for name in args.only:
-            print(f"\n-- {name} --")
-            env.busy.clear()
-            reports[name] = sections[name](env)
-            reports[name].busy = max(env.busy, default=None)
-        elapsed = time.monotonic() - started
-    version = subprocess.run([args.ugate, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        reports, elapsed = h.run_sections(env, {"throughput": section_throughput, "memory": section_memory,
+                                                "reverse": section_reverse})
     header = (f"ugate mesh bench, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {args.rounds} rounds, "
-              f"{elapsed:.0f} s, {netns}; ugate: {args.ugate} ({version})")
+              f"{elapsed:.0f} s, {netns}; ugate: {h.described(args.ugate)}")
     if args.ugate_baseline:
-        version = subprocess.run([args.ugate_baseline, "--version"], capture_output=True, text=True,
-                                 timeout=10).stdout.strip()
-        header += f"; baseline: {args.ugate_baseline} ({version or 'version unknown'})"
-    print("\n" + header + "\n\n" + "\n\n".join(r.text() for r in reports.values()))
-    if args.markdown:
-        args.markdown.write_text(f"_{header}_\n\n" + "\n\n".join(r.markdown() for r in reports.values()) + "\n")
-        print(f"\nmarkdown written to {args.markdown}")
-    if args.json:
-        args.json.write_text(json.dumps({"header": header, "sections": {n: r.raw for n, r in reports.items()}},
-                                        indent=1))
+        header += "; baseline: " + h.described(args.ugate_baseline)
+    h.publish(header, reports, args.markdown, args.json)
     return 0
 
 

@@ -133,16 +133,14 @@ def main(argv) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     node_env = dict(os.environ, NODE_PATH=str(npm_modules(ROOT / "build/release/npm")))
     started = time.monotonic()
-    reports = []
+    reports = {}
     with tempfile.TemporaryDirectory(prefix="ugate-webpush-bench-") as tmp:
         for name in args.only.split(","):
             print(f"\n-- {name} --")
-            reports.append(section_crypto(args, node_env) if name == "crypto" else section_latency(args, Path(tmp)))
+            reports[name] = section_crypto(args, node_env) if name == "crypto" else section_latency(args, Path(tmp))
     header = (f"ugate webpush bench, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
               f"{args.rounds} rounds, {time.monotonic() - started:.0f} s")
-    print("\n" + header + "\n\n" + "\n\n".join(r.text() for r in reports))
-    if args.markdown:
-        args.markdown.write_text(f"_{header}_\n\n" + "\n\n".join(r.markdown() for r in reports) + "\n")
+    h.publish(header, reports, args.markdown)
     return 0
 
 
