@@ -3,9 +3,11 @@ an implementation we did not write, to check ugate's HBONE both ways.
 
 H2Client opens CONNECT streams on one connection (h2c, or TLS when given a
 wrapped socket); H2ConnectServer accepts CONNECT streams and tunnels each to
-its :authority over TCP, answering 200 only once that connection is up.
+its :authority over TCP, answering 200 only once that connection is up (its
+connections are accepted by harness.Server, a thread each).
 Both are blocking and bounded by timeouts; flow control is honoured.
 """
+import hashlib
 import socket
 import threading
 import time
@@ -16,6 +18,8 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+
+from harness import RandomStream, Server
 
 
 class StreamState:
@@ -128,6 +132,16 @@ class H2Client:
             raise ConnectionResetError(f"stream {sid} reset with code {st.reset}")
         return bytes(st.data)
 
+    def both_ways(self, sid, total, seed):
+        """harness.both_ways_client over stream `sid`: sends `total` seeded bytes (then END_STREAM)
+        and reads to the end of the stream; (sha of what went, (count, sha) of what came)."""
+        up = RandomStream(seed, total)
+        for chunk in up:
+            self.send(sid, chunk)
+        self.end(sid)
+        got = self.receive_all(sid)
+        return up.sha.hexdigest(), (len(got), hashlib.sha256(got).hexdigest())
+
     def wait_reset(self, sid):
         st = self.streams[sid]
         self._until(lambda: st.reset is not None)
@@ -148,35 +162,21 @@ class H2ConnectServer:
     502 when the connection is refused)."""
 
     def __init__(self, wrap=None):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.wrap = wrap  # e.g. an ssl.SSLContext.wrap_socket for TLS
         self.requests = []  # (authority, headers) of every CONNECT seen
         self.connections = 0
-        self.errors = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.server = Server(self._serve, backlog=64)
+        self.port = self.server.port
+        self.errors = self.server.errors  # what a connection raised (a failed handshake too)
 
     def close(self):
-        self.sock.close()
-
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+        self.server.close()
 
     def _serve(self, s):
-        try:
-            if self.wrap:
-                s = self.wrap(s)
-            _ServerConnection(self, s).run()
-        except Exception as e:  # reported through self.errors
-            self.errors.append(e)
+        self.connections += 1
+        if self.wrap:
+            s = self.wrap(s)
+        _ServerConnection(self, s).run()
 
 
 class _ServerConnection:

@@ -342,6 +342,17 @@ def both_ways_server(total, seed):
     return handler, results
 
 
+def both_ways_client(sock, total, seed):
+    """The client of both_ways_server: sends `total` seeded bytes (then EOF) while reading to EOF;
+    (sha of what went, (count, sha) of what came)."""
+    up = RandomStream(seed, total)
+    sender = threading.Thread(target=send_stream, args=(sock, up))
+    sender.start()
+    got = recv_digest(sock)
+    sender.join()
+    return up.sha.hexdigest(), got
+
+
 def recv_all(sock):
     out = b""
     while True:

@@ -69,14 +69,8 @@ class CaptureRedirect(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.c, cls.s = Netns("rc"), Netns("rs")
-        try:
-            cls._setup()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def _setup(cls):
+        # A class cleanup runs even when the rest of this set-up fails (tearDownClass would not).
+        cls.addClassCleanup(cls.clean_up)
         c, s = cls.c, cls.s
         link(c, "c0", s, "s0")
         add_addr(c, "c0", "10.77.0.1/24")
@@ -106,7 +100,7 @@ class CaptureRedirect(unittest.TestCase):
         cls.ug.start()
 
     @classmethod
-    def tearDownClass(cls):
+    def clean_up(cls):
         if getattr(cls, "ug", None):
             cls.ug.__exit__(None, None, None)
         for srv in getattr(cls, "servers", []):

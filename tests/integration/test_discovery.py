@@ -49,14 +49,8 @@ class LocalDiscovery(unittest.TestCase):
         cls.br = Netns("dbr")
         cls.ns = [Netns(f"dn{i}") for i in range(3)]
         cls.nodes = []
-        try:
-            cls._setup()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def _setup(cls):
+        # A class cleanup runs even when the rest of this set-up fails (tearDownClass would not).
+        cls.addClassCleanup(cls.clean_up)
         cls.br.run("ip", "link", "add", "br0", "type", "bridge")
         cls.br.run("ip", "link", "set", "br0", "up")
         for i, ns in enumerate(cls.ns):
@@ -85,7 +79,7 @@ class LocalDiscovery(unittest.TestCase):
         cls.started = time.monotonic()
 
     @classmethod
-    def tearDownClass(cls):
+    def clean_up(cls):
         for ug in cls.nodes:
             ug.__exit__(None, None, None)
         for ns in cls.ns + [cls.br]:

@@ -5,8 +5,8 @@ import threading
 import time
 import unittest
 
-from harness import (RandomStream, Server, Ugate, both_ways_server, closed_port, echo, recv_all, recv_digest,
-                     send_stream, tcp_listener_yaml, wait_until)
+from harness import (Server, Ugate, both_ways_client, both_ways_server, closed_port, echo, recv_all, tcp_listener_yaml,
+                     wait_until)
 
 MIB = 1 << 20
 
@@ -18,14 +18,10 @@ class BulkTransfer(unittest.TestCase):
         server = Server(handler)
         with Ugate(f"[ {tcp_listener_yaml('bulk', 0, f'127.0.0.1:{server.port}', splice=str(splice).lower())} ]") as ug:
             with socket.create_connection(("127.0.0.1", ug.port("bulk"))) as c:
-                up = RandomStream(1, total)
-                sender = threading.Thread(target=send_stream, args=(c, up))
-                sender.start()
-                got = recv_digest(c)
-                sender.join()
+                sent, got = both_ways_client(c, total, 1)
             wait_until(lambda: "received" in server_side and "sent" in server_side, what="server done")
             self.assertEqual(server.errors, [])
-            self.assertEqual(server_side["received"], (total, up.sha.hexdigest()), "upstream got the client's bytes")
+            self.assertEqual(server_side["received"], (total, sent), "upstream got the client's bytes")
             self.assertEqual(got, (total, server_side["sent"]), "client got the upstream's bytes")
             wait_until(lambda: ug.metric("ugate_listener_closed_total", listener="bulk") == 1, what="stream closed")
             self.assertEqual(ug.metric("ugate_listener_bytes_total", listener="bulk", direction="up"), total)

@@ -2,7 +2,6 @@
 goes through an HBONE tunnel (HTTP/2 CONNECT over mTLS) from A's pool to B's
 mesh port; interop both ways with python3-h2 over TLS."""
 import contextlib
-import hashlib
 import json
 import os
 import resource
@@ -17,8 +16,8 @@ import time
 import unittest
 
 from h2peer import H2Client, H2ConnectServer
-from harness import (UGATE, HttpOrigin, RandomStream, Server, Ugate, access_fields, both_ways_server, closed_port, curl,
-                     recv_all, recv_digest, send_stream, tcp_listener_yaml, wait_until)
+from harness import (UGATE, HttpOrigin, Server, Ugate, access_fields, both_ways_client, both_ways_server, closed_port,
+                     curl, recv_all, tcp_listener_yaml, wait_until)
 
 MIB = 1 << 20
 TD = "cluster.local"
@@ -120,16 +119,6 @@ class EchoMany:
         self.sock.close()
 
 
-def exchange(sock, total, seed):
-    """Sends `total` seeded bytes (then EOF) while reading to EOF: (sha of what went, (count, sha) of what came)."""
-    up = RandomStream(seed, total)
-    sender = threading.Thread(target=send_stream, args=(sock, up))
-    sender.start()
-    got = recv_digest(sock)
-    sender.join()
-    return up.sha.hexdigest(), got
-
-
 def reset_within(test, port, seconds):
     """A client of `port` is reset (the stream failed) within `seconds`."""
     start = time.monotonic()
@@ -167,7 +156,7 @@ class TwoNodes(unittest.TestCase):
             self.assertEqual(len(b_id), 52)
             with self.node_a(mesh_address(b), server.port, b_id=b_id) as a:
                 with socket.create_connection(("127.0.0.1", a.port("to-b"))) as c:
-                    sent, got = exchange(c, total, 6)
+                    sent, got = both_ways_client(c, total, 6)
                 wait_until(lambda: "sent" in server_side, what="server done")
                 self.assertEqual(server.errors, [])
                 self.assertEqual(server_side["received"], (total, sent), "B's server got A's client bytes")
@@ -307,7 +296,7 @@ class ThreeNodes(unittest.TestCase):
                                self.nodes(mesh_address(g), mesh_address(c)), workers=1) as a:
             for i in range(2):  # the second stream reuses both connections
                 with socket.create_connection(("127.0.0.1", a.port("to-c"))) as conn:
-                    sent, got = exchange(conn, total, 10 + i)
+                    sent, got = both_ways_client(conn, total, 10 + i)
                 wait_until(lambda: "sent" in server_side, what="server done")
                 self.assertEqual(server_side.pop("received"), (total, sent))
                 self.assertEqual(got, (total, server_side.pop("sent")))
@@ -429,15 +418,11 @@ class Interop(unittest.TestCase):
             c = H2Client(tls)
             sid = c.connect(f"127.0.0.1:{server.port}", [("baggage", "k8s.namespace.name=default")])
             self.assertEqual(c.response(sid)[":status"], "200")
-            up = RandomStream(12, total)
-            for chunk in up:
-                c.send(sid, chunk)
-            c.end(sid)
-            got = c.receive_all(sid)
+            sent, got = c.both_ways(sid, total, 12)
             c.close()
             wait_until(lambda: "sent" in server_side, what="upstream done")
-            self.assertEqual(server_side["received"], (total, up.sha.hexdigest()))
-            self.assertEqual((len(got), hashlib.sha256(got).hexdigest()), (total, server_side["sent"]))
+            self.assertEqual(server_side["received"], (total, sent))
+            self.assertEqual(got, (total, server_side["sent"]))
             self.assertEqual(b.stop(), 0)
             [line] = access_fields(b, lambda f: f["listener"] == "mesh")
             self.assertEqual(line["peer_spiffe"], spiffe("py"))
