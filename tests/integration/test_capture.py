@@ -3,7 +3,6 @@ namespaces the tests create and delete."""
 import json
 import os
 import socket
-import subprocess
 import unittest
 
 from harness import UGATE, Server, access_fields, recv_all, wait_until

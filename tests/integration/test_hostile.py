@@ -3,7 +3,6 @@ proxy in front of a slow origin; HTTP/2 clients that grant no window, reset ever
 send a header block HPACK cannot take, or never finish their preface. Each must be counted and
 closed by its own reason, memory must stay bounded, and the process must live on."""
 import asyncio
-import http.client
 import os
 import resource
 import socket

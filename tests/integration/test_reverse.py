@@ -9,9 +9,10 @@ import socket
 import time
 import unittest
 
-from harness import UGATE, Server, Ugate, access_fields, curl, kept_port, recv_all, tcp_listener_yaml, wait_until
-from netns import NetnsUgate, Netns, add_addr, link, sh, unavailable
-from test_mesh import Mesh, exchange, mesh_address, mesh_listener, reset_within, spiffe
+from harness import (UGATE, Server, Ugate, access_fields, both_ways_client, kept_port, recv_all, tcp_listener_yaml,
+                     wait_until)
+from netns import NetnsUgate, Netns, add_addr, link, unavailable
+from test_mesh import Mesh, mesh_address, mesh_listener, reset_within, spiffe
 
 MIB = 1 << 20
 
@@ -54,7 +55,7 @@ class ReverseLoopback(unittest.TestCase):
             # handshake, so on G's other worker it goes through a bridge.
             for i in range(n):
                 with socket.create_connection(("127.0.0.1", port)) as c:
-                    sent, got = exchange(c, total if i < 2 else 1000, i)
+                    sent, got = both_ways_client(c, total if i < 2 else 1000, i)
                     self.assertEqual(got[1], sent)
             self.assertEqual(g.metric("ugate_mesh_bridged_streams_total"), 0)
             for i in range(n):
@@ -64,7 +65,7 @@ class ReverseLoopback(unittest.TestCase):
                     while b"\r\n\r\n" not in head:
                         head += c.recv(1)
                     self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
-                    sent, got = exchange(c, total if i < 2 else 1000, 100 + i)
+                    sent, got = both_ways_client(c, total if i < 2 else 1000, 100 + i)
                     self.assertEqual(got[1], sent)
             self.assertEqual(g.metric("ugate_mesh_connections_total", role="pool"), 0, "G dialled nothing")
             self.assertGreater(g.metric("ugate_mesh_bridged_streams_total"), 0)
