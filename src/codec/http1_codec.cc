@@ -31,12 +31,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-Parsed error(std::string_view why) {
-  Parsed p;
-  p.status = Status::kError;
-  p.error = why;
-  return p;
-}
 
 // "HTTP/1.x": the minor version, or -1.
 int parse_version(std::string_view v) {
@@ -44,41 +38,42 @@ int parse_version(std::string_view v) {
   return v[7] - '0';
 }
 
-std::optional<std::string_view> parse_request_line(std::string_view line, Head& h) {
+// The first line into `h`; nullopt when it is valid.
+std::optional<Error> parse_request_line(std::string_view line, Head& h) {
   auto sp1 = line.find(' ');
   auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
-    return "request line is not METHOD TARGET VERSION";
+    return Error::kBadRequestLine;
   std::string_view method = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (!is_token(method)) return "invalid method";
+  if (!is_token(method)) return Error::kBadMethod;
   if (target.empty() || !std::all_of(target.begin(), target.end(), [](char c) {
         return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) != 0x7f;
       }))
-    return "invalid request target";
+    return Error::kBadTarget;
   h.minor = parse_version(line.substr(sp2 + 1));
-  if (h.minor < 0) return "not HTTP/1.0 or HTTP/1.1";
+  if (h.minor < 0) return Error::kBadVersion;
   h.method = method;
   h.target = target;
   return std::nullopt;
 }
 
-std::optional<std::string_view> parse_status_line(std::string_view line, Head& h) {
+std::optional<Error> parse_status_line(std::string_view line, Head& h) {
   h.minor = parse_version(line.substr(0, 8));
-  if (h.minor < 0 || line.size() < 12 || line[8] != ' ') return "status line is not HTTP/1.x CODE REASON";
+  if (h.minor < 0 || line.size() < 12 || line[8] != ' ') return Error::kBadStatusLine;
   std::string_view code = line.substr(9, 3);
   if (!std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }) || code[0] == '0')
-    return "invalid status code";
-  if (line.size() > 12 && line[12] != ' ') return "invalid status code";
+    return Error::kBadStatus;
+  if (line.size() > 12 && line[12] != ' ') return Error::kBadStatus;
   h.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
   h.reason = line.size() > 13 ? line.substr(13) : std::string_view();
   return std::nullopt;
 }
 
-using FirstLine = std::optional<std::string_view> (*)(std::string_view, Head&);
+using FirstLine = std::optional<Error> (*)(std::string_view, Head&);
 
-Parsed parse_head(std::span<const uint8_t> bytes, FirstLine first_line) {
+Result<Head, Error> parse_head(std::span<const uint8_t> bytes, FirstLine first_line) {
   std::string_view in(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  Parsed p;
+  Head head;
   size_t pos = 0;
   bool first = true;
   int blank_lines = 0;
@@ -89,28 +84,27 @@ Parsed parse_head(std::span<const uint8_t> bytes, FirstLine first_line) {
     for (size_t i = 0; i < partial.size(); ++i) {
       unsigned char c = static_cast<unsigned char>(partial[i]);
       if (c == '\r' && i + 1 == partial.size()) continue;  // the line's end (or its LF is still to come)
-      if (!is_field_byte(c)) return error(c == '\r' ? "CR not followed by LF" : "control character in the head");
+      if (!is_field_byte(c)) return c == '\r' ? Error::kCrWithoutLf : Error::kControlCharacter;
     }
-    if (eol == std::string_view::npos) return p;  // need more
-    if (partial.empty() || partial.back() != '\r') return error("line ends without CR");
+    if (eol == std::string_view::npos) return Error::kNeedMore;
+    if (partial.empty() || partial.back() != '\r') return Error::kLineWithoutCr;
     std::string_view line = partial.substr(0, partial.size() - 1);
     pos = eol + 1;
     if (first && line.empty() && ++blank_lines <= 2) continue;  // a stray CRLF after a previous body
     if (first) {
-      if (auto why = first_line(line, p.head)) return error(*why);
+      if (auto why = first_line(line, head)) return *why;
       first = false;
       continue;
     }
     if (line.empty()) {
-      p.status = Status::kDone;
-      p.used = pos;
-      return p;
+      head.size = pos;
+      return head;
     }
-    if (line.front() == ' ' || line.front() == '\t') return error("obsolete line folding");
+    if (line.front() == ' ' || line.front() == '\t') return Error::kObsoleteFolding;
     auto colon = line.find(':');
-    if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) return error("invalid header line");
-    if (p.head.headers.size() >= kMaxHeaders) return error("too many headers");
-    p.head.headers.push_back({std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1)))});
+    if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) return Error::kBadHeaderLine;
+    if (head.headers.size() >= kMaxHeaders) return Error::kTooManyHeaders;
+    head.headers.push_back({std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1)))});
   }
 }
 
@@ -156,6 +150,33 @@ std::string last_coding(const Head& h, bool& present) {
 
 }  // namespace
 
+std::string_view to_string(Error e) {
+  switch (e) {
+    case Error::kNeedMore: return "incomplete head";
+    case Error::kCrWithoutLf: return "CR not followed by LF";
+    case Error::kControlCharacter: return "control character in the head";
+    case Error::kLineWithoutCr: return "line ends without CR";
+    case Error::kBadRequestLine: return "request line is not METHOD TARGET VERSION";
+    case Error::kBadMethod: return "invalid method";
+    case Error::kBadTarget: return "invalid request target";
+    case Error::kBadVersion: return "not HTTP/1.0 or HTTP/1.1";
+    case Error::kBadStatusLine: return "status line is not HTTP/1.x CODE REASON";
+    case Error::kBadStatus: return "invalid status code";
+    case Error::kObsoleteFolding: return "obsolete line folding";
+    case Error::kBadHeaderLine: return "invalid header line";
+    case Error::kTooManyHeaders: return "too many headers";
+    case Error::kTooLarge: return "head too large";
+    case Error::kBadContentLength: return "invalid Content-Length";
+    case Error::kLengthWithChunked: return "Content-Length beside Transfer-Encoding";
+    case Error::kNotChunked: return "Transfer-Encoding does not end in chunked";
+    case Error::kChunkedHttp10: return "Transfer-Encoding in an HTTP/1.0 request";
+    case Error::kBadChunkedBody: return "invalid chunked body";
+    case Error::kNotHttpUri: return "not an absolute http:// URI";
+    case Error::kBadAuthority: return "invalid authority";
+  }
+  return "invalid HTTP/1 message";
+}
+
 const std::string* Head::find(std::string_view name) const {
   for (const auto& h : headers)
     if (iequals(h.name, name)) return &h.value;
@@ -175,39 +196,42 @@ bool Head::lists(std::string_view name, std::string_view token) const {
   return false;
 }
 
-Parsed parse_request_head(std::span<const uint8_t> in) { return parse_head(in, parse_request_line); }
-Parsed parse_response_head(std::span<const uint8_t> in) { return parse_head(in, parse_status_line); }
+Result<Head, Error> parse_request_head(std::span<const uint8_t> in) { return parse_head(in, parse_request_line); }
+Result<Head, Error> parse_response_head(std::span<const uint8_t> in) { return parse_head(in, parse_status_line); }
 
-std::optional<Framing> request_framing(const Head& r) {
+Result<Framing, Error> request_framing(const Head& r) {
   bool te = false;
   std::string coding = last_coding(r, te);
   auto length = content_length(r);
-  if (!length) return std::nullopt;
+  if (!length) return Error::kBadContentLength;
   if (te) {
     // Both, or a body whose end only the connection's close would mark, are refused.
-    if (*length || coding != "chunked" || r.minor == 0) return std::nullopt;
+    if (*length) return Error::kLengthWithChunked;
+    if (coding != "chunked") return Error::kNotChunked;
+    if (r.minor == 0) return Error::kChunkedHttp10;
     return Framing{BodyKind::kChunked, 0};
   }
   if (*length) return **length ? Framing{BodyKind::kLength, **length} : Framing{};
   return Framing{};
 }
 
-std::optional<Framing> response_framing(const Head& r, std::string_view request_method) {
+Result<Framing, Error> response_framing(const Head& r, std::string_view request_method) {
   if (iequals(request_method, "HEAD") || r.status < 200 || r.status == 204 || r.status == 304) return Framing{};
   bool te = false;
   std::string coding = last_coding(r, te);
   if (te) return coding == "chunked" ? Framing{BodyKind::kChunked, 0} : Framing{BodyKind::kUntilClose, 0};
   auto length = content_length(r);
-  if (!length) return std::nullopt;
+  if (!length) return Error::kBadContentLength;
   if (*length) return Framing{BodyKind::kLength, **length};
   return Framing{BodyKind::kUntilClose, 0};
 }
 
-size_t ChunkedScanner::scan(std::span<const uint8_t> in) {
+Result<size_t, Error> ChunkedScanner::scan(std::span<const uint8_t> in) {
+  if (state_ == State::kError) return Error::kBadChunkedBody;
   size_t i = 0;
   auto fail = [&] {
     state_ = State::kError;
-    return i;
+    return Error::kBadChunkedBody;
   };
   while (i < in.size() && state_ != State::kDone && state_ != State::kError) {
     if (state_ == State::kData) {
@@ -279,27 +303,31 @@ size_t ChunkedScanner::scan(std::span<const uint8_t> in) {
   return i;
 }
 
-std::optional<AbsoluteUri> parse_absolute_uri(std::string_view target) {
+Result<AbsoluteUri, Error> parse_absolute_uri(std::string_view target) {
   constexpr std::string_view scheme = "http://";
-  if (target.size() < scheme.size() || !iequals(target.substr(0, scheme.size()), scheme)) return std::nullopt;
+  if (target.size() < scheme.size() || !iequals(target.substr(0, scheme.size()), scheme)) return Error::kNotHttpUri;
   std::string_view rest = target.substr(scheme.size());
   size_t end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, end);
   std::string_view path = end == std::string_view::npos ? std::string_view() : rest.substr(end);
   path = path.substr(0, path.find('#'));
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return Error::kBadAuthority;
   AbsoluteUri uri;
   uri.authority = authority;
   // Without a port the default one applies; a bracketed IPv6 literal keeps its brackets.
   bool has_port = authority.back() != ']' && authority.find(':') != std::string_view::npos;
   auto hp = parse_host_port(has_port ? std::string(authority) : std::string(authority) + ":80");
-  if (!hp) return std::nullopt;
+  if (!hp) return Error::kBadAuthority;
   uri.destination = *hp;
   uri.path = path.empty() || path.front() != '/' ? "/" + std::string(path) : std::string(path);
   return uri;
 }
 
-std::optional<HostPort> parse_authority(std::string_view target) { return parse_host_port(target); }
+Result<HostPort, Error> parse_authority(std::string_view target) {
+  auto hp = parse_host_port(target);
+  if (!hp) return Error::kBadAuthority;
+  return std::move(*hp);
+}
 
 bool is_hop_by_hop(const Head& head, std::string_view name) {
   for (std::string_view h : {"connection", "keep-alive", "proxy-connection", "te", "upgrade", "proxy-authorization",

@@ -9,24 +9,6 @@ namespace ip = boost::asio::ip;
 
 enum AddressType : uint8_t { kIpv4 = 1, kDomain = 3, kIpv6 = 4 };
 
-template <typename T>
-Parsed<T> error(std::string_view why, std::optional<Reply> reply = std::nullopt) {
-  Parsed<T> p;
-  p.status = Status::kError;
-  p.error = why;
-  p.reply = reply;
-  return p;
-}
-
-template <typename T>
-Parsed<T> done(size_t used, T value) {
-  Parsed<T> p;
-  p.status = Status::kDone;
-  p.used = used;
-  p.value = std::move(value);
-  return p;
-}
-
 // A domain name as getaddrinfo will see it: printable ASCII without spaces.
 bool plausible_name(std::span<const uint8_t> name) {
   if (name.empty()) return false;
@@ -35,32 +17,28 @@ bool plausible_name(std::span<const uint8_t> name) {
   return true;
 }
 
-// ATYP ADDR PORT at the start of `in`: the target and the bytes it took, or
-// 0 bytes for "need more", or an error.
+// ATYP ADDR PORT at the start of `in`: the target and the bytes it took.
 struct Address {
-  Status status;
-  size_t used = 0;
   HostPort target;
-  std::string_view error;
-  std::optional<Reply> reply;
+  size_t size = 0;
 };
 
-Address parse_address(std::span<const uint8_t> in) {
-  if (in.empty()) return {Status::kNeedMore};
+Result<Address, Error> parse_address(std::span<const uint8_t> in) {
+  if (in.empty()) return Error::kNeedMore;
   size_t addr_len = 0, skip = 1;
   switch (in[0]) {
     case kIpv4: addr_len = 4; break;
     case kIpv6: addr_len = 16; break;
     case kDomain:
-      if (in.size() < 2) return {Status::kNeedMore};
+      if (in.size() < 2) return Error::kNeedMore;
       addr_len = in[1];
       skip = 2;
       break;
-    default: return {Status::kError, 0, {}, "unknown address type", Reply::kAddressTypeNotSupported};
+    default: return Error::kUnknownAddressType;
   }
-  if (in.size() < skip + addr_len + 2) return {Status::kNeedMore};
+  if (in.size() < skip + addr_len + 2) return Error::kNeedMore;
   std::span<const uint8_t> addr = in.subspan(skip, addr_len);
-  Address out{Status::kDone, skip + addr_len + 2};
+  Address out{{}, skip + addr_len + 2};
   if (in[0] == kIpv4) {
     ip::address_v4::bytes_type b;
     std::memcpy(b.data(), addr.data(), 4);
@@ -70,7 +48,7 @@ Address parse_address(std::span<const uint8_t> in) {
     std::memcpy(b.data(), addr.data(), 16);
     out.target.host = ip::address_v6(b).to_string();
   } else {
-    if (!plausible_name(addr)) return {Status::kError, 0, {}, "invalid domain name", Reply::kHostUnreachable};
+    if (!plausible_name(addr)) return Error::kBadDomainName;
     out.target.host.assign(addr.begin(), addr.end());
   }
   out.target.port = static_cast<uint16_t>(in[skip + addr_len] << 8 | in[skip + addr_len + 1]);
@@ -100,56 +78,85 @@ std::string reply_for(Reply rep, const ip::address& a, uint16_t port) {
 
 }  // namespace
 
-Parsed<Greeting> parse_greeting(std::span<const uint8_t> in) {
-  if (in.empty()) return {};
-  if (in[0] != kVersion) return error<Greeting>("not SOCKS version 5");
-  if (in.size() < 2) return {};
+std::string_view to_string(Error e) {
+  switch (e) {
+    case Error::kNeedMore: return "incomplete message";
+    case Error::kNotVersion5: return "not SOCKS version 5";
+    case Error::kNoMethods: return "no authentication methods offered";
+    case Error::kNotAuthVersion1: return "not username/password version 1";
+    case Error::kEmptyUser: return "empty username";
+    case Error::kRequestNotVersion5: return "request is not SOCKS version 5";
+    case Error::kBindNotSupported: return "BIND is not supported";
+    case Error::kUnknownCommand: return "unknown command";
+    case Error::kUnknownAddressType: return "unknown address type";
+    case Error::kBadDomainName: return "invalid domain name";
+    case Error::kShortDatagram: return "datagram shorter than its header";
+    case Error::kReservedNotZero: return "reserved bytes are not zero";
+    case Error::kFragmented: return "fragments are not supported";
+  }
+  return "invalid SOCKS5 message";
+}
+
+std::optional<Reply> error_reply(Error e) {
+  switch (e) {
+    case Error::kBindNotSupported:
+    case Error::kUnknownCommand: return Reply::kCommandNotSupported;
+    case Error::kUnknownAddressType: return Reply::kAddressTypeNotSupported;
+    case Error::kBadDomainName: return Reply::kHostUnreachable;
+    default: return std::nullopt;
+  }
+}
+
+Result<Greeting, Error> parse_greeting(std::span<const uint8_t> in) {
+  if (in.empty()) return Error::kNeedMore;
+  if (in[0] != kVersion) return Error::kNotVersion5;
+  if (in.size() < 2) return Error::kNeedMore;
   size_t n = in[1];
-  if (n == 0) return error<Greeting>("no authentication methods offered");
-  if (in.size() < 2 + n) return {};
+  if (n == 0) return Error::kNoMethods;
+  if (in.size() < 2 + n) return Error::kNeedMore;
   Greeting g;
   for (uint8_t m : in.subspan(2, n)) {
     if (m == static_cast<uint8_t>(Method::kNoAuth)) g.no_auth = true;
     if (m == static_cast<uint8_t>(Method::kUserPass)) g.user_pass = true;
   }
-  return done(2 + n, g);
+  g.size = 2 + n;
+  return g;
 }
 
-Parsed<Credentials> parse_credentials(std::span<const uint8_t> in) {
-  if (in.empty()) return {};
-  if (in[0] != kAuthVersion) return error<Credentials>("not username/password version 1");
-  if (in.size() < 2) return {};
+Result<Credentials, Error> parse_credentials(std::span<const uint8_t> in) {
+  if (in.empty()) return Error::kNeedMore;
+  if (in[0] != kAuthVersion) return Error::kNotAuthVersion1;
+  if (in.size() < 2) return Error::kNeedMore;
   size_t ulen = in[1];
-  if (in.size() < 2 + ulen + 1) return {};
+  if (in.size() < 2 + ulen + 1) return Error::kNeedMore;
   size_t plen = in[2 + ulen];
-  if (in.size() < 3 + ulen + plen) return {};
-  if (ulen == 0) return error<Credentials>("empty username");
+  if (in.size() < 3 + ulen + plen) return Error::kNeedMore;
+  if (ulen == 0) return Error::kEmptyUser;
   auto user = in.subspan(2, ulen), password = in.subspan(3 + ulen, plen);
-  return done(3 + ulen + plen, Credentials{{user.begin(), user.end()}, {password.begin(), password.end()}});
+  return Credentials{{user.begin(), user.end()}, {password.begin(), password.end()}, 3 + ulen + plen};
 }
 
-Parsed<Request> parse_request(std::span<const uint8_t> in) {
-  if (in.empty()) return {};
-  if (in[0] != kVersion) return error<Request>("request is not SOCKS version 5");
-  if (in.size() < 4) return {};
+Result<Request, Error> parse_request(std::span<const uint8_t> in) {
+  if (in.empty()) return Error::kNeedMore;
+  if (in[0] != kVersion) return Error::kRequestNotVersion5;
+  if (in.size() < 4) return Error::kNeedMore;
   uint8_t cmd = in[1];
+  if (cmd == static_cast<uint8_t>(Command::kBind)) return Error::kBindNotSupported;
   if (cmd != static_cast<uint8_t>(Command::kConnect) && cmd != static_cast<uint8_t>(Command::kUdpAssociate))
-    return error<Request>(cmd == static_cast<uint8_t>(Command::kBind) ? "BIND is not supported" : "unknown command",
-                          Reply::kCommandNotSupported);
-  Address a = parse_address(in.subspan(3));
-  if (a.status == Status::kNeedMore) return {};
-  if (a.status == Status::kError) return error<Request>(a.error, a.reply);
-  return done(3 + a.used, Request{static_cast<Command>(cmd), std::move(a.target)});
+    return Error::kUnknownCommand;
+  auto a = parse_address(in.subspan(3));
+  if (!a) return a.error();
+  return Request{static_cast<Command>(cmd), std::move(a->target), 3 + a->size};
 }
 
-Parsed<Datagram> parse_udp_header(std::span<const uint8_t> in) {
-  if (in.size() < 4) return error<Datagram>("datagram shorter than its header");
-  if (in[0] != 0 || in[1] != 0) return error<Datagram>("reserved bytes are not zero");
-  if (in[2] != 0) return error<Datagram>("fragments are not supported");
-  Address a = parse_address(in.subspan(3));
-  if (a.status == Status::kNeedMore) return error<Datagram>("datagram shorter than its header");
-  if (a.status == Status::kError) return error<Datagram>(a.error);
-  return done(in.size(), Datagram{std::move(a.target), 3 + a.used});
+Result<Datagram, Error> parse_udp_header(std::span<const uint8_t> in) {
+  if (in.size() < 4) return Error::kShortDatagram;
+  if (in[0] != 0 || in[1] != 0) return Error::kReservedNotZero;
+  if (in[2] != 0) return Error::kFragmented;
+  auto a = parse_address(in.subspan(3));
+  if (a.need_more()) return Error::kShortDatagram;
+  if (!a) return a.error();
+  return Datagram{std::move(a->target), 3 + a->size};
 }
 
 std::string method_reply(Method m) { return {static_cast<char>(kVersion), static_cast<char>(m)}; }

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "base/endpoint.h"
+#include "base/result.h"
 
 namespace ugate::socks5 {
 
@@ -36,35 +37,48 @@ enum class Reply : uint8_t {
   kAddressTypeNotSupported = 8,
 };
 
-enum class Status : uint8_t { kNeedMore, kDone, kError };
+enum class Error : uint8_t {
+  kNeedMore = 1,         // a valid prefix of the message: read more
+  kNotVersion5,          // the greeting's VER is not 5
+  kNoMethods,            // NMETHODS is 0
+  kNotAuthVersion1,      // the sub-negotiation's VER is not 1
+  kEmptyUser,
+  kRequestNotVersion5,   // the request's VER is not 5
+  kBindNotSupported,
+  kUnknownCommand,
+  kUnknownAddressType,
+  kBadDomainName,        // empty, or not printable ASCII without spaces
+  kShortDatagram,        // a datagram shorter than its header
+  kReservedNotZero,      // a datagram's RSV bytes
+  kFragmented,           // a datagram with FRAG set
+};
+std::string_view to_string(Error e);
+// The reply a request's error is answered with before closing; nullopt:
+// close without one (the client does not speak SOCKS5).
+std::optional<Reply> error_reply(Error e);
 
+// Each message says how many bytes it took (`size`): what follows is the next one's.
 struct Greeting {
   bool no_auth = false;    // the client offers method 0
   bool user_pass = false;  // the client offers method 2
+  size_t size = 0;
 };
 
 struct Credentials {
   std::string user;
   std::string password;
+  size_t size = 0;
 };
 
 struct Request {
   Command command = Command::kConnect;
   HostPort target;  // an IP literal (IPv6 without brackets) or a domain name
+  size_t size = 0;
 };
 
 struct Datagram {
   HostPort target;
   size_t header_size = 0;  // the payload starts here
-};
-
-template <typename T>
-struct Parsed {
-  Status status = Status::kNeedMore;
-  size_t used = 0;             // bytes of the message (kDone)
-  T value{};                   // kDone
-  std::string_view error;      // kError: what was wrong
-  std::optional<Reply> reply;  // kError: the reply to send before closing, if any
 };
 
 // Largest message each parser may need (they never ask for more).
@@ -74,11 +88,11 @@ inline constexpr size_t kMaxRequest = 4 + 1 + 255 + 2;
 // Largest UDP header we write (IPv6 source); room kept in front of payloads.
 inline constexpr size_t kMaxUdpReplyHeader = 4 + 16 + 2;
 
-Parsed<Greeting> parse_greeting(std::span<const uint8_t> in);
-Parsed<Credentials> parse_credentials(std::span<const uint8_t> in);
-Parsed<Request> parse_request(std::span<const uint8_t> in);
+Result<Greeting, Error> parse_greeting(std::span<const uint8_t> in);
+Result<Credentials, Error> parse_credentials(std::span<const uint8_t> in);
+Result<Request, Error> parse_request(std::span<const uint8_t> in);
 // A whole datagram from the client (never kNeedMore: a short one is an error).
-Parsed<Datagram> parse_udp_header(std::span<const uint8_t> in);
+Result<Datagram, Error> parse_udp_header(std::span<const uint8_t> in);
 
 // VER METHOD
 std::string method_reply(Method m);

@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "base/result.h"
 
 namespace ugate {
 
@@ -19,22 +22,33 @@ struct ClientHello {
   std::vector<std::string> alpn;   // in the client's order
 };
 
-enum class HelloStatus : uint8_t {
-  kNeedMore,  // a prefix of a valid ClientHello: read more (up to kMaxHelloBytes)
-  kDone,      // parsed; `hello` is filled in
-  kNotTls,    // the first bytes are not a TLS handshake record
-  kError,     // looks like TLS but is malformed or too large; `error` says why
+enum class HelloError : uint8_t {
+  kNeedMore = 1,        // a prefix of a valid ClientHello: read more (up to kMaxHelloBytes)
+  kNotTls,              // the first bytes are not a TLS handshake record
+  // Looks like TLS but is malformed or too large:
+  kRecordType,          // a record of another type inside the ClientHello
+  kRecordVersion,
+  kRecordLength,
+  kNotClientHello,      // the first handshake message is another one
+  kTooLarge,            // more than kMaxHelloBytes
+  kSessionId,           // longer than 32 bytes
+  kCipherSuites,
+  kCompression,
+  kExtensionsLength,    // does not match the message
+  kTruncatedExtension,
+  kTwoServerNames,      // two server_name extensions
+  kBadServerName,       // the server_name extension is malformed
+  kTruncatedName,
+  kBadHostName,         // not a host name (letters, digits, '.', '-', '_')
+  kTwoAlpn,             // two ALPN extensions
+  kBadAlpn,             // the ALPN extension is malformed
+  kBadAlpnName,         // an empty or truncated protocol name
 };
-
-struct HelloResult {
-  HelloStatus status;
-  ClientHello hello;
-  std::string error;
-};
+std::string_view to_string(HelloError e);
 
 // The most bytes a ClientHello may take, records and headers included.
 inline constexpr size_t kMaxHelloBytes = 16 * 1024;
 
-HelloResult parse_client_hello(std::span<const uint8_t> bytes);
+Result<ClientHello, HelloError> parse_client_hello(std::span<const uint8_t> bytes);
 
 }  // namespace ugate

@@ -58,6 +58,8 @@ class Sniffing final : public Tracked {
   CloseReason ended_ = CloseReason::kDone;
 };
 
+using SniffResult = Result<Sniff, SniffError>;
+
 // Peeks until the bytes say which protocol they are, the client stops, or
 // the deadline; kDone with `sniffed` set, else why not.
 asio::awaitable<CloseReason> sniff(Worker& worker, ListenerSlot& slot, TcpStream& client, SniffResult& sniffed) {
@@ -65,12 +67,11 @@ asio::awaitable<CloseReason> sniff(Worker& worker, ListenerSlot& slot, TcpStream
   auto buf = std::make_unique<std::array<uint8_t, kMaxSniffBytes>>();
   auto decided = [&sniffed](std::span<const uint8_t> bytes) {
     sniffed = sniff_protocol(bytes);
-    return sniffed.what != Sniffed::kNeedMore;
+    return !sniffed.need_more();
   };
   co_await peek_until(client, *buf, decided);
   if (sniffing.ended() != CloseReason::kDone) co_return sniffing.ended();
-  const bool known = sniffed.what != Sniffed::kNeedMore && sniffed.what != Sniffed::kUnknown;
-  co_return known ? CloseReason::kDone : CloseReason::kSniffFailed;
+  co_return sniffed ? CloseReason::kDone : CloseReason::kSniffFailed;
 }
 
 }  // namespace
@@ -79,13 +80,14 @@ asio::awaitable<void> auto_door(Worker& worker, ListenerSlot& slot, int fd, TcpE
   static std::atomic<bool> said_unknown{false}, said_h2c_users{false}, said_tls_no_routes{false};
   auto stream = Session::accepted_stream(worker, slot, fd, peer);
   TcpStream& client = *stream;
-  SniffResult sniffed;
+  SniffResult sniffed = SniffError{SniffError::kNeedMore};
   CloseReason result = co_await sniff(worker, slot, client, sniffed);
   StreamMeta& m = client.meta();
-  m.sniffed = to_string(sniffed.what);
-  if (result == CloseReason::kSniffFailed && sniffed.what == Sniffed::kUnknown)
-    warn_once(said_unknown, slot, result, "its first bytes are not TLS, HTTP/1, HTTP/2 or SOCKS5 (" + sniffed.error + ")");
-  if (result == CloseReason::kDone && sniffed.what == Sniffed::kH2c && !slot.config->users.empty()) {
+  if (sniffed) m.sniffed = to_string(sniffed->what);
+  if (result == CloseReason::kSniffFailed && !sniffed.need_more())
+    warn_once(said_unknown, slot, result,
+              "its first bytes are not TLS, HTTP/1, HTTP/2 or SOCKS5 (" + to_string(sniffed.error()) + ")");
+  if (result == CloseReason::kDone && sniffed->what == Sniffed::kH2c && !slot.config->users.empty()) {
     // HBONE has no proxy credentials: on a listener with users it would be a way around them.
     warn_once(said_h2c_users, slot, CloseReason::kAuthFailed,
               "HTTP/2 (HBONE) carries no proxy credentials, and this listener has users");
@@ -97,19 +99,19 @@ asio::awaitable<void> auto_door(Worker& worker, ListenerSlot& slot, int fd, TcpE
     co_return;
   }
 
-  if (sniffed.what == Sniffed::kH2c) {
+  if (sniffed->what == Sniffed::kH2c) {
     serve_hbone(worker, slot, std::move(stream));  // a session per CONNECT stream
     co_return;
   }
   auto session = Session::create(worker, slot, std::move(stream));
-  if (sniffed.what == Sniffed::kTls) {
+  if (sniffed->what == Sniffed::kTls) {
     if (slot.config->router.routes().empty())
       warn_once(said_tls_no_routes, slot, CloseReason::kNoRoute,
                 "a TLS client, but this listener has no routes to choose by SNI");
-    co_await route_by_sni(std::move(session), slot, sniffed.hello);
+    co_await route_by_sni(std::move(session), slot, sniffed->hello);
     co_return;
   }
-  Serve serve = sniffed.what == Sniffed::kSocks5 ? serve_socks5 : serve_http_proxy;
+  Serve serve = sniffed->what == Sniffed::kSocks5 ? serve_socks5 : serve_http_proxy;
   co_await serve(worker, slot, std::move(session), client);
 }
 

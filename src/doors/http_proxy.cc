@@ -23,6 +23,7 @@ namespace {
 using http1::BodyKind;
 using http1::Framing;
 using http1::Head;
+using HeadResult = Result<Head, http1::Error>;
 
 constexpr size_t kMaxRequestHead = 32 * 1024;   // larger: 431
 constexpr size_t kMaxResponseHead = 64 * 1024;  // larger: 502
@@ -130,21 +131,21 @@ class HttpProxyConnection {
         }
         session_->start_sniffing(config_.sniff_timeout);
       }
-      http1::Parsed p = co_await read_head(in_, client_, http1::parse_request_head);
-      if (p.status != http1::Status::kDone) {
-        if (p.error == kReadFailed) {
+      HeadResult p = co_await read_head(in_, client_, http1::parse_request_head);
+      if (!p) {
+        if (p.need_more()) {
           // Closed or reset mid-head (or cut by the deadline, which set its own reason).
           session_->fail(CloseReason::kDownstreamReset);
-        } else if (p.error == kTooLarge) {
+        } else if (p.error() == http1::Error::kTooLarge) {
           co_await refuse(error_response(431, "Request Header Fields Too Large", "request head too large"),
                           CloseReason::kBadRequest);
         } else {
-          co_await refuse(error_response(400, "Bad Request", p.error), CloseReason::kBadRequest);
+          co_await refuse(error_response(400, "Bad Request", http1::to_string(p.error())), CloseReason::kBadRequest);
         }
         co_return;
       }
-      in_.consume(p.used);
-      const Head& request = p.head;
+      in_.consume(p->size);
+      const Head& request = *p;
       session_->begin_exchange();
       std::string user = authenticated_user(config_, request);
       if (!config_.users.empty() && user.empty()) {
@@ -163,21 +164,16 @@ class HttpProxyConnection {
   }
 
  private:
-  static constexpr std::string_view kReadFailed = "read failed";
-  static constexpr std::string_view kTooLarge = "head too large";
-
-  // Reads until `parse` has a whole head in `in`.
-  static asio::awaitable<http1::Parsed> read_head(HandshakeBuffer& in, Stream& from,
-                                                   http1::Parsed (*parse)(std::span<const uint8_t>)) {
+  // Reads until `parse` has a whole head in `in`: still kNeedMore when the
+  // stream ended or failed first, kTooLarge when the head outgrew `in`.
+  static asio::awaitable<HeadResult> read_head(HandshakeBuffer& in, Stream& from,
+                                               HeadResult (*parse)(std::span<const uint8_t>)) {
     for (;;) {
-      http1::Parsed p = parse(in.data());
-      if (p.status != http1::Status::kNeedMore) co_return p;
+      HeadResult p = parse(in.data());
+      if (!p.need_more()) co_return p;
       error_code ec = co_await in.read_more(from);
-      if (ec) {
-        p.status = http1::Status::kError;
-        p.error = ec == asio::error::message_size ? kTooLarge : kReadFailed;
-        co_return p;
-      }
+      if (ec == asio::error::message_size) co_return http1::Error::kTooLarge;
+      if (ec) co_return p;
     }
   }
 
@@ -299,36 +295,36 @@ class HttpProxyConnection {
     // The response: interim (1xx) heads pass on, then the final one, which
     // must begin within response_timeout.
     session_->await_answer(config_.response_timeout);
-    http1::Parsed p;
+    HeadResult p = http1::Error::kNeedMore;
     for (;;) {
       p = co_await read_head(*up_in_, upstream, http1::parse_response_head);
-      if (p.status != http1::Status::kDone && session_->answer_timed_out()) {
+      if (!p && session_->answer_timed_out()) {
         std::string why = fmt::format("no response from {} within {}", uri->destination.str(),
                                       format_duration(config_.response_timeout));
         co_await refuse(error_response(504, "Gateway Timeout", why), CloseReason::kResponseTimeout);
         co_return false;
       }
-      if (p.status != http1::Status::kDone) {
+      if (!p) {
         // Named first: a ?: in a co_await's expression is a GCC 12 double free (check_coroutines.py).
-        std::string why = p.error == kReadFailed ? "the upstream closed without a response"
-                                                 : fmt::format("invalid response: {}", p.error);
+        std::string why = p.need_more() ? "the upstream closed without a response"
+                                        : fmt::format("invalid response: {}", http1::to_string(p.error()));
         co_await refuse(error_response(502, "Bad Gateway", why), CloseReason::kUpstreamReset);
         co_return false;
       }
-      up_in_->consume(p.used);
-      if (p.head.status >= 200) break;
-      if (p.head.status == 101) {
+      up_in_->consume(p->size);
+      if (p->status >= 200) break;
+      if (p->status == 101) {
         co_await refuse(error_response(502, "Bad Gateway", "unexpected 101 from the upstream"),
                         CloseReason::kUpstreamReset);
         co_return false;
       }
-      if (p.head.status == 100 && expect_continue) continue;  // the client had ours
-      std::string interim = client_head(p.head, true, false);
+      if (p->status == 100 && expect_continue) continue;  // the client had ours
+      std::string interim = client_head(*p, true, false);
       sent = co_await send(client_, interim, false);
       if (!sent) co_return fail(CloseReason::kDownstreamReset);
     }
     session_->start_relaying(config_.idle_timeout);
-    const Head& response = p.head;
+    const Head& response = *p;
     auto body = http1::response_framing(response, request.method);
     if (!body) {
       co_await refuse(error_response(502, "Bad Gateway", "invalid Content-Length from the upstream"),
@@ -373,10 +369,13 @@ class HttpProxyConnection {
         if (ec) co_return source_failed;  // closed or failed before the body's end
       }
       auto bytes = in.data();
-      size_t take = f.kind == BodyKind::kLength    ? static_cast<size_t>(std::min<uint64_t>(left, bytes.size()))
-                    : f.kind == BodyKind::kChunked ? chunks.scan(bytes)
-                                                   : bytes.size();
-      if (chunks.failed()) co_return up ? CloseReason::kBadRequest : CloseReason::kUpstreamReset;
+      size_t take = bytes.size();
+      if (f.kind == BodyKind::kLength) take = static_cast<size_t>(std::min<uint64_t>(left, bytes.size()));
+      if (f.kind == BodyKind::kChunked) {
+        auto scanned = chunks.scan(bytes);
+        if (!scanned) co_return up ? CloseReason::kBadRequest : CloseReason::kUpstreamReset;
+        take = *scanned;
+      }
       bool sent = co_await send(to, as_text(bytes.first(take)), up);
       if (!sent) co_return sink_failed;
       in.consume(take);

@@ -31,19 +31,17 @@ Reply reply_for(CloseReason r) {
   }
 }
 
-// Reads until `parse` has a whole message; nullopt when the client closed,
-// failed or went silent past the deadline.
+// Reads until `parse` has a whole message, and consumes it; still kNeedMore
+// when the client closed, failed or went silent past the deadline.
 template <typename T>
-asio::awaitable<std::optional<socks5::Parsed<T>>> read_message(HandshakeBuffer& buf, Stream& s,
-                                                                socks5::Parsed<T> (*parse)(std::span<const uint8_t>)) {
+asio::awaitable<Result<T, socks5::Error>> read_message(HandshakeBuffer& buf, Stream& s,
+                                                        Result<T, socks5::Error> (*parse)(std::span<const uint8_t>)) {
   for (;;) {
-    socks5::Parsed<T> p = parse(buf.data());
-    if (p.status != socks5::Status::kNeedMore) {
-      buf.consume(p.used);
-      co_return p;
-    }
+    Result<T, socks5::Error> p = parse(buf.data());
+    if (p) buf.consume(p->size);
+    if (!p.need_more()) co_return p;
     error_code ec = co_await buf.read_more(s);
-    if (ec) co_return std::nullopt;
+    if (ec) co_return p;
   }
 }
 
@@ -67,12 +65,13 @@ asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::uniq
   HandshakeBuffer buf(kHandshakeBytes);
 
   auto greeting = co_await read_message(buf, client, parse_greeting);
-  if (!greeting || greeting->status != Status::kDone) {
-    session->fail(greeting ? CloseReason::kSniffFailed : CloseReason::kDownstreamReset);
+  if (!greeting) {
+    CloseReason why = greeting.need_more() ? CloseReason::kDownstreamReset : CloseReason::kSniffFailed;
+    session->fail(why);
     co_return;
   }
-  Method method = !config.users.empty() ? (greeting->value.user_pass ? Method::kUserPass : Method::kNoAcceptable)
-                                        : (greeting->value.no_auth ? Method::kNoAuth : Method::kNoAcceptable);
+  Method method = !config.users.empty() ? (greeting->user_pass ? Method::kUserPass : Method::kNoAcceptable)
+                                        : (greeting->no_auth ? Method::kNoAuth : Method::kNoAcceptable);
   bool answered = co_await answer(client, method_reply(method));
   if (!answered) {
     session->fail(CloseReason::kDownstreamReset);
@@ -84,12 +83,13 @@ asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::uniq
   }
   if (method == Method::kUserPass) {
     auto creds = co_await read_message(buf, client, parse_credentials);
-    if (!creds || creds->status != Status::kDone) {
-      session->fail(creds ? CloseReason::kBadRequest : CloseReason::kDownstreamReset);
+    if (!creds) {
+      CloseReason why = creds.need_more() ? CloseReason::kDownstreamReset : CloseReason::kBadRequest;
+      session->fail(why);
       co_return;
     }
-    bool ok = verify_user(config, creds->value.user, creds->value.password);
-    if (ok) session->meta().user = creds->value.user;
+    bool ok = verify_user(config, creds->user, creds->password);
+    if (ok) session->meta().user = creds->user;
     answered = co_await answer(client, auth_reply(ok));
     if (!answered) {
       session->fail(CloseReason::kDownstreamReset);
@@ -102,21 +102,22 @@ asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::uniq
   }
 
   auto request = co_await read_message(buf, client, parse_request);
-  if (!request) {
+  if (request.need_more()) {
     session->fail(CloseReason::kDownstreamReset);
     co_return;
   }
-  if (request->status != Status::kDone) {
-    if (!request->reply) {
+  if (!request) {
+    std::optional<Reply> refusal = error_reply(request.error());
+    if (!refusal) {
       session->fail(CloseReason::kBadRequest);
     } else {
-      co_await answer(client, reply(*request->reply, TcpEndpoint{}));
+      co_await answer(client, reply(*refusal, TcpEndpoint{}));
       session->finish(CloseReason::kBadRequest);
     }
     co_return;
   }
-  HostPort target = std::move(request->value.target);
-  if (request->value.command == Command::kUdpAssociate) {
+  HostPort target = std::move(request->target);
+  if (request->command == Command::kUdpAssociate) {
     co_await socks5_udp_associate(worker, slot, std::move(session), client, std::move(target));
     co_return;
   }

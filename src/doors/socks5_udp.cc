@@ -128,11 +128,11 @@ class UdpAssociation {
         }
         client_port_ = from.port();
         auto d = socks5::parse_udp_header({reinterpret_cast<const uint8_t*>(buf.data()), n});
-        if (d.status != socks5::Status::kDone || !allows(*slot_.config, d.value.target)) {
+        if (!d || !allows(*slot_.config, d->target)) {
           drop();
           continue;
         }
-        co_await send_to_target(d.value.target, {buf.data() + d.value.header_size, n - d.value.header_size});
+        co_await send_to_target(d->target, {buf.data() + d->header_size, n - d->header_size});
       }
       worker_.buffers().release(buf);
       co_await asio::post(worker_.context(), asio::use_awaitable);  // fairness

@@ -17,18 +17,18 @@ asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, T
 
   // Peek until the ClientHello is whole; the session's deadline ends a slow client.
   auto buf = std::make_unique<std::array<uint8_t, kMaxHelloBytes>>();
-  HelloResult hello{HelloStatus::kNeedMore, {}, {}};
+  Result<ClientHello, HelloError> hello = HelloError::kNeedMore;
   auto whole = [&hello](std::span<const uint8_t> bytes) {
     hello = parse_client_hello(bytes);
-    return hello.status != HelloStatus::kNeedMore;
+    return !hello.need_more();
   };
   co_await peek_until(tcp, *buf, whole);
   buf.reset();
-  if (hello.status != HelloStatus::kDone) {
+  if (!hello) {
     session->fail(CloseReason::kSniffFailed);  // a timeout set its own reason first
     co_return;
   }
-  co_await route_by_sni(std::move(session), slot, hello.hello);
+  co_await route_by_sni(std::move(session), slot, *hello);
 }
 
 asio::awaitable<void> route_by_sni(std::unique_ptr<Session> session, ListenerSlot& slot, const ClientHello& hello) {

@@ -18,83 +18,89 @@ std::string hex(const std::string& s) {
 
 // Every strict prefix of a valid message asks for more; the whole one parses.
 template <typename T>
-Parsed<T> parse_all_prefixes(Parsed<T> (*parse)(std::span<const uint8_t>), const std::string& msg) {
+Result<T, Error> parse_all_prefixes(Result<T, Error> (*parse)(std::span<const uint8_t>), const std::string& msg) {
   for (size_t n = 0; n < msg.size(); ++n)
-    EXPECT_EQ(parse(bytes(msg).first(n)).status, Status::kNeedMore) << "prefix of " << n;
+    EXPECT_EQ(parse(bytes(msg).first(n)).error(), Error::kNeedMore) << "prefix of " << n;
   return parse(bytes(msg));
+}
+
+// Malformed: an error, not a prefix that needs more.
+template <typename T>
+bool failed(const Result<T, Error>& r) {
+  return !r && !r.need_more();
 }
 
 TEST(Socks5Codec, Greeting) {
   auto p = parse_all_prefixes(parse_greeting, std::string("\x05\x02\x00\x02", 4));
-  ASSERT_EQ(p.status, Status::kDone);
-  EXPECT_EQ(p.used, 4u);
-  EXPECT_TRUE(p.value.no_auth);
-  EXPECT_TRUE(p.value.user_pass);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->size, 4u);
+  EXPECT_TRUE(p->no_auth);
+  EXPECT_TRUE(p->user_pass);
   p = parse_greeting(bytes(std::string("\x05\x01\x02" "extra", 8)));
-  EXPECT_EQ(p.used, 3u) << "bytes after the message are not the greeting's";
-  EXPECT_FALSE(p.value.no_auth);
-  EXPECT_EQ(parse_greeting(bytes("\x04\x01")).status, Status::kError) << "SOCKS4";
-  EXPECT_EQ(parse_greeting(bytes("GET / HTTP/1.1")).status, Status::kError);
-  EXPECT_EQ(parse_greeting(bytes(std::string("\x05\x00", 2))).status, Status::kError) << "no methods";
+  EXPECT_EQ(p->size, 3u) << "bytes after the message are not the greeting's";
+  EXPECT_FALSE(p->no_auth);
+  EXPECT_TRUE(failed(parse_greeting(bytes("\x04\x01")))) << "SOCKS4";
+  EXPECT_TRUE(failed(parse_greeting(bytes("GET / HTTP/1.1"))));
+  EXPECT_TRUE(failed(parse_greeting(bytes(std::string("\x05\x00", 2))))) << "no methods";
 }
 
 TEST(Socks5Codec, Credentials) {
   auto p = parse_all_prefixes(parse_credentials, std::string("\x01\x05" "alice" "\x06" "s3cret", 14));
-  ASSERT_EQ(p.status, Status::kDone);
-  EXPECT_EQ(p.used, 14u);
-  EXPECT_EQ(p.value.user, "alice");
-  EXPECT_EQ(p.value.password, "s3cret");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->size, 14u);
+  EXPECT_EQ(p->user, "alice");
+  EXPECT_EQ(p->password, "s3cret");
   p = parse_credentials(bytes(std::string("\x01\x01u\x00", 4)));
-  ASSERT_EQ(p.status, Status::kDone);
-  EXPECT_EQ(p.value.password, "");
-  EXPECT_EQ(parse_credentials(bytes(std::string("\x01\x00\x01p", 4))).status, Status::kError) << "empty user";
-  EXPECT_EQ(parse_credentials(bytes("\x05\x01")).status, Status::kError) << "wrong version";
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->password, "");
+  EXPECT_TRUE(failed(parse_credentials(bytes(std::string("\x01\x00\x01p", 4))))) << "empty user";
+  EXPECT_TRUE(failed(parse_credentials(bytes("\x05\x01")))) << "wrong version";
 }
 
 TEST(Socks5Codec, RequestForEachAddressType) {
   auto p = parse_all_prefixes(parse_request, std::string("\x05\x01\x00\x01\x7f\x00\x00\x01\x1f\x90", 10));
-  ASSERT_EQ(p.status, Status::kDone);
-  EXPECT_EQ(p.used, 10u);
-  EXPECT_EQ(p.value.command, Command::kConnect);
-  EXPECT_EQ(p.value.target, (HostPort{"127.0.0.1", 8080}));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->size, 10u);
+  EXPECT_EQ(p->command, Command::kConnect);
+  EXPECT_EQ(p->target, (HostPort{"127.0.0.1", 8080}));
 
   std::string v6 = std::string("\x05\x03\x00\x04", 4) + std::string(15, '\0') + "\x01" + std::string("\x00\x35", 2);
   p = parse_all_prefixes(parse_request, v6);
-  ASSERT_EQ(p.status, Status::kDone);
-  EXPECT_EQ(p.value.command, Command::kUdpAssociate);
-  EXPECT_EQ(p.value.target, (HostPort{"::1", 53}));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->command, Command::kUdpAssociate);
+  EXPECT_EQ(p->target, (HostPort{"::1", 53}));
 
   p = parse_all_prefixes(parse_request, std::string("\x05\x01\x00\x03\x09" "localhost" "\x01\xbb", 16));
-  ASSERT_EQ(p.status, Status::kDone);
-  EXPECT_EQ(p.value.target, (HostPort{"localhost", 443}));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->target, (HostPort{"localhost", 443}));
 }
 
 TEST(Socks5Codec, RequestErrorsCarryTheirReply) {
   auto p = parse_request(bytes(std::string("\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50", 10)));
-  EXPECT_EQ(p.status, Status::kError);
-  EXPECT_EQ(p.reply, Reply::kCommandNotSupported) << "BIND";
+  EXPECT_TRUE(failed(p));
+  EXPECT_EQ(error_reply(p.error()), Reply::kCommandNotSupported) << "BIND";
   p = parse_request(bytes(std::string("\x05\x09\x00\x01", 4)));
-  EXPECT_EQ(p.reply, Reply::kCommandNotSupported);
+  EXPECT_EQ(error_reply(p.error()), Reply::kCommandNotSupported);
   p = parse_request(bytes(std::string("\x05\x01\x00\x02", 4)));
-  EXPECT_EQ(p.reply, Reply::kAddressTypeNotSupported);
+  EXPECT_EQ(error_reply(p.error()), Reply::kAddressTypeNotSupported);
   p = parse_request(bytes(std::string("\x05\x01\x00\x03\x03" "a b" "\x00\x50", 10)));
-  EXPECT_EQ(p.status, Status::kError) << "a name with a space";
+  EXPECT_TRUE(failed(p)) << "a name with a space";
   p = parse_request(bytes(std::string("\x05\x01\x00\x03\x00\x00\x50", 7)));
-  EXPECT_EQ(p.status, Status::kError) << "an empty name";
+  EXPECT_TRUE(failed(p)) << "an empty name";
   p = parse_request(bytes(std::string("\x04\x01\x00\x50", 4)));
-  EXPECT_EQ(p.status, Status::kError);
-  EXPECT_FALSE(p.reply) << "not SOCKS5: no reply";
+  EXPECT_TRUE(failed(p));
+  EXPECT_FALSE(error_reply(p.error())) << "not SOCKS5: no reply";
 }
 
 TEST(Socks5Codec, UdpHeader) {
   std::string d = std::string("\x00\x00\x00\x01\x0a\x00\x00\x02\x00\x35", 10) + "payload";
   auto p = parse_udp_header(bytes(d));
-  ASSERT_EQ(p.status, Status::kDone);
-  EXPECT_EQ(p.value.target, (HostPort{"10.0.0.2", 53}));
-  EXPECT_EQ(p.value.header_size, 10u);
-  EXPECT_EQ(parse_udp_header(bytes(d.substr(0, 9))).status, Status::kError) << "short";
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->target, (HostPort{"10.0.0.2", 53}));
+  EXPECT_EQ(p->header_size, 10u);
+  EXPECT_TRUE(failed(parse_udp_header(bytes(d.substr(0, 9))))) << "short";
   d[2] = 1;
-  EXPECT_EQ(parse_udp_header(bytes(d)).status, Status::kError) << "fragment";
+  EXPECT_TRUE(failed(parse_udp_header(bytes(d)))) << "fragment";
 }
 
 TEST(Socks5Codec, Replies) {

@@ -13,7 +13,11 @@ namespace {
 using testing_data::kOpensslHello;
 using testing_data::unhex;
 
-HelloResult parse(const std::vector<uint8_t>& b) { return parse_client_hello(b); }
+Result<ClientHello, HelloError> parse(const std::vector<uint8_t>& b) { return parse_client_hello(b); }
+// Looks like TLS but is malformed or too large.
+bool malformed(const Result<ClientHello, HelloError>& r) {
+  return !r && r.error() != HelloError::kNeedMore && r.error() != HelloError::kNotTls;
+}
 
 // The same handshake message carried in two records split at `at`.
 std::vector<uint8_t> split_records(const std::vector<uint8_t>& one_record, size_t at) {
@@ -29,16 +33,16 @@ std::vector<uint8_t> split_records(const std::vector<uint8_t>& one_record, size_
 
 TEST(TlsHello, ReadsSniAndAlpnFromOpenssl) {
   auto r = parse(unhex(kOpensslHello));
-  ASSERT_EQ(r.status, HelloStatus::kDone) << r.error;
-  EXPECT_EQ(r.hello.sni, "a.test");
-  EXPECT_EQ(r.hello.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(r->sni, "a.test");
+  EXPECT_EQ(r->alpn, (std::vector<std::string>{"h2", "http/1.1"}));
 }
 
 TEST(TlsHello, EveryPrefixNeedsMore) {
   auto full = unhex(kOpensslHello);
   for (size_t n = 0; n < full.size(); ++n) {
     auto r = parse(std::vector<uint8_t>(full.begin(), full.begin() + n));
-    ASSERT_EQ(r.status, HelloStatus::kNeedMore) << "prefix of " << n << " bytes: " << r.error;
+    ASSERT_EQ(r.error(), HelloError::kNeedMore) << "prefix of " << n << " bytes: " << to_string(r.error());
   }
 }
 
@@ -47,46 +51,46 @@ TEST(TlsHello, HandshakeSplitAcrossRecords) {
   for (size_t at : {1u, 3u, 4u, 50u, 200u, static_cast<unsigned>(full.size() - 6)}) {
     auto two = split_records(full, at);
     auto r = parse(two);
-    ASSERT_EQ(r.status, HelloStatus::kDone) << "split at " << at << ": " << r.error;
-    EXPECT_EQ(r.hello.sni, "a.test");
+    ASSERT_TRUE(r) << "split at " << at << ": " << to_string(r.error());
+    EXPECT_EQ(r->sni, "a.test");
     for (size_t n = 0; n < two.size(); ++n)
-      ASSERT_EQ(parse(std::vector<uint8_t>(two.begin(), two.begin() + n)).status, HelloStatus::kNeedMore)
+      ASSERT_EQ(parse(std::vector<uint8_t>(two.begin(), two.begin() + n)).error(), HelloError::kNeedMore)
           << "split at " << at << ", prefix " << n;
   }
 }
 
 TEST(TlsHello, OtherProtocolsAreNotTls) {
   std::string get = "GET / HTTP/1.1\r\n";
-  EXPECT_EQ(parse(std::vector<uint8_t>(get.begin(), get.end())).status, HelloStatus::kNotTls);
-  EXPECT_EQ(parse({0x05, 0x01, 0x00}).status, HelloStatus::kNotTls);  // SOCKS5 greeting
-  EXPECT_EQ(parse({0x16, 0x09}).status, HelloStatus::kNotTls);
+  EXPECT_EQ(parse(std::vector<uint8_t>(get.begin(), get.end())).error(), HelloError::kNotTls);
+  EXPECT_EQ(parse({0x05, 0x01, 0x00}).error(), HelloError::kNotTls);  // SOCKS5 greeting
+  EXPECT_EQ(parse({0x16, 0x09}).error(), HelloError::kNotTls);
 }
 
 TEST(TlsHello, MalformedInputIsAnErrorWithAReason) {
   auto full = unhex(kOpensslHello);
   auto bad = full;
   bad[5] = 2;  // a ServerHello
-  EXPECT_EQ(parse(bad).status, HelloStatus::kError);
+  EXPECT_TRUE(malformed(parse(bad)));
   bad = full;
   bad[3] = 0, bad[4] = 0;  // empty record
-  EXPECT_EQ(parse(bad).status, HelloStatus::kError);
+  EXPECT_TRUE(malformed(parse(bad)));
   bad = full;
   bad[6] = 0xff;  // handshake length far beyond the limit
   auto r = parse(bad);
-  EXPECT_EQ(r.status, HelloStatus::kError);
-  EXPECT_EQ(r.error, "ClientHello too large");
+  EXPECT_TRUE(malformed(r));
+  EXPECT_EQ(to_string(r.error()), "ClientHello too large");
   bad = full;
   bad[9 + 2 + 32] = 33;  // session id longer than 32 bytes
   r = parse(bad);
-  EXPECT_EQ(r.status, HelloStatus::kError);
-  EXPECT_EQ(r.error, "session id longer than 32 bytes");
+  EXPECT_TRUE(malformed(r));
+  EXPECT_EQ(to_string(r.error()), "session id longer than 32 bytes");
 }
 
 TEST(TlsHello, OversizedStreamOfRecordsStops) {
   // Endless small records that never complete a message: bounded.
   std::vector<uint8_t> b = {0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0xff, 0xff};
   while (b.size() < kMaxHelloBytes + 100) b.insert(b.end(), {0x16, 0x03, 0x01, 0x00, 0x01, 0x00});
-  EXPECT_EQ(parse(b).status, HelloStatus::kError);
+  EXPECT_TRUE(malformed(parse(b)));
 }
 
 }  // namespace
