@@ -149,8 +149,8 @@ int NodePushCommand::listen(const Config& config) {
         print_line(json_, out, std::string(as_text(*plain)));
       } else {
         ++undecryptable;  // acknowledged all the same: it would only come back
-        out["error"] = webpush::describe(plain.error());
-        std::cerr << "ugate push: message " << out["id"] << ": " << webpush::describe(plain.error()) << "\n";
+        out["error"] = std::string(webpush::to_string(plain.error()));
+        std::cerr << "ugate push: message " << out["id"] << ": " << webpush::to_string(plain.error()) << "\n";
         if (json_) std::cout << out.dump() << std::endl;
       }
     }
@@ -214,7 +214,7 @@ int NodePushCommand::send(const Config& config) {
         continue;
       }
       auto body = webpush::encrypt_message(as_bytes(text_), keys->keys);
-      if (!body) throw Failure(std::string("encrypt: ") + webpush::describe(body.error()));
+      if (!body) throw Failure("encrypt: " + std::string(webpush::to_string(body.error())));
       HttpResult sent = co_await client.request(http_verb::post,
                                                 join_path(gateway.target, "/node/" + keys->node_id) + query, headers,
                                                 std::string(as_text(*body)), kRequestTimeout);

@@ -134,8 +134,8 @@ int PushCommand::listen() {
       else std::cout << as_text(*plain) << std::endl;
     } else {
       ++failed;
-      out["error"] = webpush::describe(plain.error());
-      std::cerr << "ugate push: message " << id << ": " << webpush::describe(plain.error()) << "\n";
+      out["error"] = std::string(webpush::to_string(plain.error()));
+      std::cerr << "ugate push: message " << id << ": " << webpush::to_string(plain.error()) << "\n";
       if (json_) std::cout << out.dump() << std::endl;
     }
     // Acknowledged either way: an undecryptable message would only come back.
@@ -153,7 +153,7 @@ int PushCommand::send() {
   std::string endpoint = string_at(sub, "endpoint", to_);
   Url url = parse_url(endpoint, to_ + ": endpoint");
   auto body = webpush::encrypt_message(as_bytes(text_), keys);
-  if (!body) throw Failure(std::string("encrypt: ") + webpush::describe(body.error()));
+  if (!body) throw Failure("encrypt: " + std::string(webpush::to_string(body.error())));
 
   std::vector<std::pair<std::string, std::string>> headers = {
       {"TTL", std::to_string(ttl_)}, {"Content-Encoding", "aes128gcm"}, {"Content-Type", "application/octet-stream"}};

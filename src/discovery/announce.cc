@@ -46,7 +46,7 @@ class Cursor {
 
 }  // namespace
 
-const char* describe(AnnounceError e) {
+std::string_view to_string(AnnounceError e) {
   switch (e) {
     case AnnounceError::kTooLong: return "too long";
     case AnnounceError::kTruncated: return "truncated";

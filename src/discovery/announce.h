@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/base64.h"
@@ -65,7 +66,7 @@ enum class AnnounceError : uint8_t {
   kBadField,       // flags set, unknown family, too many entries, no certificate
   kTrailingBytes,  // bytes after the signature
 };
-const char* describe(AnnounceError e);
+std::string_view to_string(AnnounceError e);
 
 // The bytes before the signature: sign them, append the 64 signature bytes.
 Bytes encode_unsigned(const Announce& a);

@@ -267,7 +267,7 @@ std::optional<VerifiedPeer> Discovery::verified(const std::vector<Bytes>& chain,
   }
   auto result = verifier_->verify(chain);
   if (!result) {
-    why = ugate::describe(result.error());
+    why = ugate::to_string(result.error());
     return std::nullopt;
   }
   if (result->trust_domain != trust_domain_) {
@@ -284,7 +284,7 @@ Heard Discovery::handle(std::span<const uint8_t> datagram, const udp::endpoint& 
   const std::string source = from.address().to_string();
   auto parsed = parse_announce(datagram);
   if (!parsed) {
-    note(Heard::kMalformed, source, discovery::describe(parsed.error()));
+    note(Heard::kMalformed, source, std::string(discovery::to_string(parsed.error())));
     return Heard::kMalformed;
   }
   const Announce& a = parsed->announce;

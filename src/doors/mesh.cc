@@ -18,12 +18,9 @@ namespace {
 asio::awaitable<void> serve_ca(std::unique_ptr<Session> session, TlsStream& tls, CaService& ca, Duration timeout) {
   session->start_sniffing(timeout);
   std::string bytes;
-  CaRequest request;
-  std::string error;
-  int status = 400;
-  CaParse parsed = CaParse::kNeedMore;
+  Result<CaRequest, CaError> parsed = CaError{CaError::kNeedMore};
   char buf[4096];
-  while (parsed == CaParse::kNeedMore && bytes.size() <= kCaMaxHeader + kCaMaxBody) {
+  while (parsed.need_more() && bytes.size() <= kCaMaxHeader + kCaMaxBody) {
     error_code ec;
     size_t n = tls.try_read(asio::buffer(buf), ec);
     if (ec == asio::error::would_block) {
@@ -33,15 +30,17 @@ asio::awaitable<void> serve_ca(std::unique_ptr<Session> session, TlsStream& tls,
     }
     if (ec) break;
     bytes.append(buf, n);
-    parsed = parse_ca_request(bytes, request, error, status);
+    parsed = parse_ca_request(bytes);
   }
-  if (parsed == CaParse::kNeedMore) {
+  if (parsed.need_more()) {
     session->fail(CloseReason::kSniffFailed);  // truncated, too long, or cut by the deadline
     co_return;
   }
   // Named values only into the coroutine call (see "Coroutines and GCC 12").
-  CaResponse reply{status, error};
-  if (parsed == CaParse::kDone) {
+  CaResponse reply;
+  if (!parsed) reply = CaResponse{http_status(parsed.error()), to_string(parsed.error())};
+  if (parsed) {
+    CaRequest request = std::move(*parsed);
     ossl::Cert peer;
     if (X509* cert = tls.peer_certificate()) peer = ossl::up_ref(cert);
     reply = co_await ca.handle(std::move(request), std::move(peer));
@@ -64,10 +63,9 @@ asio::awaitable<void> register_by_token(Worker& worker, std::unique_ptr<Session>
   // The certificate proved its key (the node ID), not its SPIFFE ID: the token says that.
   m.peer = std::make_shared<const PeerIdentity>(PeerIdentity{"", std::string(m.peer_node())});
   session->start_sniffing(timeout);
-  std::string line, error;
-  bool bad = false;
-  std::optional<std::string> token;
-  while (!token && !bad) {
+  std::string line;
+  Result<std::string, TokenError> token = TokenError{TokenError::kNeedMore};
+  while (token.need_more()) {
     char c;
     error_code ec;
     size_t n = tls.try_read(asio::buffer(&c, 1), ec);
@@ -78,15 +76,16 @@ asio::awaitable<void> register_by_token(Worker& worker, std::unique_ptr<Session>
     }
     if (ec || n == 0) break;
     line += c;
-    token = parse_token_line(line, &bad, &error);
+    token = parse_token_line(line);
   }
-  if (!token && !bad) {
+  if (token.need_more()) {
     session->fail(CloseReason::kTokenRejected);  // truncated, or cut by the deadline
     co_return;
   }
-  auto granted = token ? verify_registration_token(*token, m.peer_node(), check, &error) : std::nullopt;
+  auto granted = token ? verify_registration_token(*token, m.peer_node(), check) : token;
   if (!granted) {
-    spdlog::debug("{}: registration from {} refused: {}", m.listener, format_endpoint(m.source), error);
+    spdlog::debug("{}: registration from {} refused: {}", m.listener, format_endpoint(m.source),
+                  to_string(granted.error()));
     session->fail(CloseReason::kTokenRejected);
     co_return;
   }

@@ -7,7 +7,30 @@ namespace ugate {
 
 namespace http = boost::beast::http;
 
-CaParse parse_ca_request(std::string_view bytes, CaRequest& out, std::string& error, int& status) {
+std::string to_string(const CaError& e) {
+  switch (e.reason) {
+    case CaError::kNeedMore: return "incomplete request";
+    case CaError::kBadHttp: return "bad request: " + http::make_error_code(e.http).message();
+    case CaError::kNotFound: return "not found (the CA endpoint is POST /ca/sign)";
+    case CaError::kMethodNotAllowed: return "method not allowed (POST a PEM CSR)";
+    case CaError::kBadAuthorization: return "Authorization: expected 'Bearer <token>'";
+  }
+  return "bad request";
+}
+
+int http_status(const CaError& e) {
+  switch (e.reason) {
+    case CaError::kBadHttp:
+      return e.http == http::error::body_limit || e.http == http::error::header_limit ? 413 : 400;
+    case CaError::kNotFound: return 404;
+    case CaError::kMethodNotAllowed: return 405;
+    case CaError::kBadAuthorization: return 401;
+    case CaError::kNeedMore: break;
+  }
+  return 400;
+}
+
+Result<CaRequest, CaError> parse_ca_request(std::string_view bytes) {
   http::request_parser<http::string_body> parser;
   parser.header_limit(kCaMaxHeader);
   parser.body_limit(kCaMaxBody);
@@ -17,36 +40,23 @@ CaParse parse_ca_request(std::string_view bytes, CaRequest& out, std::string& er
   while (!parser.is_done()) {
     size_t used = parser.put(boost::asio::buffer(rest.data(), rest.size()), ec);
     rest.remove_prefix(used);
-    if (ec == http::error::need_more || (!ec && used == 0)) return CaParse::kNeedMore;
-    if (ec) {
-      error = "bad request: " + ec.message();
-      status = ec == http::error::body_limit || ec == http::error::header_limit ? 413 : 400;
-      return CaParse::kBad;
-    }
+    if (ec == http::error::need_more || (!ec && used == 0)) return CaError{CaError::kNeedMore};
+    // Every error put() sets is one of Beast's http::error values.
+    if (ec) return CaError{CaError::kBadHttp, static_cast<http::error>(ec.value())};
   }
   const auto& req = parser.get();
-  if (req.target() != "/ca/sign") {
-    error = "not found (the CA endpoint is POST /ca/sign)";
-    status = 404;
-    return CaParse::kBad;
-  }
-  if (req.method() != http::verb::post) {
-    error = "method not allowed (POST a PEM CSR)";
-    status = 405;
-    return CaParse::kBad;
-  }
+  if (req.target() != "/ca/sign") return CaError{CaError::kNotFound};
+  if (req.method() != http::verb::post) return CaError{CaError::kMethodNotAllowed};
+  CaRequest out;
   std::string_view auth = req[http::field::authorization];
   if (!auth.empty()) {
     constexpr std::string_view kBearer = "Bearer ";
-    if (auth.size() <= kBearer.size() || auth.substr(0, kBearer.size()) != kBearer) {
-      error = "Authorization: expected 'Bearer <token>'";
-      status = 401;
-      return CaParse::kBad;
-    }
+    if (auth.size() <= kBearer.size() || auth.substr(0, kBearer.size()) != kBearer)
+      return CaError{CaError::kBadAuthorization};
     out.token = std::string(auth.substr(kBearer.size()));
   }
   out.csr = req.body();
-  return CaParse::kDone;
+  return out;
 }
 
 std::string http_response(const CaResponse& r) {

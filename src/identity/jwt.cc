@@ -43,7 +43,7 @@ bool audience_matches(const json& aud, const std::string& want) {
 
 }  // namespace
 
-const char* describe(Error e) {
+std::string_view to_string(Error e) {
   switch (e) {
     case Error::kMalformed: return "malformed token";
     case Error::kUnsupportedAlgorithm: return "unsupported algorithm (only ES256)";

@@ -28,7 +28,7 @@ enum class Error : uint8_t {
   kMissingSubject,        // sub required but absent
   kWrongSubject,          // sub differs from the expected one
 };
-const char* describe(Error e);
+std::string_view to_string(Error e);
 
 struct Claims {
   std::string aud;  // one audience (verify also accepts an array holding it)

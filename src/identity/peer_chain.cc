@@ -17,7 +17,7 @@ ossl::Cert from_der(const Bytes& der) {
 
 }  // namespace
 
-const char* describe(ChainError e) {
+std::string_view to_string(ChainError e) {
   switch (e) {
     case ChainError::kUnparsable: return "certificate does not parse";
     case ChainError::kUntrusted: return "certificate not trusted";

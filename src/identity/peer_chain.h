@@ -5,6 +5,7 @@
 #include <chrono>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/ossl.h"
@@ -27,7 +28,7 @@ enum class ChainError : uint8_t {
   kNoSpiffeId,      // the leaf names no (single) SPIFFE ID
   kNotP256,         // the leaf's key is not EC P-256 (no node ID, no ES256)
 };
-const char* describe(ChainError e);
+std::string_view to_string(ChainError e);
 
 class ChainVerifier {
  public:

@@ -7,31 +7,35 @@ namespace ugate {
 
 std::string token_line(std::string_view jwt) { return std::string(kTokenLinePrefix) + std::string(jwt) + "\r\n"; }
 
-std::optional<std::string> parse_token_line(std::string_view bytes, bool* bad, std::string* error) {
-  *bad = false;
+std::string to_string(const TokenError& e) {
+  switch (e.reason) {
+    case TokenError::kNeedMore: return "incomplete token line";
+    case TokenError::kNotTokenLine: return "expected 'UGATE-TOKEN <jwt>' before HTTP/2 (ALPN h2rt)";
+    case TokenError::kLineTooLong: return "token line too long";
+    case TokenError::kNoNodeId:
+      return "the client certificate's key is not EC P-256 (no node ID to bind the token to)";
+    case TokenError::kNoIssuers: return "no token issuers configured";
+    case TokenError::kBadJwt: return std::string(jwt::to_string(e.jwt));
+    case TokenError::kForeignSubject:
+      return "sub '" + e.claim + "' is not a SPIFFE ID of trust domain " + e.expected;
+    case TokenError::kOtherNode:
+      return "the token is for node '" + e.claim + "', the certificate's key is node " + e.expected;
+  }
+  return "token refused";
+}
+
+Result<std::string, TokenError> parse_token_line(std::string_view bytes) {
   size_t n = std::min(bytes.size(), kTokenLinePrefix.size());
-  if (bytes.substr(0, n) != kTokenLinePrefix.substr(0, n)) {
-    *bad = true;
-    *error = "expected 'UGATE-TOKEN <jwt>' before HTTP/2 (ALPN h2rt)";
-    return std::nullopt;
-  }
+  if (bytes.substr(0, n) != kTokenLinePrefix.substr(0, n)) return TokenError{TokenError::kNotTokenLine};
   size_t end = bytes.find("\r\n");
-  if (end == std::string_view::npos) {
-    if (bytes.size() >= kMaxTokenLine) {
-      *bad = true;
-      *error = "token line too long";
-    }
-    return std::nullopt;
-  }
+  if (end == std::string_view::npos)
+    return TokenError{bytes.size() >= kMaxTokenLine ? TokenError::kLineTooLong : TokenError::kNeedMore};
   return std::string(bytes.substr(kTokenLinePrefix.size(), end - kTokenLinePrefix.size()));
 }
 
-std::optional<std::string> verify_registration_token(std::string_view token, std::string_view node_id,
-                                                     const RegistrationCheck& check, std::string* error) {
-  if (node_id.empty()) {
-    *error = "the client certificate's key is not EC P-256 (no node ID to bind the token to)";
-    return std::nullopt;
-  }
+Result<std::string, TokenError> verify_registration_token(std::string_view token, std::string_view node_id,
+                                                         const RegistrationCheck& check) {
+  if (node_id.empty()) return TokenError{TokenError::kNoNodeId};
   jwt::VerifyOptions options{.audience = "spiffe://" + check.trust_domain,
                              .max_lifetime = check.max_lifetime.count() / 1000,
                              .leeway = 60,
@@ -47,19 +51,13 @@ std::optional<std::string> verify_registration_token(std::string_view token, std
     last = r.error();
     if (last != jwt::Error::kBadSignature) break;  // signed by this issuer, and wrong otherwise
   }
-  if (!claims) {
-    *error = check.issuers.empty() ? "no token issuers configured" : jwt::describe(last);
-    return std::nullopt;
-  }
+  if (!claims && check.issuers.empty()) return TokenError{TokenError::kNoIssuers};
+  if (!claims) return TokenError{TokenError::kBadJwt, last};
   auto id = parse_spiffe_id(claims->sub);
-  if (!id || id->trust_domain != check.trust_domain) {
-    *error = "sub '" + claims->sub + "' is not a SPIFFE ID of trust domain " + check.trust_domain;
-    return std::nullopt;
-  }
-  if (claims->node_id != node_id) {
-    *error = "the token is for node '" + claims->node_id + "', the certificate's key is node " + std::string(node_id);
-    return std::nullopt;
-  }
+  if (!id || id->trust_domain != check.trust_domain)
+    return TokenError{TokenError::kForeignSubject, {}, claims->sub, check.trust_domain};
+  if (claims->node_id != node_id)
+    return TokenError{TokenError::kOtherNode, {}, claims->node_id, std::string(node_id)};
   return id->str();
 }
 

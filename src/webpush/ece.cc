@@ -49,7 +49,7 @@ void put_u32(uint8_t* p, uint32_t v) {
 
 }  // namespace
 
-const char* describe(EceError e) {
+std::string_view to_string(EceError e) {
   switch (e) {
     case EceError::kTruncatedHeader: return "truncated aes128gcm header";
     case EceError::kBadRecordSize: return "record size below 18";

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "base/base64.h"
 #include "base/result.h"
@@ -32,7 +33,7 @@ enum class EceError : uint8_t {
   kBadKey,               // a key or secret of the wrong size or not on the curve
   kCrypto,               // OpenSSL failed (not caused by the input)
 };
-const char* describe(EceError e);
+std::string_view to_string(EceError e);
 
 struct EceHeader {
   std::array<uint8_t, kSaltSize> salt{};

@@ -76,7 +76,7 @@ std::optional<VerifiedNodeKeys> verify_node_record(const nlohmann::json& record,
     chain.push_back(std::move(*der));
   }
   auto peer = roots.verify(chain);
-  if (!peer) return fail(std::string("the key record's chain: ") + describe(peer.error()));
+  if (!peer) return fail("the key record's chain: " + std::string(to_string(peer.error())));
   if (!want_node_id.empty() && peer->node_id != want_node_id)
     return fail("the key record is for node " + peer->node_id + ", not " + std::string(want_node_id));
   if (!verify_node_keys(peer->key.get(), peer->node_id, *keys, *sig))

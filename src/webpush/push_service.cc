@@ -193,7 +193,7 @@ PushReply PushService::push(const PushRequest& req, const std::string& push_id, 
   if (!req.authorization.empty() || !sub->vapid_key.empty()) {
     auto id = verify_vapid(req.authorization, origin(req));
     if (!id) {
-      PushReply r = refuse(PushReject::kUnauthorized, 401, id.error().describe());
+      PushReply r = refuse(PushReject::kUnauthorized, 401, to_string(id.error()));
       r.headers.emplace_back("WWW-Authenticate", "vapid");
       return r;
     }
@@ -223,7 +223,7 @@ PushReply PushService::accept(const PushRequest& req, const StoredSubscription& 
     if (body.size() > kMaxPlaintextSize) return refuse(PushReject::kTooLarge, 413, "text too large");
     if (sub.p256dh.empty()) return refuse(PushReject::kBadRequest, 400, "subscription registered no keys to encrypt to");
     auto enc = encrypt_message(body, {sub.p256dh, sub.auth});
-    if (!enc) return refuse(PushReject::kBadRequest, 400, describe(enc.error()));
+    if (!enc) return refuse(PushReject::kBadRequest, 400, std::string(to_string(enc.error())));
     body = std::move(*enc);
   } else if (!body.empty()) {
     if (body.size() > config_.max_message_size) return refuse(PushReject::kTooLarge, 413, "message too large");

@@ -47,13 +47,13 @@ std::optional<std::string> make_vapid_header(EVP_PKEY* key, std::string_view aud
   return "vapid t=" + *token + ", k=" + base64url_encode(pub);
 }
 
-std::string VapidFailure::describe() const {
-  switch (error) {
+std::string to_string(const VapidFailure& f) {
+  switch (f.error) {
     case VapidError::kMissing: return "no Authorization header";
     case VapidError::kNotVapid: return "Authorization is not the vapid scheme";
     case VapidError::kMalformed: return "malformed vapid credentials (need t= and k=)";
     case VapidError::kBadKey: return "vapid k= is not a P-256 public key";
-    case VapidError::kBadToken: return std::string("vapid token: ") + jwt::describe(jwt);
+    case VapidError::kBadToken: return "vapid token: " + std::string(jwt::to_string(f.jwt));
   }
   return "vapid error";
 }

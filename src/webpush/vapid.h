@@ -36,11 +36,12 @@ enum class VapidError : uint8_t {
   kBadToken,     // the JWT failed; VapidFailure::jwt says why
 };
 
+// A struct, to carry the JWT's reason for kBadToken.
 struct VapidFailure {
   VapidError error = VapidError::kMalformed;
   jwt::Error jwt{};
-  std::string describe() const;
 };
+std::string to_string(const VapidFailure& f);
 
 struct VapidIdentity {
   Bytes public_key;  // the application server's key (65 octets), which restriction compares

@@ -10,12 +10,9 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   for (size_t n : {size, size / 2, size / 3}) {
-    ugate::CaRequest req;
-    std::string error;
-    int status = 0;
-    if (ugate::parse_ca_request(bytes.substr(0, n), req, error, status) == ugate::CaParse::kDone &&
-        req.csr.size() > ugate::kCaMaxBody)
-      __builtin_trap();
+    auto req = ugate::parse_ca_request(bytes.substr(0, n));
+    if (req && req->csr.size() > ugate::kCaMaxBody) __builtin_trap();
+    if (!req && (to_string(req.error()).empty() || ugate::http_status(req.error()) < 400)) __builtin_trap();
   }
   ugate::http_response({400, std::string(bytes.substr(0, 64))});
   return 0;

@@ -40,7 +40,7 @@ TEST(Announce, RoundTrips) {
   Announce a = sample();
   Bytes wire = signed_with_dummy(a);
   auto p = parse_announce(wire);
-  ASSERT_TRUE(p) << describe(p.error());
+  ASSERT_TRUE(p) << to_string(p.error());
   EXPECT_EQ(p->announce.timestamp_ms, a.timestamp_ms);
   EXPECT_EQ(p->announce.sequence, a.sequence);
   EXPECT_EQ(p->announce.mesh_port, a.mesh_port);
@@ -127,7 +127,7 @@ TEST(PeerChain, VerifiesAgainstTheRootsAndNamesThePeer) {
   Node node = issue(ca, "bob");
   ChainVerifier verifier(ca.roots());
   auto peer = verifier.verify({to_der(node.chain[0].get())});
-  ASSERT_TRUE(peer) << describe(peer.error());
+  ASSERT_TRUE(peer) << to_string(peer.error());
   EXPECT_EQ(peer->spiffe_id, "spiffe://mesh.test/ns/default/sa/bob");
   EXPECT_EQ(peer->trust_domain, "mesh.test");
   EXPECT_EQ(peer->node_id, node_id_of(node.key.get()));

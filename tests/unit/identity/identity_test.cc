@@ -202,22 +202,23 @@ TEST(Identity, ConfiguredPathsAndSeveralRoots) {
 }
 
 TEST(CaRequest, ParsesTheSignRequest) {
-  CaRequest req;
-  std::string error;
-  int status = 0;
   std::string head = "POST /ca/sign HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer abc\r\nContent-Length: 5\r\n\r\n";
-  EXPECT_EQ(parse_ca_request(head, req, error, status), CaParse::kNeedMore);
-  EXPECT_EQ(parse_ca_request(head + "hello", req, error, status), CaParse::kDone);
-  EXPECT_EQ(req.token, "abc");
-  EXPECT_EQ(req.csr, "hello");
-  EXPECT_EQ(parse_ca_request("GET /ca/sign HTTP/1.1\r\nHost: gw\r\n\r\n", req, error, status), CaParse::kBad);
-  EXPECT_EQ(status, 405);
-  EXPECT_EQ(parse_ca_request("POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n", req, error, status), CaParse::kBad);
-  EXPECT_EQ(status, 404);
-  EXPECT_EQ(parse_ca_request("garbage\r\n\r\n", req, error, status), CaParse::kBad);
+  EXPECT_TRUE(parse_ca_request(head).need_more());
+  auto req = parse_ca_request(head + "hello");
+  ASSERT_TRUE(req);
+  EXPECT_EQ(req->token, "abc");
+  EXPECT_EQ(req->csr, "hello");
+  // Refused (neither a request nor a prefix of one), with the status the client gets.
+  auto bad = [](std::string_view bytes) {
+    auto r = parse_ca_request(bytes);
+    EXPECT_TRUE(!r && !r.need_more()) << bytes;
+    return r ? 0 : http_status(r.error());
+  };
+  EXPECT_EQ(bad("GET /ca/sign HTTP/1.1\r\nHost: gw\r\n\r\n"), 405);
+  EXPECT_EQ(bad("POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), 404);
+  bad("garbage\r\n\r\n");
   std::string big = "POST /ca/sign HTTP/1.1\r\nContent-Length: 99999\r\n\r\n";
-  EXPECT_EQ(parse_ca_request(big, req, error, status), CaParse::kBad);
-  EXPECT_EQ(status, 413);
+  EXPECT_EQ(bad(big), 413);
 }
 
 TEST(CaService, TokenOnceThenRenewalByCertificate) {

@@ -27,7 +27,7 @@ TEST_F(Jwt, RoundTrip) {
   std::string t = token();
   auto pub = public_only(key.get());
   auto r = verify_es256(t, pub.get(), opts);
-  ASSERT_TRUE(r) << describe(r.error());
+  ASSERT_TRUE(r) << to_string(r.error());
   EXPECT_EQ(r->aud, claims.aud);
   EXPECT_EQ(r->exp, claims.exp);
   EXPECT_EQ(r->sub, claims.sub);
@@ -39,7 +39,7 @@ TEST_F(Jwt, RoundTrip) {
 TEST_F(Jwt, NodeIdClaimRoundTripsAndMustBeAString) {
   claims.node_id = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst";
   auto r = verify_es256(token(), key.get(), opts);
-  ASSERT_TRUE(r) << describe(r.error());
+  ASSERT_TRUE(r) << to_string(r.error());
   EXPECT_EQ(r->node_id, claims.node_id);
   claims.node_id.clear();
   EXPECT_EQ(verify_es256(token(), key.get(), opts)->node_id, "");
@@ -153,7 +153,7 @@ TEST(JwtInterop, Rfc7515AppendixA3) {
       ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
       ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
   auto r = verify_es256(token, pub.get(), {.now = 1300819380 - 10});
-  ASSERT_TRUE(r) << describe(r.error());
+  ASSERT_TRUE(r) << to_string(r.error());
   EXPECT_EQ(r->exp, 1300819380);
   EXPECT_EQ(verify_es256(token, pub.get(), {.now = 1300819380}).error(), Error::kExpired);
 }

@@ -27,7 +27,7 @@ TEST(Vapid, MadeHeaderVerifies) {
   ASSERT_TRUE(header);
   EXPECT_TRUE(header->starts_with("vapid t=ey"));
   auto id = verify_vapid(*header, "https://push.example.net", kNow);
-  ASSERT_TRUE(id) << id.error().describe();
+  ASSERT_TRUE(id) << to_string(id.error());
   EXPECT_EQ(id->public_key, crypto::p256_public_raw(key.get()));
   EXPECT_EQ(id->claims.sub, "mailto:ops@example.com");
 }
@@ -81,7 +81,7 @@ TEST(Vapid, Rfc8292Example) {
       "vapid t=eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiJ9.eyJhdWQiOiJodHRwczovL3B1c2guZXhhbXBsZS5uZXQiLCJleHAiOjE0NTM1MjM3NjgsInN1YiI6Im1haWx0bzpwdXNoQGV4YW1wbGUuY29tIn0.i3CYb7t4xfxCDquptFOepC9GAu_HLGkMlMuCGSK2rpiUfnK9ojFwDXb1JrErtmysazNjjvW2L9OkSSHzvoD1oA, "
       "k=BA1Hxzyi1RUM1b5wjxsn7nGxAszw2u61m164i3MrAIxHF6YK5h4SDYic-dRuU_RCPCfA5aq9ojSwk5Y2EmClBPs";
   auto id = verify_vapid(header, "https://push.example.net", 1453523768 - 600);
-  ASSERT_TRUE(id) << id.error().describe();
+  ASSERT_TRUE(id) << to_string(id.error());
   EXPECT_EQ(id->claims.sub, "mailto:push@example.com");
 }
 

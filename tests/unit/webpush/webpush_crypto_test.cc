@@ -91,7 +91,7 @@ TEST(Rfc8291, EncryptGivesTheVectorBody) {
   auto salt = fixed<16>(kSalt);
   auto body = encrypt_message(as_bytes(kPlaintext), {b64(kUaPublic), b64(kAuthSecret)},
                               {.sender_key = as.get(), .salt = &salt});
-  ASSERT_TRUE(body) << describe(body.error());
+  ASSERT_TRUE(body) << to_string(body.error());
   EXPECT_EQ(body->size(), 144u);
   EXPECT_EQ(base64url_encode(*body), kBody);
   EXPECT_EQ(base64url_encode(std::span(*body).first(86)), kHeader);
@@ -106,7 +106,7 @@ TEST(Rfc8291, DecryptTheVectorBody) {
   EXPECT_EQ(header->size, 86u);
   EXPECT_EQ(base64url_encode(header->keyid), kAsPublic);
   auto plain = decrypt_message(body, vector_subscriber());
-  ASSERT_TRUE(plain) << describe(plain.error());
+  ASSERT_TRUE(plain) << to_string(plain.error());
   EXPECT_EQ(text(*plain), kPlaintext);
 }
 
@@ -140,7 +140,7 @@ TEST(Rfc8188, Section32TwoRecordsKeyIdAndPadding) {
   EXPECT_EQ(header->record_size, 25u);
   EXPECT_EQ(text(Bytes(header->keyid.begin(), header->keyid.end())), "a1");
   auto dec = ece_decrypt(b64(k32Encoded), ikm);
-  ASSERT_TRUE(dec) << describe(dec.error());
+  ASSERT_TRUE(dec) << to_string(dec.error());
   EXPECT_EQ(text(*dec), "I am the walrus");
 }
 
@@ -157,7 +157,7 @@ TEST(Rfc8188, ManyRecordsAndPaddingRoundTrip) {
     ASSERT_TRUE(enc);
     auto dec = ece_decrypt(*enc, ikm);
     ASSERT_TRUE(dec) << "rs=" << rs << " size=" << plain.size() << " pad=" << p.padding << ": "
-                     << describe(dec.error());
+                     << to_string(dec.error());
     EXPECT_EQ(*dec, plain);
   }
 }
