@@ -15,6 +15,7 @@
 #include <chrono>
 #include <thread>
 
+#include "fake_connector.h"
 #include "loopback.h"
 
 namespace ugate {
@@ -22,6 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
+using test::FakeConnector;
 using test::loopback_listener;
 
 int connect_to(uint16_t port) {
@@ -181,31 +183,6 @@ TEST_F(SessionForward, ConnectTimeoutIsAnswered) {
   wait_closed(1);
   EXPECT_EQ(closed_by(CloseReason::kConnectTimeout), 1u);
 }
-
-// A Connector that records what the session asked for, then connects to a
-// loopback port of the test's choosing, or fails with a reason of its own.
-class FakeConnector final : public Connector {
- public:
-  asio::awaitable<Connected> connect(const ConnectRequest& request, std::unique_ptr<Stream>& up) override {
-    ++calls;
-    asked = request.destination.str();
-    guarded = request.forbidden != nullptr;
-    Connected out;
-    out.result = refusal;
-    if (refusal == CloseReason::kDone) {
-      Endpoints to{{asio::ip::make_address("127.0.0.1"), port}};
-      out.result = co_await connect_tcp(to, *poller, request.meta, up);
-      if (out.result == CloseReason::kDone) out.local = static_cast<TcpStream&>(*up).local_endpoint();
-    }
-    co_return out;
-  }
-  Poller* poller = nullptr;
-  uint16_t port = 0;
-  CloseReason refusal = CloseReason::kDone;
-  std::atomic<int> calls{0};
-  std::string asked;
-  bool guarded = false;
-};
 
 // Session never names a transport: whatever its connector hands back is the
 // upstream, and the connector's refusal is the stream's reason.
