@@ -117,6 +117,7 @@ class DoorTest : public ::testing::Test {
     worker_.emplace(0, nullptr);
     fake_.poller = &worker_->poller();
     worker_->set_connector(&fake_);
+    if (admin_) worker_->set_admin_endpoint(*admin_);
     if (mesh) {
       auto m = std::make_unique<Mesh>(*worker_, mesh_config_, nodes_, mesh_shared_);
       m->set_hbone_door(hbone_door);
@@ -213,6 +214,7 @@ class DoorTest : public ::testing::Test {
 
   ListenerConfig config_;
   const ListenerAuth* auth_ = nullptr;
+  std::optional<TcpEndpoint> admin_;  // the admin server's address, as the gate gives it to workers
   MeshConfig mesh_config_;
   std::vector<NodeConfig> nodes_;
   MeshShared mesh_shared_;

@@ -116,6 +116,48 @@ TEST_F(DoorHttpProxy, AbsoluteFormRequestsGoOutInOriginFormOnAReusedUpstream) {
   EXPECT_EQ(closed_by(CloseReason::kDone), 1u);
 }
 
+// Bodies pass as they are: a chunked request up, a chunked response down,
+// each ending where its last chunk says.
+TEST_F(DoorHttpProxy, ChunkedBodiesPassUnchangedBothWays) {
+  upstream_listener();
+  start(Protocol::kHttpProxy);
+  int c = connect_client();
+  const std::string body = "4\r\nwiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
+  send_all(c, "POST http://origin.test/upload HTTP/1.1\r\nHost: origin.test\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                  body);
+  int up = accept_upstream();
+  ASSERT_GE(up, 0);
+  std::string head = read_until(up, "\r\n\r\n");
+  EXPECT_NE(head.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << head;
+  EXPECT_EQ(read_n(up, body.size()), body);
+  const std::string reply_body = "3\r\nabc\r\n0\r\n\r\n";
+  send_all(up, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + reply_body);
+  EXPECT_EQ(read_until(c, "\r\n\r\n"), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  EXPECT_EQ(read_n(c, reply_body.size()), reply_body);
+  // The exchange is over where the last chunk said: the connection takes the next request.
+  send_all(c, "GET http://origin.test/next HTTP/1.1\r\nHost: origin.test\r\n\r\n");
+  EXPECT_TRUE(read_until(up, "\r\n\r\n").starts_with("GET /next HTTP/1.1\r\n"));
+  EXPECT_EQ(fake_.calls, 1);
+}
+
+// Expect: 100-continue is answered here; the origin never sees the Expect.
+TEST_F(DoorHttpProxy, ExpectContinueIsAnsweredByTheProxy) {
+  upstream_listener();
+  start(Protocol::kHttpProxy);
+  int c = connect_client();
+  send_all(c, "PUT http://origin.test/f HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 4\r\n"
+              "Expect: 100-continue\r\n\r\n");
+  int up = accept_upstream();
+  ASSERT_GE(up, 0);
+  std::string head = read_until(up, "\r\n\r\n");
+  EXPECT_EQ(head.find("Expect"), std::string::npos) << head;
+  EXPECT_EQ(read_until(c, "\r\n\r\n"), "HTTP/1.1 100 Continue\r\n\r\n");
+  send_all(c, "data");
+  EXPECT_EQ(read_n(up, 4), "data");
+  send_all(up, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(read_until(c, "\r\n\r\n"), "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+}
+
 TEST_F(DoorHttpProxy, AbsoluteFormRefusedDialIs502) {
   fake_.refusal = CloseReason::kConnectRefused;
   start(Protocol::kHttpProxy);

@@ -7,6 +7,7 @@
 #include <initializer_list>
 
 #include "door_test.h"
+#include "policy/listener_auth.h"
 
 namespace ugate {
 namespace {
@@ -75,6 +76,9 @@ class DoorSocks5 : public DoorTest {
     EXPECT_EQ(read_n(c, 2), bytes({5, 0}));
     return c;
   }
+  // Set before start(); TearDown ends the worker before these go.
+  AuthzPolicy policy_;
+  ListenerAuth auth_store_;
 };
 
 TEST_F(DoorSocks5, ConnectDialsTheTargetRepliesAndReplaysEarlyBytes) {
@@ -211,6 +215,59 @@ TEST_F(DoorSocks5, AllowListRefusesOtherTargetsWithoutDialling) {
   ASSERT_GE(accept_upstream(), 0);
   EXPECT_EQ(read_reply(c).code, 0);
   EXPECT_EQ(fake_.last().destination, "a.ok.test:80");
+}
+
+// Clients name the destination: the dial carries the admin port as forbidden
+// (the connector refuses it when a name resolves there), unless reach_admin.
+TEST_F(DoorSocks5, DialsAreGuardedAgainstTheAdminPort) {
+  admin_ = TcpEndpoint(asio::ip::make_address("127.0.0.1"), 9);
+  upstream_listener();
+  start(Protocol::kSocks5);
+  int c = greeted_client();
+  send_all(c, request_to("example.test", 80));
+  ASSERT_GE(accept_upstream(), 0);
+  EXPECT_EQ(read_reply(c).code, 0);
+  EXPECT_TRUE(fake_.last().guarded);
+}
+
+TEST_F(DoorSocks5, ReachAdminLiftsTheGuard) {
+  admin_ = TcpEndpoint(asio::ip::make_address("127.0.0.1"), 9);
+  config_.reach_admin = true;
+  upstream_listener();
+  start(Protocol::kSocks5);
+  int c = greeted_client();
+  send_all(c, request_to("example.test", 80));
+  ASSERT_GE(accept_upstream(), 0);
+  EXPECT_EQ(read_reply(c).code, 0);
+  EXPECT_FALSE(fake_.last().guarded);
+}
+
+// Authorization decides before the dial: a denied destination is answered
+// "not allowed" and never dialled; each decision is counted by rule.
+TEST_F(DoorSocks5, AuthorizationDeniesBeforeTheDial) {
+  AuthzRule deny;
+  deny.name = "no-secrets";
+  deny.allow = false;
+  deny.host = {"secret.test"};
+  policy_ = AuthzPolicy({deny}, AuthzPolicy::Default::kAllow);
+  auth_store_.authz = &policy_;
+  auth_ = &auth_store_;
+  upstream_listener();
+  start(Protocol::kSocks5);
+  int c = greeted_client();
+  send_all(c, request_to("secret.test", 443));
+  EXPECT_EQ(read_reply(c).code, 2);
+  ASSERT_TRUE(wait_closed(1)) << reasons();
+  EXPECT_EQ(closed_by(CloseReason::kDenied), 1u);
+  EXPECT_EQ(fake_.calls, 0);
+
+  c = greeted_client();
+  send_all(c, request_to("public.test", 443));
+  ASSERT_GE(accept_upstream(), 0);
+  EXPECT_EQ(read_reply(c).code, 0);
+  EXPECT_EQ(fake_.calls, 1);
+  EXPECT_EQ(group_->decided(0, false), 1u) << "the rule denied one";
+  EXPECT_EQ(group_->decided(-1, true), 1u) << "the default allowed one";
 }
 
 TEST_F(DoorSocks5, UnsupportedCommandIsAnsweredAndNothingDialled) {
