@@ -202,7 +202,7 @@ class DoorTest : public ::testing::Test {
     return slot_->stats.active.get() == 0 && group_->active.load() == 0;
   }
   uint64_t closed_by(CloseReason r) const { return slot_->stats.closed_by_reason[static_cast<size_t>(r)].get(); }
-  // The one reason the slot's streams closed with so far, as text (for messages).
+  // The reasons the slot's streams closed with so far, with their counts (for messages).
   std::string reasons() const {
     std::string out;
     for (size_t i = 0; i < static_cast<size_t>(CloseReason::kCount); ++i) {

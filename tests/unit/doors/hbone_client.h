@@ -76,9 +76,13 @@ inline asio::awaitable<std::string> read_exactly(Stream& s, size_t n) {
 
 class HboneClient final : public h2::H2Session::Handler {
  public:
+  // As the session's contract says: ended, then destroyed once on_closed()
+  // came (no callback of its own is pending then). Handlers still queued on
+  // the io_context when it goes are destroyed without being run.
   ~HboneClient() {
+    if (session_ && !closed_) session_->terminate(h2::EndReason::kClosed);
+    for (int i = 0; i < 200 && session_ && !closed_; ++i) ctx_.run_one_for(std::chrono::milliseconds(5));
     session_.reset();
-    ctx_.poll();
   }
 
   // A TCP connection to 127.0.0.1:port, as a stream of this client's io_context.
