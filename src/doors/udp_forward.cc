@@ -57,8 +57,10 @@ class UdpForwarder;
 // One NAT entry: its own upstream socket, connected, so replies come from the
 // upstream only; they go back to the client from the listener's socket, or
 // under TPROXY from a transparent socket bound to the original destination.
-// Like a Session it owns itself; a Poller callback may be due when it closes,
-// and then it is deleted from that callback.
+// Like a Session it owns itself and retires (Worker::retire), but only once
+// no Poller callback is due: a cancelled wait is answered by a post that may
+// run after the next reap, so a flow that closes while one is due retires
+// from that callback.
 class Flow final : public Tracked, public Waiter {
  public:
   Flow(UdpForwarder& owner, const FlowKey& key, int up_fd, int reply_fd, HostPort destination,
@@ -185,7 +187,7 @@ void Flow::close(CloseReason reason) {
   owner_.worker().poller().cancel(entry_);  // a registered wait is answered, with an error
   ::close(up_fd_);
   if (reply_fd_ >= 0) ::close(reply_fd_);
-  if (!pending_) delete this;
+  if (!pending_) owner_.worker().retire(*this);  // else on_ready does
 }
 
 void Flow::send_up(std::span<const uint8_t> datagram) {
@@ -210,7 +212,7 @@ void Flow::send_up(std::span<const uint8_t> datagram) {
 void Flow::on_ready(const error_code& ec) {
   pending_ = false;
   if (closed_) {
-    delete this;
+    owner_.worker().retire(*this);
     return;
   }
   if (ec) {

@@ -24,7 +24,7 @@ class HboneServerConnection final : public Mesh::Connection {
   }
   void on_closed(h2::H2Session& session) override {
     if (on_end_) on_end_();
-    Connection::on_closed(session);  // deletes this
+    Connection::on_closed(session);  // retires this
   }
 
  private:

@@ -26,7 +26,7 @@ Mesh::~Mesh() {
 }
 
 void Mesh::adopt(std::unique_ptr<Connection> connection, bool served) {
-  Connection& c = *connection.release();  // from here it deletes itself (on_closed)
+  Connection& c = *connection.release();  // from here it owns itself (on_closed retires it)
   connections_.push_back(c);
   (served ? stats_.accepted : stats_.opened).add();
   stats_.active.add();
@@ -118,7 +118,8 @@ void Mesh::Connection::on_closed(h2::H2Session& session) {
   spdlog::log(warn ? spdlog::level::warn : spdlog::level::debug,
               "mesh connection from/to {} ended: {} {} (counted in ugate_mesh_connections_closed_total)",
               format_endpoint(peer_), to_string(session.end_reason()), session.end_detail());
-  delete this;  // on_closed is posted: nothing of the session is on the stack
+  unlink();  // out of the mesh's list now: no more ticks, nor the mesh's delete at its end
+  mesh_.worker().retire(*this);
 }
 
 }  // namespace ugate

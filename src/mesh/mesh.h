@@ -54,12 +54,11 @@ class Registrar;
 
 class Mesh final : public WorkerService, private MeshSurroundings {
  public:
-  // A connection the mesh keeps: the handler of its session. It deletes
-  // itself (and its session) when the session is over.
-  class Connection : public h2::H2Session::Handler, public h2::IntrusiveHook {
+  // A connection the mesh keeps: the handler of its session. It owns itself
+  // (and its session) and retires (Worker::retire) when the session is over.
+  class Connection : public h2::H2Session::Handler, public h2::IntrusiveHook, public Retirable {
    public:
     Connection(Mesh& mesh, TcpEndpoint peer) : mesh_(mesh), peer_(peer) {}
-    virtual ~Connection() = default;
     h2::H2Session& session() { return *session_; }
     const TcpEndpoint& peer() const { return peer_; }
 

@@ -38,7 +38,7 @@ class Pool::Connection final : public Mesh::Connection {
   }
   void on_closed(h2::H2Session& session) override {
     if (entry_) pool_.detach(*this);
-    Mesh::Connection::on_closed(session);  // deletes this
+    Mesh::Connection::on_closed(session);  // retires this
   }
 
   Pool& pool_;

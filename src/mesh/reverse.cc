@@ -58,7 +58,7 @@ class ReverseConnection final : public Mesh::Connection {
     unregister();
     spdlog::info("remote accept: node {} left ({} {})", name_, h2::to_string(session.end_reason()),
                  session.end_detail());
-    Connection::on_closed(session);  // deletes this
+    Connection::on_closed(session);  // retires this
   }
 
  private:
@@ -76,7 +76,7 @@ class ReverseConnection final : public Mesh::Connection {
 // that began on another worker, which holds the other end of a local socket
 // pair. The first byte back is how the CONNECT went (a CloseReason), then the
 // bytes both ways. Tracked, so drain and shutdown reach it; the access log
-// line is the other worker's.
+// line is the other worker's. It owns itself and retires when it ends.
 class Bridge final : public Tracked, public ProxyOwner {
  public:
   Bridge(Mesh& mesh, int fd, uint64_t serial, HostPort authority, Pool::Fields headers)
@@ -104,7 +104,7 @@ class Bridge final : public Tracked, public ProxyOwner {
   void proxy_done(CloseReason) override {
     side_->close();
     up_->close();
-    delete this;
+    mesh_.worker().retire(*this);
   }
 
  private:
@@ -137,7 +137,7 @@ asio::awaitable<void> Bridge::run() {
   if (result != CloseReason::kDone || ec || aborted_) {
     side_->close();
     if (up_) up_->close();
-    delete this;
+    mesh_.worker().retire(*this);
     co_return;
   }
   mesh_.stats().bridged.add();

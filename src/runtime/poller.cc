@@ -9,7 +9,7 @@
 
 namespace ugate {
 
-Poller::Poller(asio::io_context& ctx) : ctx_(ctx) {
+Poller::Poller(asio::io_context& ctx, RetireList* retired) : ctx_(ctx), retired_(retired) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) throw std::runtime_error("epoll_create1 failed");
   watch_.emplace(ctx_, epfd_);
@@ -35,7 +35,10 @@ error_code Poller::add(int fd, Entry& entry) {
 }
 
 void Poller::post(Waiter& w, error_code ec) {
-  asio::post(ctx_, [&w, ec] { w.on_ready(ec); });
+  asio::post(ctx_, [retired = retired_, &w, ec] {
+    RetireList::Batch batch(retired);
+    w.on_ready(ec);
+  });
 }
 
 void Poller::wait_readable(Entry& entry, Waiter& w) {
@@ -63,13 +66,16 @@ void Poller::arm() {
 }
 
 void Poller::dispatch() {
+  // What the callbacks retire goes when the dispatch ends, not per callback.
+  RetireList::Batch batch(retired_);
   for (;;) {
     int n = ::epoll_wait(epfd_, events_.data(), kBatch, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     // First every flag and waiter, then the callbacks: a callback may close
     // sockets whose events are in this batch, but it cannot free a waiter
-    // that is still waiting (see Proxy), so the list stays valid.
+    // that is still waiting (see Proxy), and what it retires lives until the
+    // dispatch ends, so the list stays valid.
     ready_.clear();
     for (int i = 0; i < n; ++i) {
       auto& e = *static_cast<Entry*>(events_[i].data.ptr);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/stream.h"
+#include "runtime/retire.h"
 
 namespace ugate {
 
@@ -34,7 +35,8 @@ class Poller {
     bool peer_done = false;
   };
 
-  explicit Poller(asio::io_context& ctx);
+  // Callbacks run inside a batch of `retired` (the worker's), when given.
+  explicit Poller(asio::io_context& ctx, RetireList* retired = nullptr);
   ~Poller();
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
@@ -56,6 +58,7 @@ class Poller {
   void dispatch();
 
   asio::io_context& ctx_;
+  RetireList* retired_;
   std::optional<asio::posix::stream_descriptor> watch_;  // owns the epoll descriptor
   int epfd_ = -1;
   std::array<epoll_event, kBatch> events_{};

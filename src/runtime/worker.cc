@@ -25,26 +25,32 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 }  // namespace
 
 Worker::Worker(unsigned index, AccessLogSink* access_log)
-    : ctx_(std::make_unique<asio::io_context>(1)), index_(index), access_log_(access_log) {
+    : ctx_(std::make_unique<asio::io_context>(1)), index_(index), access_log_(access_log), retired_(*ctx_) {
   resolver_.emplace(ctx_->get_executor());
-  poller_.emplace(*ctx_);
+  poller_.emplace(*ctx_, &retired_);
   guard_.emplace(ctx_->get_executor());
 }
 
 Worker::~Worker() {
   stop_and_join();
+  // Teardown is one batch: nothing posts a reap; retired objects go at the
+  // points below, each before what they may still point into.
+  RetireList::Batch teardown(&retired_);
   // Let streams still open end properly (stats, access log) before teardown.
   for (auto it = tracked_.begin(); it != tracked_.end();) (it++)->abort(CloseReason::kDrained);
   for (auto& s : services_) s->abort_all(CloseReason::kDrained);
   ctx_->restart();
   ctx_->poll();
+  retired_.reap();
   services_.clear();  // their sockets and timers belong to the context
+  retired_.reap();
   // Asio objects go before their context; the context goes before the state
   // that unfinished stream tasks still reference when they are destroyed.
   if (listeners_) listeners_->close_io();
   resolver_.reset();
   poller_->shutdown();
   ctx_.reset();
+  retired_.reap();
   access_log_.flush();
 }
 
@@ -134,6 +140,7 @@ asio::awaitable<void> Worker::tick_loop() {
 // comes back to where it was before the burst.
 void Worker::release_memory() {
   buffers_.clear();
+  retired_.trim();
 #ifdef __GLIBC__
   ::malloc_trim(0);
 #endif

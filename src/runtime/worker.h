@@ -19,6 +19,7 @@
 #include "runtime/buffer_pool.h"
 #include "runtime/resolver.h"
 #include "runtime/poller.h"
+#include "runtime/retire.h"
 #include "runtime/tracked.h"
 
 namespace ugate {
@@ -81,6 +82,13 @@ class Worker {
   void spawn(asio::awaitable<void> task);
   const uint32_t& now_tick() const { return now_tick_; }
   void track(Tracked& t);
+  // How an object that owns itself ends: destroyed after the current handler
+  // returns (runtime/retire.h); a Tracked one leaves the sweep at once.
+  void retire(Retirable& r) { retired_.retire(r); }
+  void retire(Tracked& t) {
+    t.unlink();
+    retired_.retire(t);
+  }
   static uint32_t ticks(std::chrono::milliseconds d) { return static_cast<uint32_t>((d + kTick - std::chrono::milliseconds(1)) / kTick); }
 
  private:
@@ -105,6 +113,7 @@ class Worker {
   bool ticking_ = false;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
   std::thread thread_;
+  RetireList retired_;  // last: emptied before the rest goes (see ~Worker)
 };
 
 }  // namespace ugate

@@ -179,7 +179,7 @@ void Session::proxy_done(CloseReason reason) {
   phase_ = Phase::kClosed;
   down_->close();
   up_->close();
-  delete this;
+  worker_.retire(*this);
 }
 
 void Session::on_tick(uint32_t now) {

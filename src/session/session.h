@@ -5,8 +5,8 @@
 // Deadlines run on the worker's tick.
 //
 // The door's coroutine owns the session while it routes and dials; once the
-// proxy runs, the session owns itself and ends when the proxy reports done,
-// so an established idle stream holds no coroutine frames.
+// proxy runs, the session owns itself and retires (Worker::retire) when the
+// proxy reports done, so an established idle stream holds no coroutine frames.
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>

@@ -13,6 +13,11 @@
 namespace ugate {
 
 namespace detail {
+// The one `delete this` outside Worker::retire (ARCHITECTURE.md, "Lifetimes"):
+// an operation, not an object with a life of its own, freed by its own
+// completion as Asio frees its operations. The stream lets go of a waiter
+// before calling it, the handler is moved out first, nothing touches the op
+// afterwards, and a Stream names no worker to retire it to.
 template <typename Handler>
 class WaitOp final : public Waiter {
  public:
