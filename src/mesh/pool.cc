@@ -57,6 +57,7 @@ void Pool::arm(const std::shared_ptr<Dial>& dial, Duration limit) {
 
 Pool::~Pool() {
   // The mesh deleted its connections already (they are in its list too).
+  // A dial still running must not come back to us.
   for (auto& [key, e] : entries_) {
     if (e->dial) e->dial->aborted = true;
   }
@@ -71,6 +72,11 @@ Pool::Entry& Pool::entry(const MeshPath& path) {
     slot->path = path;
   }
   return *slot;
+}
+
+Pool::Entry* Pool::find(const std::string& key) {
+  auto it = entries_.find(key);
+  return it == entries_.end() ? nullptr : it->second.get();
 }
 
 std::unique_ptr<h2::H2Stream> Pool::connect_stream(asio::io_context& io, const std::shared_ptr<StreamMeta>& meta,
@@ -134,7 +140,7 @@ void Pool::place(Entry& e) {
     return;
   }
   e.dial = std::make_shared<Dial>(mesh_.worker().context(), "h2");
-  mesh_.worker().spawn(make_connection(e, e.dial));
+  mesh_.worker().spawn(make_connection(e.key, e.path, e.dial));
 }
 
 asio::awaitable<CloseReason> Pool::establish(const MeshPath& path, std::shared_ptr<Dial> dial) {
@@ -148,11 +154,13 @@ asio::awaitable<CloseReason> Pool::establish(const MeshPath& path, std::shared_p
   co_return result;
 }
 
-asio::awaitable<void> Pool::make_connection(Entry& e, std::shared_ptr<Dial> dial) {
-  const MeshPath path = e.path;
+asio::awaitable<void> Pool::make_connection(std::string key, MeshPath path, std::shared_ptr<Dial> dial) {
   const NodeConfig& node = path.hops.back();
   CloseReason result = co_await establish(path, dial);
-  if (dial->aborted) co_return;  // the pool is ending; the entry may be gone
+  if (dial->aborted) co_return;  // given up: the pool may be gone, its entry dropped or dialling anew
+  Entry* found = find(key);
+  if (!found || found->dial != dial) co_return;  // not this dial's entry any more
+  Entry& e = *found;  // no co_await from here on
   e.dial.reset();
   bool changed = mesh_.health().record(e.key, node.name, result, dial->detail);  // logged once per change
   if (result != CloseReason::kDone) {
@@ -234,9 +242,13 @@ void Pool::erase_if_unused(Entry& e) {
 }
 
 void Pool::abort_all() {
-  for (auto& [key, e] : entries_) {
-    if (e->dial) e->dial->abort();
-    while (!e->waiting.empty()) e->waiting.front().stream->fail(close_reason_error(CloseReason::kDrained));
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    Entry& e = *it->second;
+    // The entry forgets its dial, whose coroutine then leaves the pool alone,
+    // so a later stream to the path dials afresh.
+    if (e.dial) std::exchange(e.dial, nullptr)->abort();
+    while (!e.waiting.empty()) e.waiting.front().stream->fail(close_reason_error(CloseReason::kDrained));
+    it = e.connections.empty() ? entries_.erase(it) : std::next(it);
   }
 }
 

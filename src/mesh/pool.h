@@ -47,7 +47,7 @@ class Pool {
     std::string alpn;      // what the TLS handshake asks for: h2 (HBONE), h2r (reverse registration)
     std::string detail;    // why it failed, for the log
     bool expired = false;  // the deadline closed the transport
-    bool aborted = false;  // given up from outside: its owner may be gone
+    bool aborted = false;  // given up (abort(), or its pool ended): nobody waits for it, its pool may be gone
   };
   using Fields = std::vector<std::pair<std::string, std::string>>;
 
@@ -78,7 +78,8 @@ class Pool {
   // (meta.upstream: the connection's peer), else why not.
   static asio::awaitable<CloseReason> answer(h2::H2Stream& s, StreamMeta& meta);
 
-  // Ends the connections being made and fails the streams waiting for them.
+  // Ends the connections being made and fails the streams waiting for them;
+  // entries left without connections go.
   void abort_all();
   // Number of paths with connections or waiting streams (for /debug/nodes).
   size_t paths() const { return entries_.size(); }
@@ -94,10 +95,13 @@ class Pool {
   };
 
   Entry& entry(const MeshPath& path);
+  Entry* find(const std::string& key);
   // Opens waiting streams on connections with room; makes a connection when none has.
   void place(Entry& e);
   void erase_if_unused(Entry& e);
-  asio::awaitable<void> make_connection(Entry& e, std::shared_ptr<Dial> dial);
+  // Holds no reference into the pool across the dial: its own copies, and
+  // the entry found again by key afterwards (it may be gone, or dialling anew).
+  asio::awaitable<void> make_connection(std::string key, MeshPath path, std::shared_ptr<Dial> dial);
   // The transport to the path's last node: TCP to the first, or a CONNECT
   // through the path's prefix.
   asio::awaitable<CloseReason> open_transport(const MeshPath& path, const std::shared_ptr<Dial>& dial);
