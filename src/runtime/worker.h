@@ -89,7 +89,11 @@ class Worker {
     t.unlink();
     retired_.retire(t);
   }
-  static uint32_t ticks(std::chrono::milliseconds d) { return static_cast<uint32_t>((d + kTick - std::chrono::milliseconds(1)) / kTick); }
+  // Ticks from now until `d` has surely passed: the current tick is already
+  // partly gone, so a deadline fires between d and d + one tick, never before.
+  static uint32_t ticks(std::chrono::milliseconds d) {
+    return static_cast<uint32_t>((d + kTick - std::chrono::milliseconds(1)) / kTick) + 1;
+  }
 
  private:
   asio::awaitable<void> tick_loop();
