@@ -201,6 +201,20 @@ class DoorTest : public ::testing::Test {
       std::this_thread::sleep_for(5ms);
     return slot_->stats.active.get() == 0 && group_->active.load() == 0;
   }
+  // Bytes each way through the open stream, then a half-close from each
+  // end: the client reads the EOF and the stream ends done.
+  void exchange_then_close(int client, int up, std::string_view up_bytes, std::string_view down_bytes) {
+    send_all(client, up_bytes);
+    EXPECT_EQ(read_n(up, up_bytes.size()), up_bytes);
+    send_all(up, down_bytes);
+    EXPECT_EQ(read_n(client, down_bytes.size()), down_bytes);
+    ::shutdown(client, SHUT_WR);
+    ::shutdown(up, SHUT_WR);
+    int err = 0;
+    EXPECT_EQ(read_end(client, err), 0);
+    ASSERT_TRUE(wait_closed(1)) << reasons();
+    EXPECT_EQ(closed_by(CloseReason::kDone), 1u);
+  }
   uint64_t closed_by(CloseReason r) const { return slot_->stats.closed_by_reason[static_cast<size_t>(r)].get(); }
   // The reasons the slot's streams closed with so far, with their counts (for messages).
   std::string reasons() const {

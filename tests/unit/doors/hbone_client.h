@@ -16,6 +16,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <functional>
+
+#include "stream_test_util.h"
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,31 +33,6 @@
 namespace ugate::test {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
-
-inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  t.expires_after(d);
-  co_await t.async_wait(asio::use_awaitable);
-}
-
-// Reads until EOF (ec stays clear) or an error (ec says which).
-inline asio::awaitable<std::string> read_to_end(Stream& s, error_code& ec) {
-  std::string out;
-  char buf[16384];
-  for (;;) {
-    size_t n = s.try_read(asio::buffer(buf), ec);
-    if (n > 0) {
-      out.append(buf, n);
-      continue;
-    }
-    if (ec == asio::error::would_block) {
-      if ((ec = co_await wait_readable(s))) co_return out;
-      continue;
-    }
-    if (ec == asio::error::eof) ec = {};
-    co_return out;
-  }
-}
 
 // Exactly n bytes, or fewer when the stream ended or failed.
 inline asio::awaitable<std::string> read_exactly(Stream& s, size_t n) {
@@ -107,13 +84,7 @@ class HboneClient final : public h2::H2Session::Handler {
   // A CONNECT-like request on the session: `authority`, `headers`; with
   // `method` other than CONNECT the request is sent as that method.
   std::unique_ptr<h2::H2Stream> connect(std::string authority, Fields headers = {}) {
-    auto s = std::make_unique<h2::H2Stream>(ctx_, std::make_shared<StreamMeta>());
-    auto p = std::make_unique<h2::H2Stream::Pending>();
-    p->authority = std::move(authority);
-    p->headers = std::move(headers);
-    s->set_pending(std::move(p));
-    EXPECT_TRUE(session_->open(*s));
-    return s;
+    return open_connect(ctx_, *session_, std::move(authority), std::move(headers));
   }
 
   // Runs `scenario` on this client's io_context until it returns (or the limit).

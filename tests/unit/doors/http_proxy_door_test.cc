@@ -23,16 +23,7 @@ TEST_F(DoorHttpProxy, ConnectTunnelAnswers200AndReplaysEarlyBytes) {
   ASSERT_GE(up, 0);
   EXPECT_EQ(read_until(c, "\r\n\r\n"), "HTTP/1.1 200 Connection established\r\n\r\n");
   EXPECT_EQ(read_n(up, 6), "early|");
-  send_all(c, "tls bytes");
-  EXPECT_EQ(read_n(up, 9), "tls bytes");
-  send_all(up, "reply");
-  EXPECT_EQ(read_n(c, 5), "reply");
-  ::shutdown(c, SHUT_WR);
-  ::shutdown(up, SHUT_WR);
-  int err = 0;
-  EXPECT_EQ(read_end(c, err), 0);
-  ASSERT_TRUE(wait_closed(1)) << reasons();
-  EXPECT_EQ(closed_by(CloseReason::kDone), 1u);
+  exchange_then_close(c, up, "tls bytes", "reply");
   EXPECT_EQ(slot_->stats.bytes_up.get(), 15u);
   EXPECT_EQ(slot_->stats.bytes_down.get(), 5u);
 

@@ -94,16 +94,7 @@ TEST_F(DoorSocks5, ConnectDialsTheTargetRepliesAndReplaysEarlyBytes) {
   EXPECT_EQ(r.address, "127.0.0.1");
   EXPECT_EQ(r.port, peer_port(up)) << "BND.PORT is our end of the upstream connection";
   EXPECT_EQ(read_n(up, 6), "early|");
-  send_all(c, "ping");
-  EXPECT_EQ(read_n(up, 4), "ping");
-  send_all(up, "pong");
-  EXPECT_EQ(read_n(c, 4), "pong");
-  ::shutdown(c, SHUT_WR);
-  ::shutdown(up, SHUT_WR);
-  int err = 0;
-  EXPECT_EQ(read_end(c, err), 0);
-  ASSERT_TRUE(wait_closed(1)) << reasons();
-  EXPECT_EQ(closed_by(CloseReason::kDone), 1u);
+  exchange_then_close(c, up, "ping", "pong");
   EXPECT_EQ(slot_->stats.accepted.get(), 1u);
   EXPECT_EQ(slot_->stats.bytes_up.get(), 10u) << "the replay counts as the client's";
   EXPECT_EQ(slot_->stats.bytes_down.get(), 4u);

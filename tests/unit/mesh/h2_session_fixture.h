@@ -19,6 +19,7 @@
 #include "transport/proxy.h"
 #include "transport/stream_wait.h"
 #include "transport/tcp_stream.h"
+#include "stream_test_util.h"
 
 
 namespace ugate::h2::test {
@@ -37,30 +38,8 @@ inline asio::awaitable<error_code> send_all(Stream& s, std::string_view bytes, b
   co_return ec;
 }
 
-// Reads until EOF (ec stays clear) or an error (ec says which).
-inline asio::awaitable<std::string> read_to_end(Stream& s, error_code& ec, size_t chunk = 65536) {
-  std::string out;
-  std::vector<char> buf(chunk);
-  for (;;) {
-    size_t n = s.try_read(asio::buffer(buf), ec);
-    if (n > 0) {
-      out.append(buf.data(), n);
-      continue;
-    }
-    if (ec == asio::error::would_block) {
-      if ((ec = co_await wait_readable(s))) co_return out;
-      continue;
-    }
-    if (ec == asio::error::eof) ec = {};
-    co_return out;
-  }
-}
-
-inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  t.expires_after(d);
-  co_await t.async_wait(asio::use_awaitable);
-}
+using ugate::test::read_to_end;
+using ugate::test::sleep_for;
 
 struct Handler final : H2Session::Handler {
   std::function<void(std::unique_ptr<H2Stream>)> request;
@@ -108,13 +87,7 @@ class H2SessionTest : public ::testing::Test {
   // A client stream for CONNECT `authority`, sent at once.
   std::unique_ptr<H2Stream> connect(std::string authority = "127.0.0.1:8080",
                                     std::vector<std::pair<std::string, std::string>> headers = {}) {
-    auto s = std::make_unique<H2Stream>(ctx_, std::make_shared<StreamMeta>());
-    auto p = std::make_unique<H2Stream::Pending>();
-    p->authority = std::move(authority);
-    p->headers = std::move(headers);
-    s->set_pending(std::move(p));
-    EXPECT_TRUE(client_->open(*s));
-    return s;
+    return ugate::test::open_connect(ctx_, *client_, std::move(authority), std::move(headers));
   }
 
   // Runs the scenario coroutine on the io_context until it returns.

@@ -22,25 +22,13 @@
 #include "transport/proxy.h"
 #include "loopback.h"
 #include "transport/proxy_rig.h"
+#include "tls_test_util.h"
 
 namespace ugate {
 namespace {
 
-std::string temp_dir() {
-  std::string tmpl = ::testing::TempDir() + "ugate-tls-XXXXXX";
-  return ::mkdtemp(tmpl.data());
-}
-
-std::shared_ptr<NodeIdentity> identity_from(const LocalCa& ca, const std::string& name, std::chrono::seconds ttl) {
-  auto id = std::make_shared<NodeIdentity>();
-  id->key = generate_p256_key();
-  id->chain = ca.issue(id->key.get(), workload_spiffe_id(ca.trust_domain(), "default", name), {name}, ttl);
-  for (const auto& r : ca.roots()) id->roots.push_back(ossl::up_ref(r.get()));
-  id->spiffe = workload_spiffe_id(ca.trust_domain(), "default", name);
-  id->trust_domain = ca.trust_domain();
-  id->node_id = node_id_of(id->key.get());
-  return id;
-}
+using test::identity_from;
+std::string temp_dir() { return test::temp_dir("tls"); }
 
 std::string random_bytes(size_t n, unsigned seed) {
   std::mt19937_64 rng(seed);

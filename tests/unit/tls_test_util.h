@@ -1,5 +1,5 @@
 #pragma once
-// TLS for the door tests: ClientHellos made by OpenSSL for any SNI and ALPN,
+// TLS for tests: ClientHellos made by OpenSSL for any SNI and ALPN,
 // a mini CA and node identities signed by it, and a blocking OpenSSL client
 // on a socket (a peer we did not write).
 #include <gtest/gtest.h>
