@@ -40,6 +40,8 @@ void read_mesh(const Reader& r, const YAML::Node& n, MeshConfig& m) {
 }
 
 
+namespace {
+
 // A node's name is a DNS label: it appears in destinations as NAME:PORT and NAME.<trust-domain>:PORT.
 std::string check_node_name(std::string_view name) {
   if (name.empty() || name.size() > 63) return "expected 1 to 63 characters";
@@ -59,6 +61,8 @@ std::string check_node_ref(std::string_view id) {
   });
   return base32 ? "" : "expected a SPIFFE ID (spiffe://...) or a node ID (52 base32 characters, as `ugate id` prints)";
 }
+
+}  // namespace
 
 std::vector<NodeConfig> read_nodes(const Reader& r, const YAML::Node& n, uint16_t base) {
   if (!n.IsMap()) r.fail(n, "nodes", "expected a mapping of NAME: { address, id, via }");

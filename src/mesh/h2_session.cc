@@ -6,11 +6,6 @@
 #include <charconv>
 
 namespace ugate::h2 {
-namespace {
-
-error_code reset_error() { return asio::error::connection_reset; }
-
-}  // namespace
 
 std::string_view to_string(EndReason r) {
   switch (r) {
@@ -37,7 +32,7 @@ H2Session::~H2Session() {
   requests_.clear();
   while (!txns_.empty()) {
     Transaction& t = txns_.front();
-    if (t.stream) t.stream->fail(reset_error());
+    if (t.stream) t.stream->fail(asio::error::connection_reset);
     destroy(t);
   }
   buffers_.release(in_buf_);
@@ -209,7 +204,7 @@ void H2Session::fail(EndReason why, std::string detail) {
   send_again_.clear();
   for (auto it = txns_.begin(); it != txns_.end();) {
     Transaction& t = *it++;
-    if (t.stream) t.stream->fail(reset_error());
+    if (t.stream) t.stream->fail(asio::error::connection_reset);
     destroy(t);
   }
   close_transport();

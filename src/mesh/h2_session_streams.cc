@@ -8,8 +8,6 @@
 namespace ugate::h2 {
 namespace {
 
-error_code reset_error() { return asio::error::connection_reset; }
-
 bool is_2xx(int status) { return status >= 200 && status < 300; }
 
 }  // namespace
@@ -17,7 +15,7 @@ bool is_2xx(int status) { return status >= 200 && status < 300; }
 size_t H2Session::stream_read(Transaction& t, asio::mutable_buffer buf, error_code& ec) {
   credit(t);
   if (t.error != kNoError) {
-    ec = reset_error();
+    ec = asio::error::connection_reset;
     return 0;
   }
   if (!t.in.empty()) {
@@ -32,7 +30,7 @@ size_t H2Session::stream_read(Transaction& t, asio::mutable_buffer buf, error_co
 
 size_t H2Session::stream_write(Transaction& t, asio::const_buffer buf, error_code& ec) {
   if (t.error != kNoError) {
-    ec = reset_error();
+    ec = asio::error::connection_reset;
     return 0;
   }
   if (t.end_queued || t.closed) {
