@@ -63,3 +63,36 @@ bench-webpush: build
 
 clean:
 	rm -rf build
+
+# `make install`: the binary, the systemd unit and, when there is none yet, the
+# config (an operator's config is never overwritten). DESTDIR stages the files
+# into a tree; UGATE_BUILT=PATH installs a binary built elsewhere as it is,
+# without building (tests/integration/test_deploy.py does).
+.PHONY: install uninstall
+PREFIX ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= /etc/systemd/system
+UGATE_BUILT ?= build/release/apps/ugate/ugate
+# Fixed: the unit's ConfigurationDirectory=ugate and ExecStart name it.
+UGATE_CONF := /etc/ugate/ugate.yaml
+
+install: $(if $(filter file,$(origin UGATE_BUILT)),build)
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(dir $(UGATE_CONF))
+	install -m 0755 $(UGATE_BUILT) $(DESTDIR)$(PREFIX)/bin/ugate
+	sed 's|^ExecStart=/usr/local/bin/ugate |ExecStart=$(PREFIX)/bin/ugate |' deploy/systemd/ugate.service \
+	  > $(DESTDIR)$(UNITDIR)/ugate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ugate.service
+	@grep -q '^ExecStart=$(PREFIX)/bin/ugate ' $(DESTDIR)$(UNITDIR)/ugate.service || \
+	  { echo "install: ExecStart in $(DESTDIR)$(UNITDIR)/ugate.service does not name $(PREFIX)/bin/ugate"; exit 1; }
+	@if [ -e $(DESTDIR)$(UGATE_CONF) ]; then \
+	  echo "kept $(DESTDIR)$(UGATE_CONF) (deploy/ugate.yaml is the shipped one)"; \
+	else \
+	  install -m 0644 deploy/ugate.yaml $(DESTDIR)$(UGATE_CONF) && echo "installed $(DESTDIR)$(UGATE_CONF)"; \
+	fi
+	@echo "next: $(PREFIX)/bin/ugate check --config $(UGATE_CONF); systemctl daemon-reload; systemctl enable --now ugate"
+	@echo "      (capabilities, keys: comments in $(UNITDIR)/ugate.service; logs: journalctl -u ugate -f)"
+
+# Takes away the binary and the unit; the config and the state dir (keys) stay.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ugate $(DESTDIR)$(UNITDIR)/ugate.service
+	@echo "left $(DESTDIR)$(UGATE_CONF) and /var/lib/ugate (keys); systemctl daemon-reload"

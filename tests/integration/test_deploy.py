@@ -1,17 +1,24 @@
-"""Deploying ugate: the systemd unit (systemd-analyze verify, its hardening) and the config it runs."""
+"""Deploying ugate: the systemd unit (systemd-analyze verify, its hardening), `make install` into a
+staging tree, and the installed node run as the unit runs it (an unprivileged user without
+capabilities)."""
+import filecmp
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
+import urllib.request
 
-from harness import UGATE
+from harness import UGATE, free_base_port, wait_until
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 UNIT = os.path.join(REPO, "deploy", "systemd", "ugate.service")
 CONFIG = os.path.join(REPO, "deploy", "ugate.yaml")
+NOBODY = 65534  # the unit's DynamicUser stands in as nobody: no group, no capability
 
 
 def read(path):
@@ -54,6 +61,19 @@ def verify(text, directory):
     r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True, timeout=60)
     said = (r.stdout + r.stderr).strip()
     return r.returncode == 0 and not said, said
+
+
+def make_install(destdir, *args, umask=0o022):
+    """`make install` of UGATE (no build) into `destdir`; the CompletedProcess."""
+    r = subprocess.run(["make", "-s", "-C", REPO, "install", f"DESTDIR={destdir}", f"UGATE_BUILT={UGATE}", *args],
+                       capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.umask(umask))
+    if r.returncode != 0:
+        raise AssertionError(f"make install exited {r.returncode}:\n{r.stdout}{r.stderr}")
+    return r
+
+
+def mode(path):
+    return os.stat(path).st_mode & 0o7777
 
 
 class SystemdUnit(unittest.TestCase):
@@ -107,6 +127,176 @@ class SystemdUnit(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         drain = seconds(json.loads(r.stdout)["drain_timeout"])
         self.assertGreaterEqual(seconds(one["TimeoutStopSec"]), drain + 10)
+
+
+class MakeInstall(unittest.TestCase):
+    def setUp(self):
+        self.dest = tempfile.mkdtemp(prefix="ugate-destdir-")
+        self.addCleanup(shutil.rmtree, self.dest, True)
+        self.bin = os.path.join(self.dest, "usr/local/bin/ugate")
+        self.unit = os.path.join(self.dest, "etc/systemd/system/ugate.service")
+        self.config = os.path.join(self.dest, "etc/ugate/ugate.yaml")
+
+    def test_install_puts_binary_unit_and_config_in_place(self):
+        r = make_install(self.dest, "PREFIX=/usr/local", umask=0o077)  # modes are set, not left to the umask
+        self.assertNotIn("built ./build/ugate", r.stdout, "UGATE_BUILT given: nothing is built")
+        self.assertEqual(mode(self.bin), 0o755)
+        self.assertEqual(mode(self.unit), 0o644)
+        self.assertEqual(mode(self.config), 0o644)
+        self.assertEqual(mode(os.path.dirname(self.config)), 0o755)
+        self.assertTrue(filecmp.cmp(self.bin, UGATE, shallow=False), "the binary installed is UGATE_BUILT")
+        self.assertEqual(read(self.unit), read(UNIT))
+        self.assertEqual(read(self.config), read(CONFIG))
+        self.assertIn("systemctl daemon-reload", r.stdout)
+        self.assertIn("systemctl enable --now ugate", r.stdout)
+        # The installed config is valid, for the installed binary.
+        c = subprocess.run([self.bin, "check", "--config", self.config], capture_output=True, text=True, timeout=30)
+        self.assertEqual(c.returncode, 0, c.stderr)
+        # It is the embedded default written out (its comment says so): the same effective config.
+        installed = json.loads(c.stdout)
+        embedded = json.loads(subprocess.run([self.bin, "check"], capture_output=True, text=True, timeout=30).stdout)
+        for cfg in (installed, embedded):
+            del cfg["source"]
+        self.assertEqual(installed, embedded)
+        # And the installed unit verifies, with ExecStart pointed into the staging tree.
+        if shutil.which("systemd-analyze"):
+            ok, said = verify(with_exec_start(read(self.unit), self.bin), tempfile.mkdtemp(dir=self.dest))
+            self.assertTrue(ok, said)
+
+    def test_a_second_install_keeps_an_edited_config(self):
+        make_install(self.dest)
+        with open(self.config, "a") as f:
+            f.write("drain_timeout: 3s   # the operator's\n")
+        edited = read(self.config)
+        with open(self.unit, "w") as f:
+            f.write("stale\n")
+        r = make_install(self.dest)
+        self.assertEqual(read(self.config), edited)
+        self.assertIn("kept", r.stdout)
+        self.assertEqual(read(self.unit), read(UNIT), "the unit is ours: replaced")
+
+    def test_prefix_moves_the_binary_and_exec_start(self):
+        make_install(self.dest, "PREFIX=/opt/ugate")
+        self.assertEqual(mode(os.path.join(self.dest, "opt/ugate/bin/ugate")), 0o755)
+        self.assertFalse(os.path.exists(self.bin))
+        unit = read(self.unit)
+        self.assertEqual(unit_settings(unit)["ExecStart"], ["/opt/ugate/bin/ugate --config /etc/ugate/ugate.yaml"])
+        self.assertEqual(unit.replace("/opt/ugate/bin/ugate", "/usr/local/bin/ugate"), read(UNIT))
+
+    def test_uninstall_leaves_the_config(self):
+        make_install(self.dest)
+        r = subprocess.run(["make", "-s", "-C", REPO, "uninstall", f"DESTDIR={self.dest}"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(self.bin))
+        self.assertFalse(os.path.exists(self.unit))
+        self.assertEqual(read(self.config), read(CONFIG))
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root to run the node as another user (setpriv)")
+class UnprivilegedService(unittest.TestCase):
+    """The installed binary on the installed config, as the unit starts it: a user of its own (nobody
+    here), no capabilities, UGATE_STATE_DIR for the state, umask 077."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dest = tempfile.mkdtemp(prefix="ugate-svc-")
+        cls.addClassCleanup(shutil.rmtree, cls.dest, True)
+        os.chmod(cls.dest, 0o755)
+        make_install(cls.dest)
+        unit = unit_settings(read(os.path.join(cls.dest, "etc/systemd/system/ugate.service")))
+        # The unit's command line, its absolute paths taken into the staging tree.
+        cls.command = [cls.dest + a if a.startswith("/") else a for a in unit["ExecStart"][0].split()]
+        cls.timeout_stop = seconds(unit["TimeoutStopSec"][-1])
+
+    def state_dir(self):
+        """As systemd makes StateDirectory=ugate with StateDirectoryMode=0700: the user's own."""
+        path = tempfile.mkdtemp(prefix="state-", dir=self.dest)
+        os.chown(path, NOBODY, NOBODY)
+        os.chmod(path, 0o700)
+        return path
+
+    def start(self, base, config=None, caps=()):
+        """The unit's command (with --base-port) as nobody; `config` replaces its --config; `caps` are
+        given as ambient capabilities (the unit's AmbientCapabilities=)."""
+        command = list(self.command)
+        if config:
+            command[command.index("--config") + 1] = config
+        priv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        if caps:
+            names = ",".join("+" + c for c in caps)
+            priv += [f"--inh-caps={names}", f"--ambient-caps={names}"]
+        else:
+            priv += ["--inh-caps=-all", "--bounding-set=-all"]
+        env = dict(os.environ, UGATE_STATE_DIR=self.state_dir())
+        stderr = tempfile.NamedTemporaryFile(prefix="stderr-", dir=self.dest, delete=False)
+        self.addCleanup(stderr.close)
+        p = subprocess.Popen(priv + ["--"] + command + ["--base-port", str(base)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=lambda: os.umask(0o077))
+
+        def stop():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.addCleanup(stop)
+        p.log = lambda: read(stderr.name)
+        p.state_dir = env["UGATE_STATE_DIR"]
+        return p
+
+    def ready(self, p, base):
+        def up():
+            if p.poll() is not None:
+                raise AssertionError(f"ugate exited {p.returncode}:\n{p.log()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{base}/readyz", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        wait_until(up, timeout=20, what="ugate /readyz")
+
+    def status(self, p):
+        with open(f"/proc/{p.pid}/status") as f:
+            return dict(line.split(":", 1) for line in f.read().splitlines())
+
+    def test_default_config_runs_without_capabilities_and_drains_on_sigterm(self):
+        base = free_base_port()
+        p = self.start(base)
+        self.ready(p, base)
+        st = self.status(p)
+        self.assertEqual(st["Uid"].split()[0], str(NOBODY))
+        self.assertEqual(int(st["CapEff"], 16), 0)
+        self.assertEqual(int(st["CapAmb"], 16), 0)
+        with urllib.request.urlopen(f"http://127.0.0.1:{base}/debug/listeners", timeout=5) as r:
+            bound = {l["name"]: l["address"] for l in json.load(r)["listeners"]}
+        self.assertEqual(bound, {"capture-out": f"0.0.0.0:{base + 1}", "capture-in": f"0.0.0.0:{base + 6}",
+                                 "hbone-h2c": f"127.0.0.1:{base + 9}", "http-proxy": f"127.0.0.1:{base + 2}",
+                                 "socks5": f"127.0.0.1:{base + 5}"})
+        self.assertEqual(mode(p.state_dir), 0o700)
+        start = time.monotonic()
+        p.send_signal(signal.SIGTERM)  # KillSignal=SIGTERM
+        self.assertEqual(p.wait(self.timeout_stop), 0, p.log())
+        self.assertLess(time.monotonic() - start, self.timeout_stop)
+        self.assertNotIn(" error ", p.log())
+
+    def test_tproxy_needs_the_capability_the_unit_names(self):
+        config = os.path.join(tempfile.mkdtemp(dir=self.dest), "tproxy.yaml")
+        os.chmod(os.path.dirname(config), 0o755)
+        with open(config, "w") as f:
+            f.write("admin: { address: '127.0.0.1:+0' }\n"
+                    "listeners: [ { name: tp, address: '127.0.0.1:+6', protocol: capture-in, tproxy: true } ]\n")
+        os.chmod(config, 0o644)
+        base = free_base_port()
+        p = self.start(base, config)
+        self.assertEqual(p.wait(20), 1)
+        self.assertIn("CAP_NET_ADMIN", p.log())
+        for cap in ("net_admin", "net_raw"):  # either is enough for IP_TRANSPARENT (Linux 4.19 on)
+            with self.subTest(cap=cap):
+                base = free_base_port()
+                p = self.start(base, config, caps=(cap,))
+                self.ready(p, base)
+                self.assertNotEqual(int(self.status(p)["CapAmb"], 16), 0)
+                p.send_signal(signal.SIGTERM)
+                self.assertEqual(p.wait(self.timeout_stop), 0, p.log())
 
 
 if __name__ == "__main__":
