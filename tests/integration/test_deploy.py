@@ -1,23 +1,26 @@
 """Deploying ugate: the systemd unit (systemd-analyze verify, its hardening), `make install` into a
-staging tree, and the installed node run as the unit runs it (an unprivileged user without
-capabilities)."""
+staging tree, the installed node run as the unit runs it (an unprivileged user without
+capabilities), and the Grafana dashboard's metric names against /metrics of a node with every
+feature on."""
 import filecmp
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 import unittest
 import urllib.request
 
-from harness import UGATE, free_base_port, wait_until
+from harness import UGATE, UdpEcho, Ugate, Server, closed_port, echo, free_base_port, wait_until
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 UNIT = os.path.join(REPO, "deploy", "systemd", "ugate.service")
 CONFIG = os.path.join(REPO, "deploy", "ugate.yaml")
+DASHBOARD = os.path.join(REPO, "deploy", "grafana", "ugate.json")
 NOBODY = 65534  # the unit's DynamicUser stands in as nobody: no group, no capability
 
 
@@ -297,6 +300,173 @@ class UnprivilegedService(unittest.TestCase):
                 self.assertNotEqual(int(self.status(p)["CapAmb"], 16), 0)
                 p.send_signal(signal.SIGTERM)
                 self.assertEqual(p.wait(self.timeout_stop), 0, p.log())
+
+
+def make_cert(directory):
+    key, cert = os.path.join(directory, "push.key"), os.path.join(directory, "push.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-subj", "/CN=localhost", "-days", "1"],
+                   check=True, capture_output=True, timeout=30)
+    os.chmod(key, 0o600)
+    return key, cert
+
+
+def parse_metrics(text):
+    """({family: type}, {family: [labels dict of each sample]}) of a Prometheus text exposition."""
+    types, samples = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            types[name] = kind
+        elif line and not line.startswith("#"):
+            m = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+', line)
+            assert m, line
+            labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+            samples.setdefault(m.group(1), []).append(labels)
+    return types, samples
+
+
+METRIC = re.compile(r"(?<![a-zA-Z0-9_:])((?:ugate|process)_[a-z0-9_]+)")
+TARGET_LABELS = {"instance", "job"}  # added by Prometheus when it scrapes
+
+
+class GrafanaDashboard(unittest.TestCase):
+    """deploy/grafana/ugate.json against a node with a listener of every protocol that has metrics,
+    the mesh port with the node's CA, a push service, discovery and authorization rules."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dashboard = json.loads(read(DASHBOARD))
+        cls.dir = tempfile.mkdtemp(prefix="ugate-dash-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        key, cert = make_cert(cls.dir)
+        cls.echo = Server(echo)
+        cls.addClassCleanup(cls.echo.close)
+        cls.udp_echo = UdpEcho()
+        cls.addClassCleanup(cls.udp_echo.close)
+        bob = closed_port(cls.addClassCleanup)  # a mesh node that refuses: the pool counts a dial failure
+        # Discovery on an interface that does not exist: the metrics, no announce on the host's links. Its
+        # UDP port is held with SO_REUSEADDR, as discovery binds it, so nothing else takes it meanwhile.
+        disc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        disc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        disc.bind(("0.0.0.0", 0))
+        cls.addClassCleanup(disc.close)
+        lo = "address: '127.0.0.1:0'"
+        listeners = ", ".join([
+            f"{{ name: tcp, {lo}, protocol: tcp, forward: '127.0.0.1:{cls.echo.port}' }}",
+            f"{{ name: to-bob, {lo}, protocol: tcp, forward: 'bob:8080' }}",
+            f"{{ name: udp, {lo}, protocol: udp, forward: '127.0.0.1:{cls.udp_echo.port}' }}",
+            f"{{ name: socks5, {lo}, protocol: socks5 }}",
+            f"{{ name: http-proxy, {lo}, protocol: http-proxy }}",
+            f"{{ name: auto, {lo}, protocol: auto }}",
+            f"{{ name: hbone-h2c, {lo}, protocol: hbone-h2c }}",
+            f"{{ name: tls-sni, {lo}, protocol: tls-sni, routes: [ {{ forward: '127.0.0.1:{cls.echo.port}' }} ] }}",
+            f"{{ name: capture-out, {lo}, protocol: capture-out }}",
+            f"{{ name: mesh, {lo}, protocol: mesh }}",
+            f"{{ name: push, {lo}, protocol: webpush, tls: {{ cert: '{cert}', key: '{key}' }} }}",
+        ])
+        extra = ("identity: { trust_domain: deploy.test, name: gw }\n"
+                 f"nodes: {{ bob: {{ address: '127.0.0.1:{bob}', id: 'spiffe://deploy.test/ns/default/sa/bob' }} }}\n"
+                 f"discovery: {{ port: {disc.getsockname()[1]}, interfaces: [ugate-none0] }}\n"
+                 "authorization: { default: auto, rules: [ { name: no-db, action: deny, to: { port: [5432] } } ] }\n")
+        cls.ugate = Ugate(f"[ {listeners} ]", extra_yaml=extra)
+        cls.addClassCleanup(shutil.rmtree, cls.ugate.dir, True)  # after the process is gone (cleanups run LIFO)
+        cls.ugate.start()
+        cls.addClassCleanup(cls.ugate.__exit__, None, None, None)
+        # One stream to bob: its dial fails, and ugate_mesh_pool_dial_failures_total gets a sample. The
+        # stream is reset at once, maybe before connect() returns.
+        try:
+            with socket.create_connection(("127.0.0.1", cls.ugate.port("to-bob")), timeout=10) as c:
+                c.settimeout(10)
+                c.recv(1)
+        except OSError:
+            pass
+        wait_until(lambda: "ugate_mesh_pool_dial_failures_total{" in cls.ugate.get("/metrics")[1],
+                   what="a pool dial failure counted")
+        cls.types, cls.samples = parse_metrics(cls.ugate.get("/metrics")[1])
+
+    def panels(self):
+        out = []
+        for p in self.dashboard["panels"]:
+            out += [p] + p.get("panels", [])  # rows may hold their panels (collapsed)
+        return [p for p in out if p["type"] != "row"]
+
+    def exprs(self):
+        """(expr, legendFormat) of every target."""
+        return [(t["expr"], t.get("legendFormat", "")) for p in self.panels() for t in p["targets"]]
+
+    def variable_queries(self):
+        out = []
+        for v in self.dashboard["templating"]["list"]:
+            if v["type"] == "query":
+                q = v["query"]
+                out.append(q["query"] if isinstance(q, dict) else q)
+        return out
+
+    def labels_of(self, family):
+        return {k for s in self.samples.get(family, []) for k in s} | TARGET_LABELS
+
+    def test_the_dashboard_is_grafana_json_with_panels_and_targets(self):
+        d = self.dashboard
+        self.assertGreaterEqual(d["schemaVersion"], 36)
+        variables = {v["name"]: v for v in d["templating"]["list"]}
+        self.assertEqual((variables["datasource"]["type"], variables["datasource"]["query"]), ("datasource", "prometheus"))
+        self.assertEqual(variables["instance"]["type"], "query")
+        panels = self.panels()
+        self.assertGreaterEqual(len(panels), 20)
+        ids = [p["id"] for p in d["panels"]] + [q["id"] for p in d["panels"] for q in p.get("panels", [])]
+        self.assertEqual(len(ids), len(set(ids)), "panel ids are unique")
+        for p in panels:
+            with self.subTest(panel=p["title"]):
+                self.assertEqual(p["datasource"], {"type": "prometheus", "uid": "${datasource}"})
+                self.assertTrue(p["targets"])
+                refs = [t["refId"] for t in p["targets"]]
+                self.assertEqual(len(refs), len(set(refs)))
+                for t in p["targets"]:
+                    self.assertTrue(t["expr"].strip())
+                    self.assertIn('instance=~"$instance"', t["expr"], "every query follows the instance variable")
+                g = p["gridPos"]
+                self.assertLessEqual(g["x"] + g["w"], 24)
+
+    def test_every_metric_name_in_the_dashboard_is_exported(self):
+        used = set(METRIC.findall(read(DASHBOARD)))
+        self.assertGreaterEqual(len(used), 30)
+        missing = sorted(used - set(self.types))
+        self.assertEqual(missing, [], "names the dashboard uses that /metrics does not export")
+        # What the dashboard covers: each area the README names has a panel.
+        for prefix in ("ugate_listener_", "ugate_authz_", "ugate_mesh_", "ugate_identity_", "ugate_webpush_",
+                       "ugate_discovery_", "ugate_process_", "ugate_udp_"):
+            self.assertTrue(any(n.startswith(prefix) for n in used), prefix)
+
+    def test_counters_are_rated(self):
+        for expr, _ in self.exprs():
+            for m in METRIC.finditer(expr):
+                if self.types.get(m.group(1)) == "counter":
+                    with self.subTest(expr=expr):
+                        self.assertRegex(expr[:m.start()], r"(rate|increase)\(\s*$", m.group(1))
+
+    def test_labels_the_dashboard_names_exist(self):
+        for expr, legend in self.exprs() + [(q, "") for q in self.variable_queries()]:
+            with self.subTest(expr=expr):
+                families = METRIC.findall(expr)
+                available = set().union(*(self.labels_of(f) for f in families))
+                # Matchers right after a name: the label exists; a literal value is one the node reports.
+                for name, matchers in re.findall(r"((?:ugate|process)_[a-z0-9_]+)\{([^}]*)\}", expr):
+                    for key, op, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', matchers):
+                        self.assertIn(key, self.labels_of(name), f"{name} has no label {key}")
+                        if op == "=" and key not in TARGET_LABELS:
+                            self.assertIn(value, {s.get(key) for s in self.samples.get(name, [])}, f"{name}{{{key}}}")
+                for group in re.findall(r"\bby\s*\(([^)]*)\)", expr):
+                    for key in filter(None, (k.strip() for k in group.split(","))):
+                        self.assertIn(key, available, f"by ({key})")
+                m = re.match(r"label_values\((?:(\w+)(?:\{[^}]*\})?\s*,\s*)?(\w+)\)", expr)
+                if m:
+                    self.assertIn(m.group(2), self.labels_of(m.group(1)))
+                # A legend names labels the query's result keeps: its by (...) of an aggregation, else the series'.
+                agg = re.match(r"\s*(sum|min|max|avg|count)\s*(?:by\s*\(([^)]*)\))?\s*\(", expr)
+                kept = ({k.strip() for k in (agg.group(2) or "").split(",") if k.strip()} if agg else available)
+                for key in re.findall(r"\{\{\s*(\w+)\s*\}\}", legend):
+                    self.assertIn(key, kept, f"legend {legend!r}")
 
 
 if __name__ == "__main__":
