@@ -17,6 +17,7 @@ what the README says is what is tested. What the test changes, and only that:
 Every server and process is on loopback or in the test's namespaces, and stopped by the test.
 """
 import http.server
+import json
 import os
 import re
 import shutil
@@ -30,11 +31,13 @@ import unittest
 import urllib.request
 
 from harness import UGATE, free_base_port, wait_until
+from netns import Netns, add_addr, link, unavailable
 
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
 MARK = re.compile(r"^<!-- recipe: (?P<name>[\w-]+) (?:(?P<commands>commands)|file (?P<file>\S+))"
                   r"(?: on (?P<host>[\w-]+))? -->\n```\w*\n(?P<text>.*?)^```$", re.M | re.S)
 BACKGROUND = re.compile(r"^(?P<cmd>.*?)\s+&\s*(?:#.*)?$")
+SKIP = unavailable()
 
 
 def recipe(name):
@@ -243,6 +246,36 @@ def accepts(addr, port):
     return probe
 
 
+def etc_file(test, ns, name, text):
+    """/etc/NAME as processes started by `ip netns exec` in ns see it: /etc/netns/NS/NAME, deleted
+    at cleanup (and /etc/netns with it once empty)."""
+    d = f"/etc/netns/{ns.name}"
+
+    def remove():
+        shutil.rmtree(d, ignore_errors=True)
+        try:
+            os.rmdir("/etc/netns")
+        except OSError:  # another test's files are in it, or another test removed it
+            pass
+
+    test.addCleanup(remove)
+    for _ in range(10):  # another test may remove an empty /etc/netns between our mkdir and write
+        os.makedirs(d, exist_ok=True)
+        try:
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+            return
+        except FileNotFoundError:
+            continue
+    raise AssertionError(f"cannot write {d}/{name}")
+
+
+def hosts_file(test, ns, names):
+    """An /etc/hosts for ns: localhost, and {name: address}."""
+    etc_file(test, ns, "hosts", "127.0.0.1 localhost\n::1 localhost\n" +
+             "".join(f"{addr} {name}\n" for name, addr in names.items()))
+
+
 def write_files(blocks, hosts):
     """Writes the recipe's files into their hosts' directories."""
     for kind, name, host, text in blocks:
@@ -302,6 +335,64 @@ class LaptopProxy(unittest.TestCase):
                          [("http-proxy", f"localhost:{origin.port}", "done"),
                           ("socks5", f"localhost:{origin.port}", "done")])
         self.assertEqual(len(origin.requests), 2)
+
+
+def registered(out):
+    """The node names in /debug/nodes' `registered`, from the README's curl of it."""
+    return [r["name"] for r in json.loads(out)["registered"]]
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class GatewayAndNodeBehindNat(unittest.TestCase):
+    """The gateway in a public network; the node in a private one behind a NAT namespace
+    (MASQUERADE, new inbound connections dropped); a client in a third network. gw.example.com is
+    the gateway's address in each. The test copies home.token and the gateway's root-cert.pem to
+    the node, as the README asks the reader to."""
+
+    def setUp(self):
+        self.g, self.nat, self.b, self.c = (Netns("rn" + x) for x in "gnbc")
+        self.addCleanup(lambda: [ns.delete() for ns in (self.g, self.nat, self.b, self.c)])
+        link(self.g, "g0", self.nat, "n0")   # public: 10.83.1.0/24
+        link(self.nat, "n1", self.b, "b0")   # private: 192.168.83.0/24
+        link(self.c, "c0", self.g, "g1")     # the client's: 10.83.2.0/24
+        for ns, dev, cidr in ((self.g, "g0", "10.83.1.1/24"), (self.nat, "n0", "10.83.1.2/24"),
+                              (self.nat, "n1", "192.168.83.1/24"), (self.b, "b0", "192.168.83.2/24"),
+                              (self.g, "g1", "10.83.2.1/24"), (self.c, "c0", "10.83.2.2/24")):
+            add_addr(ns, dev, cidr)
+        self.b.run("ip", "route", "add", "default", "via", "192.168.83.1")
+        self.nat.run("ip", "route", "add", "default", "via", "10.83.1.1")
+        self.c.run("ip", "route", "add", "default", "via", "10.83.2.1")
+        self.nat.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.nat.run("iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "n0", "-j", "MASQUERADE")
+        self.nat.run("iptables", "-A", "FORWARD", "-i", "n0", "-o", "n1", "-m", "conntrack", "--ctstate", "NEW",
+                     "-j", "DROP")
+        hosts_file(self, self.b, {"gw.example.com": "10.83.1.1"})
+        hosts_file(self, self.c, {"gw.example.com": "10.83.2.1"})
+
+    def test_the_node_registers_and_its_service_answers_at_the_gateway(self):
+        blocks = recipe("nat")
+        hosts = {"gw": Host(self, "gw", self.g), "home": Host(self, "home", self.b),
+                 "client": Host(self, "client", self.c)}
+        gw, home, client = hosts["gw"], hosts["home"], hosts["client"]
+        write_files(blocks, hosts)
+        steps = commands(blocks)
+        self.assertEqual([h for h, _ in steps], ["gw", "home", "gw", "client"])
+        self.assertEqual(gw.run(steps[0][1], ready_in(gw)), "")
+        # The copy from the gateway to the node that the README asks for.
+        shutil.copy(gw.path("home.token"), home.path("home.token"))
+        shutil.copy(os.path.join(gw.state, "root-cert.pem"), home.path("gw-root.pem"))
+        self.assertEqual(home.run(steps[1][1], ready_in(home)), "")
+        # The gateway's /debug/nodes, as the README reads it, until the node has registered.
+        wait_until(lambda: registered(gw.run(steps[2][1], ready_in(gw))) == ["home"], timeout=20,
+                   what="home registered")
+        [reg] = json.loads(gw.run(steps[2][1], ready_in(gw)))["registered"]
+        self.assertEqual(reg["peer"].split(":")[0], "10.83.1.2", "the node's connection comes from the NAT")
+        self.assertEqual(client.run(steps[3][1], ready_in(client)), "hello from home\n")
+        gw_ugate = gw.procs[0]
+        to_home = lambda: [f for f in access_lines(gw_ugate) if f["listener"] == "to-home"]
+        wait_until(to_home, what="the gateway's access-log line")
+        [f] = to_home()
+        self.assertEqual((f["listener"], f["src"].split(":")[0], f["result"]), ("to-home", "10.83.2.2", "done"))
 
 
 if __name__ == "__main__":
