@@ -395,5 +395,50 @@ class GatewayAndNodeBehindNat(unittest.TestCase):
         self.assertEqual((f["listener"], f["src"].split(":")[0], f["result"]), ("to-home", "10.83.2.2", "done"))
 
 
+def our_rules(ns):
+    """ugate's iptables rules and chains in ns (both families)."""
+    return [line for tool in ("iptables-save", "ip6tables-save") for line in ns.run(tool).stdout.splitlines()
+            if "UGATE" in line]
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class CaptureHostTraffic(unittest.TestCase):
+    """The host is a namespace linked to another where example.com's server is (10.84.0.2:80).
+    `groupadd` would change the host's /etc/group: instead the namespace's processes see a group
+    file with the group, and the recipe's groupadd line checks that it is there."""
+
+    def test_outbound_connections_go_through_ugate_until_removed(self):
+        blocks = recipe("capture")
+        h, n = Netns("rch"), Netns("rcn")
+        self.addCleanup(lambda: [ns.delete() for ns in (h, n)])
+        link(h, "h0", n, "n0")
+        add_addr(h, "h0", "10.84.0.1/24")
+        add_addr(n, "n0", "10.84.0.2/24")
+        origin = n.call(lambda: Page(b"example page\n", "10.84.0.2", 80))
+        self.addCleanup(origin.close)
+        hosts_file(self, h, {"example.com": "10.84.0.2"})
+        with open("/etc/group") as f:
+            groups = f.read()
+        gid = next(g for g in range(61584, 65000) if f":{g}:" not in groups)  # one the host does not use
+        etc_file(self, h, "group", groups + f"ugate:x:{gid}:\n")
+        host = Host(self, "host", h)
+
+        def local(line):
+            return re.sub(r"^groupadd .*", "getent group ugate >/dev/null", line)
+
+        self.assertEqual(our_rules(h), [])
+        [(_, text)] = commands(blocks)
+        out = host.run(text, ready_in(host), local)
+        self.assertEqual(out, "example page\n")
+        [ugate] = host.procs
+        captured = lambda: [f for f in access_lines(ugate) if f["listener"] == "capture-out"]
+        wait_until(captured, what="the access-log line")
+        [f] = captured()
+        self.assertEqual((f["listener"], f["orig_dst"], f["upstream"], f["result"]),
+                         ("capture-out", "10.84.0.2:80", "10.84.0.2:80", "done"))
+        self.assertEqual(origin.requests, [("/", "10.84.0.1")])
+        self.assertEqual(our_rules(h), [], "capture remove took the rules away")
+
+
 if __name__ == "__main__":
     unittest.main()
