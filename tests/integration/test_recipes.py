@@ -440,5 +440,22 @@ class CaptureHostTraffic(unittest.TestCase):
         self.assertEqual(our_rules(h), [], "capture remove took the rules away")
 
 
+@unittest.skipIf(SKIP, SKIP or "")
+class PushWithCurl(unittest.TestCase):
+    """In a namespace where push.example.com is 127.0.0.1 (and port 8443 is free)."""
+
+    def test_text_posted_with_curl_is_received_decrypted(self):
+        blocks = recipe("push")
+        ns = Netns("rpu")
+        self.addCleanup(ns.delete)
+        hosts_file(self, ns, {"push.example.com": "127.0.0.1"})
+        host = Host(self, "push", ns)
+        write_files(blocks, {None: host})
+        [(_, text)] = commands(blocks)
+        self.assertEqual(host.run(text, ready_in(host)), "backup done\n")
+        with open(host.path("sub.json")) as f:
+            self.assertTrue(json.load(f)["endpoint"].startswith("https://push.example.com:8443/p/"))
+
+
 if __name__ == "__main__":
     unittest.main()
