@@ -22,6 +22,16 @@ class TextSamples final : public MetricSamples {
   std::string_view name_;
 };
 
+class CollectedSamples final : public MetricSamples {
+ public:
+  explicit CollectedSamples(std::vector<MetricSample>& out) : out_(out) {}
+  using MetricSamples::add;
+  void add(std::string_view labels, uint64_t value) override { out_.push_back({std::string(labels), value}); }
+
+ private:
+  std::vector<MetricSample>& out_;
+};
+
 }  // namespace
 
 std::string label(std::string_view key, std::string_view value) {
@@ -35,12 +45,41 @@ std::string label(std::string_view key, std::string_view value) {
   return out += '"';
 }
 
+std::optional<std::string> label_value(std::string_view labels, std::string_view key) {
+  size_t i = 0;
+  while (i < labels.size()) {
+    size_t eq = labels.find("=\"", i);
+    if (eq == std::string_view::npos) break;
+    bool match = labels.substr(i, eq - i) == key;
+    std::string value;
+    size_t j = eq + 2;
+    for (; j < labels.size() && labels[j] != '"'; ++j) {
+      char c = labels[j];
+      if (c == '\\' && j + 1 < labels.size()) c = labels[++j] == 'n' ? '\n' : labels[j];
+      value += c;
+    }
+    if (match) return value;
+    i = j + 2;  // past the closing quote and the comma
+  }
+  return std::nullopt;
+}
+
 void MetricRegistry::add(std::string name, MetricType type, std::string help, Reader read) {
   families_.push_back({std::move(name), type, std::move(help), std::move(read)});
 }
 
 void MetricRegistry::add_value(std::string name, MetricType type, std::string help, std::function<uint64_t()> value) {
   add(std::move(name), type, std::move(help), [value = std::move(value)](MetricSamples& s) { s.add(value()); });
+}
+
+std::vector<MetricSample> MetricRegistry::read(std::string_view name) const {
+  std::vector<MetricSample> out;
+  for (const auto& f : families_) {
+    if (f.name != name) continue;
+    CollectedSamples samples(out);
+    f.read(samples);
+  }
+  return out;
 }
 
 std::string MetricRegistry::render() const {

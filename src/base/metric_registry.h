@@ -7,6 +7,7 @@
 // data path for the sake of a metric.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,8 @@ namespace ugate {
 
 // `key="value"`, the value escaped for the Prometheus text format.
 std::string label(std::string_view key, std::string_view value);
+// The (unescaped) value of `key` in labels written by label(), nullopt if absent.
+std::optional<std::string> label_value(std::string_view labels, std::string_view key);
 
 // What a family's reader writes its samples into.
 class MetricSamples {
@@ -28,6 +31,11 @@ class MetricSamples {
 
 enum class MetricType : uint8_t { kCounter, kGauge };
 
+struct MetricSample {
+  std::string labels;
+  uint64_t value = 0;
+};
+
 class MetricRegistry {
  public:
   using Reader = std::function<void(MetricSamples&)>;
@@ -39,6 +47,9 @@ class MetricRegistry {
   void add_value(std::string name, MetricType type, std::string help, std::function<uint64_t()> value);
   // The Prometheus text format, version 0.0.4.
   std::string render() const;
+  // One family's samples, read now by the same reader render() uses (so a
+  // summary built from them says what /metrics says); empty if no such family.
+  std::vector<MetricSample> read(std::string_view name) const;
   size_t size() const { return families_.size(); }
 
  private:

@@ -29,6 +29,24 @@ TEST(MetricRegistry, RendersFamiliesInOrderWithEscapedLabels) {
   EXPECT_EQ(r.size(), 3u);
 }
 
+TEST(MetricRegistry, ReadGivesOneFamilysSamplesAndLabelValueUndoesLabel) {
+  MetricRegistry r;
+  r.add("a", MetricType::kCounter, "As.", [](MetricSamples& s) { s.add(label("x", "1"), 5); });
+  r.add("b", MetricType::kGauge, "Bs.", [](MetricSamples& s) {
+    s.add(label("listener", "we\"ird,k=\"v\\\n") + "," + label("reason", "no_route"), 2);
+    s.add(label("listener", "plain") + "," + label("reason", ""), 3);
+  });
+  auto b = r.read("b");
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].value, 2u);
+  EXPECT_EQ(label_value(b[0].labels, "listener"), "we\"ird,k=\"v\\\n");
+  EXPECT_EQ(label_value(b[0].labels, "reason"), "no_route");
+  EXPECT_EQ(label_value(b[1].labels, "reason"), "");
+  EXPECT_EQ(label_value(b[1].labels, "direction"), std::nullopt);
+  EXPECT_EQ(label_value("", "x"), std::nullopt);
+  EXPECT_TRUE(r.read("c").empty());
+}
+
 TEST(StreamIds, UniqueAcrossThreadsAndIncreasingOnEach) {
   constexpr int kThreads = 4, kEach = 5000;
   std::vector<std::vector<uint64_t>> ids(kThreads);
