@@ -40,6 +40,13 @@ void register_push_metrics(MetricRegistry& r, const std::vector<std::unique_ptr<
        [](const PushServer& s) -> uint64_t { return s.counters().tls_failed; }},
       {"ugate_webpush_open_connections", MetricType::kGauge, "HTTPS connections open now.",
        [](const PushServer& s) -> uint64_t { return s.open_connections(); }},
+      // Counted by the store: one SQL COUNT each, on the control thread that owns it.
+      {"ugate_webpush_subscriptions", MetricType::kGauge, "Push subscriptions that exist now.",
+       [](const PushServer& s) -> uint64_t { return s.store().subscription_count(); }},
+      {"ugate_webpush_node_mailboxes", MetricType::kGauge, "Node mailboxes (nodes that registered their keys).",
+       [](const PushServer& s) -> uint64_t { return s.store().node_count(); }},
+      {"ugate_webpush_messages_stored", MetricType::kGauge, "Messages stored, not yet acknowledged or expired.",
+       [](const PushServer& s) -> uint64_t { return s.store().message_count(); }},
   };
   for (const Field& f : fields) {
     r.add(f.name, f.type, f.help, [&servers, get = f.get](MetricSamples& s) {

@@ -43,6 +43,7 @@ class PushServer {
   PushService& service() { return *service_; }
   const PushCounters& counters() const { return service_->counters(); }
   size_t open_connections() const { return connections_; }
+  PushStore& store() const { return service_->store(); }  // on the server's thread only
 
  private:
   asio::awaitable<void> accept_loop();
