@@ -20,6 +20,8 @@ peers=(
   nodejs npm   # npm web-push / http_ece (Web Push interop), installed by the tests into the build dir
   dante-server microsocks tinyproxy nginx libnginx-mod-stream   # bench.py --only doors
   stunnel4 openssh-server openssh-client   # bench/mesh_bench.py: stunnel4 beside HBONE, ssh -R beside reverse accept
+  chromium   # the status page in a headless browser (npm playwright-core, installed by the test)
+  systemd    # systemd-analyze verify of deploy/systemd/ugate.service
 )
 
 # Packages a command on PATH already stands for. Node.js from NodeSource ships

@@ -1,5 +1,5 @@
-// ugate command line: run the gateway (default), check a config, install the
-// capture rules, print the version.
+// ugate command line: run the gateway (default), check a config, show a
+// running node's status, install the capture rules, print the version.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -15,6 +15,7 @@
 #include "node_push_cmd.h"
 #include "push_cmd.h"
 #include "identity_commands.h"
+#include "status_command.h"
 #include "ugate/version.h"
 
 namespace {
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run the gateway until SIGTERM/SIGINT, then drain and exit 0");
   auto* check = app.add_subcommand("check", "Validate the config and print the effective config as JSON");
   ugate::CaptureCommand capture(app);
+  ugate::StatusCommand status(app);
   ugate::PushCommand push(app);
   ugate::NodePushCommand node_push(push.app());
   ugate::cli::IdentityCommands identity;
@@ -103,6 +105,8 @@ int main(int argc, char** argv) {
     std::cerr << "ugate: config error: " << e.what() << "\n";
     return 1;
   }
+
+  if (status.chosen()) return status.run(config);  // asks a running node: needs no state dir
 
   if (*check) {
     std::cout << ugate::to_json(config).dump(2) << "\n";

@@ -11,6 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/metrics.h"
+#include "admin/status.h"
+#include "admin/status_assets.h"
+#include "admin/status_page.h"
 #include "runtime/spawn.h"
 #include "admin/admin_view.h"
 #include "config/config.h"
@@ -26,25 +29,17 @@ namespace http = beast::http;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kRequestTimeout{30};
 
-constexpr const char* kStatusPage = R"(<!doctype html>
-<html><head><title>ugate</title></head><body>
-<h1>ugate {}</h1>
-<p>{} stream(s) open, {} worker(s), {}.</p>
-<ul>
-<li><a href="/metrics">/metrics</a> (Prometheus)</li>
-<li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></li>
-<li><a href="/debug/streams">/debug/streams</a>: open streams and their metadata</li>
-<li><a href="/debug/config">/debug/config</a>: the effective config</li>
-<li><a href="/debug/nodes">/debug/nodes</a>: mesh nodes: reverse registrations, discovered nodes</li>
-<li><a href="/debug/listeners">/debug/listeners</a>: the admin address and each listener's bound address</li>
-</ul></body></html>
-)";
-
 struct Reply {
   http::status status = http::status::ok;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
 };
+
+// The page loads only its own style sheet and script: injected markup could
+// run nothing even if escaping ever missed a spot.
+constexpr const char* kPagePolicy =
+    "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 Reply json_reply(const nlohmann::json& j) {
   return {http::status::ok, "application/json", j.dump(2) + "\n"};
@@ -53,8 +48,8 @@ Reply json_reply(const nlohmann::json& j) {
 asio::awaitable<Reply> route(AdminView& gate, const http::request<http::empty_body>& req) {
   if (req.method() != http::verb::get && req.method() != http::verb::head)
     co_return Reply{http::status::method_not_allowed, "text/plain", "only GET\n"};
-  std::string_view target = req.target();
-  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  std::string_view target = req.target(), query;
+  if (auto q = target.find('?'); q != std::string_view::npos) query = target.substr(q + 1), target = target.substr(0, q);
 
   if (target == "/metrics") co_return Reply{http::status::ok, "text/plain; version=0.0.4", gate.metrics().render()};
   if (target == "/healthz") co_return Reply{http::status::ok, "text/plain", "ok\n"};
@@ -66,11 +61,16 @@ asio::awaitable<Reply> route(AdminView& gate, const http::request<http::empty_bo
   if (target == "/debug/config") co_return json_reply(to_json(gate.config()));
   if (target == "/debug/nodes") co_return json_reply(co_await gate.describe_nodes());
   if (target == "/debug/listeners") co_return json_reply(gate.describe_listeners());
+  if (target == "/debug/status") co_return json_reply(co_await node_status(gate));
   if (target == "/") {
+    auto status = co_await node_status(gate);
+    auto streams = co_await gate.describe_streams();
     co_return Reply{http::status::ok, "text/html; charset=utf-8",
-                    fmt::format(kStatusPage, kVersion, gate.active_streams(), gate.worker_count(),
-                                gate.draining() ? "draining" : (gate.ready() ? "ready" : "starting"))};
+                    render_status_page(status, streams, parse_status_query(query))};
   }
+  if (target == "/status.css") co_return Reply{http::status::ok, "text/css; charset=utf-8", std::string(kStatusCss)};
+  if (target == "/status.js")
+    co_return Reply{http::status::ok, "text/javascript; charset=utf-8", std::string(kStatusJs)};
   co_return Reply{http::status::not_found, "text/plain", "not found; see /\n"};
 }
 
@@ -107,6 +107,8 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
     res.set(http::field::server, std::string("ugate/") + kVersion);
     res.set(http::field::content_type, reply.content_type);
     res.set(http::field::cache_control, "no-store");
+    res.set("x-content-type-options", "nosniff");
+    if (reply.content_type.starts_with("text/html")) res.set("content-security-policy", kPagePolicy);
     res.keep_alive(req.keep_alive());
     res.body() = std::move(reply.body);
     res.prepare_payload();

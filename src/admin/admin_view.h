@@ -1,6 +1,6 @@
 #pragma once
 // What the admin server shows of a running node: its config, readiness,
-// streams, nodes, listeners and metrics. The composition root (Gate)
+// identity, streams, nodes, listeners and metrics. The composition root (Gate)
 // implements it, so admin depends on the modules it reads and never on the
 // server; the modules' metrics come through the registry they filled.
 #include <boost/asio/awaitable.hpp>
@@ -25,6 +25,7 @@ class AdminView {
   virtual boost::asio::awaitable<nlohmann::json> describe_streams() = 0;  // asks each worker on its thread
   virtual boost::asio::awaitable<nlohmann::json> describe_nodes() = 0;
   virtual nlohmann::json describe_listeners() const = 0;
+  virtual nlohmann::json describe_identity() const = 0;  // null when the node loaded none
 
  protected:
   ~AdminView() = default;

@@ -25,6 +25,7 @@
 #include "mesh/mesh_metrics.h"
 #include "webpush/push_metrics.h"
 #include "identity/ca_service.h"
+#include "identity/cert.h"
 #include "policy/listener_auth.h"
 #include "identity/mesh_identity.h"
 #include "identity/renewer.h"
@@ -220,6 +221,16 @@ nlohmann::json Gate::describe_listeners() const {
   for (const auto& [name, protocol, address] : bound_)
     out["listeners"].push_back({{"name", name}, {"protocol", protocol}, {"address", address}});
   return out;
+}
+
+nlohmann::json Gate::describe_identity() const {
+  if (!identity_) return nullptr;
+  auto id = identity_->state()->id;
+  auto left = std::chrono::duration_cast<std::chrono::seconds>(id->not_after - std::chrono::system_clock::now());
+  return {{"name", id->spiffe.name()},         {"spiffe_id", id->spiffe.str()},
+          {"node_id", id->node_id},            {"trust_domain", id->trust_domain},
+          {"vip6", id->vip6.to_string()},      {"not_after", format_utc(id->not_after)},
+          {"expires_in_seconds", left.count()}};
 }
 
 void Gate::write_ports_file() const {

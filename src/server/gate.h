@@ -63,6 +63,7 @@ class Gate final : public AdminView {
   // listener's name, protocol and bound address (port 0 in the config: the
   // kernel's choice), once bound.
   nlohmann::json describe_listeners() const override;
+  nlohmann::json describe_identity() const override;
   // Once ready, run() writes describe_listeners() to `path` (atomically), so
   // that a test or a supervisor learns ports it left to the kernel.
   void set_ports_file(std::string path) { ports_file_ = std::move(path); }

@@ -3,6 +3,7 @@
 Everything listens on 127.0.0.1 with ports the kernel picked, and every
 process a test starts is stopped by the test (or by Ugate.__exit__).
 """
+import fcntl
 import hashlib
 import json
 import os
@@ -124,6 +125,22 @@ def free_base_port(offsets=(0, 1, 2, 5, 6, 9)):
             for s in socks:
                 s.close()
     raise AssertionError("no free base port found")
+
+
+def npm_modules(*packages):
+    """node_modules holding `packages` ("name@version"), each installed once into UGATE_NPM_DIR (the
+    build dir), never into the repository; under a lock, as ctest -j runs tests side by side."""
+    base = os.environ.get("UGATE_NPM_DIR") or os.path.join(tempfile.gettempdir(), f"ugate-npm-{os.getuid()}")
+    # A prefix per set: `npm install --no-save` prunes what an earlier --no-save install put beside it.
+    root = os.path.join(base, "+".join(sorted(packages)).replace("/", "_"))
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not all(os.path.exists(os.path.join(root, "node_modules", p.rsplit("@", 1)[0], "package.json"))
+                   for p in packages):
+            subprocess.run(["npm", "install", "--prefix", root, "--no-audit", "--no-fund", "--loglevel=error",
+                            "--no-save"] + list(packages), check=True, capture_output=True, timeout=240)
+    return os.path.join(root, "node_modules")
 
 
 def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):

@@ -3,7 +3,6 @@ http_ece: RFC 8030 behaviours (TTL, Topic, status codes, durability across a res
 RFC 8291/8292 interop in both directions. npm packages are installed by the test into
 UGATE_NPM_DIR (the build dir), never into the repository."""
 import base64
-import fcntl
 import http.client
 import json
 import os
@@ -16,22 +15,10 @@ import threading
 import time
 import unittest
 
-from harness import UGATE, Ugate, kept_port
+from harness import UGATE, Ugate, kept_port, npm_modules
 
 NPM_PACKAGES = ["web-push@3.6.7", "http_ece@1.2.0"]
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "webpush_peer.js")
-
-
-def npm_modules():
-    """node_modules holding web-push and http_ece, installed once (under a lock: ctest -j)."""
-    root = os.environ.get("UGATE_NPM_DIR") or os.path.join(tempfile.gettempdir(), f"ugate-npm-{os.getuid()}")
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(os.path.join(root, "node_modules", "web-push", "package.json")):
-            subprocess.run(["npm", "install", "--prefix", root, "--no-audit", "--no-fund", "--loglevel=error",
-                            "--no-save"] + NPM_PACKAGES, check=True, capture_output=True, timeout=240)
-    return os.path.join(root, "node_modules")
 
 
 def make_cert(directory):
@@ -52,7 +39,7 @@ class PushBase(unittest.TestCase):
         # Subscribers save endpoints that name the service's origin, and the service restarts under them
         # (test_restart_between_push_and_delivery_loses_nothing): a port fixed before it starts, kept.
         cls.port = kept_port(cls.addClassCleanup)
-        cls.env = dict(os.environ, NODE_PATH=npm_modules(), NODE_EXTRA_CA_CERTS=cls.cert)
+        cls.env = dict(os.environ, NODE_PATH=npm_modules(*NPM_PACKAGES), NODE_EXTRA_CA_CERTS=cls.cert)
         cls.yaml = (f"[ {{ name: push, address: '127.0.0.1:{cls.port}', protocol: webpush, "
                     f"tls: {{ cert: '{cls.cert}', key: '{cls.key}' }}, "
                     f"webpush: {{ max_pending: {cls.max_pending} }} }} ]")
