@@ -69,6 +69,7 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kNodeUnavailable: return "node_unavailable";
     case CloseReason::kTokenRejected: return "token_rejected";
     case CloseReason::kResponseTimeout: return "response_timeout";
+    case CloseReason::kEgressDenied: return "egress_denied";
     case CloseReason::kCount: break;
   }
   return "unknown";

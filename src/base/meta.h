@@ -47,6 +47,7 @@ enum class CloseReason : uint8_t {
   kNodeUnavailable,  // a mesh node that is neither registered here, on the link, nor at a known address
   kTokenRejected,    // a registration token that is missing, malformed, expired, or not for this node
   kResponseTimeout,  // the upstream sent no response head within response_timeout (http-proxy: 504)
+  kEgressDenied,     // a mesh stream named a destination that is not this node's own (the listener's egress allows)
   kCount
 };
 std::string_view to_string(CloseReason r);

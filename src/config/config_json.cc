@@ -93,6 +93,7 @@ nlohmann::json to_json(const Config& c) {
                          {"tproxy", l.tproxy}});
     if (!l.via.empty()) listeners.back()["via"] = l.via;
     if (l.proxy_protocol) listeners.back()["proxy_protocol"] = "v2";
+    if (l.is(kMeshIdentity)) listeners.back()["egress"] = l.egress;
     if (l.is(kProxy)) {
       json users = json::array(), allow = json::array();
       for (const auto& u : l.users) users.push_back(u.name);  // never the passwords
@@ -148,6 +149,7 @@ nlohmann::json to_json(const Config& c) {
                                 {"backoff_min", format_duration(c.remote_accept.backoff_min)},
                                 {"backoff_max", format_duration(c.remote_accept.backoff_max)},
                                 {"proxy_protocol", c.remote_accept.listener.proxy_protocol ? "v2" : "off"},
+                                {"egress", c.remote_accept.listener.egress},
                                 {"token_file", c.remote_accept.token_file}}},
           {"registration_tokens",
            c.registration_tokens.issuers.empty()

@@ -88,7 +88,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   r.only_keys(n, key,
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
                "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
-               "via", "proxy_protocol", "response_timeout", "reach_admin"});
+               "via", "proxy_protocol", "response_timeout", "reach_admin", "egress"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -125,6 +125,13 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
       r.fail(n["reach_admin"], at,
              "only for listeners whose clients name the destination (" + protocols_with(kClientNamesDestination) + ")");
     l.reach_admin = r.boolean(n["reach_admin"], at);
+  }
+  if (n["egress"]) {
+    const std::string at = Reader::join(key, "egress");
+    if (!l.is(kMeshIdentity))
+      r.fail(n["egress"], at, "only for " + protocols_with(kMeshIdentity) + " listeners (other doors' clients reach any "
+                                  "destination unless allow limits them)");
+    l.egress = r.boolean(n["egress"], at);
   }
   if (n["response_timeout"]) {
     const std::string at = Reader::join(key, "response_timeout");

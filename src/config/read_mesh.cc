@@ -107,7 +107,8 @@ void read_remote_accept(const Reader& r, const YAML::Node& n, Config& c) {
   const std::string key = "remote_accept";
   RemoteAcceptConfig& ra = c.remote_accept;
   if (n.IsMap()) {
-    r.only_keys(n, key, {"gateways", "backoff_min", "backoff_max", "proxy_protocol", "token_file"});
+    r.only_keys(n, key, {"gateways", "backoff_min", "backoff_max", "proxy_protocol", "token_file", "egress"});
+    if (n["egress"]) ra.listener.egress = r.boolean(n["egress"], key + ".egress");
     if (n["token_file"]) ra.token_file = r.scalar(n["token_file"], key + ".token_file");
     if (!n["gateways"]) r.fail(n, key, "missing 'gateways: [NODE, ...]'");
     if (n["backoff_min"]) ra.backoff_min = r.duration(n["backoff_min"], key + ".backoff_min");

@@ -69,6 +69,7 @@ void hbone_door(Worker& worker, ListenerSlot& slot, HboneRequest request) {
   }
   // 200 only once the upstream connection is up; otherwise why it is not.
   ForwardOptions options;
+  options.own_addresses_only = slot.config->is(kMeshIdentity) && !slot.config->egress;  // no open relay
   options.reply = [&h2](const DialOutcome& outcome) {
     if (outcome.result == CloseReason::kDone) {
       h2.respond(200);

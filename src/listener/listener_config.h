@@ -39,6 +39,11 @@ struct ListenerConfig {
   // this node's own admin port as one, so a proxy door bound to a network
   // does not expose /debug/config and /metrics.
   bool reach_admin = false;
+  // Mesh listeners (and remote-accept): false lets a stream whose client
+  // names the destination (HBONE :authority) reach only this node's own
+  // addresses and other mesh nodes, so the node is no relay for its whole
+  // trust domain; true lets it reach any (still subject to allow and rules).
+  bool egress = false;
   uint32_t max_streams = 0;  // 0: limited only by open files
   bool tproxy = false;       // capture doors and udp: TPROXY (IP_TRANSPARENT) instead of REDIRECT
   // Destinations that are not mesh nodes are reached through this node: an

@@ -19,6 +19,7 @@ constexpr Entry kTable[] = {
     {CloseReason::kBadRequest, {400, "http_request_error"}},
     {CloseReason::kNotAllowed, {403, "http_request_denied"}},
     {CloseReason::kDenied, {403, "destination_ip_prohibited"}},
+    {CloseReason::kEgressDenied, {403, "destination_ip_prohibited"}},  // the caller reads it back as denied
     {CloseReason::kNodeUnavailable, {503, "destination_ip_unroutable"}},
 };
 

@@ -92,11 +92,15 @@ asio::awaitable<CloseReason> Session::dial(HostPort destination, bool answers) {
   CloseReason result = authorize();
   if (result == CloseReason::kDone) {
     ConnectRequest request{m.destination, down_->shared_meta(), slot_.config->via, admin_guard(), &given_up_};
+    request.own_addresses_only = own_addresses_only_;
     Connected connected = co_await worker_.connector().connect(request, up_);
     result = connected.result;
     up_local_ = connected.local;
     if (result == CloseReason::kNotAllowed)
       spdlog::debug("{}: {} is this node's admin port: refused (set reach_admin on the listener to allow)",
+                    slot_.config->name, m.destination.str());
+    if (result == CloseReason::kEgressDenied)
+      spdlog::debug("{}: {} is not this node's: refused (set egress: true on the listener to relay)",
                     slot_.config->name, m.destination.str());
   }
   if (dial_expired_) result = CloseReason::kConnectTimeout;
@@ -108,6 +112,7 @@ asio::awaitable<CloseReason> Session::dial(HostPort destination, bool answers) {
 asio::awaitable<void> Session::forward(std::unique_ptr<Session> self, HostPort destination, ForwardOptions options) {
   Session& s = *self;
   StreamMeta& m = s.meta();
+  s.own_addresses_only_ = options.own_addresses_only;
   CloseReason result = co_await s.dial(std::move(destination), static_cast<bool>(options.reply));
   const bool answers_failure = options.reply && result != CloseReason::kDone;
   if (s.aborted_ == CloseReason::kDone && options.reply) {

@@ -41,6 +41,9 @@ struct ForwardOptions {
   // that answers gets to answer timeouts too, and a failed dial then ends
   // with an orderly close after the answer instead of a reset.
   std::function<std::string(const DialOutcome&)> reply;
+  // The client named the destination through the mesh port (HBONE): dial
+  // only this node's own addresses or mesh nodes (ConnectRequest).
+  bool own_addresses_only = false;
 };
 
 class Session final : public Tracked, public ProxyOwner {
@@ -137,6 +140,7 @@ class Session final : public Tracked, public ProxyOwner {
   bool answers_ = false;       // the door replies to its client after the dial
   bool dial_expired_ = false;  // connect_timeout passed; the answer is due
   bool given_up_ = false;      // the dial is no longer waited for (expired, aborted): the connector stops
+  bool own_addresses_only_ = false;  // ForwardOptions::own_addresses_only, for the dial
   bool answer_expired_ = false;  // await_answer's timeout passed; the door's 504 is due
   bool exchanges_ = false;     // the door logs per exchange (begin_exchange)
   bool exchange_open_ = false;

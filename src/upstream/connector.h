@@ -31,6 +31,9 @@ struct ConnectRequest {
   std::string_view via;                  // the listener's egress node ("": none)
   const TcpEndpoint* forbidden = nullptr;  // refused if a name resolves to it (the admin port), else null
   const bool* given_up = nullptr;        // true once the caller no longer waits
+  // The client named the destination through the mesh port: a direct dial
+  // may reach only this node's own addresses (loopback and its interfaces).
+  bool own_addresses_only = false;
 };
 
 struct Connected {

@@ -1,5 +1,7 @@
 #include "upstream/direct_connector.h"
 
+#include <algorithm>
+
 #include "runtime/original_dst.h"
 #include "transport/tcp_connect.h"
 #include "transport/tcp_stream.h"
@@ -24,6 +26,11 @@ asio::awaitable<Connected> DirectConnector::connect(const ConnectRequest& reques
   }
   if (request.forbidden && reaches(endpoints, *request.forbidden)) {
     out.result = CloseReason::kNotAllowed;
+    co_return out;
+  }
+  if (request.own_addresses_only &&
+      !std::all_of(endpoints.begin(), endpoints.end(), [](const auto& e) { return is_local_address(e.address()); })) {
+    out.result = CloseReason::kEgressDenied;
     co_return out;
   }
   if (request.given_up && *request.given_up) {  // while the name was looked up

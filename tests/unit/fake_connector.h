@@ -29,6 +29,7 @@ struct ConnectCall {
   std::string headers;  // the recorded request headers (HBONE), as "name: value\n" lines
   TcpEndpoint source;
   bool guarded = false;  // the admin port was given as forbidden
+  bool own_addresses_only = false;  // a mesh stream's client named it: no relay beyond this node
 };
 
 class FakeConnector final : public Connector {
@@ -86,6 +87,7 @@ class FakeConnector final : public Connector {
     c.destination = request.destination.str();
     c.via = std::string(request.via);
     c.guarded = request.forbidden != nullptr;
+    c.own_addresses_only = request.own_addresses_only;
     if (const StreamMeta* m = request.meta.get()) {
       c.protocol = m->protocol;
       c.listener = m->listener;

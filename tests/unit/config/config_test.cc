@@ -92,6 +92,23 @@ TEST(Config, ProxyDoorErrors) {
               HasSubstr("listeners[0].allow[0].host: invalid character ' '"));
 }
 
+// egress: whether the mesh port relays beyond this node (issue 21); off by
+// default, on the mesh listener and on remote accept alike.
+TEST(Config, EgressOfMeshListenersAndRemoteAccept) {
+  Config c = load("nodes: { gw: { address: 'gw:15008', id: 'spiffe://td/ns/default/sa/gw' } }\n"
+                  "remote_accept: { gateways: [gw], egress: true }\n"
+                  "listeners:\n  - { name: m1, address: 'a:1', protocol: mesh }\n"
+                  "  - { name: m2, address: 'a:2', protocol: mesh, egress: true }\n");
+  EXPECT_FALSE(c.listeners[0].egress);
+  EXPECT_TRUE(c.listeners[1].egress);
+  EXPECT_TRUE(c.remote_accept.listener.egress);
+  EXPECT_EQ(to_json(c)["listeners"][1]["egress"], true);
+  EXPECT_EQ(to_json(c)["remote_accept"]["egress"], true);
+  EXPECT_FALSE(load("listeners: []\n").remote_accept.listener.egress);
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: socks5, egress: true }\n"),
+              HasSubstr("listeners[0].egress: only for mesh listeners"));
+}
+
 // reach_admin: the node's admin port as a client-named destination (issue 14);
 // response_timeout: an origin's answer to the HTTP proxy.
 TEST(Config, ReachAdminAndResponseTimeout) {

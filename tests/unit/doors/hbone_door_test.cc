@@ -126,6 +126,7 @@ TEST_F(DoorHbone, ConnectIsAnsweredOnceTheUpstreamIsUpThenTunnelled) {
   EXPECT_EQ(call.destination, "10.1.2.3:8080");
   EXPECT_EQ(call.protocol, "hbone-h2c");
   EXPECT_EQ(call.listener, "door-test");
+  EXPECT_FALSE(call.own_addresses_only) << "hbone-h2c is a way into the mesh for local apps, not the mesh port";
   EXPECT_EQ(call.headers, "forwarded: for=\"192.0.2.1:1234\"\ntraceparent: 00-ab-cd-01\n")
       << "the recorded request headers, and only those";
 }

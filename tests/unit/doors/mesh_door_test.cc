@@ -35,6 +35,46 @@ class DoorMesh : public DoorTest {
 
   void start_mesh() { start(Protocol::kMesh, nullptr, /*mesh=*/true); }
 
+  // A client with a certificate of the mesh opens an HBONE stream to
+  // inner.test:9000 and sends bytes through; returns the dial it caused.
+  ConnectCall hbone_over_mtls() {
+    upstream_listener();
+    start_mesh();
+    HboneClient client;
+    ossl::SslCtx ctx = mesh_client_context(*client_id_);
+    std::unique_ptr<Stream> transport = client.tcp_to(port());
+    auto tls = TlsStream::create(transport, ctx.get(), TlsStream::Role::kClient, client.context());
+    EXPECT_NE(tls, nullptr);
+    if (!tls) return {};
+    const std::string h2 = "h2";
+    tls->set_alpn(std::span<const std::string>(&h2, 1));
+    TlsResult handshake = TlsResult::kFailed;
+    TlsStream& t = *tls;
+    bool done = client.run([&]() -> asio::awaitable<void> { handshake = co_await t.handshake(); });
+    EXPECT_TRUE(done);
+    EXPECT_EQ(handshake, TlsResult::kOk);
+    EXPECT_EQ(t.alpn(), "h2");
+    client.start(std::move(tls));
+    auto s = client.connect("inner.test:9000");
+    done = client.run([&]() -> asio::awaitable<void> {
+      int up_fd = co_await client.accept_on(upstream_listener_);
+      EXPECT_GE(up_fd, 0);
+      if (up_fd < 0) co_return;
+      auto up = client.adopt(up_fd);
+      co_await wait_readable(*s);
+      EXPECT_EQ(s->status(), 200);
+      error_code ec = co_await write_all(*s, "over mtls");
+      EXPECT_FALSE(ec);
+      std::string got = co_await read_exactly(*up, 9);
+      EXPECT_EQ(got, "over mtls");
+      s->close();
+      up->close();
+    });
+    EXPECT_TRUE(done);
+    EXPECT_EQ(fake_.calls, 1);
+    return fake_.last();
+  }
+
   std::string dir_;
   std::optional<LocalCa> ca_;
   std::shared_ptr<NodeIdentity> server_id_, client_id_;
@@ -43,43 +83,16 @@ class DoorMesh : public DoorTest {
 };
 
 TEST_F(DoorMesh, HboneOverMutualTlsCarriesThePeersIdentity) {
-  upstream_listener();
-  start_mesh();
-  HboneClient client;
-  ossl::SslCtx ctx = mesh_client_context(*client_id_);
-  std::unique_ptr<Stream> transport = client.tcp_to(port());
-  auto tls = TlsStream::create(transport, ctx.get(), TlsStream::Role::kClient, client.context());
-  ASSERT_NE(tls, nullptr);
-  const std::string h2 = "h2";
-  tls->set_alpn(std::span<const std::string>(&h2, 1));
-  TlsResult handshake = TlsResult::kFailed;
-  TlsStream& t = *tls;
-  bool done = client.run([&]() -> asio::awaitable<void> { handshake = co_await t.handshake(); });
-  ASSERT_TRUE(done);
-  ASSERT_EQ(handshake, TlsResult::kOk);
-  EXPECT_EQ(t.alpn(), "h2");
-  client.start(std::move(tls));
-  auto s = client.connect("inner.test:9000");
-  done = client.run([&]() -> asio::awaitable<void> {
-    int up_fd = co_await client.accept_on(upstream_listener_);
-    EXPECT_GE(up_fd, 0);
-    if (up_fd < 0) co_return;
-    auto up = client.adopt(up_fd);
-    co_await wait_readable(*s);
-    EXPECT_EQ(s->status(), 200);
-    error_code ec = co_await write_all(*s, "over mtls");
-    EXPECT_FALSE(ec);
-    std::string got = co_await read_exactly(*up, 9);
-    EXPECT_EQ(got, "over mtls");
-    s->close();
-    up->close();
-  });
-  ASSERT_TRUE(done);
-  ASSERT_EQ(fake_.calls, 1);
-  ConnectCall call = fake_.last();
+  ConnectCall call = hbone_over_mtls();
   EXPECT_EQ(call.destination, "inner.test:9000");
   EXPECT_EQ(call.peer_spiffe, "spiffe://mesh.test/ns/default/sa/client");
   EXPECT_EQ(call.protocol, "mesh");
+  EXPECT_TRUE(call.own_addresses_only) << "the client named it: no relay beyond this node by default";
+}
+
+TEST_F(DoorMesh, EgressOnTheListenerLetsHboneStreamsGoAnywhere) {
+  config_.egress = true;
+  EXPECT_FALSE(hbone_over_mtls().own_addresses_only);
 }
 
 TEST_F(DoorMesh, WithoutAlpnItForwardsBySniToPlaintext) {
@@ -100,6 +113,7 @@ TEST_F(DoorMesh, WithoutAlpnItForwardsBySniToPlaintext) {
   EXPECT_EQ(call.destination, "inner.test:8080");
   EXPECT_EQ(call.sni, "fwd.test");
   EXPECT_EQ(call.peer_spiffe, "spiffe://mesh.test/ns/default/sa/client");
+  EXPECT_FALSE(call.own_addresses_only) << "the route named it, not the client";
 }
 
 TEST_F(DoorMesh, ForwarderWithoutARouteForTheSniIsRefused) {

@@ -77,5 +77,20 @@ TEST_F(DirectConnectorTest, RefusesTheForbiddenEndpointAndStopsForACallerThatGav
   ::close(listener);
 }
 
+TEST_F(DirectConnectorTest, OwnAddressesOnlyRefusesAnyOtherWithoutDialling) {
+  uint16_t port = 0;
+  int listener = test::loopback_listener(4, port);
+  auto meta = std::make_shared<StreamMeta>();
+  std::unique_ptr<Stream> up;
+  ConnectRequest request{{"127.0.0.1", port}, meta};
+  request.own_addresses_only = true;
+  EXPECT_EQ(run(request, up).result, CloseReason::kDone) << "loopback is this node's";
+  up.reset();
+  request.destination = {"192.0.2.1", port};  // TEST-NET-1: nobody's, and never dialled
+  EXPECT_EQ(run(request, up).result, CloseReason::kEgressDenied);
+  EXPECT_FALSE(up) << "nothing was dialled";
+  ::close(listener);
+}
+
 }  // namespace
 }  // namespace ugate
