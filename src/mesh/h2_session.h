@@ -82,6 +82,11 @@ class H2Session final : private CodecEvents, private SendBudget::Sender {
   bool closed() const { return closed_; }
   EndReason end_reason() const { return end_; }
   const std::string& end_detail() const { return detail_; }
+  // "reason" or "reason: detail", for a log line.
+  std::string end_summary() const {
+    std::string out(to_string(end_reason()));
+    return detail_.empty() ? out : out + ": " + detail_;
+  }
   Stream& transport() { return *transport_; }
   Role role() const { return role_; }
   // Streams the peer reset before we answered them (server).

@@ -116,8 +116,8 @@ void Mesh::Connection::on_closed(h2::H2Session& session) {
   bool abuse = why == h2::EndReason::kProtocolError || why == h2::EndReason::kTooManyResets;
   bool warn = abuse && !std::exchange(mesh_.warned_, true);
   spdlog::log(warn ? spdlog::level::warn : spdlog::level::debug,
-              "mesh connection from/to {} ended: {} {} (counted in ugate_mesh_connections_closed_total)",
-              format_endpoint(peer_), to_string(session.end_reason()), session.end_detail());
+              "mesh connection from/to {} ended: {} (counted in ugate_mesh_connections_closed_total)",
+              format_endpoint(peer_), session.end_summary());
   unlink();  // out of the mesh's list now: no more ticks, nor the mesh's delete at its end
   mesh_.worker().retire(*this);
 }

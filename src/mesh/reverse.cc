@@ -56,8 +56,7 @@ class ReverseConnection final : public Mesh::Connection {
   void on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream>) override {}  // a client is never asked
   void on_closed(h2::H2Session& session) override {
     unregister();
-    spdlog::info("remote accept: node {} left ({} {})", name_, h2::to_string(session.end_reason()),
-                 session.end_detail());
+    spdlog::info("remote accept: node {} left ({})", name_, session.end_summary());
     Connection::on_closed(session);  // retires this
   }
 

@@ -331,7 +331,7 @@ asio::awaitable<nlohmann::json> Gate::describe_nodes() {
   out["discovered"] = discovery_ ? discovery_->describe() : nlohmann::json::array();
   nlohmann::json configured = nlohmann::json::array();
   for (const auto& n : config_.nodes) {
-    configured.push_back({{"name", n.name}, {"address", n.address.str()}, {"id", n.id}});
+    configured.push_back({{"name", n.name}, {"address", n.address.port ? n.address.str() : ""}, {"id", n.id}});
     if (!n.via.empty()) configured.back()["via"] = n.via;
   }
   out["configured"] = std::move(configured);

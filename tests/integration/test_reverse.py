@@ -49,6 +49,10 @@ class ReverseLoopback(unittest.TestCase):
             wait_until(lambda: len(registered(g)) == 1, what="B registered")
             [r] = registered(g)
             self.assertEqual((r["name"], r["spiffe_id"]), ("b", spiffe("b")))
+            [b_node] = [n for n in json.loads(g.get("/debug/nodes")[1])["configured"] if n["name"] == "b"]
+            self.assertEqual(b_node["address"], "", "a node that only registers has no address (not ':0')")
+            [b_status] = [n for n in json.loads(g.get("/debug/status")[1])["nodes"] if n["name"] == "b"]
+            self.assertEqual(b_status["path"], "reverse")
             n = 16
             # A tcp listener's connection moves to the worker that holds B's connection before it
             # starts, so none is bridged; a proxy door's destination is known only after its
