@@ -104,6 +104,10 @@ int PushCommand::subscribe() {
   write_private_file(save_, saved.dump(2) + "\n");
   std::cout << subscription.dump(2) << "\n";
   std::cerr << "ugate push: subscriber keys saved in " << save_ << "\n";
+  // ugate's service also takes plain text at /publish/ (it encrypts to the keys above).
+  std::string endpoint = subscription["endpoint"];
+  if (auto at = endpoint.rfind("/p/"); at != std::string::npos)
+    std::cerr << "ugate push: send text with: curl -d 'hello' " << endpoint.replace(at, 3, "/publish/") << "\n";
   return 0;
 }
 

@@ -90,6 +90,8 @@ class PushBase(unittest.TestCase):
         with open(sub, "w") as f:
             f.write(r.stdout)
         self.assertEqual(os.stat(state).st_mode & 0o777, 0o600)
+        endpoint = json.loads(r.stdout)["endpoint"]
+        self.assertIn("curl -d 'hello' " + endpoint.replace("/p/", "/publish/"), r.stderr)
         return sub, state
 
     def listen(self, state, count, timeout=15, check=True):
