@@ -1,6 +1,7 @@
 #include "codec/proxy_protocol.h"
 
 #include "base/endpoint.h"
+#include "codec/forwarded.h"
 
 namespace ugate {
 namespace {
@@ -48,18 +49,7 @@ std::string proxy_v2_header(const TcpEndpoint& source, const TcpEndpoint& destin
 TcpEndpoint original_source(const StreamMeta& m) {
   auto forwarded = m.headers.find("forwarded");
   if (!forwarded) return m.source;
-  std::string_view v = forwarded->substr(0, forwarded->find(','));  // the first node: the original client
-  auto at = v.find("for=");
-  if (at == std::string_view::npos) return m.source;
-  v.remove_prefix(at + 4);
-  v = v.substr(0, v.find(';'));
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  auto hp = parse_host_port(v);
-  if (!hp) return m.source;
-  boost::system::error_code ec;
-  auto address = boost::asio::ip::make_address(hp->host, ec);
-  if (!ec) return {address, hp->port};
-  return m.source;
+  return forwarded_client(*forwarded).value_or(m.source);
 }
 
 }  // namespace ugate

@@ -19,8 +19,11 @@ inline constexpr uint8_t kProxyTlvPeerIdentity = 0xD0;
 std::string proxy_v2_header(const TcpEndpoint& source, const TcpEndpoint& destination, std::string_view peer_identity);
 
 // The client a stream stands for: the first node of its Forwarded header
-// (RFC 7239: the original source, as HBONE carries it) when that is an
-// address with a port, else the stream's own source.
+// (RFC 7239: the original source, as HBONE carries it) when that is an IP
+// address, else the stream's own source. A node without a port (ztunnel's
+// `for=10.0.0.5`) gives port 0: the app behind learns the client's address
+// and that its port is unknown, where the peer's port would name a socket of
+// the ztunnel, not the client's.
 TcpEndpoint original_source(const StreamMeta& m);
 
 }  // namespace ugate

@@ -392,6 +392,43 @@ class ProxyProtocolV2(unittest.TestCase):
         self.assertEqual(rest[15:15 + int.from_bytes(rest[13:15], "big")].decode(), spiffe("a"))
         server.close()
 
+    def test_a_ztunnel_forwarded_without_a_port_names_the_client_with_port_0(self):
+        """ztunnel sends `forwarded: for=IP` (no port): the header names that IP, port 0, not the peer."""
+        got = []
+
+        def reader(conn):
+            head = b""
+            while len(head) < 16 or len(head) < 16 + int.from_bytes(head[14:16], "big"):
+                data = conn.recv(4096)
+                if not data:
+                    break
+                head += data
+            got.append(head)
+            conn.sendall(b"ok")
+
+        server = Server(reader)
+        cert, key = self.mesh.cert("zt")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.mesh.root)
+        ctx.check_hostname = False
+        ctx.load_cert_chain(cert, key)
+        ctx.set_alpn_protocols(["h2"])
+        with self.mesh.node("b", f"[ {mesh_listener(proxy_protocol='v2')} ]") as b:
+            tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", b.port("mesh")), timeout=10))
+            c = H2Client(tls)
+            for forwarded in ("for=10.1.2.3", 'for="[2001:db8::7]"'):
+                sid = c.connect(f"127.0.0.1:{server.port}", [("forwarded", forwarded)])
+                self.assertEqual(c.response(sid)[":status"], "200")
+                self.assertEqual(c.receive_all(sid), b"ok")
+            c.close()
+        v4, v6 = got
+        self.assertEqual(v4[12:14], b"\x21\x11")
+        self.assertEqual(v4[16:20], bytes([10, 1, 2, 3]), "the client ztunnel named")
+        self.assertEqual(int.from_bytes(v4[24:26], "big"), 0, "its port is unknown")
+        self.assertEqual(v6[12:14], b"\x21\x21", "an IPv6 client: TCP over IPv6")
+        self.assertEqual(socket.inet_ntop(socket.AF_INET6, v6[16:32]), "2001:db8::7")
+        server.close()
+
 
 class Interop(unittest.TestCase):
     """HBONE with an HTTP/2 implementation we did not write (python3-h2), over mTLS."""

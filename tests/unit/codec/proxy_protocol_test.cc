@@ -41,5 +41,21 @@ TEST(ProxyProtocol, OriginalSourceIsTheFirstForwardedNode) {
   EXPECT_EQ(format_endpoint(original_source(m)), "10.0.0.9:9");
 }
 
+TEST(ProxyProtocol, ZtunnelsForwardedWithoutAPortNamesTheClientWithPortZero) {
+  namespace ip = boost::asio::ip;
+  StreamMeta m;
+  m.source = TcpEndpoint(ip::make_address("10.0.0.9"), 15008);  // the ztunnel's own connection
+  m.headers = {{"forwarded", "for=10.0.0.5"}};
+  TcpEndpoint client = original_source(m);
+  EXPECT_EQ(client.address().to_string(), "10.0.0.5");
+  EXPECT_EQ(client.port(), 0) << "unknown, not the ztunnel's port";
+  std::string h = proxy_v2_header(client, TcpEndpoint(ip::make_address("127.0.0.1"), 80), "");
+  EXPECT_EQ(hex(h.substr(16, 12)), "0a000005" "7f000001" "0000" "0050");
+  m.headers = {{"forwarded", "for=\"[2001:db8::1]\""}};
+  EXPECT_EQ(original_source(m).address().to_string(), "2001:db8::1");
+  m.headers = {{"forwarded", "for=_hidden, for=10.0.0.7"}};
+  EXPECT_EQ(format_endpoint(original_source(m)), "10.0.0.9:15008") << "the client is hidden: the stream's own source";
+}
+
 }  // namespace
 }  // namespace ugate
