@@ -50,6 +50,7 @@ nlohmann::json nodes_json(const std::vector<NodeConfig>& nodes) {
     out[n.name] = {{"id", n.id}};
     if (n.address.port) out[n.name]["address"] = n.address.str();
     if (!n.via.empty()) out[n.name]["via"] = n.via;
+    if (n.workload_address != kNodeLoopback) out[n.name]["workload_address"] = n.workload_address;
   }
   return out;
 }

@@ -1,5 +1,7 @@
 #include "config/readers.h"
 
+#include <boost/asio/ip/address.hpp>
+
 #include "base/base64.h"
 #include "crypto/p256.h"
 #include "identity/node_id.h"
@@ -62,10 +64,21 @@ std::string check_node_ref(std::string_view id) {
   return base32 ? "" : "expected a SPIFFE ID (spiffe://...) or a node ID (52 base32 characters, as `ugate id` prints)";
 }
 
+// The host of the CONNECTs to a node by name: an IP literal, as a ztunnel
+// knows its workloads (a name would be looked up on the far side, if at all).
+std::string read_workload_address(const Reader& r, const YAML::Node& n, const std::string& node_key) {
+  const std::string key = Reader::join(node_key, "workload_address");
+  std::string v = r.scalar(n, key);
+  boost::system::error_code ec;
+  (void)boost::asio::ip::make_address(v, ec);
+  if (ec) r.fail(n, key, "expected the IP address of the node's workload (IPv6 without brackets), got '" + v + "'");
+  return v;
+}
+
 }  // namespace
 
 std::vector<NodeConfig> read_nodes(const Reader& r, const YAML::Node& n, uint16_t base) {
-  if (!n.IsMap()) r.fail(n, "nodes", "expected a mapping of NAME: { address, id, via }");
+  if (!n.IsMap()) r.fail(n, "nodes", "expected a mapping of NAME: { address, id, via, workload_address }");
   std::vector<NodeConfig> nodes;
   for (const auto& kv : n) {
     NodeConfig node;
@@ -73,12 +86,13 @@ std::vector<NodeConfig> read_nodes(const Reader& r, const YAML::Node& n, uint16_
     std::string key = "nodes." + node.name;
     if (auto err = check_node_name(node.name); !err.empty()) r.fail(kv.first, key, err);
     const YAML::Node& v = kv.second;
-    r.only_keys(v, key, {"address", "id", "via"});
+    r.only_keys(v, key, {"address", "id", "via", "workload_address"});
     if (v["address"]) node.address = r.address(v["address"], Reader::join(key, "address"), base, false);
     if (!v["id"]) r.fail(v, key, "missing 'id': the node's SPIFFE ID or node ID (`ugate id` on it prints both)");
     node.id = r.scalar(v["id"], Reader::join(key, "id"));
     if (auto err = check_node_ref(node.id); !err.empty()) r.fail(v["id"], Reader::join(key, "id"), err);
     if (v["via"]) node.via = r.scalar(v["via"], Reader::join(key, "via"));
+    if (v["workload_address"]) node.workload_address = read_workload_address(r, v["workload_address"], key);
     nodes.push_back(std::move(node));
   }
   // Every via names a node, and following them ends (at most kMaxMeshHops nodes in a path).

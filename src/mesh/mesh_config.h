@@ -23,14 +23,21 @@ struct MeshConfig {
   Duration connect_timeout{5'000};        // a pooled connection's TCP connect, then its TLS handshake, each
 };
 
+inline constexpr std::string_view kNodeLoopback = "127.0.0.1";
+
 // A mesh peer by name. `forward: NAME:PORT` (or NAME.<trust-domain>:PORT,
-// from a proxy door) reaches PORT on that node's loopback through an HBONE
-// tunnel (HTTP/2 CONNECT over mTLS) to its mesh port.
+// from a proxy door) reaches PORT on that node's loopback (or its
+// workload_address) through an HBONE tunnel (HTTP/2 CONNECT over mTLS) to
+// its mesh port.
 struct NodeConfig {
   std::string name;
   HostPort address;  // its mesh port (BASE+8); none (port 0) for a node reached only when it registered (reverse accept)
   std::string id;    // who it must prove to be: a SPIFFE ID, or a node ID (52 base32 characters)
   std::string via;   // another node whose mesh port reaches this one (CONNECT inside CONNECT); "": directly
+  // The host a CONNECT for NAME:PORT asks the node for (:authority): its
+  // loopback, or an IP literal of the node's workload. A ztunnel refuses an
+  // authority that is not one of its workloads' addresses.
+  std::string workload_address{kNodeLoopback};
 };
 // The longest path of nodes a stream may take (the first dialled, each
 // later one through a CONNECT on the one before).

@@ -61,21 +61,22 @@ MeshTarget resolve_target(const HostPort& destination, std::string_view via, std
   std::string_view name = node_label(destination.host, trust_domain, in_domain);
   const NodeConfig* node = nodes.find(name);
   if (node || in_domain) {
-    HostPort loopback{"127.0.0.1", destination.port};
+    // Whichever way the node is reached, it is asked for the same host.
+    HostPort on_node{node ? node->workload_address : std::string(kNodeLoopback), destination.port};
     if (auto n = around.neighbour(name, node)) {  // on this link: straight there, not through a gateway
       t.kind = MeshTarget::Kind::kPath;
-      t.path = MeshPath{{std::move(*n)}, std::move(loopback)};
+      t.path = MeshPath{{std::move(*n)}, std::move(on_node)};
       return t;
     }
     if (auto e = around.registered(node ? std::string_view(node->id) : name)) {
       t.kind = MeshTarget::Kind::kReverse;
       t.reverse = std::move(*e);
-      t.authority = std::move(loopback);
+      t.authority = std::move(on_node);
       return t;
     }
     if (node && node->address.port) {
       t.kind = MeshTarget::Kind::kPath;
-      t.path = nodes.path_to(*node, std::move(loopback));
+      t.path = nodes.path_to(*node, std::move(on_node));
       return t;
     }
     if (const NodeConfig* gateway = node && !node->via.empty() ? nodes.find(node->via) : nullptr) {

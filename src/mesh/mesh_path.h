@@ -4,10 +4,11 @@
 //
 // A destination names a node as NAME:PORT, or NAME.<trust-domain>:PORT (what
 // a SOCKS5 or HTTP-proxy client can ask for), and means PORT on that node's
-// loopback. A listener with `via: NODE` sends every other destination to
-// that node, which dials it (an egress gateway). A node with `via` is reached
-// through the via node: CONNECT to its mesh port inside a CONNECT to the
-// via node's (double HBONE), with TLS end to end.
+// loopback (or on its configured workload_address). A listener with
+// `via: NODE` sends every other destination to that node, which dials it (an
+// egress gateway). A node with `via` is reached through the via node: CONNECT
+// to its mesh port inside a CONNECT to the via node's (double HBONE), with
+// TLS end to end.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,9 +80,9 @@ class MeshSurroundings {
 // The one decision of where `destination` goes (with the listener's `via`, ""
 // for none): pure, given the configured nodes and the surroundings. A name in
 // the trust domain (any case) or of a configured node means a port on that
-// node's loopback: a neighbour on the link first, then its reverse
-// connection, then its configured address (through its via nodes), then the
-// gateway it names as via; unavailable otherwise. Any other destination goes
+// node's loopback (or workload_address): a neighbour on the link first, then
+// its reverse connection, then its configured address (through its via
+// nodes), then the gateway it names as via; unavailable otherwise. Any other destination goes
 // to the listener's via node when there is one, else directly.
 MeshTarget resolve_target(const HostPort& destination, std::string_view via, std::string_view trust_domain,
                           const NodeDirectory& nodes, const MeshSurroundings& around);

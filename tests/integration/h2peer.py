@@ -159,10 +159,13 @@ class H2Client:
 class H2ConnectServer:
     """An HBONE-style CONNECT server on python3-h2: one thread per connection,
     each stream tunnelled to its :authority over TCP (200 once connected,
-    502 when the connection is refused)."""
+    502 when the connection is refused). With `accept_authority`, an
+    authority it returns False for is refused with 400, as a ztunnel refuses
+    one that is not an address of its workloads."""
 
-    def __init__(self, wrap=None):
+    def __init__(self, wrap=None, accept_authority=None):
         self.wrap = wrap  # e.g. an ssl.SSLContext.wrap_socket for TLS
+        self.accept_authority = accept_authority
         self.requests = []  # (authority, headers) of every CONNECT seen
         self.connections = 0
         self.server = Server(self._serve, backlog=64)
@@ -216,6 +219,9 @@ class _ServerConnection:
         if isinstance(e, h2.events.RequestReceived):
             headers = dict(e.headers)
             self.server.requests.append((headers.get(":authority"), headers))
+            if self.server.accept_authority and not self.server.accept_authority(headers[":authority"]):
+                self.conn.send_headers(e.stream_id, [(":status", "400")], end_stream=True)
+                return
             host, _, port = headers[":authority"].rpartition(":")
             try:
                 up = socket.create_connection((host.strip("[]"), int(port)), timeout=5)

@@ -504,6 +504,42 @@ class Interop(unittest.TestCase):
         h2server.close()
         origin.close()
 
+    def test_a_node_by_name_asks_a_ztunnel_peer_for_its_workload_address(self):
+        """A ztunnel serves only its workloads' addresses: a node with workload_address is asked for
+        WORKLOAD:PORT; one without is asked for 127.0.0.1:PORT, which the ztunnel refuses."""
+        workload = "127.0.0.2"  # the workload beside the ztunnel: another loopback address
+        listening = socket.socket()
+        listening.bind((workload, 0))
+        listening.listen(16)
+        origin = Server(lambda conn: conn.sendall(b"reply to " + recv_all(conn)), sock=listening)
+        cert, key = self.mesh.cert("zt")
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(cert, key)
+        sctx.load_verify_locations(self.mesh.root)
+        sctx.verify_mode = ssl.CERT_REQUIRED
+        sctx.set_alpn_protocols(["h2"])
+        ztunnel = H2ConnectServer(wrap=lambda s: sctx.wrap_socket(s, server_side=True),
+                                  accept_authority=lambda a: a.rpartition(":")[0] == workload)
+        at = f"address: '127.0.0.1:{ztunnel.port}', id: '{spiffe('zt')}'"
+        nodes = {"zt": f"{at}, workload_address: '{workload}'", "plain": at}
+        listeners = (f"[ {tcp_listener_yaml('to-zt', 0, f'zt:{origin.port}')}, "
+                     f"{tcp_listener_yaml('to-plain', 0, f'plain:{origin.port}')} ]")
+        with self.mesh.node("a", listeners, nodes, workers=1) as a:
+            with socket.create_connection(("127.0.0.1", a.port("to-zt"))) as c:
+                c.sendall(b"hello")
+                c.shutdown(socket.SHUT_WR)
+                c.settimeout(10)
+                self.assertEqual(recv_all(c), b"reply to hello")
+            reset_within(self, a.port("to-plain"), 5)
+            self.assertEqual([authority for authority, _ in ztunnel.requests],
+                             [f"{workload}:{origin.port}", f"127.0.0.1:{origin.port}"])
+            self.assertEqual(ztunnel.errors, [])
+            self.assertEqual(a.stop(), 0)
+            [refused] = access_fields(a, lambda f: f["listener"] == "to-plain")
+            self.assertEqual(refused["result"], "bad_request", "the ztunnel's 400")
+        ztunnel.close()
+        origin.close()
+
 
 if __name__ == "__main__":
     unittest.main()

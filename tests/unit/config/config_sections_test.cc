@@ -177,6 +177,19 @@ listeners:
   EXPECT_EQ(j["listeners"][0]["via"], "gw");
   EXPECT_EQ(j["mesh"]["connect_timeout"], "5s");
   EXPECT_EQ(j["remote_accept"], "off");
+  EXPECT_EQ(c.nodes[0].workload_address, "127.0.0.1") << "the node's loopback unless said otherwise";
+  EXPECT_FALSE(j["nodes"]["gw"].contains("workload_address"));
+}
+
+TEST(ConfigNodes, WorkloadAddressIsTheHostOfConnectsToTheNode) {
+  Config c = load(R"(
+nodes:
+  zt: { address: 10.0.0.7:15008, id: spiffe://cluster.local/ns/default/sa/app, workload_address: 10.0.0.7 }
+  zt6: { address: "[fd00::7]:15008", id: spiffe://cluster.local/ns/default/sa/app, workload_address: "fd00::7" }
+)");
+  EXPECT_EQ(c.nodes[0].workload_address, "10.0.0.7");
+  EXPECT_EQ(c.nodes[1].workload_address, "fd00::7");
+  EXPECT_EQ(to_json(c)["nodes"]["zt"]["workload_address"], "10.0.0.7");
 }
 
 TEST(ConfigNodes, RemoteAcceptNamesGatewaysAndAReverseOnlyNodeHasNoAddress) {
@@ -224,7 +237,7 @@ TEST(ConfigNodes, RegistrationTokensAndTokenFile) {
 
 TEST(ConfigNodes, ErrorsNameTheKey) {
   const std::string id = "id: spiffe://cluster.local/ns/default/sa/x";
-  EXPECT_THAT(error_of("nodes: [ a ]"), HasSubstr("test.yaml:1: nodes: expected a mapping of NAME: { address, id, via }"));
+  EXPECT_THAT(error_of("nodes: [ a ]"), HasSubstr("test.yaml:1: nodes: expected a mapping of NAME: { address, id, via, workload_address }"));
   EXPECT_THAT(error_of("nodes: { Bob: { address: '1.2.3.4:1', " + id + " } }"),
               HasSubstr("nodes.Bob: 'Bob' is not a DNS label"));
   EXPECT_THAT(error_of("remote_accept: [gw]"), HasSubstr("remote_accept: unknown node 'gw' (define the gateway under nodes)"));
@@ -235,6 +248,11 @@ TEST(ConfigNodes, ErrorsNameTheKey) {
                        "remote_accept: { gateways: [gw], backoff_min: 2s, backoff_max: 1s }"),
               HasSubstr("remote_accept.backoff_max: must not be below backoff_min"));
   EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1' } }"), HasSubstr("nodes.b: missing 'id'"));
+  EXPECT_THAT(error_of("nodes:\n  b: { address: '1.2.3.4:1', " + id + ", workload_address: pod.example }"),
+              HasSubstr("test.yaml:2: nodes.b.workload_address: expected the IP address of the node's workload "
+                        "(IPv6 without brackets), got 'pod.example'"));
+  EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1', " + id + ", workload_address: '[fd00::7]' } }"),
+              HasSubstr("nodes.b.workload_address: expected the IP address"));
   EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1', id: bob } }"),
               HasSubstr("nodes.b.id: expected a SPIFFE ID (spiffe://...) or a node ID"));
   EXPECT_THAT(error_of("nodes: { b: { address: '1.2.3.4:1', id: 'spiffe://Bad' } }"),

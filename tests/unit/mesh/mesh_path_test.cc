@@ -128,6 +128,38 @@ TEST(ResolveTarget, NeighbourThenReverseThenConfigThenGateway) {
             MeshTarget::Kind::kUnavailable);
 }
 
+// A ztunnel serves only its workloads' addresses: a node configured with one
+// is asked for it, whichever way it is reached; other nodes keep loopback.
+TEST(ResolveTarget, ANodesWorkloadAddressIsTheAuthorityEveryWay) {
+  std::vector<NodeConfig> list = nodes();
+  NodeConfig zt{"zt", {"10.0.0.7", 15008}, kB, ""};
+  zt.workload_address = "10.0.0.7";
+  list.push_back(zt);
+  NodeConfig zt6{"zt6", {"fd00::7", 15008}, kNodeId, ""};
+  zt6.workload_address = "fd00::7";
+  list.push_back(zt6);
+  NodeDirectory dir(list);
+  auto p = route(dir, {"zt", 8080}, "", "cluster.local");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->authority.str(), "10.0.0.7:8080");
+  EXPECT_EQ(route(dir, {"zt.cluster.local", 22}, "", "cluster.local")->authority.str(), "10.0.0.7:22");
+  EXPECT_EQ(route(dir, {"zt6", 8080}, "", "cluster.local")->authority.str(), "[fd00::7]:8080");
+  EXPECT_EQ(route(dir, {"b", 8080}, "", "cluster.local")->authority.str(), "127.0.0.1:8080") << "default unchanged";
+
+  Around around;
+  around.neighbours.push_back({"zt", {"fe80::7", 15008}, kB, ""});  // discovery knows no workload address
+  MeshTarget t = resolve_target({"zt", 80}, "", "cluster.local", dir, around);
+  ASSERT_EQ(t.kind, MeshTarget::Kind::kPath);
+  EXPECT_EQ(t.path.hops.front().address.host, "fe80::7");
+  EXPECT_EQ(t.path.authority.str(), "10.0.0.7:80") << "the configured node's, on the link too";
+  around.neighbours.clear();
+  ReverseRegistry::Entry entry;
+  around.registrations.emplace_back(kNodeId, entry);
+  t = resolve_target({"zt6", 80}, "", "cluster.local", dir, around);
+  ASSERT_EQ(t.kind, MeshTarget::Kind::kReverse);
+  EXPECT_EQ(t.authority.str(), "[fd00::7]:80");
+}
+
 TEST(TunnelHeaders, ForwardedNamesTheSourceAndTheTraceGoesOn) {
   StreamMeta m;
   m.source = TcpEndpoint(boost::asio::ip::make_address("10.1.2.3"), 4567);

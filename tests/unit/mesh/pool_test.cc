@@ -150,5 +150,28 @@ TEST_F(PoolDial, WorkerEndsWhileADialIsSuspended) {
   EXPECT_EQ(first, CloseReason::kDrained);
 }
 
+// A worker's Mesh, with nodes configured as the gate gives them: a CONNECT to
+// a node by name asks for its workload_address when it has one (a ztunnel
+// refuses any other authority), else for the node's loopback.
+class MeshResolve : public PoolDial {
+ protected:
+  void SetUp() override {
+    NodeConfig zt{"zt", HostPort{"10.0.0.7", 15008}, "spiffe://mesh.test/ns/default/sa/app", ""};
+    zt.workload_address = "10.0.0.7";
+    nodes_.push_back(zt);
+    nodes_.push_back(NodeConfig{"plain", HostPort{"10.0.0.8", 15008}, "spiffe://mesh.test/ns/default/sa/plain", ""});
+    PoolDial::SetUp();
+  }
+};
+
+TEST_F(MeshResolve, AConnectToANodeByNameAsksForItsWorkloadAddress) {
+  MeshTarget t = mesh_->resolve(HostPort{"zt", 8080}, "");
+  ASSERT_EQ(t.kind, MeshTarget::Kind::kPath);
+  EXPECT_EQ(t.path.hops.back().address.str(), "10.0.0.7:15008");
+  EXPECT_EQ(t.path.authority.str(), "10.0.0.7:8080");
+  EXPECT_EQ(mesh_->resolve(HostPort{"ZT.mesh.test", 9}, "").path.authority.str(), "10.0.0.7:9");
+  EXPECT_EQ(mesh_->resolve(HostPort{"plain", 8080}, "").path.authority.str(), "127.0.0.1:8080");
+}
+
 }  // namespace
 }  // namespace ugate
