@@ -95,6 +95,7 @@ nlohmann::json to_json(const Config& c) {
     if (!l.via.empty()) listeners.back()["via"] = l.via;
     if (l.proxy_protocol) listeners.back()["proxy_protocol"] = "v2";
     if (l.is(kMeshIdentity)) listeners.back()["egress"] = l.egress;
+    for (const auto& c : l.accept_proxy_protocol_from) listeners.back()["accept_proxy_protocol"]["from"].push_back(c.str());
     if (l.is(kProxy)) {
       json users = json::array(), allow = json::array();
       for (const auto& u : l.users) users.push_back(u.name);  // never the passwords

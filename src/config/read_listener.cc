@@ -88,7 +88,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   r.only_keys(n, key,
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
                "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
-               "via", "proxy_protocol", "response_timeout", "reach_admin", "egress"});
+               "via", "proxy_protocol", "response_timeout", "reach_admin", "egress",
+               "accept_proxy_protocol"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -139,6 +140,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     l.response_timeout = r.duration(n["response_timeout"], at);
     if (l.response_timeout.count() == 0) r.fail(n["response_timeout"], at, "must be above 0");
   }
+  if (n["accept_proxy_protocol"])
+    read_accept_proxy_protocol(r, n["accept_proxy_protocol"], Reader::join(key, "accept_proxy_protocol"), l);
   if (l.is(kControlThread)) {
     for (const char* k : {"forward", "routes"})
       if (n[k]) r.fail(n[k], Reader::join(key, k), "a webpush listener serves the push service itself; remove it");

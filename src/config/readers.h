@@ -22,6 +22,8 @@ struct ListenerDefaults {
 
 ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base,
                              const ListenerDefaults& d);
+// A listener's accept_proxy_protocol: { from: [CIDR, ...] } (the listener's protocol already read).
+void read_accept_proxy_protocol(const Reader& r, const YAML::Node& n, const std::string& key, ListenerConfig& l);
 // The listener whose streams come over reverse connections (remote_accept).
 ListenerConfig remote_accept_listener(const ListenerDefaults& d);
 // A webpush listener's tls and webpush keys.

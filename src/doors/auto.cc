@@ -76,9 +76,9 @@ asio::awaitable<CloseReason> sniff(Worker& worker, ListenerSlot& slot, TcpStream
 
 }  // namespace
 
-asio::awaitable<void> auto_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+asio::awaitable<void> auto_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
   static std::atomic<bool> said_unknown{false}, said_h2c_users{false}, said_tls_no_routes{false};
-  auto stream = Session::accepted_stream(worker, slot, fd, peer);
+  auto stream = Session::accepted_stream(worker, slot, fd, from);
   TcpStream& client = *stream;
   SniffResult sniffed = SniffError{SniffError::kNeedMore};
   CloseReason result = co_await sniff(worker, slot, client, sniffed);

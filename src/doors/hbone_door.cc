@@ -82,8 +82,8 @@ void hbone_door(Worker& worker, ListenerSlot& slot, HboneRequest request) {
   worker.spawn(Session::forward(std::move(session), std::move(*dest), std::move(options)));
 }
 
-asio::awaitable<void> hbone_h2c_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
-  serve_hbone(worker, slot, Session::accepted_stream(worker, slot, fd, peer));
+asio::awaitable<void> hbone_h2c_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
+  serve_hbone(worker, slot, Session::accepted_stream(worker, slot, fd, from));
   co_return;
 }
 

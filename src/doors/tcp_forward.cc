@@ -11,8 +11,8 @@
 namespace ugate {
 namespace {
 
-asio::awaitable<void> forward_here(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
-  auto session = Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, peer));
+asio::awaitable<void> forward_here(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
+  auto session = Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, from));
   const Route* route = slot.config->router.match("", slot.config->address.port);
   if (!route) {
     session->fail(CloseReason::kNoRoute);
@@ -24,7 +24,7 @@ asio::awaitable<void> forward_here(Worker& worker, ListenerSlot& slot, int fd, T
 // The destination is a node whose reverse connection another worker holds:
 // the accepted connection moves to that worker before it becomes a session,
 // so its bytes take no cross-worker bridge (two thread wake-ups a round trip).
-bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, const TcpEndpoint& peer) {
+bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, const AcceptedFrom& from) {
   Mesh* mesh = worker.mesh();
   const Route* route = slot.config->router.match("", slot.config->address.port);
   if (!mesh || !route) return false;
@@ -33,17 +33,17 @@ bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, const Tc
   Worker& owner = target.reverse.owner->worker();
   ListenerSlot* there = owner.index() < slot.group->slots.size() ? slot.group->slots[owner.index()] : nullptr;
   if (!there) return false;
-  asio::post(owner.context(), [&owner, there, moving = OwnedFd(fd), peer]() mutable {
-    owner.spawn(forward_here(owner, *there, moving.release(), peer));
+  asio::post(owner.context(), [&owner, there, moving = OwnedFd(fd), from]() mutable {
+    owner.spawn(forward_here(owner, *there, moving.release(), from));
   });
   return true;
 }
 
 }  // namespace
 
-asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
-  if (moved_to_reverse_owner(worker, slot, fd, peer)) co_return;
-  co_await forward_here(worker, slot, fd, peer);
+asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
+  if (moved_to_reverse_owner(worker, slot, fd, from)) co_return;
+  co_await forward_here(worker, slot, fd, from);
 }
 
 void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason why, std::string_view detail) {
@@ -52,8 +52,8 @@ void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason wh
                slot.config->name, detail, to_string(why));
 }
 
-asio::awaitable<void> serve_accepted(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer, Serve serve) {
-  auto stream = Session::accepted_stream(worker, slot, fd, peer);
+asio::awaitable<void> serve_accepted(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from, Serve serve) {
+  auto stream = Session::accepted_stream(worker, slot, fd, from);
   TcpStream& client = *stream;
   auto session = Session::create(worker, slot, std::move(stream));
   co_await serve(worker, slot, std::move(session), client);

@@ -9,8 +9,8 @@
 
 namespace ugate {
 
-asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
-  auto stream = Session::accepted_stream(worker, slot, fd, peer);
+asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
+  auto stream = Session::accepted_stream(worker, slot, fd, from);
   TcpStream& tcp = *stream;
   auto session = Session::create(worker, slot, std::move(stream));
   session->start_sniffing(slot.config->sniff_timeout);

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/cidr.h"
 #include "base/duration.h"
 #include "base/endpoint.h"
 #include "listener/protocol.h"
@@ -52,6 +53,10 @@ struct ListenerConfig {
   // `proxy_protocol: v2`: each upstream connection starts with a PROXY v2
   // header naming the client (and its SPIFFE ID), for an app behind ugate.
   bool proxy_protocol = false;
+  // `accept_proxy_protocol: { from: [CIDR, ...] }`: a connection from these
+  // addresses (a load balancer) starts with a PROXY v1/v2 header naming the
+  // client; empty: no connection's header is read.
+  std::vector<Cidr> accept_proxy_protocol_from;
 
   bool is(ProtocolTrait trait) const { return has(protocol, trait); }
 };

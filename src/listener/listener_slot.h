@@ -18,9 +18,18 @@ namespace asio = boost::asio;
 class Worker;
 struct ListenerSlot;
 
-// A door turns an accepted connection (a non-blocking descriptor, from
-// `peer`) into a routed, proxied Stream.
-using Door = asio::awaitable<void> (*)(Worker&, ListenerSlot&, int fd, asio::ip::tcp::endpoint peer);
+// Where an accepted connection comes from, as its stream records it: the
+// socket's peer; or, behind a load balancer the listener trusts
+// (accept_proxy_protocol), the client its PROXY header named and the address
+// that client connected to.
+struct AcceptedFrom {
+  asio::ip::tcp::endpoint source;
+  asio::ip::tcp::endpoint original_dst;  // unset (port 0): none named
+};
+
+// A door turns an accepted connection (a non-blocking descriptor) into a
+// routed, proxied Stream.
+using Door = asio::awaitable<void> (*)(Worker&, ListenerSlot&, int fd, AcceptedFrom from);
 
 // A listener that does not accept connections (UDP): it runs on its worker's
 // context, from start() until stop() (drain); destroyed before the context.

@@ -104,7 +104,8 @@ asio::awaitable<void> WorkerListeners::accept_loop(ListenerSlot& slot) {
       ::close(fd);  // RST
       continue;
     }
-    spawn(worker_.context().get_executor(), slot.door(worker_, slot, fd, peer), "stream task");
+    AcceptedFrom from{peer, {}};  // a named value: see "Coroutines and GCC 12"
+    spawn(worker_.context().get_executor(), slot.door(worker_, slot, fd, from), "stream task");
     // A flood of new connections must not starve the established ones.
     if (++in_a_row >= kAcceptBurst) {
       in_a_row = 0;

@@ -59,6 +59,11 @@ void Poller::cancel(Entry& entry) {
   if (w) post(*w, asio::error::operation_aborted);
 }
 
+void Poller::remove(int fd, Entry& entry) {
+  cancel(entry);
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
 void Poller::arm() {
   watch_->async_wait(asio::posix::descriptor_base::wait_read, [this](const error_code& ec) {
     if (!ec) dispatch();

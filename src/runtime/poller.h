@@ -47,6 +47,9 @@ class Poller {
   void wait_writable(Entry& entry, Waiter& w);
   // Before the descriptor closes: pending waits end with operation_aborted.
   void cancel(Entry& entry);
+  // Stops watching a descriptor that stays open (another owner takes it):
+  // cancel(), then its removal from the set.
+  void remove(int fd, Entry& entry);
   // Stops watching; afterwards cancel() drops waiters without calling them.
   void shutdown();
   // Calls w.on_ready(ec) soon, from the worker's loop (never from inside the caller).

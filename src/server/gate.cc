@@ -192,6 +192,7 @@ void Gate::bind_listeners() {
       continue;
     }
     Door door = door_or_throw(l.protocol);
+    if (!l.accept_proxy_protocol_from.empty()) door = proxy_protocol_door;  // which then calls the protocol's
     for (size_t i = 0; i < workers_.size(); ++i) {
       tcp::acceptor acceptor =
           open_listen_socket(workers_[i]->context(), ep, "listener '" + l.name + "'", true, l.tproxy);

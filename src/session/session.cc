@@ -241,9 +241,10 @@ void Session::start_meta(StreamMeta& meta, ListenerSlot& slot, TcpEndpoint peer)
   meta.source = peer;
 }
 
-std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer) {
+std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
   auto meta = std::make_shared<StreamMeta>();
-  start_meta(*meta, slot, peer);  // TCP_NODELAY came with the socket from its listener (open_listen_socket)
+  start_meta(*meta, slot, from.source);  // TCP_NODELAY came with the socket from its listener (open_listen_socket)
+  meta->original_dst = from.original_dst;
   return std::make_unique<TcpStream>(fd, worker.poller(), std::move(meta));
 }
 

@@ -52,7 +52,7 @@ class Session final : public Tracked, public ProxyOwner {
   ~Session() override;
 
   // The stream of an accepted connection, with its metadata started.
-  static std::unique_ptr<TcpStream> accepted_stream(Worker& worker, ListenerSlot& slot, int fd, TcpEndpoint peer);
+  static std::unique_ptr<TcpStream> accepted_stream(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from);
   // Starts the metadata of a new stream from `peer` on `slot` (id, times).
   static void start_meta(StreamMeta& meta, ListenerSlot& slot, TcpEndpoint peer);
   // The door reads the client's first bytes until `timeout` (sniff_timeout).

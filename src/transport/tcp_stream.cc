@@ -106,6 +106,13 @@ void TcpStream::reset() {
   close();
 }
 
+int TcpStream::release() {
+  int fd = fd_;
+  if (fd >= 0) poller_.remove(fd, entry_);
+  fd_ = -1;
+  return fd;
+}
+
 void TcpStream::close() {
   if (fd_ < 0) return;
   poller_.cancel(entry_);

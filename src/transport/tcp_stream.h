@@ -32,6 +32,9 @@ class TcpStream final : public Stream {
   void shutdown_write() override;
   void reset() override;
   void close() override;
+  // Gives the descriptor up, open, to a new owner: off the poller, and this
+  // stream is closed. -1 when it was closed already.
+  int release();
   void forget_waits() override { entry_.reader = entry_.writer = nullptr; }
   bool peer_finished() const override { return entry_.peer_done; }  // FIN or error
   int splice_fd() const override { return fd_; }

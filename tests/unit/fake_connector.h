@@ -28,6 +28,7 @@ struct ConnectCall {
   std::string protocol, listener, sniffed, sni, alpn, user, peer_spiffe, via;
   std::string headers;  // the recorded request headers (HBONE), as "name: value\n" lines
   TcpEndpoint source;
+  TcpEndpoint original_dst;
   bool guarded = false;  // the admin port was given as forbidden
   bool own_addresses_only = false;  // a mesh stream's client named it: no relay beyond this node
 };
@@ -97,6 +98,7 @@ class FakeConnector final : public Connector {
       c.user = m->user;
       c.peer_spiffe = m->peer_spiffe();
       c.source = m->source;
+      c.original_dst = m->original_dst;
       m->headers.for_each([&c](std::string_view name, std::string_view value) {
         c.headers += std::string(name) + ": " + std::string(value) + "\n";
       });

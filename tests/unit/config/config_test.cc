@@ -127,6 +127,52 @@ TEST(Config, ReachAdminAndResponseTimeout) {
               HasSubstr("listeners[0].response_timeout: must be above 0"));
 }
 
+// accept_proxy_protocol: the load balancers whose connections start with a PROXY header.
+TEST(Config, AcceptProxyProtocolFromTrustedSources) {
+  Config c = load(R"(
+listeners:
+  - { address: 'a:1', forward: 'b:2', accept_proxy_protocol: { from: [10.0.0.0/8, 127.0.0.1, "2001:db8::/32"] } }
+  - { address: 'a:2', protocol: socks5, accept_proxy_protocol: { from: 192.0.2.7 } }
+  - { address: 'a:3', protocol: tls-sni, forward: 'b:3' }
+)");
+  const auto& from = c.listeners[0].accept_proxy_protocol_from;
+  ASSERT_EQ(from.size(), 3u);
+  EXPECT_EQ(from[0].str(), "10.0.0.0/8");
+  EXPECT_EQ(from[1].str(), "127.0.0.1/32");
+  EXPECT_EQ(from[2].str(), "2001:db8::/32");
+  EXPECT_EQ(c.listeners[1].accept_proxy_protocol_from.size(), 1u);
+  EXPECT_TRUE(c.listeners[2].accept_proxy_protocol_from.empty()) << "off unless set";
+  nlohmann::json j = to_json(c);
+  EXPECT_EQ(j["listeners"][0]["accept_proxy_protocol"]["from"],
+            nlohmann::json({"10.0.0.0/8", "127.0.0.1/32", "2001:db8::/32"}));
+  EXPECT_FALSE(j["listeners"][2].contains("accept_proxy_protocol"));
+  for (const char* protocol : {"tls-sni", "http-proxy", "auto", "mesh", "hbone-h2c"})
+    EXPECT_NO_THROW(load(std::string("listeners:\n  - { address: 'a:1', protocol: ") + protocol +
+                         (std::string(protocol) == "tls-sni" ? ", forward: 'b:2'" : "") +
+                         ", accept_proxy_protocol: { from: [10.0.0.0/8] } }\n"))
+        << protocol;
+
+  const std::string head = "listeners:\n  - { address: 'a:1', forward: 'b:2', accept_proxy_protocol: ";
+  EXPECT_THAT(error_of(head + "{ from: [10.0.0.1/8] } }\n"),
+              HasSubstr("test.yaml:2: listeners[0].accept_proxy_protocol.from[0]: '10.0.0.1/8' has host bits set: "
+                        "the network is 10.0.0.0/8"));
+  EXPECT_THAT(error_of(head + "{ from: [10.0.0.0/8, lb.example] } }\n"),
+              HasSubstr("listeners[0].accept_proxy_protocol.from[1]: expected an IP address or ADDRESS/PREFIX, "
+                        "got 'lb.example'"));
+  EXPECT_THAT(error_of(head + "{ from: [] } }\n"),
+              HasSubstr("listeners[0].accept_proxy_protocol.from: needs at least one address or CIDR"));
+  EXPECT_THAT(error_of(head + "{ } }\n"), HasSubstr("listeners[0].accept_proxy_protocol: missing 'from"));
+  EXPECT_THAT(error_of(head + "{ from: [10.0.0.0/8], versions: [v2] } }\n"),
+              HasSubstr("listeners[0].accept_proxy_protocol.versions: unknown key"));
+  EXPECT_THAT(error_of(head + "on }\n"), HasSubstr("listeners[0].accept_proxy_protocol: expected a mapping"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: capture-in, accept_proxy_protocol: { from: [10.0.0.0/8] } }\n"),
+              HasSubstr("listeners[0].accept_proxy_protocol: only for listeners that accept TCP connections from "
+                        "clients (not capture-in)"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: udp, forward: 'b:2', "
+                       "accept_proxy_protocol: { from: [10.0.0.0/8] } }\n"),
+              HasSubstr("(not udp)"));
+}
+
 TEST(Config, AutoListenersTakeTheProxyKeysAndTlsRoutes) {
   Config c = load(R"(
 listeners:

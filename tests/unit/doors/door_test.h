@@ -187,7 +187,8 @@ class DoorTest : public ::testing::Test {
   void run_door(Door door, int fd, TcpEndpoint peer) {
     Worker& w = *worker_;
     ListenerSlot& s = *slot_;
-    asio::post(w.context(), [&w, &s, door, fd, peer] { w.spawn(door(w, s, fd, peer)); });
+    AcceptedFrom from{peer, {}};
+    asio::post(w.context(), [&w, &s, door, fd, from] { w.spawn(door(w, s, fd, from)); });
   }
 
   // Bounded waits on the slot's counters, which the worker writes.

@@ -61,6 +61,33 @@ TEST_F(PollerTest, WaitingReaderIsCalledOnData) {
   EXPECT_FALSE(w.last);
 }
 
+// A descriptor handed to a new owner (TcpStream::release): the old entry is
+// never called again, and the new one sees the bytes already queued, though
+// their edge went to the old entry.
+TEST_F(PollerTest, RemovedDescriptorCanBeAddedAgainWithItsDataStillReadable) {
+  ASSERT_FALSE(poller_.add(fds_[0], entry_));
+  ASSERT_EQ(::send(fds_[1], "x", 1, 0), 1);
+  settle();
+  CountingWaiter old_waiter;
+  poller_.wait_writable(entry_, old_waiter);  // answered at once: the writable edge was kept
+  settle();
+  poller_.wait_writable(entry_, old_waiter);  // pending now
+  poller_.remove(fds_[0], entry_);
+  settle();
+  EXPECT_EQ(old_waiter.calls, 2);
+  EXPECT_EQ(old_waiter.last, asio::error::operation_aborted);
+  Poller::Entry again;
+  ASSERT_FALSE(poller_.add(fds_[0], again));
+  CountingWaiter w;
+  poller_.wait_readable(again, w);
+  settle();
+  EXPECT_EQ(w.calls, 1) << "adding reports what is queued";
+  EXPECT_EQ(drain(), "x");
+  ASSERT_EQ(::send(fds_[1], "y", 1, 0), 1);
+  settle();
+  EXPECT_EQ(old_waiter.calls, 2) << "the old entry is out of the set";
+}
+
 TEST_F(PollerTest, EdgeWithNobodyWaitingAnswersTheNextWait) {
   ASSERT_FALSE(poller_.add(fds_[0], entry_));
   ASSERT_EQ(::send(fds_[1], "x", 1, 0), 1);
