@@ -7,10 +7,12 @@ creates the socket, which stays in that namespace for its whole life.
 """
 import atexit
 import ctypes
+import functools
 import os
 import shutil
 import subprocess
 import threading
+import unittest
 
 from harness import Ugate
 
@@ -18,9 +20,23 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _CLONE_NEWNET = 0x40000000
 _live = set()
 
+# Set to 1 where namespace tests must run (CI, which runs as root: .ci/run): a class that would be
+# skipped because namespaces cannot be used fails instead, with the reason.
+REQUIRE_ENV = "UGATE_REQUIRE_NETNS"
+
 
 def unavailable():
-    """Why namespaces cannot be used here, or None."""
+    """Why namespaces cannot be used here, or None. With UGATE_REQUIRE_NETNS=1 a reason is an error
+    (AssertionError), whatever a test does with it; needs_netns is the way to skip a class."""
+    why = _probe()
+    if why and os.environ.get(REQUIRE_ENV) == "1":
+        raise AssertionError(f"{REQUIRE_ENV}=1 and network namespaces cannot be used here: {why}")
+    return why
+
+
+@functools.cache
+def _probe():
+    """Why namespaces cannot be used here, or None (probed once per process)."""
     if os.geteuid() != 0:
         return "network namespace tests need root (ip netns add)"
     if not shutil.which("ip") or not shutil.which("iptables"):
@@ -31,6 +47,23 @@ def unavailable():
         return "ip netns add failed: " + r.stderr.strip()
     subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return None
+
+
+def needs_netns(cls):
+    """Class decorator for a test class that builds namespaces. Where they cannot be used here, the
+    class is skipped (ctest shows Skipped: run_class.py), or, with UGATE_REQUIRE_NETNS=1, its
+    setUpClass fails with the reason, so that none of its tests passes unrun."""
+    why = _probe()
+    if why is None:
+        return cls
+    if os.environ.get(REQUIRE_ENV) != "1":
+        return unittest.skip(why)(cls)
+
+    def refuse(klass):
+        raise AssertionError(f"{REQUIRE_ENV}=1 and this class needs network namespaces: {why}")
+
+    cls.setUpClass = classmethod(refuse)
+    return cls
 
 
 def sh(*argv, check=True, input=None):

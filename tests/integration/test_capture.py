@@ -6,9 +6,8 @@ import socket
 import unittest
 
 from harness import UGATE, Server, access_fields, recv_all, wait_until
-from netns import Netns, NetnsUgate, add_addr, link, tproxy_gateway, unavailable
+from netns import Netns, NetnsUgate, add_addr, link, tproxy_gateway, needs_netns
 
-SKIP = unavailable()
 GID = 54321  # ugate's group in these tests: the owner match keeps its own connections out of capture
 
 
@@ -59,7 +58,7 @@ def refused(ns, addr, port):
             return True
 
 
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class CaptureRedirect(unittest.TestCase):
     """Sidecar model: ugate runs in the client's namespace, an OUTPUT rule
     REDIRECTs the client's connections to it, and the owner match keeps
@@ -158,7 +157,7 @@ class CaptureRedirect(unittest.TestCase):
         self.assertIsNone(self.ug.proc.poll())
 
 
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class CaptureTproxy(unittest.TestCase):
     """Gateway model: the client's traffic to another network passes through
     ugate's namespace, where a TPROXY rule hands it to a transparent listener;
@@ -213,7 +212,7 @@ def saved_rules(ns):
     return sorted(out)
 
 
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class CaptureRules(unittest.TestCase):
     """`ugate capture install|remove` in a namespace (the host's tables are not
     touched), with ugate then capturing through the rules it wrote."""

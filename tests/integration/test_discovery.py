@@ -12,9 +12,8 @@ import time
 import unittest
 
 from harness import UGATE, wait_until
-from netns import Netns, NetnsUgate, add_addr, link, sh, unavailable
+from netns import Netns, NetnsUgate, add_addr, link, sh, needs_netns
 
-SKIP = unavailable()
 INTERVAL = 1.0  # seconds between announces in these tests
 PORT = 5227 + (os.getpid() % 1000) + 1  # not the default: a real node on the host must not hear us
 GROUP4 = "224.0.0.250"
@@ -41,7 +40,7 @@ def heard(ug, result):
     return ug.metric("ugate_discovery_announces_received_total", result=result)
 
 
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class LocalDiscovery(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

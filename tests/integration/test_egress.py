@@ -6,15 +6,14 @@ import socket
 import unittest
 
 from harness import Server, access_fields, echo, tcp_listener_yaml, wait_until
-from netns import Netns, NetnsUgate, add_addr, link, unavailable
+from netns import Netns, NetnsUgate, add_addr, link, needs_netns
 from test_mesh import Mesh, spiffe
 
 
+@needs_netns
 class MeshPortEgress(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if unavailable():
-            raise unittest.SkipTest(unavailable())
         cls.mesh = Mesh()
         cls.addClassCleanup(cls.mesh.close)
         cls.here, cls.there = Netns("eg1"), Netns("eg2")

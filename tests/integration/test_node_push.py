@@ -14,7 +14,7 @@ import time
 import unittest
 
 from harness import UGATE, Ugate, kept_port
-from netns import Netns, NetnsUgate, add_addr, link, unavailable
+from netns import Netns, NetnsUgate, add_addr, link, needs_netns
 from test_webpush import make_cert
 
 TD = "cluster.local"
@@ -213,10 +213,7 @@ class NodeMessages(unittest.TestCase):
         self.assertIn("no receipt for", r.stderr)
 
 
-SKIP = unavailable()
-
-
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class NodeMessagesBehindNat(unittest.TestCase):
     """B in a private network behind a NAT (no inbound connections); the gateway in a public
     namespace; A in a third. B's messages come down the connection B opened to the gateway."""

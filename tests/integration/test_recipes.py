@@ -31,13 +31,12 @@ import unittest
 import urllib.request
 
 from harness import UGATE, free_base_port, wait_until
-from netns import Netns, add_addr, link, unavailable
+from netns import Netns, add_addr, link, needs_netns
 
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
 MARK = re.compile(r"^<!-- recipe: (?P<name>[\w-]+) (?:(?P<commands>commands)|file (?P<file>\S+))"
                   r"(?: on (?P<host>[\w-]+))? -->\n```\w*\n(?P<text>.*?)^```$", re.M | re.S)
 BACKGROUND = re.compile(r"^(?P<cmd>.*?)\s+&\s*(?:#.*)?$")
-SKIP = unavailable()
 
 
 def recipe(name):
@@ -342,7 +341,7 @@ def registered(out):
     return [r["name"] for r in json.loads(out)["registered"]]
 
 
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class GatewayAndNodeBehindNat(unittest.TestCase):
     """The gateway in a public network; the node in a private one behind a NAT namespace
     (MASQUERADE, new inbound connections dropped); a client in a third network. gw.example.com is
@@ -401,7 +400,7 @@ def our_rules(ns):
             if "UGATE" in line]
 
 
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class CaptureHostTraffic(unittest.TestCase):
     """The host is a namespace linked to another where example.com's server is (10.84.0.2:80).
     `groupadd` would change the host's /etc/group: instead the namespace's processes see a group
@@ -440,7 +439,7 @@ class CaptureHostTraffic(unittest.TestCase):
         self.assertEqual(our_rules(h), [], "capture remove took the rules away")
 
 
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class PushWithCurl(unittest.TestCase):
     """In a namespace where push.example.com is 127.0.0.1 (and port 8443 is free)."""
 

@@ -11,7 +11,7 @@ import unittest
 
 from harness import (UGATE, Server, Ugate, access_fields, both_ways_client, kept_port, recv_all, tcp_listener_yaml,
                      wait_until)
-from netns import NetnsUgate, Netns, add_addr, link, unavailable
+from netns import NetnsUgate, Netns, add_addr, link, needs_netns
 from test_mesh import Mesh, mesh_address, mesh_listener, reset_within, spiffe
 
 MIB = 1 << 20
@@ -193,10 +193,7 @@ class TokenRegistration(unittest.TestCase):
             self.assertEqual(registered(g), [])
 
 
-SKIP = unavailable()
-
-
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class ReverseBehindNat(unittest.TestCase):
     """B in a private network behind a NAT namespace (MASQUERADE, new inbound
     connections dropped); the gateway G in a public one; a client C in a third.

@@ -10,7 +10,7 @@ import time
 import unittest
 
 from harness import Server, Ugate, access_fields, closed_port, recv_all, wait_until
-from netns import NetnsUgate, tproxy_gateway, unavailable
+from netns import NetnsUgate, tproxy_gateway, needs_netns
 
 
 class UdpEcho:
@@ -147,10 +147,7 @@ class UdpForward(unittest.TestCase):
             self.assertIsNone(ug.proc.poll())
 
 
-SKIP = unavailable()
-
-
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class UdpTproxy(unittest.TestCase):
     """A client's datagrams to another network pass through ugate's namespace,
     where TPROXY hands them to a transparent UDP listener; the replies must come
@@ -197,7 +194,7 @@ class UdpTproxy(unittest.TestCase):
                        what="capture_loop counted")
 
 
-@unittest.skipIf(SKIP, SKIP or "")
+@needs_netns
 class TproxyIpv6(unittest.TestCase):
     """IPv6 through the same gateway: UDP and TCP TPROXY share one port number
     on a dual-stack address."""
