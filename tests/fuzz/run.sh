@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs the libFuzzer targets the fuzz preset built (`make fuzz`, `make fuzz-grow`):
+#
+#   tests/fuzz/run.sh SECONDS [TARGET...]
+#
+# runs each target (default: every one built) for SECONDS, one after another,
+# from its committed corpus tests/fuzz/corpus/<target>/; what it finds goes to
+# a temporary corpus, not into the tree. Undefined behaviour stops a target
+# like a crash (tests/fuzz/CMakeLists.txt: -fno-sanitize-recover). Each
+# target's log is kept in build/fuzz/artifacts/<target>/fuzz.log, and when a
+# target fails, the input that made it fail lies beside it (crash-*, leak-*,
+# timeout-*, oom-*); every target runs, then the script exits 1 naming those
+# that failed. Reproduce one with: build/fuzz/tests/fuzz/<target>_fuzz FILE
+#
+# With FUZZ_MERGE=1, a target that passed then merges what it found into its
+# committed corpus (-merge=1: only inputs that add coverage; none above
+# FUZZ_MERGE_MAX_BYTES, default 4096, so the corpora stay small).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds=${1:?usage: tests/fuzz/run.sh SECONDS [TARGET...]}
+shift
+bin=build/fuzz/tests/fuzz
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  for f in "$bin"/*_fuzz; do targets+=("$(basename "$f" _fuzz)"); done
+fi
+# Also for UBSan checks built to recover (none are: belt and braces).
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+max_len=20000
+failed=()
+
+for name in "${targets[@]}"; do
+  fuzzer=$bin/${name}_fuzz
+  if [ ! -x "$fuzzer" ]; then
+    echo "no fuzz target $fuzzer"
+    failed+=("$name")
+    continue
+  fi
+  out=build/fuzz/artifacts/$name
+  rm -rf "$out"
+  mkdir -p "$out"
+  work=$(mktemp -d)
+  echo "fuzzing $name for $seconds s"
+  "$fuzzer" -max_total_time="$seconds" -max_len=$max_len -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="$out/" "$work" "tests/fuzz/corpus/$name" >"$out/fuzz.log" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    # What went wrong (the sanitizer's or libFuzzer's verdict), else the log's end.
+    grep -m 4 -E 'runtime error|^==[0-9]+== *ERROR|^SUMMARY|Test unit written' "$out/fuzz.log" || tail -3 "$out/fuzz.log"
+    echo "FAILED: $name (exit $rc); its log and the input that failed are in $out/:"
+    ls "$out"
+    failed+=("$name")
+  else
+    grep -E '^Done [0-9]+ runs|^stat::(number_executed_units|new_units_added)' "$out/fuzz.log" | tr '\n' ' '
+    echo
+    if [ "${FUZZ_MERGE:-0}" = 1 ]; then
+      find "$work" -type f -size +"${FUZZ_MERGE_MAX_BYTES:-4096}"c -delete
+      if "$fuzzer" -merge=1 -max_len=$max_len "tests/fuzz/corpus/$name" "$work" >"$out/merge.log" 2>&1; then
+        echo "  tests/fuzz/corpus/$name: $(find "tests/fuzz/corpus/$name" -type f | wc -l) files"
+      else
+        echo "FAILED: merging $name's corpus; see $out/merge.log"
+        failed+=("$name")
+      fi
+    fi
+  fi
+  rm -rf "$work"
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz targets that failed: ${failed[*]} (logs and inputs in build/fuzz/artifacts/)"
+  exit 1
+fi
