@@ -4,56 +4,17 @@
 // Requests are answered, read and written like the HBONE server does. It must
 // never crash, leak or touch freed memory.
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "memory_stream.h"
 #include "mesh/h2_session.h"
 
 namespace {
 using namespace ugate;
 using namespace ugate::h2;
-
-// The peer: hands out the input in small pieces, then EOF; swallows writes.
-class MemoryStream final : public Stream {
- public:
-  MemoryStream(asio::io_context& io, std::string input)
-      : Stream(std::make_shared<StreamMeta>()), io_(io), input_(std::move(input)) {}
-  size_t try_read(asio::mutable_buffer buf, error_code& ec) override {
-    if (closed_) return ec = asio::error::bad_descriptor, 0;
-    if (pos_ == input_.size()) return ec = asio::error::eof, 0;
-    if (turn_++ % 2) return ec = asio::error::would_block, 0;  // arrive in several reads
-    size_t n = std::min({buf.size(), input_.size() - pos_, size_t{97}});
-    std::memcpy(buf.data(), input_.data() + pos_, n);
-    pos_ += n;
-    ec = {};
-    return n;
-  }
-  size_t try_write(asio::const_buffer buf, error_code& ec) override {
-    ec = closed_ ? error_code(asio::error::bad_descriptor) : error_code();
-    return closed_ ? 0 : buf.size();
-  }
-  void wait_readable(Waiter& w) override { post(w); }
-  void wait_writable(Waiter& w) override { post(w); }
-  void shutdown_write() override {}
-  void reset() override { close(); }
-  void close() override { closed_ = true; }
-  void forget_waits() override {}  // nothing layers on it
-  bool peer_finished() const override { return pos_ == input_.size(); }
-
- private:
-  void post(Waiter& w) {
-    bool closed = closed_;
-    asio::post(io_, [&w, closed] { w.on_ready(closed ? error_code(asio::error::operation_aborted) : error_code()); });
-  }
-  asio::io_context& io_;
-  std::string input_;
-  size_t pos_ = 0;
-  unsigned turn_ = 0;
-  bool closed_ = false;
-};
 
 struct Handler final : H2Session::Handler {
   std::vector<std::unique_ptr<H2Stream>> streams;
@@ -97,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   settings.stream_window = 1 << 16;  // small windows: flow control matters within short inputs
   settings.connection_window = 1 << 17;
   auto session = std::make_unique<H2Session>(server ? H2Session::Role::kServer : H2Session::Role::kClient,
-                                             std::make_unique<MemoryStream>(io, std::move(input)), io, buffers,
+                                             std::make_unique<fuzz::MemoryStream>(io, std::move(input)), io, buffers,
                                              budget, settings, Timing{1, 1, 2, 1}, handler);
   if (!server) {
     for (int i = 0; i < 3; ++i) {

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Writes the hand-made seeds of the jwt and registration_token fuzz targets
-into tests/fuzz/corpus/<target>/ (what libFuzzer grew from them sits beside
-them, named by content). Tokens are signed with the fixed keys of fuzz_keys.h,
-by the openssl command line. Run it again only to change these seeds:
+"""Writes the hand-made seeds of the jwt, registration_token and h2_server fuzz
+targets into tests/fuzz/corpus/<target>/ (what libFuzzer grew from them sits
+beside them, named by content). Tokens are signed with the fixed keys of
+fuzz_keys.h, by the openssl command line; HTTP/2 frames come from python3-h2
+(Debian's), as a client writes them. Run it again only to change these seeds:
     /usr/bin/python3 tests/fuzz/make_seeds.py
 """
 import base64
@@ -10,6 +11,10 @@ import json
 import os
 import subprocess
 import tempfile
+
+import h2.config
+import h2.connection
+import h2.errors
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 ISSUER = "926a99c04a983588945a9f782de766e9a951aa827793d488b0d5c91462c4eec2"    # fuzz_keys.h kIssuerScalar
@@ -80,6 +85,48 @@ def registration_token_seeds():
           "\0" + json.dumps(dict(claims, sub="spiffe://other.test/ns/x/sa/y", node_id="another")))
 
 
+def h2_client():
+    config = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False, header_encoding="utf-8")
+    c = h2.connection.H2Connection(config)
+    c.initiate_connection()
+    return c
+
+
+def h2_server_seeds():
+    hop = [("forwarded", 'for="198.51.100.4:5555"'), ("baggage", "k=v"),
+           ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+    c = h2_client()
+    c.increment_flow_control_window(1 << 20)
+    c.send_headers(1, [(":method", "CONNECT"), (":authority", "127.0.0.1:8080")] + hop)
+    c.send_data(1, b"hello", end_stream=True)
+    write("h2_server", "connect-data-end.bin", c.data_to_send())
+
+    c = h2_client()
+    c.send_headers(1, [(":method", "CONNECT"), (":authority", "[::1]:443"), ("forwarded", "for=192.0.2.1")])
+    c.send_headers(3, [(":method", "CONNECT"), (":authority", "example.com:80")])
+    c.send_headers(5, [(":method", "CONNECT"), (":authority", "10.0.0.1:22")])
+    c.send_data(3, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    c.reset_stream(5, h2.errors.ErrorCodes.CANCEL)
+    c.ping(b"12345678")
+    c.send_data(1, b"x" * 1000, end_stream=True)
+    write("h2_server", "three-connects.bin", c.data_to_send())
+
+    c = h2_client()
+    c.send_headers(1, [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "a.test")],
+                   end_stream=True)
+    c.send_headers(3, [(":method", "CONNECT"), (":authority", "no-port.test")])
+    c.send_headers(5, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":path", "/"),
+                       (":authority", "a.test:443")])
+    c.send_headers(7, [(":method", "CONNECT"), (":authority", "a.test:443"), ("x-big", "v" * 17000)])
+    write("h2_server", "refusals.bin", c.data_to_send())
+
+    c = h2_client()
+    c.send_headers(1, [(":method", "CONNECT"), (":authority", "127.0.0.1:9")])
+    c.close_connection()
+    write("h2_server", "goaway.bin", c.data_to_send())
+
+
 if __name__ == "__main__":
     jwt_seeds()
     registration_token_seeds()
+    h2_server_seeds()
