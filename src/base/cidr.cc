@@ -80,6 +80,10 @@ std::optional<Cidr> parse_cidr(std::string_view text, std::string* why) {
     }
     return fail("'" + std::string(text) + "' has host bits set: the network is " + Cidr{network, c.prefix}.str());
   }
+  if (c.network.is_v6() && c.network.to_v6().is_v4_mapped() && c.prefix >= 96) {
+    c.network = unmapped(c.network);  // how IPv4 clients of a [::] listener look: the IPv4 range meant
+    c.prefix = static_cast<uint8_t>(c.prefix - 96);
+  }
   return c;
 }
 

@@ -21,9 +21,10 @@ struct Cidr {
   bool operator==(const Cidr&) const = default;
 };
 
-// "ADDR/LEN" or "ADDR". nullopt, with the reason in `why` when given, for
-// anything else, including bits set beyond the prefix ("10.0.0.1/8" is
-// probably a mistake for 10.0.0.0/8 or 10.0.0.1).
+// "ADDR/LEN" or "ADDR"; an IPv4-mapped IPv6 range is the IPv4 one it holds
+// ("::ffff:10.0.0.0/104" is 10.0.0.0/8). nullopt, with the reason in `why`
+// when given, for anything else, including bits set beyond the prefix
+// ("10.0.0.1/8" is probably a mistake for 10.0.0.0/8 or 10.0.0.1).
 std::optional<Cidr> parse_cidr(std::string_view text, std::string* why = nullptr);
 
 bool in_any(const std::vector<Cidr>& ranges, const boost::asio::ip::address& a);

@@ -28,6 +28,11 @@ TEST(Cidr, RangesAndSingleAddresses) {
   EXPECT_TRUE(parse_cidr("0.0.0.0/0")->contains(ip("192.0.2.1")));
   EXPECT_TRUE(parse_cidr("::/0")->contains(ip("2001:db8::1")));
   EXPECT_TRUE(parse_cidr("192.168.1.0/23") == std::nullopt);
+  auto mapped = parse_cidr("::ffff:127.0.0.1");  // how an IPv4 client of a [::] listener looks
+  ASSERT_TRUE(mapped);
+  EXPECT_EQ(mapped->str(), "127.0.0.1/32");
+  EXPECT_TRUE(mapped->contains(ip("127.0.0.1")));
+  EXPECT_EQ(parse_cidr("::ffff:10.0.0.0/104")->str(), "10.0.0.0/8");
   EXPECT_TRUE(in_any({*net, *one}, ip("127.0.0.1")));
   EXPECT_FALSE(in_any({*net, *one}, ip("192.0.2.1")));
   EXPECT_FALSE(in_any({}, ip("127.0.0.1")));
