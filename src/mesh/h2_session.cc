@@ -49,7 +49,8 @@ void H2Session::start() {
 void H2Session::Side::on_ready(const error_code& ec) {
   H2Session& s = session;
   (write ? s.writing_ : s.reading_) = false;
-  if (ec) s.fail(EndReason::kTransportError, ec.message());
+  if (s.lingering_ && !write) s.discard_input();
+  else if (ec) s.fail(EndReason::kTransportError, ec.message());
   else if (write) s.flush();
   else s.read_loop();
   s.finish();
@@ -95,6 +96,28 @@ void H2Session::read_loop() {
     finish();
   });
   flush();
+}
+
+// A close with the peer's bytes unread answers them with an RST, and an RST that reaches the peer
+// before it read our GOAWAY discards the GOAWAY: it would see a reset, not why. So after a GOAWAY
+// for its error the write side is shut (FIN after the GOAWAY) and its input dropped until its EOF,
+// kLingerBytes or kLingerSeconds (on_tick), then the transport closes.
+void H2Session::discard_input() {
+  if (!lingering_) return;
+  for (;;) {
+    char sink[16384];
+    error_code ec;
+    size_t n = transport_->try_read(asio::buffer(sink), ec);
+    if (ec == asio::error::would_block && discarded_ < kLingerBytes) {
+      reading_ = true;
+      transport_->wait_readable(read_side_);
+      return;
+    }
+    if (ec == asio::error::interrupted) continue;
+    if (ec || (discarded_ += n) >= kLingerBytes) break;
+  }
+  lingering_ = false;
+  close_transport();
 }
 
 void H2Session::flush() {
@@ -186,6 +209,7 @@ void H2Session::unwake(const H2Stream& s) {
 
 void H2Session::fail(EndReason why, std::string detail) {
   if (closed_) return;
+  bool linger = false;
   if ((why == EndReason::kProtocolError || why == EndReason::kTooManyResets) && !writing_) {
     // Best effort: the GOAWAY queued tells the peer why.
     if (!out_buf_) out_buf_ = buffers_.acquire(kOutClass);
@@ -193,8 +217,9 @@ void H2Session::fail(EndReason why, std::string detail) {
       out_off_ = out_len_ = 0;
       codec_.produce(reinterpret_cast<uint8_t*>(out_buf_.data()), out_buf_.size(), out_len_);
     }
-    error_code ignored;
-    transport_->try_write(asio::buffer(out_buf_.data() + out_off_, out_len_ - out_off_), ignored);
+    error_code ec;
+    size_t n = transport_->try_write(asio::buffer(out_buf_.data() + out_off_, out_len_ - out_off_), ec);
+    linger = !ec && out_off_ + n == out_len_;  // the GOAWAY is out: worth keeping the peer from an RST
   }
   closed_ = true;
   if (end_ == EndReason::kNone || why != EndReason::kPeerClosed) end_ = why;
@@ -207,7 +232,16 @@ void H2Session::fail(EndReason why, std::string detail) {
     if (t.stream) t.stream->fail(asio::error::connection_reset);
     destroy(t);
   }
-  close_transport();
+  if (!linger) {
+    close_transport();
+    return;
+  }
+  buffers_.release(in_buf_);
+  buffers_.release(out_buf_);
+  out_off_ = out_len_ = 0;
+  transport_->shutdown_write();
+  lingering_ = true;
+  if (!reading_) discard_input();  // else the pending wait's callback does
 }
 
 void H2Session::close_transport() {
@@ -263,11 +297,19 @@ void H2Session::go_away() {
 }
 
 void H2Session::terminate(EndReason why) {
+  if (lingering_) {
+    lingering_ = false;
+    close_transport();
+  }
   fail(why, "");
   finish();
 }
 
 void H2Session::on_tick() {
+  if (lingering_ && ++linger_ticks_ > kLingerSeconds) {
+    lingering_ = false;
+    close_transport();  // the pending read ends with an error, and finish() follows
+  }
   if (closed_) return;
   if (!heard_ && role_ == Role::kServer && ++age_ticks_ > timing_.preface_timeout) {
     fail(EndReason::kPrefaceTimeout, "no HTTP/2 preface");

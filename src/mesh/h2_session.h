@@ -63,6 +63,10 @@ class H2Session final : private CodecEvents, private SendBudget::Sender {
   // Streams a peer may reset before their answer, counted once at least this
   // many and at least half of the streams it opened: then GOAWAY(ENHANCE_YOUR_CALM).
   static constexpr uint32_t kPrematureResets = 100;
+  // After a GOAWAY for the peer's error: what it still sends is dropped, up to this many bytes or
+  // seconds, before the close (lingering close, as HTTP/1 servers do).
+  static constexpr size_t kLingerBytes = 1 << 20;
+  static constexpr uint32_t kLingerSeconds = 2;
   // Bytes queued for sending on one connection, over all its streams.
   static constexpr size_t kConnectionSendQueue = 4u << 20;
 
@@ -112,6 +116,7 @@ class H2Session final : private CodecEvents, private SendBudget::Sender {
 
   // I/O.
   void read_loop();
+  void discard_input();
   void flush();
   void schedule_flush();
   void deliver();
@@ -199,6 +204,9 @@ class H2Session final : private CodecEvents, private SendBudget::Sender {
   bool going_away_ = false;
   bool closed_ = false;     // no more I/O; streams failed
   bool notified_ = false;   // on_closed() was called
+  bool lingering_ = false;  // closed_, write side shut, input dropped until the peer's EOF
+  uint32_t linger_ticks_ = 0;
+  size_t discarded_ = 0;
   EndReason end_ = EndReason::kNone;
   std::string detail_;
   uint32_t quiet_ticks_ = 0;  // seconds without a frame from the peer

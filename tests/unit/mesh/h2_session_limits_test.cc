@@ -165,12 +165,63 @@ TEST_F(H2SessionTest, RapidResetEndsWithEnhanceYourCalm) {
     flood += frame(0x1, 0x4, id, block) + frame(0x3, 0, id, std::string("\0\0\0\x08", 4));
   ASSERT_EQ(::write(fd, flood.data(), flood.size()), static_cast<ssize_t>(flood.size()));
   run([&]() -> asio::awaitable<void> {
-    while (!server_handler_.closed) co_await sleep_for(std::chrono::milliseconds(2));
+    while (!server_->closed()) co_await sleep_for(std::chrono::milliseconds(2));
   });
   EXPECT_EQ(server_->end_reason(), EndReason::kTooManyResets);
   EXPECT_GE(server_->premature_resets(), H2Session::kPrematureResets);
   EXPECT_EQ(requests, 0u);
   EXPECT_EQ(goaway_codes(fd), std::vector<uint32_t>{kEnhanceYourCalm});
+  ::close(fd);
+  run([&]() -> asio::awaitable<void> {
+    while (!server_handler_.closed) co_await sleep_for(std::chrono::milliseconds(2));
+  });
+}
+
+// A protocol error is answered with GOAWAY and a FIN; what the peer still sends is read and dropped
+// (closing with it unread would send an RST, which can reach the peer before it read the GOAWAY and
+// make it discard it), and the session ends at the peer's EOF.
+TEST_F(H2SessionTest, AProtocolErrorIsAnsweredWithGoawayThenTheRestIsDrained) {
+  int fd = start_server_only();
+  std::string junk = kPreface + frame(0x4, 0, 1, "");  // SETTINGS on a stream: PROTOCOL_ERROR
+  ASSERT_EQ(::write(fd, junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+  run([&]() -> asio::awaitable<void> {
+    while (!server_->closed()) co_await sleep_for(std::chrono::milliseconds(2));
+  });
+  EXPECT_EQ(server_->end_reason(), EndReason::kProtocolError);
+  EXPECT_EQ(goaway_codes(fd), std::vector<uint32_t>{kProtocolError});  // read to the FIN
+  // More than the socket buffers hold: it gets through only because the server reads it.
+  std::string more(64 * 1024, 'x');
+  size_t sent = 0;
+  run([&]() -> asio::awaitable<void> {
+    while (sent < H2Session::kLingerBytes / 2) {
+      ssize_t n = ::write(fd, more.data(), more.size());
+      if (n > 0) sent += n;
+      else co_await sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  EXPECT_FALSE(server_handler_.closed) << "still draining, for the peer's EOF or the byte limit";
+  ::close(fd);
+  run([&]() -> asio::awaitable<void> {
+    while (!server_handler_.closed) co_await sleep_for(std::chrono::milliseconds(2));
+  });
+}
+
+// A peer that neither stops sending nor closes is cut off after kLingerSeconds ticks.
+TEST_F(H2SessionTest, ALingeringCloseEndsAfterItsSeconds) {
+  int fd = start_server_only();
+  std::string junk = kPreface + frame(0x4, 0, 1, "");  // SETTINGS on a stream: PROTOCOL_ERROR
+  ASSERT_EQ(::write(fd, junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+  run([&]() -> asio::awaitable<void> {
+    while (!server_->closed()) co_await sleep_for(std::chrono::milliseconds(2));
+  });
+  for (uint32_t i = 0; i < H2Session::kLingerSeconds; ++i) server_->on_tick();
+  settle();
+  EXPECT_FALSE(server_handler_.closed);
+  server_->on_tick();
+  run([&]() -> asio::awaitable<void> {
+    while (!server_handler_.closed) co_await sleep_for(std::chrono::milliseconds(2));
+  });
+  EXPECT_EQ(server_->end_reason(), EndReason::kProtocolError);
   ::close(fd);
 }
 

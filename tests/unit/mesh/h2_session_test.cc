@@ -250,21 +250,5 @@ TEST_F(H2SessionTest, LostConnectionFailsEveryStream) {
   EXPECT_EQ(server_->streams(), 0u);
 }
 
-TEST_F(H2SessionTest, GarbageFromThePeerIsAProtocolError) {
-  int fds[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-  server_ = std::make_unique<H2Session>(H2Session::Role::kServer,
-                                        std::make_unique<TcpStream>(fds[1], poller_, std::make_shared<StreamMeta>()),
-                                        ctx_, buffers_, budget_, Settings{}, Timing{}, server_handler_);
-  server_->start();
-  std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-  ASSERT_EQ(::write(fds[0], junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
-  run([&]() -> asio::awaitable<void> {
-    while (!server_handler_.closed) co_await sleep_for(std::chrono::milliseconds(2));
-  });
-  EXPECT_EQ(server_->end_reason(), EndReason::kProtocolError);
-  ::close(fds[0]);
-}
-
 }  // namespace
 }  // namespace ugate::h2
