@@ -31,10 +31,10 @@ import time
 from pathlib import Path
 
 from doors import section_doors
-from harness import (ROOT, Env, Processes, Report, StartError, begin_run, best, check_baseline, check_idle, described,
-                     diff, direct, find_loadgen, fmt, floor_relay, free_port, haproxy, iperf3, median_of, open_fds,
-                     publish, ratio, read_line, rss_kib, run_loadgen, run_rounds, run_sections, socat,
-                     start_contenders, start_echo, ugate, with_baseline)
+from harness import (ROOT, Env, Processes, Report, StartError, begin_run, best, check_baseline, check_idle,
+                     cpu_seconds, described, diff, direct, find_loadgen, fmt, floor_relay, free_port, haproxy, iperf3,
+                     median_of, open_fds, publish, ratio, read_line, rss_kib, run_loadgen, run_rounds, run_sections,
+                     socat, start_contenders, start_echo, ugate, with_baseline)
 
 SECTIONS = ("iperf", "connrate", "memory", "latency", "doors")
 
@@ -79,19 +79,27 @@ def section_connrate(env: Env) -> Report:
     contenders = with_baseline(env, [direct(), ugate(env, 1), ugate(env, 2), haproxy(env, 1, splice=False),
                                      haproxy(env, 2, splice=False), floor_relay(env, 1), floor_relay(env, 2)])
     with Processes(env.workdir) as procs:
-        ports = start_contenders(procs, contenders, start_echo(env, procs))
+        started: dict = {}
+        ports = start_contenders(procs, contenders, start_echo(env, procs), started)
+        pids = {ports[label]: proc.pid for label, proc in started.items() if proc and label in ports}
 
         def measure(port: int) -> dict:
+            # The proxy's own CPU per connection: less noisy than the rate, which the client and the
+            # echo server on the same two cores share.
+            cpu_before = cpu_seconds(pids[port]) if port in pids else None
             out = run_loadgen(env, ["connrate", "--target", f"127.0.0.1:{port}", "--seconds", str(seconds),
                                     "--concurrency", str(concurrency)], timeout=seconds + 20)
             if out["connections"] == 0:
                 raise RuntimeError(f"no connection completed: {out['first_error']}")
+            if cpu_before is not None:
+                out["cpu_us"] = (cpu_seconds(pids[port]) - cpu_before) / out["connections"] * 1e6
             return out
 
         raw = run_rounds(env, ports, measure,
-                         lambda v: f"{v['rate']:.0f} conn/s" + (f", {v['errors']} errors ({v['first_error']})"
-                                                               if v["errors"] else ""))
+                         lambda v: f"{v['rate']:.0f} conn/s" + (f", {v['cpu_us']:.1f} us CPU/conn" if "cpu_us" in v else "")
+                         + (f", {v['errors']} errors ({v['first_error']})" if v["errors"] else ""))
     results = {label: [v and v["rate"] for v in values] for label, values in raw.items()}
+    cpu = {label: [v and v.get("cpu_us") for v in values] for label, values in raw.items()}
     errors = {label: sum(v["errors"] for v in values if v) for label, values in raw.items()}
     report = Report(f"new connections per second, {seconds} s x {env.args.rounds} rounds, "
                     f"{concurrency} in flight",
@@ -100,10 +108,11 @@ def section_connrate(env: Env) -> Report:
                     "through the contender (ugate splice path; HAProxy default copy path; the floor relay: "
                     "`ugate-loadgen relay`, only the system calls every TCP proxy must make). Client, echo "
                     "server and proxy share the machine's cores.",
-                    ["contender", "median conn/s", "per round", "vs direct", "errors"], raw=raw)
+                    ["contender", "median conn/s", "per round", "vs direct", "CPU us/conn", "errors"], raw=raw)
     for label, values in results.items():
         report.rows.append([label, fmt(median_of(values), 0), " ".join(fmt(v, 0) for v in values),
-                            fmt(ratio(values, results.get("direct", []))), errors[label]])
+                            fmt(ratio(values, results.get("direct", []))), fmt(median_of(cpu[label]), 1),
+                            errors[label]])
     top_haproxy, top_floor = best(results, "haproxy"), best(results, "floor")
     for label in results:
         if top_haproxy and label.startswith("ugate"):
@@ -115,6 +124,7 @@ def section_connrate(env: Env) -> Report:
             report.check(f"{top_floor} / {label} (reported)", ratio(results[top_floor], results[label]),
                          "-", lambda v: True)
     check_baseline(report, results)
+    check_baseline(report, cpu, higher_is_better=False, note=" CPU per connection")
     for label in results:
         if top_floor and label.startswith("ugate"):
             report.check(f"{label} / {top_floor} (reported)", ratio(results[label], results[top_floor]),
