@@ -70,6 +70,7 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kTokenRejected: return "token_rejected";
     case CloseReason::kResponseTimeout: return "response_timeout";
     case CloseReason::kEgressDenied: return "egress_denied";
+    case CloseReason::kMemoryWatermark: return "memory_watermark";
     case CloseReason::kCount: break;
   }
   return "unknown";
@@ -110,6 +111,7 @@ std::string_view to_string(UdpDrop d) {
     case UdpDrop::kNoOriginalDst: return "no_original_dst";
     case UdpDrop::kCaptureLoop: return "capture_loop";
     case UdpDrop::kReplyBindFailed: return "reply_bind_failed";
+    case UdpDrop::kMemoryWatermark: return "memory_watermark";
     case UdpDrop::kCount: break;
   }
   return "unknown";

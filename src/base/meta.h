@@ -48,6 +48,7 @@ enum class CloseReason : uint8_t {
   kTokenRejected,    // a registration token that is missing, malformed, expired, or not for this node
   kResponseTimeout,  // the upstream sent no response head within response_timeout (http-proxy: 504)
   kEgressDenied,     // a mesh stream named a destination that is not this node's own (the listener's egress allows)
+  kMemoryWatermark,  // refused: the process's resident memory is above overload.memory_watermark
   kCount
 };
 std::string_view to_string(CloseReason r);

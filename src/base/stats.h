@@ -29,6 +29,7 @@ enum class UdpDrop : uint8_t {
   kNoOriginalDst,        // tproxy: the datagram had no original destination
   kCaptureLoop,          // tproxy: its original destination is the listener itself
   kReplyBindFailed,      // tproxy: the original destination could not be bound to answer from it
+  kMemoryWatermark,      // no new flow: resident memory is above overload.memory_watermark
   kCount
 };
 std::string_view to_string(UdpDrop d);

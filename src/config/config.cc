@@ -72,11 +72,16 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
                "mesh", "identity", "authorization", "listeners", "discovery", "nodes", "remote_accept",
-               "registration_tokens"});
+               "registration_tokens", "overload"});
   if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
   if (root["drain_timeout"]) c.drain_timeout = r.duration(root["drain_timeout"], "drain_timeout");
+  if (const auto& ov = root["overload"]) {
+    r.only_keys(ov, "overload", {"memory_watermark"});
+    if (ov["memory_watermark"])
+      c.memory_watermark = r.size(ov["memory_watermark"], "overload.memory_watermark", 1 << 20, uint64_t{1} << 40);
+  }
   if (root["log_level"]) c.log_level = r.scalar(root["log_level"], "log_level");
   if (root["state_dir"]) c.state_dir = r.scalar(root["state_dir"], "state_dir");
   if (o.workers) c.workers = *o.workers;

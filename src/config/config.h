@@ -33,6 +33,7 @@ struct Config {
   Duration drain_timeout{10'000};
   std::string log_level = "info";
   std::string state_dir;
+  uint64_t memory_watermark = 0;  // overload.memory_watermark, bytes; 0: none (runtime/memory_watermark.h)
   AccessLogConfig access_log;
   std::optional<HostPort> admin;  // nullopt: admin server off
   MeshConfig mesh;

@@ -127,6 +127,7 @@ nlohmann::json to_json(const Config& c) {
           {"base_port", c.base_port},
           {"workers", c.workers},
           {"drain_timeout", format_duration(c.drain_timeout)},
+          {"overload", {{"memory_watermark", c.memory_watermark}}},
           {"log_level", c.log_level},
           {"state_dir", c.state_dir},
           {"access_log",

@@ -82,16 +82,20 @@ class Reader {
     return value;
   }
 
-  // A byte count: a whole number, optionally with KiB/MiB (or K/M) after it.
+  // A byte count: a whole number, optionally with KiB/MiB/GiB (or K/M/G) after it.
   uint64_t size(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max) const {
     std::string v = scalar(n, key);
     uint64_t value = 0;
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
     std::string_view unit(end, static_cast<size_t>(v.data() + v.size() - end));
-    uint64_t scale = unit.empty() ? 1 : unit == "K" || unit == "KiB" ? 1024 : unit == "M" || unit == "MiB" ? 1 << 20 : 0;
+    uint64_t scale = unit.empty()                      ? 1
+                     : unit == "K" || unit == "KiB" ? 1024
+                     : unit == "M" || unit == "MiB" ? 1 << 20
+                     : unit == "G" || unit == "GiB" ? 1 << 30
+                                                    : 0;
     if (ec != std::errc() || scale == 0 || value > max / scale || value * scale < min)
       fail(n, key, "expected a size from " + std::to_string(min) + " to " + std::to_string(max) +
-                       " bytes (a number, or with KiB or MiB), got '" + v + "'");
+                       " bytes (a number, or with KiB, MiB or GiB), got '" + v + "'");
     return value * scale;
   }
 

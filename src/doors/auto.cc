@@ -19,19 +19,18 @@ namespace {
 // The connection while its first bytes are peeked. It has no Session yet
 // (HBONE makes one per CONNECT stream, not per connection), so this keeps a
 // session's duties for that phase: the sniff_timeout deadline on the
-// worker's tick, drain, /debug/streams, and a place in `active` (max_streams).
+// worker's tick, drain, /debug/streams (its place among max_streams is the
+// door's AcceptedFrom::admission, until a Session takes it).
 class Sniffing final : public Tracked {
  public:
   Sniffing(Worker& worker, ListenerSlot& slot, TcpStream& client) : slot_(slot), client_(client) {
     slot_.stats.active.add();
-    slot_.stream_opened();
     worker.track(*this);  // first: it starts the worker's clock when the worker was idle
     start_ = worker.now_tick();
     deadline_ = start_ + Worker::ticks(slot.config->sniff_timeout);
   }
   ~Sniffing() override {
     slot_.stats.active.sub();
-    slot_.stream_closed();
   }
   Sniffing(const Sniffing&) = delete;
   Sniffing& operator=(const Sniffing&) = delete;
@@ -94,16 +93,17 @@ asio::awaitable<void> auto_door(Worker& worker, ListenerSlot& slot, int fd, Acce
     result = CloseReason::kAuthFailed;
   }
   if (result != CloseReason::kDone) {
-    auto session = Session::create(worker, slot, std::move(stream));  // counts the reason, logs the line
+    auto session = Session::create(worker, slot, std::move(stream), std::move(from.admission));  // counts, logs
     session->fail(result);
     co_return;
   }
 
   if (sniffed->what == Sniffed::kH2c) {
+    from.admission = Admission();  // each CONNECT stream takes a place of its own (hbone_door)
     serve_hbone(worker, slot, std::move(stream));  // a session per CONNECT stream
     co_return;
   }
-  auto session = Session::create(worker, slot, std::move(stream));
+  auto session = Session::create(worker, slot, std::move(stream), std::move(from.admission));
   if (sniffed->what == Sniffed::kTls) {
     if (slot.config->router.routes().empty())
       warn_once(said_tls_no_routes, slot, CloseReason::kNoRoute,

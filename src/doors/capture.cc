@@ -8,7 +8,8 @@ namespace ugate {
 
 asio::awaitable<void> capture_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
   static std::atomic<bool> said_not_captured{false}, said_loop{false};
-  auto session = Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, from));
+  auto session =
+      Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, from), std::move(from.admission));
   StreamMeta& m = session->meta();
   const ListenerConfig& c = *slot.config;
   if (error_code ec = original_destination(fd, c.tproxy, m.original_dst)) {

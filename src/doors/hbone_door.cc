@@ -25,8 +25,8 @@ constexpr size_t kMaxRecordedValue = 1024;
 Fields proxy_status(const HboneAnswer& a) { return {{"proxy-status", proxy_status_value(a)}}; }
 
 // A refused request's status: what was wrong with it, or why it cannot run.
-HboneAnswer refusal(const h2::Message& req, bool full) {
-  if (full) return hbone_answer(CloseReason::kOverload);
+HboneAnswer refusal(const h2::Message& req, CloseReason why) {
+  if (why != CloseReason::kBadRequest) return hbone_answer(why);  // not admitted
   HboneAnswer a = hbone_answer(CloseReason::kBadRequest);
   if (req.method != "CONNECT") a.status = 405;
   else if (req.too_large) a.status = 431;
@@ -51,13 +51,14 @@ void hbone_door(Worker& worker, ListenerSlot& slot, HboneRequest request) {
 
   std::optional<HostPort> dest;
   if (req.method == "CONNECT" && req.protocol.empty() && !req.too_large) dest = parse_host_port(req.authority);
-  bool full = slot.full();
-  auto session = Session::create(worker, slot, std::move(request.stream));
-  if (!dest || full) {
+  Result<Admission, CloseReason> admitted = slot.admit();  // each CONNECT stream is a stream of the listener
+  auto session = Session::create(worker, slot, std::move(request.stream), admitted ? std::move(*admitted) : Admission());
+  if (!dest || !admitted) {
     if (dest) m.destination = *dest;
-    HboneAnswer a = refusal(req, full);
+    CloseReason why = admitted ? CloseReason::kBadRequest : admitted.error();
+    HboneAnswer a = refusal(req, why);
     h2.respond(a.status, proxy_status(a));
-    session->finish(full ? CloseReason::kOverload : CloseReason::kBadRequest);
+    session->finish(why);
     return;
   }
   if (!allows(*slot.config, *dest)) {  // an auto listener's allow list (hbone-h2c has none)
@@ -83,6 +84,7 @@ void hbone_door(Worker& worker, ListenerSlot& slot, HboneRequest request) {
 }
 
 asio::awaitable<void> hbone_h2c_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
+  from.admission = Admission();  // the connection is not a stream: each CONNECT stream is admitted (hbone_door)
   serve_hbone(worker, slot, Session::accepted_stream(worker, slot, fd, from));
   co_return;
 }

@@ -398,7 +398,7 @@ class HttpProxyConnection {
 }  // namespace
 
 asio::awaitable<void> http_proxy_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
-  return serve_accepted(worker, slot, fd, from, serve_http_proxy);
+  return serve_accepted(worker, slot, fd, std::move(from), serve_http_proxy);
 }
 
 asio::awaitable<void> serve_http_proxy(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,

@@ -100,7 +100,8 @@ asio::awaitable<void> register_by_token(Worker& worker, std::unique_ptr<Session>
 }  // namespace
 
 asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
-  auto session = Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, from));
+  auto session =
+      Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, from), std::move(from.admission));
   auto identity = slot.auth->identity->state();  // this stream keeps these contexts
   TlsStream* tls = co_await accept_tls(*session, identity->mesh_server.get(), slot.config->handshake_timeout);
   if (!tls) co_return;

@@ -40,7 +40,7 @@ asio::awaitable<void> proxy_protocol_door(Worker& worker, ListenerSlot& slot, in
   static std::atomic<bool> said_missing{false}, said_malformed{false};
   Door door = door_for(slot.config->protocol);
   if (!in_any(slot.config->accept_proxy_protocol_from, from.source.address())) {
-    co_await door(worker, slot, fd, from);  // as if the option were not there
+    co_await door(worker, slot, fd, std::move(from));  // as if the option were not there
     co_return;
   }
 
@@ -49,7 +49,7 @@ asio::awaitable<void> proxy_protocol_door(Worker& worker, ListenerSlot& slot, in
   // finds the client's own bytes first, as if it had accepted the connection.
   auto stream = Session::accepted_stream(worker, slot, fd, from);
   TcpStream& client = *stream;
-  auto session = Session::create(worker, slot, std::move(stream));
+  auto session = Session::create(worker, slot, std::move(stream), Admission());  // the place stays in `from`
   session->start_sniffing(slot.config->sniff_timeout);
   auto buf = std::make_unique<std::array<uint8_t, kMaxProxyHeader>>();
   HeaderResult header = ProxyHeaderError::kNeedMore;
@@ -77,13 +77,17 @@ asio::awaitable<void> proxy_protocol_door(Worker& worker, ListenerSlot& slot, in
     co_return;
   }
 
-  AcceptedFrom client_from = from;  // LOCAL and UNKNOWN: the balancer's own connection
-  if (header->proxied) client_from = AcceptedFrom{header->source, header->destination};
+  // LOCAL and UNKNOWN: the balancer's own connection. The stream keeps the place it was admitted with.
+  AcceptedFrom client_from{from.source, from.original_dst, std::move(from.admission)};
+  if (header->proxied) {
+    client_from.source = header->source;
+    client_from.original_dst = header->destination;
+  }
   std::unique_ptr<Stream> handed = session->hand_over();  // no access-log line: the door writes the stream's
   session.reset();
   int released = client.release();
   handed.reset();
-  co_await door(worker, slot, released, client_from);
+  co_await door(worker, slot, released, std::move(client_from));
 }
 
 }  // namespace ugate

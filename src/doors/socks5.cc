@@ -54,7 +54,7 @@ asio::awaitable<bool> answer(Stream& s, std::string bytes) {
 }  // namespace
 
 asio::awaitable<void> socks5_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
-  return serve_accepted(worker, slot, fd, from, serve_socks5);
+  return serve_accepted(worker, slot, fd, std::move(from), serve_socks5);
 }
 
 asio::awaitable<void> serve_socks5(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,

@@ -12,7 +12,8 @@ namespace ugate {
 namespace {
 
 asio::awaitable<void> forward_here(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
-  auto session = Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, from));
+  auto session =
+      Session::create(worker, slot, Session::accepted_stream(worker, slot, fd, from), std::move(from.admission));
   const Route* route = slot.config->router.match("", slot.config->address.port);
   if (!route) {
     session->fail(CloseReason::kNoRoute);
@@ -24,7 +25,7 @@ asio::awaitable<void> forward_here(Worker& worker, ListenerSlot& slot, int fd, A
 // The destination is a node whose reverse connection another worker holds:
 // the accepted connection moves to that worker before it becomes a session,
 // so its bytes take no cross-worker bridge (two thread wake-ups a round trip).
-bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, const AcceptedFrom& from) {
+bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom& from) {
   Mesh* mesh = worker.mesh();
   const Route* route = slot.config->router.match("", slot.config->address.port);
   if (!mesh || !route) return false;
@@ -33,8 +34,8 @@ bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, const Ac
   Worker& owner = target.reverse.owner->worker();
   ListenerSlot* there = owner.index() < slot.group->slots.size() ? slot.group->slots[owner.index()] : nullptr;
   if (!there) return false;
-  asio::post(owner.context(), [&owner, there, moving = OwnedFd(fd), from]() mutable {
-    owner.spawn(forward_here(owner, *there, moving.release(), from));
+  asio::post(owner.context(), [&owner, there, moving = OwnedFd(fd), from = std::move(from)]() mutable {
+    owner.spawn(forward_here(owner, *there, moving.release(), std::move(from)));
   });
   return true;
 }
@@ -43,7 +44,7 @@ bool moved_to_reverse_owner(Worker& worker, ListenerSlot& slot, int fd, const Ac
 
 asio::awaitable<void> tcp_forward_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
   if (moved_to_reverse_owner(worker, slot, fd, from)) co_return;
-  co_await forward_here(worker, slot, fd, from);
+  co_await forward_here(worker, slot, fd, std::move(from));
 }
 
 void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason why, std::string_view detail) {
@@ -55,7 +56,7 @@ void warn_once(std::atomic<bool>& said, const ListenerSlot& slot, CloseReason wh
 asio::awaitable<void> serve_accepted(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from, Serve serve) {
   auto stream = Session::accepted_stream(worker, slot, fd, from);
   TcpStream& client = *stream;
-  auto session = Session::create(worker, slot, std::move(stream));
+  auto session = Session::create(worker, slot, std::move(stream), std::move(from.admission));
   co_await serve(worker, slot, std::move(session), client);
 }
 

@@ -12,7 +12,7 @@ namespace ugate {
 asio::awaitable<void> tls_sni_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
   auto stream = Session::accepted_stream(worker, slot, fd, from);
   TcpStream& tcp = *stream;
-  auto session = Session::create(worker, slot, std::move(stream));
+  auto session = Session::create(worker, slot, std::move(stream), std::move(from.admission));
   session->start_sniffing(slot.config->sniff_timeout);
 
   // Peek until the ClientHello is whole; the session's deadline ends a slow client.

@@ -64,7 +64,7 @@ class UdpForwarder;
 class Flow final : public Tracked, public Waiter {
  public:
   Flow(UdpForwarder& owner, const FlowKey& key, int up_fd, int reply_fd, HostPort destination,
-       const UdpEndpoint& upstream);
+       const UdpEndpoint& upstream, Admission admission);
   // Registers the upstream socket; false when that failed (the flow is gone).
   bool start();
   void send_up(std::span<const uint8_t> datagram);
@@ -80,6 +80,7 @@ class Flow final : public Tracked, public Waiter {
   void wait();
 
   UdpForwarder& owner_;
+  Admission admission_;  // its place in the NAT table (max_streams)
   FlowKey key_;
   int up_fd_;
   int reply_fd_;  // -1: replies go out through the listener's socket
@@ -141,8 +142,8 @@ class UdpForwarder final : public DatagramListener {
 // ---- Flow
 
 Flow::Flow(UdpForwarder& owner, const FlowKey& key, int up_fd, int reply_fd, HostPort destination,
-           const UdpEndpoint& upstream)
-    : owner_(owner), key_(key), up_fd_(up_fd), reply_fd_(reply_fd) {
+           const UdpEndpoint& upstream, Admission admission)
+    : owner_(owner), admission_(std::move(admission)), key_(key), up_fd_(up_fd), reply_fd_(reply_fd) {
   ListenerSlot& slot = owner_.slot();
   Session::start_meta(meta_, slot, unmapped(as_tcp(key.client)));
   meta_.destination = std::move(destination);
@@ -151,7 +152,6 @@ Flow::Flow(UdpForwarder& owner, const FlowKey& key, int up_fd, int reply_fd, Hos
   meta_.mode = ProxyMode::kDatagram;
   slot.stats.accepted.add();
   slot.stats.active.add();
-  slot.stream_opened();
   last_active_ = owner_.worker().now_tick();
   owner_.worker().track(*this);
 }
@@ -170,7 +170,6 @@ Flow::~Flow() {
   slot.stats.closed_by_reason[static_cast<size_t>(meta_.reason)].add();
   slot.stats.closed.add();
   slot.stats.active.sub();
-  slot.stream_closed();
   owner_.worker().access_log().record(meta_);
 }
 
@@ -333,7 +332,12 @@ asio::awaitable<void> UdpForwarder::receive_loop() {
 
 asio::awaitable<Flow*> UdpForwarder::open_flow(const FlowKey& key) {
   const ListenerConfig& c = *slot_.config;
-  if (slot_.full()) {
+  Result<Admission, CloseReason> admitted = slot_.admit();  // held across the resolve below
+  if (!admitted && admitted.error() == CloseReason::kMemoryWatermark) {
+    drop(UdpDrop::kMemoryWatermark, "resident memory is above overload.memory_watermark");
+    co_return nullptr;
+  }
+  if (!admitted) {
     drop(UdpDrop::kFlowLimit, "the NAT table is full (max_streams " + std::to_string(c.max_streams) + ")");
     co_return nullptr;
   }
@@ -382,7 +386,7 @@ asio::awaitable<Flow*> UdpForwarder::open_flow(const FlowKey& key) {
       co_return nullptr;
     }
   }
-  auto* flow = new Flow(*this, key, up, reply, std::move(dest), upstream);
+  auto* flow = new Flow(*this, key, up, reply, std::move(dest), upstream, std::move(*admitted));
   flows_.emplace(key, flow);
   co_return flow->start() ? flow : nullptr;
 }

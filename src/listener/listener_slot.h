@@ -6,17 +6,46 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
+#include "base/result.h"
 #include "base/stats.h"
 #include "listener/listener_config.h"
 #include "policy/listener_auth.h"
+#include "runtime/memory_watermark.h"
 
 namespace ugate {
 
 namespace asio = boost::asio;
 class Worker;
 struct ListenerSlot;
+struct ListenerGroup;
+
+// A place among a listener's max_streams, taken in one atomic step (so the limit holds exactly
+// while every worker admits at once) and given back when destroyed. Whoever holds the stream
+// holds its place: the door while it reads a handshake, then its Session (or UDP flow). Empty
+// when the listener has no limit: then nothing is counted across the workers.
+class Admission {
+ public:
+  Admission() = default;
+  explicit Admission(ListenerGroup* group) : group_(group) {}
+  Admission(Admission&& o) noexcept : group_(std::exchange(o.group_, nullptr)) {}
+  Admission& operator=(Admission&& o) noexcept {
+    if (this != &o) {
+      release();
+      group_ = std::exchange(o.group_, nullptr);
+    }
+    return *this;
+  }
+  Admission(const Admission&) = delete;
+  Admission& operator=(const Admission&) = delete;
+  ~Admission() { release(); }
+
+ private:
+  void release();
+  ListenerGroup* group_ = nullptr;
+};
 
 // Where an accepted connection comes from, as its stream records it: the
 // socket's peer; or, behind a load balancer the listener trusts
@@ -25,6 +54,7 @@ struct ListenerSlot;
 struct AcceptedFrom {
   asio::ip::tcp::endpoint source;
   asio::ip::tcp::endpoint original_dst;  // unset (port 0): none named
+  Admission admission;                   // the stream's place, taken by the accept loop
 };
 
 // A door turns an accepted connection (a non-blocking descriptor) into a
@@ -45,6 +75,7 @@ struct ListenerGroup {
   explicit ListenerGroup(const ListenerConfig& c, const ListenerAuth* a = nullptr) : config(&c), auth(a) {}
   const ListenerConfig* config;
   const ListenerAuth* auth;          // TLS contexts and the CA, for doors that speak TLS
+  const MemoryWatermark* memory = nullptr;  // the process's (overload.memory_watermark), if any
   std::atomic<uint64_t> active{0};   // streams on all workers, kept only under max_streams
   std::vector<ListenerSlot*> slots;  // by worker index
 
@@ -68,17 +99,23 @@ struct ListenerSlot {
   void count(const AuthzDecision& d) { decisions[decision_index(d.rule, d.allow)].add(); }
   static size_t decision_index(int rule, bool allow) { return 2 * static_cast<size_t>(rule + 1) + (allow ? 0 : 1); }
 
-  // The listener's streams on all workers are counted only when max_streams
-  // bounds them: otherwise no line is written by every core for every stream.
-  void stream_opened() {
-    if (config->max_streams) group->active.fetch_add(1, std::memory_order_relaxed);
-  }
-  void stream_closed() {
-    if (config->max_streams) group->active.fetch_sub(1, std::memory_order_relaxed);
-  }
-  bool full() const {
-    return config->max_streams && group->active.load(std::memory_order_relaxed) >= config->max_streams;
+  // A place for one more stream, or why there is none: kOverload at max_streams,
+  // kMemoryWatermark above the memory watermark. The streams on all workers are counted only
+  // when max_streams bounds them: otherwise no line is written by every core for every stream.
+  Result<Admission, CloseReason> admit() {
+    if (group->memory && group->memory->over()) return CloseReason::kMemoryWatermark;
+    if (!config->max_streams) return Admission();
+    if (group->active.fetch_add(1, std::memory_order_relaxed) >= config->max_streams) {
+      group->active.fetch_sub(1, std::memory_order_relaxed);
+      return CloseReason::kOverload;
+    }
+    return Admission(group);
   }
 };
+
+inline void Admission::release() {
+  if (group_) group_->active.fetch_sub(1, std::memory_order_relaxed);
+  group_ = nullptr;
+}
 
 }  // namespace ugate

@@ -96,16 +96,17 @@ asio::awaitable<void> WorkerListeners::accept_loop(ListenerSlot& slot) {
     }
     peer.resize(len);
     slot.stats.accepted.add();
-    if (slot.full()) {
-      slot.stats.closed_by_reason[static_cast<size_t>(CloseReason::kOverload)].add();
+    Result<Admission, CloseReason> admitted = slot.admit();
+    if (!admitted) {
+      slot.stats.closed_by_reason[static_cast<size_t>(admitted.error())].add();
       slot.stats.closed.add();
       linger lg{1, 0};
       ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
       ::close(fd);  // RST
       continue;
     }
-    AcceptedFrom from{peer, {}};  // a named value: see "Coroutines and GCC 12"
-    spawn(worker_.context().get_executor(), slot.door(worker_, slot, fd, from), "stream task");
+    AcceptedFrom from{peer, {}, std::move(*admitted)};  // a named value: see "Coroutines and GCC 12"
+    spawn(worker_.context().get_executor(), slot.door(worker_, slot, fd, std::move(from)), "stream task");
     // A flood of new connections must not starve the established ones.
     if (++in_a_row >= kAcceptBurst) {
       in_a_row = 0;

@@ -16,6 +16,7 @@ constexpr Entry kTable[] = {
     {CloseReason::kResolveFailed, {502, "dns_error"}},
     {CloseReason::kNoRoute, {503, "destination_not_found"}},
     {CloseReason::kOverload, {503, "connection_limit_reached"}},
+    {CloseReason::kMemoryWatermark, {503, "connection_limit_reached"}},  // read back as kOverload
     {CloseReason::kBadRequest, {400, "http_request_error"}},
     {CloseReason::kNotAllowed, {403, "http_request_denied"}},
     {CloseReason::kDenied, {403, "destination_ip_prohibited"}},

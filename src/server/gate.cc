@@ -19,6 +19,7 @@
 
 #include "admin/admin_server.h"
 #include "admin/metrics.h"
+#include "admin/process_stats.h"
 #include "discovery/discovery_metrics.h"
 #include "identity/identity_metrics.h"
 #include "listener/listener_metrics.h"
@@ -77,7 +78,7 @@ tcp::endpoint resolve_bind_address(const HostPort& address, const std::string& w
 
 }  // namespace
 
-Gate::Gate(Config config) : config_(std::move(config)), control_(1) {
+Gate::Gate(Config config) : config_(std::move(config)), memory_(config_.memory_watermark), control_(1) {
   raise_open_files_limit();
   ::signal(SIGPIPE, SIG_IGN);  // splice(2) to a closed socket would otherwise kill us
   // Their default action ends the process at once, without a drain: until
@@ -317,6 +318,9 @@ void Gate::start_remote_accept() {
 // In the order /metrics shows them.
 void Gate::register_metrics() {
   register_node_metrics(metrics_, *this);
+  metrics_.add_value("ugate_memory_watermark_exceeded", MetricType::kGauge,
+                     "1 while resident memory is above overload.memory_watermark: new streams are refused.",
+                     [this] { return memory_.over() ? 1 : 0; });
   register_listener_metrics(metrics_, groups_);
   webpush::register_push_metrics(metrics_, push_servers_);
   std::vector<Mesh*> meshes;
@@ -353,6 +357,7 @@ int Gate::run() {
   bind_listeners();
   start_discovery();
   start_remote_accept();
+  for (auto& group : groups_) group.memory = &memory_;
   register_metrics();
   for (auto& w : workers_) w->start();
   if (!ports_file_.empty()) write_ports_file();
@@ -363,6 +368,7 @@ int Gate::run() {
   // A drain that fails still ends the process (logged and counted).
   spawn(control_.get_executor(), wait_for_signal_then_drain(), "drain", [this] { control_.stop(); });
   spawn(control_.get_executor(), log_other_signals(), "signal log");
+  if (memory_.limit()) spawn(control_.get_executor(), watch_memory(), "memory watermark");
   control_.run();
   for (auto& w : workers_) w->stop_and_join();
   spdlog::info("ugate stopped");
@@ -417,6 +423,26 @@ asio::awaitable<void> Gate::wait_for_signal_then_drain() {
   if (admin_) admin_->stop();
   for (auto& p : push_servers_) p->stop();
   control_.stop();
+}
+
+// Once a second: the resident size against overload.memory_watermark. Each crossing is logged
+// once; the refusals are counted per listener (reason memory_watermark).
+asio::awaitable<void> Gate::watch_memory() {
+  asio::steady_timer timer(control_);
+  for (;;) {
+    std::optional<uint64_t> resident = resident_bytes();
+    if (resident && memory_.update(*resident)) {
+      if (memory_.over())
+        spdlog::warn("resident memory {} MiB is above overload.memory_watermark ({} MiB): refusing new streams "
+                     "(counted as reason memory_watermark) until it is below {} MiB",
+                     *resident >> 20, memory_.limit() >> 20, memory_.limit() / 10 * 9 >> 20);
+      else
+        spdlog::info("resident memory {} MiB is back below the watermark: admitting new streams", *resident >> 20);
+    }
+    timer.expires_after(std::chrono::seconds(1));
+    auto [ec] = co_await timer.async_wait(use_nothrow);
+    if (ec) co_return;
+  }
 }
 
 uint64_t Gate::active_streams() const {

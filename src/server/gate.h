@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "runtime/memory_watermark.h"
 #include "admin/admin_view.h"
 #include "base/metric_registry.h"
 #include "identity/registration_token.h"
@@ -80,9 +81,11 @@ class Gate final : public AdminView {
   void register_metrics();
   asio::awaitable<void> wait_for_signal_then_drain();
   asio::awaitable<void> log_other_signals();
+  asio::awaitable<void> watch_memory();
   static constexpr int kOtherSignals[] = {SIGHUP, SIGUSR1, SIGUSR2};
 
   Config config_;
+  MemoryWatermark memory_;  // overload.memory_watermark, read by every listener's admission
   std::string ports_file_;
   std::vector<std::array<std::string, 3>> bound_;  // name, protocol, address of each listener
   std::chrono::steady_clock::time_point started_;

@@ -19,14 +19,14 @@ std::string_view phase_name(int p) {
 
 }  // namespace
 
-std::unique_ptr<Session> Session::create(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream) {
-  return std::unique_ptr<Session>(new Session(worker, slot, std::move(downstream)));
+std::unique_ptr<Session> Session::create(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream,
+                                         Admission admission) {
+  return std::unique_ptr<Session>(new Session(worker, slot, std::move(downstream), std::move(admission)));
 }
 
-Session::Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream)
-    : worker_(worker), slot_(slot), down_(std::move(downstream)) {
+Session::Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream, Admission admission)
+    : worker_(worker), slot_(slot), admission_(std::move(admission)), down_(std::move(downstream)) {
   slot_.stats.active.add();
-  slot_.stream_opened();
   last_active_ = worker_.now_tick();
   worker_.track(*this);
 }
@@ -34,7 +34,6 @@ Session::Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> dow
 Session::~Session() {
   if (handed_over_) {
     slot_.stats.active.sub();
-    slot_.stream_closed();
     return;
   }
   StreamMeta& m = meta();
@@ -42,7 +41,6 @@ Session::~Session() {
   slot_.stats.closed_by_reason[static_cast<size_t>(m.reason)].add();
   slot_.stats.closed.add();
   slot_.stats.active.sub();
-  slot_.stream_closed();
   if (!exchanges_ || exchange_open_) worker_.access_log().record(m);
 }
 
@@ -66,6 +64,7 @@ void Session::end_exchange(CloseReason result) {
 std::unique_ptr<Stream> Session::hand_over() {
   handed_over_ = true;
   phase_ = Phase::kClosed;
+  admission_ = Admission();  // a connection of streams now (HBONE), each admitted on its own
   return std::move(down_);
 }
 
@@ -241,7 +240,8 @@ void Session::start_meta(StreamMeta& meta, ListenerSlot& slot, TcpEndpoint peer)
   meta.source = peer;
 }
 
-std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
+std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot& slot, int fd,
+                                                    const AcceptedFrom& from) {
   auto meta = std::make_shared<StreamMeta>();
   start_meta(*meta, slot, from.source);  // TCP_NODELAY came with the socket from its listener (open_listen_socket)
   meta->original_dst = from.original_dst;

@@ -48,11 +48,15 @@ struct ForwardOptions {
 
 class Session final : public Tracked, public ProxyOwner {
  public:
-  static std::unique_ptr<Session> create(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
+  // `admission` is the stream's place among the listener's max_streams (ListenerSlot::admit), or
+  // an empty one where the door holds that place itself for longer than this session.
+  static std::unique_ptr<Session> create(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream,
+                                         Admission admission);
   ~Session() override;
 
   // The stream of an accepted connection, with its metadata started.
-  static std::unique_ptr<TcpStream> accepted_stream(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from);
+  static std::unique_ptr<TcpStream> accepted_stream(Worker& worker, ListenerSlot& slot, int fd,
+                                                    const AcceptedFrom& from);
   // Starts the metadata of a new stream from `peer` on `slot` (id, times).
   static void start_meta(StreamMeta& meta, ListenerSlot& slot, TcpEndpoint peer);
   // The door reads the client's first bytes until `timeout` (sniff_timeout).
@@ -124,10 +128,11 @@ class Session final : public Tracked, public ProxyOwner {
   static constexpr std::chrono::seconds kAnswerGrace{1};
   void enter_timed_phase(Phase phase, Duration limit);
   const TcpEndpoint* admin_guard() const;
-  Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream);
+  Session(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> downstream, Admission admission);
 
   Worker& worker_;
   ListenerSlot& slot_;
+  Admission admission_;
   std::unique_ptr<Stream> down_;
   std::unique_ptr<Stream> up_;  // being connected, then connected (TCP, or a mesh CONNECT stream)
   TcpEndpoint up_local_;        // our end of a TCP upstream

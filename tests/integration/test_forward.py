@@ -200,6 +200,67 @@ class ForwardBehaviour(unittest.TestCase):
             second.close()
         server.close()
 
+    def test_max_streams_is_exact_when_a_burst_arrives_on_every_worker(self):
+        # One atomic admission per stream: a burst accepted by two workers at once gets exactly
+        # max_streams through, not max_streams plus what was accepted before the count caught up.
+        def echo_then_hold(conn):
+            data = conn.recv(1)
+            if data:
+                conn.sendall(data)
+                recv_all(conn)
+
+        server = Server(echo_then_hold, backlog=256)
+        limit, burst = 10, 80
+        with Ugate(f"[ {tcp_listener_yaml('lim', 0, f'127.0.0.1:{server.port}', max_streams=limit)} ]",
+                   workers=2) as ug:
+            port = ug.port("lim")
+            clients = []
+            for _ in range(burst):  # every connect first, so that the accepts come in one burst
+                c = socket.socket()
+                c.setblocking(False)
+                c.connect_ex(("127.0.0.1", port))
+                clients.append(c)
+            served = refused = 0
+            for c in clients:
+                c.setblocking(True)
+                c.settimeout(5)
+                try:
+                    c.sendall(b"x")
+                    if c.recv(1) == b"x":
+                        served += 1
+                    else:
+                        refused += 1
+                except OSError:  # reset: refused at accept
+                    refused += 1
+            self.assertEqual((served, refused), (limit, burst - limit))
+            self.assertEqual(ug.metric("ugate_listener_active_streams", listener="lim"), limit)
+            self.assertEqual(ug.metric("ugate_listener_errors_total", listener="lim", reason="overload"), burst - limit)
+            for c in clients:
+                c.close()
+            wait_until(lambda: ug.metric("ugate_listener_active_streams", listener="lim") == 0, what="all closed")
+        server.close()
+
+    def test_above_the_memory_watermark_new_streams_are_refused(self):
+        # 1 MiB: below any ugate's resident size, so the gate is above it from its first reading.
+        server = Server(lambda conn: conn.sendall(conn.recv(10)))
+        with Ugate(f"[ {tcp_listener_yaml('ow', 0, f'127.0.0.1:{server.port}')} ]",
+                   extra_yaml="overload: { memory_watermark: 1MiB }") as ug:
+            wait_until(lambda: ug.metric("ugate_memory_watermark_exceeded") == 1, what="the watermark crossed")
+            for _ in range(3):
+                c = socket.create_connection(("127.0.0.1", ug.port("ow")))
+                c.settimeout(5)
+                try:
+                    c.sendall(b"x")
+                    got = c.recv(1)
+                except ConnectionResetError:
+                    got = "reset"
+                self.assertIn(got, ("reset", b""))
+                c.close()
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="ow", reason="memory_watermark") == 3,
+                       what="each refusal counted")
+            self.assertEqual(ug.log().count("is above overload.memory_watermark"), 1, "logged once")
+        server.close()
+
 
 if __name__ == "__main__":
     unittest.main()

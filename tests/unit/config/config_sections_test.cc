@@ -395,5 +395,16 @@ TEST(ConfigYaml, FileErrorsNameTheFile) {
   std::remove(path.c_str());
 }
 
+TEST(ConfigOverload, MemoryWatermarkTakesASizeAndIsEchoed) {
+  EXPECT_EQ(load("").memory_watermark, 0u);
+  EXPECT_EQ(load("overload: { memory_watermark: 2GiB }").memory_watermark, uint64_t{2} << 30);
+  EXPECT_EQ(load("overload: { memory_watermark: 512MiB }").memory_watermark, uint64_t{512} << 20);
+  EXPECT_EQ(to_json(load("overload: { memory_watermark: 1MiB }")).at("overload").at("memory_watermark"), 1u << 20);
+  EXPECT_EQ(error_of("overload: { memory_watermark: 1000 }"),
+            "test.yaml:1: overload.memory_watermark: expected a size from 1048576 to 1099511627776 bytes (a number, or "
+            "with KiB, MiB or GiB), got '1000'");
+  EXPECT_THAT(error_of("overload: { memory: 1GiB }"), HasSubstr("overload.memory: unknown key"));
+}
+
 }  // namespace
 }  // namespace ugate

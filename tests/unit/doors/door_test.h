@@ -187,8 +187,14 @@ class DoorTest : public ::testing::Test {
   void run_door(Door door, int fd, TcpEndpoint peer) {
     Worker& w = *worker_;
     ListenerSlot& s = *slot_;
-    AcceptedFrom from{peer, {}};
-    asio::post(w.context(), [&w, &s, door, fd, from] { w.spawn(door(w, s, fd, from)); });
+    Result<Admission, CloseReason> admitted = s.admit();  // as the accept loop does
+    if (!admitted) {
+      ::close(fd);
+      return;
+    }
+    asio::post(w.context(), [&w, &s, door, fd, from = AcceptedFrom{peer, {}, std::move(*admitted)}]() mutable {
+      w.spawn(door(w, s, fd, std::move(from)));
+    });
   }
 
   // Bounded waits on the slot's counters, which the worker writes.

@@ -88,7 +88,8 @@ class SessionForward : public ::testing::Test {
         worker_->context(),
         [this, accepted, port, options = std::move(options)]() mutable -> asio::awaitable<void> {
           auto session = Session::create(*worker_, *slot_,
-                                         Session::accepted_stream(*worker_, *slot_, accepted, AcceptedFrom{}));
+                                         Session::accepted_stream(*worker_, *slot_, accepted, AcceptedFrom{}),
+                                         Admission());
           HostPort to{"127.0.0.1", port};  // named: GCC 12 mis-copies a prvalue into a coroutine's parameter
           co_await Session::forward(std::move(session), std::move(to), std::move(options));
         },
