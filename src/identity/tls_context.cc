@@ -13,6 +13,14 @@ namespace {
 // Read-ahead buffer: several full records per recv(2).
 constexpr long kReadBufferLen = 64 * 1024;
 
+// TLS 1.2 ciphers of public_server_policy: forward secrecy (ECDHE) and AEAD only, the
+// strongest first; Mozilla's "intermediate" list without DHE. TLS 1.3 keeps OpenSSL's
+// suites (all AEAD), in the same order.
+constexpr char kTls12Ciphers[] =
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+
 // The server's ALPN list (wire format) lives with its context.
 int alpn_index() {
   static int index = SSL_CTX_get_ex_new_index(
@@ -133,9 +141,17 @@ ossl::SslCtx mesh_client_context(const NodeIdentity& id) {
 
 ossl::SslCtx terminate_context(const ossl::Certs& chain, EVP_PKEY* key, const std::vector<std::string>& alpn) {
   ossl::SslCtx ctx = new_context(TLS_server_method(), TLS1_2_VERSION);
+  public_server_policy(ctx.get());
   use_certificate(ctx.get(), chain, key);
   set_alpn_list(ctx.get(), alpn);
   return ctx;
+}
+
+void public_server_policy(SSL_CTX* ctx) {
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) throw AuthError("TLS ciphers: " + ossl::last_error());
+  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_NO_COMPRESSION);
 }
 
 PeerIdentity peer_identity(X509* cert) {

@@ -31,9 +31,17 @@ ossl::SslCtx mesh_server_context(const NodeIdentity& id, const std::vector<std::
 // mesh peers are named by SPIFFE ID, not DNS). ALPN and SNI are per stream.
 ossl::SslCtx mesh_client_context(const NodeIdentity& id);
 
-// A TLS-terminating server for a route (tls-sni): TLS 1.2 or 1.3, no client
-// certificate, ALPN from `alpn` (none: no ALPN).
+// A TLS-terminating server for a route (tls-sni): public_server_policy, no
+// client certificate, ALPN from `alpn` (none: no ALPN).
 ossl::SslCtx terminate_context(const ossl::Certs& chain, EVP_PKEY* key, const std::vector<std::string>& alpn);
+
+// What the TLS servers that clients we did not write reach (tls-sni terminate
+// routes, the push service) accept, on top of `ctx`'s own settings: TLS 1.2 or
+// 1.3; in TLS 1.2 only ECDHE key exchange with AEAD ciphers (no CBC, no RSA key
+// transport); the server's order of ciphers (ChaCha20 first for a client that
+// lists it first: one without AES instructions); no renegotiation, no
+// compression. docs/security/ has the testssl.sh scans that keep it so.
+void public_server_policy(SSL_CTX* ctx);
 
 // Who the verified peer is, for StreamMeta: its SPIFFE ID and, for an EC key, its node ID.
 PeerIdentity peer_identity(X509* cert);

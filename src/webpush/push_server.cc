@@ -15,6 +15,7 @@
 #include "identity/identity.h"
 #include "identity/node_id.h"
 #include "identity/peer_chain.h"
+#include "identity/tls_context.h"
 #include "runtime/accept_loop.h"
 #include "runtime/listen_socket.h"
 #include "runtime/spawn.h"
@@ -185,6 +186,7 @@ PushServer::PushServer(asio::io_context& ctx, PushServerConfig config)
     : ctx_(ctx), config_(std::move(config)), tls_(ssl::context::tls_server) {
   tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  public_server_policy(tls_.native_handle());  // the ciphers and options of every TLS 1.2 server of ours
   boost::system::error_code ec;
   tls_.use_certificate_chain_file(config_.push.tls_cert, ec);
   if (ec) throw std::runtime_error("listener '" + config_.name + "': tls.cert " + config_.push.tls_cert + ": " + ec.message());
