@@ -150,8 +150,15 @@ ossl::SslCtx terminate_context(const ossl::Certs& chain, EVP_PKEY* key, const st
 void public_server_policy(SSL_CTX* ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) throw AuthError("TLS ciphers: " + ossl::last_error());
+  // No stateless session tickets: OpenSSL makes a context's ticket key once and never rotates it,
+  // and a TLS 1.2 ticket carries the session's master secret, so whoever read that key out of the
+  // process could decrypt every recorded session that got a ticket since the start. TLS 1.2
+  // resumes by session ID from the context's session cache (bounded, entries expire). TLS 1.3
+  // gets no tickets at all (as on the mesh port): stateful ones would put two sessions in that
+  // cache per handshake, and testssl's resumption check, seeing them, failed now and then.
   SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_NO_COMPRESSION);
+                               SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(ctx, 0);
 }
 
 PeerIdentity peer_identity(X509* cert) {

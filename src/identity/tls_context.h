@@ -40,7 +40,8 @@ ossl::SslCtx terminate_context(const ossl::Certs& chain, EVP_PKEY* key, const st
 // 1.3; in TLS 1.2 only ECDHE key exchange with AEAD ciphers (no CBC, no RSA key
 // transport); the server's order of ciphers (ChaCha20 first for a client that
 // lists it first: one without AES instructions); no renegotiation, no
-// compression. docs/security/ has the testssl.sh scans that keep it so.
+// compression; no session tickets (TLS 1.2 resumes by session ID; tls_context.cc
+// says why). docs/security/ has the testssl.sh scans that keep it so.
 void public_server_policy(SSL_CTX* ctx);
 
 // Who the verified peer is, for StreamMeta: its SPIFFE ID and, for an EC key, its node ID.

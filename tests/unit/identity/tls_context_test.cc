@@ -19,9 +19,11 @@ struct Handshake {
   bool ok = false;
 };
 
-// Client and server over a BIO pair, stepped until both are done or one fails.
-Handshake handshake(SSL_CTX* server_ctx, SSL_CTX* client_ctx) {
+// Client and server over a BIO pair, stepped until both are done or one fails; the client
+// offers `resume` when given.
+Handshake handshake(SSL_CTX* server_ctx, SSL_CTX* client_ctx, SSL_SESSION* resume = nullptr) {
   Handshake h{ossl::Ssl(SSL_new(client_ctx)), ossl::Ssl(SSL_new(server_ctx))};
+  if (resume) SSL_set_session(h.client.get(), resume);
   BIO *client_bio = nullptr, *server_bio = nullptr;
   BIO_new_bio_pair(&client_bio, 0, &server_bio, 0);
   SSL_set_bio(h.client.get(), client_bio, client_bio);
@@ -114,6 +116,29 @@ TEST_F(PublicServerPolicy, TheServerOrderDecides) {
                 client(TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384").get());
   ASSERT_TRUE(h.ok);
   EXPECT_EQ(cipher(h), "ECDHE-ECDSA-CHACHA20-POLY1305");
+}
+
+TEST_F(PublicServerPolicy, Tls12ResumesBySessionIdNotByTicket) {
+  ossl::SslCtx tls12 = client(TLS1_2_VERSION);
+  Handshake first = handshake(server_.get(), tls12.get());
+  ASSERT_TRUE(first.ok);
+  SSL_SESSION* session = SSL_get1_session(first.client.get());
+  EXPECT_FALSE(SSL_SESSION_has_ticket(session)) << "no ticket under a key that is never rotated";
+  Handshake again = handshake(server_.get(), tls12.get(), session);
+  SSL_SESSION_free(session);
+  ASSERT_TRUE(again.ok);
+  EXPECT_TRUE(SSL_session_reused(again.client.get())) << "resumed from the server's session cache";
+}
+
+TEST_F(PublicServerPolicy, Tls13SendsNoTickets) {
+  Handshake h = handshake(server_.get(), client(TLS1_3_VERSION).get());
+  ASSERT_TRUE(h.ok);
+  char byte;
+  EXPECT_LE(SSL_read(h.client.get(), &byte, 1), 0);  // takes in what the server sent after its Finished
+  ERR_clear_error();
+  SSL_SESSION* session = SSL_get1_session(h.client.get());
+  EXPECT_FALSE(SSL_SESSION_is_resumable(session)) << "a NewSessionTicket came";
+  SSL_SESSION_free(session);
 }
 
 }  // namespace
