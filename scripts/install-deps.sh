@@ -22,6 +22,7 @@ peers=(
   stunnel4 openssh-server openssh-client   # bench/mesh_bench.py: stunnel4 beside HBONE, ssh -R beside reverse accept
   chromium   # the status page in a headless browser (npm playwright-core, installed by the test)
   systemd    # systemd-analyze verify of deploy/systemd/ugate.service
+  testssl.sh # scans the TLS listeners, offline (tests/integration/test_testssl.py, docs/security/)
 )
 
 # Packages a command on PATH already stands for. Node.js from NodeSource ships
