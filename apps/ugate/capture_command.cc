@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <stdio.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include <iostream>
 #include <tuple>
 
+#include "base/account_id.h"
 #include "config/config.h"
 #include "doors/capture_rules.h"
 
@@ -75,18 +74,6 @@ bool parse_number(const std::string& text, uint32_t& out) {
   const char* begin = text.data() + (base == 16 ? 2 : 0);
   auto [end, ec] = std::from_chars(begin, text.data() + text.size(), out, base);
   return ec == std::errc() && end == text.data() + text.size() && end != begin;
-}
-
-// A user or group by name or number.
-std::optional<uint32_t> owner_id(const std::string& text, bool is_group) {
-  uint32_t id = 0;
-  if (parse_number(text, id)) return id;
-  if (is_group) {
-    if (const struct group* g = ::getgrnam(text.c_str())) return g->gr_gid;
-  } else if (const passwd* p = ::getpwnam(text.c_str())) {
-    return p->pw_uid;
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -154,7 +141,7 @@ int CaptureCommand::run(std::optional<uint16_t> base_port) {
     return fail("--route-table: expected a number, got '" + f.route_table + "'");
   for (auto [list, ids, group] : {std::tuple{&f.uids, &o.uids, false}, std::tuple{&f.gids, &o.gids, true}}) {
     for (const auto& text : *list) {
-      auto id = owner_id(text, group);
+      auto id = account_id(text, group);
       if (!id) return fail(std::string(group ? "--gid" : "--uid") + ": no such " + (group ? "group" : "user") + " '" +
                            text + "'");
       ids->push_back(*id);
