@@ -23,6 +23,7 @@ peers=(
   chromium   # the status page in a headless browser (npm playwright-core, installed by the test)
   systemd    # systemd-analyze verify of deploy/systemd/ugate.service
   testssl.sh # scans the TLS listeners, offline (tests/integration/test_testssl.py, docs/security/)
+  util-linux   # setpriv: a Unix-socket client run as another user (test_unix_sockets)
 )
 
 # Packages a command on PATH already stands for. Node.js from NodeSource ships

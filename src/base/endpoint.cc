@@ -8,6 +8,7 @@
 namespace ugate {
 
 std::string HostPort::str() const {
+  if (unix_socket) return "unix:" + host;
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
 }
@@ -47,6 +48,27 @@ std::optional<HostPort> parse_host_port(std::string_view text, std::string* why,
   if (value == 0 && !allow_zero) return fail("port 0 is not allowed here");
   hp.port = static_cast<uint16_t>(value);
   return hp;
+}
+
+std::optional<HostPort> parse_unix_address(std::string_view text, std::string* why) {
+  auto fail = [&](std::string msg) -> std::optional<HostPort> {
+    if (why) *why = std::move(msg);
+    return std::nullopt;
+  };
+  constexpr size_t kMaxPath = 107;  // sizeof(sockaddr_un::sun_path) - 1: a path keeps its NUL
+  if (!is_unix_address(text)) return fail("expected unix:/PATH or unix:@NAME");
+  std::string_view path = text.substr(5);
+  if (path.empty()) return fail("empty Unix socket path");
+  if (path.find('\0') != std::string_view::npos) return fail("NUL in Unix socket path");
+  if (path[0] == '@') {
+    if (path.size() == 1) return fail("empty abstract socket name after '@'");
+  } else if (path[0] != '/') {
+    return fail("a Unix socket path must be absolute (unix:/PATH), or abstract (unix:@NAME)");
+  } else if (path.back() == '/') {
+    return fail("a Unix socket path names a file, not a directory");
+  }
+  if (path.size() > kMaxPath) return fail("Unix socket path longer than 107 bytes");
+  return HostPort{std::string(path), 0, true};
 }
 
 }  // namespace ugate

@@ -135,7 +135,7 @@ void describe_meta(const StreamMeta& m, std::string_view phase, uint64_t idle_ms
          {"sniffed", m.sniffed},
          {"phase", phase},
          {"src", format_endpoint(m.source)},
-         {"dst", m.destination.port ? m.destination.str() : ""},
+         {"dst", m.destination.empty() ? "" : m.destination.str()},
          {"orig_dst", format_endpoint(m.original_dst)},
          {"upstream", format_endpoint(m.upstream)},
          {"mode", to_string(m.mode)},
@@ -149,6 +149,11 @@ void describe_meta(const StreamMeta& m, std::string_view phase, uint64_t idle_ms
          {"peer_spiffe", m.peer_spiffe()},
          {"peer_node", m.peer_node()},
          {"authz", m.authz_rule.empty() ? "" : std::string(m.authz_allowed ? "allow:" : "deny:") + std::string(m.authz_rule)}};
+  if (m.unix_peer) {
+    out["peer_pid"] = m.unix_peer->pid;
+    out["peer_uid"] = m.unix_peer->uid;
+    out["peer_gid"] = m.unix_peer->gid;
+  }
   if (!m.headers.empty()) {
     auto& headers = out["headers"] = nlohmann::json::object();
     m.headers.for_each([&](std::string_view name, std::string_view value) { headers[std::string(name)] = value; });

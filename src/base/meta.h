@@ -75,6 +75,14 @@ struct PeerIdentity {
   std::string node_id;    // of its certificate's EC key
 };
 
+// Who is at the other end of a Unix socket, as the kernel says (SO_PEERCRED,
+// taken when the client connected).
+struct UnixPeer {
+  int32_t pid = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
 // Request header fields a door recorded (HBONE: forwarded, baggage, traceparent), packed into
 // one string of "name\0value\0" pairs: an idle tunnel keeps them as long as it lives, so they
 // cost one allocation, not a vector and a string per value. HTTP/2 forbids NUL in names and
@@ -115,6 +123,7 @@ struct StreamMeta {
   std::string alpn;           // TLS ALPN protocols offered, comma-separated
   std::string user;           // who the proxy door authenticated (SOCKS5, Proxy-Authorization)
   std::shared_ptr<const PeerIdentity> peer;  // proven by its certificate (mTLS); null otherwise
+  std::optional<UnixPeer> unix_peer;         // a client on a Unix socket listener; `source` is unset then
   std::string_view authz_rule;  // the authorization rule that decided ("default"), "" before
   bool authz_allowed = false;
   RecordedHeaders headers;

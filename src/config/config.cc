@@ -146,7 +146,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
       for (const auto& other : c.listeners) {
         // A UDP port and a TCP port of the same number are different sockets (DNS uses both).
         bool same_transport = l.is(kDatagram) == other.is(kDatagram);
-        if (l.address.port != 0 && other.address == l.address && same_transport)
+        if (!l.address.empty() && other.address == l.address && same_transport)
           r.fail(ls[i], key + ".address", l.address.str() + " is already used by listener '" + other.name + "'");
       }
       if (!l.via.empty() && std::none_of(c.nodes.begin(), c.nodes.end(), [&](const NodeConfig& x) { return x.name == l.via; }))

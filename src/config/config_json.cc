@@ -2,10 +2,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+
 namespace ugate {
 namespace {
 
 Duration seconds(uint32_t s) { return Duration(int64_t{s} * 1000); }
+
+// "0660", as a config writes it.
+std::string fmt_mode(uint32_t mode) {
+  char out[8];
+  std::snprintf(out, sizeof out, "%04o", mode);
+  return out;
+}
 
 nlohmann::json identity_json(const IdentityConfig& id) {
   using nlohmann::json;
@@ -35,6 +44,8 @@ nlohmann::json authorization_json(const AuthzPolicy& p) {
     json j = {{"name", rule.name}, {"action", rule.allow ? "allow" : "deny"}};
     if (!rule.spiffe.empty()) j["from"]["spiffe"] = rule.spiffe;
     if (!rule.node.empty()) j["from"]["node"] = rule.node;
+    if (!rule.uid.empty()) j["from"]["uid"] = rule.uid;
+    if (!rule.gid.empty()) j["from"]["gid"] = rule.gid;
     if (!rule.host.empty()) j["to"]["host"] = rule.host;
     if (!rule.port.empty()) j["to"]["port"] = rule.port;
     if (!rule.sni.empty()) j["to"]["sni"] = rule.sni;
@@ -93,6 +104,12 @@ nlohmann::json to_json(const Config& c) {
                          {"max_streams", l.max_streams},
                          {"tproxy", l.tproxy}});
     if (!l.via.empty()) listeners.back()["via"] = l.via;
+    if (l.address.unix_socket && !l.address.host.starts_with('@')) {
+      json file = {{"mode", fmt_mode(l.socket_file.mode)}};
+      if (l.socket_file.owner) file["owner"] = *l.socket_file.owner;
+      if (l.socket_file.group) file["group"] = *l.socket_file.group;
+      listeners.back().update(file);
+    }
     if (l.proxy_protocol) listeners.back()["proxy_protocol"] = "v2";
     if (l.is(kMeshIdentity)) listeners.back()["egress"] = l.egress;
     for (const auto& c : l.accept_proxy_protocol_from) listeners.back()["accept_proxy_protocol"]["from"].push_back(c.str());

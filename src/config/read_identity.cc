@@ -1,5 +1,8 @@
 #include "config/readers.h"
 
+#include <tuple>
+
+#include "base/account_id.h"
 #include "identity/spiffe.h"
 
 namespace ugate::config_yaml {
@@ -77,12 +80,20 @@ AuthzPolicy read_authorization(const Reader& r, const YAML::Node& n) {
       rule.allow = action == "allow";
       if (const auto& from = rn["from"]) {
         std::string fk = Reader::join(rk, "from");
-        r.only_keys(from, fk, {"spiffe", "node"});
+        r.only_keys(from, fk, {"spiffe", "node", "uid", "gid"});
         if (from["spiffe"]) rule.spiffe = r.scalars(from["spiffe"], Reader::join(fk, "spiffe"));
         for (const auto& p : rule.spiffe) {
           if (auto err = AuthzPolicy::check_spiffe_pattern(p); !err.empty()) r.fail(from["spiffe"], Reader::join(fk, "spiffe"), err);
         }
         if (from["node"]) rule.node = r.scalars(from["node"], Reader::join(fk, "node"));
+        for (auto [k, out, is_group] : {std::tuple{"uid", &rule.uid, false}, std::tuple{"gid", &rule.gid, true}}) {
+          if (!from[k]) continue;
+          for (const std::string& text : r.scalars(from[k], Reader::join(fk, k))) {
+            auto id = account_id(text, is_group);
+            if (!id) r.fail(from[k], Reader::join(fk, k), std::string("no such ") + (is_group ? "group" : "user") + " '" + text + "'");
+            out->push_back(*id);
+          }
+        }
       }
       if (const auto& to = rn["to"]) {
         std::string tk = Reader::join(rk, "to");

@@ -43,7 +43,7 @@ Route read_route(const Reader& r, const YAML::Node& n, const std::string& key) {
   Route route;
   route.match = read_match(r, n, key);
   if (!n["forward"]) r.fail(n, key, "missing 'forward: HOST:PORT'");
-  route.forward = r.address(n["forward"], Reader::join(key, "forward"), 0, false);
+  route.forward = read_address(r, n["forward"], Reader::join(key, "forward"), 0, false);
   if (n["terminate"]) route.terminate = read_terminate(r, n["terminate"], Reader::join(key, "terminate"));
   return route;
 }
@@ -89,7 +89,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
                "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
                "via", "proxy_protocol", "response_timeout", "reach_admin", "egress",
-               "accept_proxy_protocol"});
+               "accept_proxy_protocol", "mode", "owner", "group"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -97,8 +97,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   l.handshake_timeout = d.handshake_timeout;
   l.splice = d.splice;
   l.max_streams = d.max_streams;
-  if (!n["address"]) r.fail(n, key, "missing 'address: HOST:PORT'");
-  l.address = r.address(n["address"], Reader::join(key, "address"), base, true);
+  if (!n["address"]) r.fail(n, key, "missing 'address: HOST:PORT' (or unix:/PATH)");
+  l.address = read_address(r, n["address"], Reader::join(key, "address"), base, true);
   l.name = n["name"] ? r.scalar(n["name"], Reader::join(key, "name")) : l.address.str();
   if (n["protocol"]) {
     const std::string name = r.scalar(n["protocol"], Reader::join(key, "protocol"));
@@ -108,6 +108,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
              "unknown protocol '" + name + "' (supported: " + protocol_names() + ")");
     l.protocol = *protocol;
   }
+  read_unix_listener(r, n, key, l);
   const std::string protocol(to_string(l.protocol));
   for (const char* k : {"users", "allow"}) {
     if (n[k] && !l.is(kProxy))
@@ -196,7 +197,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
            "an auto listener's proxy clients name their destination; TLS clients are routed by SNI "
            "through 'routes' (a route without sni is the default)");
   } else if (n["forward"]) {
-    routes.push_back(Route{{}, r.address(n["forward"], Reader::join(key, "forward"), 0, false)});
+    routes.push_back(Route{{}, read_address(r, n["forward"], Reader::join(key, "forward"), 0, false)});
   } else if (n["routes"]) {
     const YAML::Node& list = n["routes"];
     if (!list.IsSequence()) r.fail(list, Reader::join(key, "routes"), "expected a list of routes");
@@ -213,6 +214,14 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     if (routes[i].terminate && !l.is(kTerminatesPerRoute))
       r.fail(n["routes"][i]["terminate"], Reader::join(key, "routes") + "[" + std::to_string(i) + "].terminate",
              "only " + protocols_with(kTerminatesPerRoute) + " listeners terminate TLS per route");
+  }
+  for (size_t i = 0; i < routes.size(); ++i) {
+    if (!routes[i].forward.unix_socket) continue;
+    const YAML::Node at = n["forward"] ? n["forward"] : n["routes"][i]["forward"];
+    const std::string at_key = n["forward"] ? Reader::join(key, "forward")
+                                            : Reader::join(key, "routes") + "[" + std::to_string(i) + "].forward";
+    if (udp) r.fail(at, at_key, "a udp listener forwards datagrams to HOST:PORT, not to a Unix stream socket");
+    if (!l.via.empty()) r.fail(at, at_key, "a Unix socket is on this host: not through 'via'");
   }
   l.router = Router(std::move(routes));
   return l;

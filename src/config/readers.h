@@ -22,6 +22,10 @@ struct ListenerDefaults {
 
 ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base,
                              const ListenerDefaults& d);
+// HOST:PORT (PORT may be +N, from `base`), or unix:/PATH or unix:@NAME.
+HostPort read_address(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base, bool allow_zero);
+// A listener's Unix socket options (mode, owner, group), the protocol and address already read.
+void read_unix_listener(const Reader& r, const YAML::Node& n, const std::string& key, ListenerConfig& l);
 // A listener's accept_proxy_protocol: { from: [CIDR, ...] } (the listener's protocol already read).
 void read_accept_proxy_protocol(const Reader& r, const YAML::Node& n, const std::string& key, ListenerConfig& l);
 // The listener whose streams come over reverse connections (remote_accept).

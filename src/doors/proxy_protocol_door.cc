@@ -78,7 +78,7 @@ asio::awaitable<void> proxy_protocol_door(Worker& worker, ListenerSlot& slot, in
   }
 
   // LOCAL and UNKNOWN: the balancer's own connection. The stream keeps the place it was admitted with.
-  AcceptedFrom client_from{from.source, from.original_dst, std::move(from.admission)};
+  AcceptedFrom client_from{from.source, from.original_dst, from.unix_peer, std::move(from.admission)};
   if (header->proxied) {
     client_from.source = header->source;
     client_from.original_dst = header->destination;

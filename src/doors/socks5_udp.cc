@@ -228,6 +228,12 @@ class UdpAssociation {
 asio::awaitable<void> socks5_udp_associate(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session,
                                            TcpStream& control, HostPort client_hint) {
   StreamMeta& m = session->meta();
+  if (m.unix_peer) {  // its datagrams would have no address to come from
+    std::string refusal = socks5::reply(Reply::kCommandNotSupported, TcpEndpoint{});
+    co_await write_all(control, refusal);
+    session->finish(CloseReason::kBadRequest);
+    co_return;
+  }
   // The client's datagrams must come from the address of its TCP connection;
   // the port it named, if any, narrows that further.
   ip::address client_ip = m.source.address();

@@ -3,6 +3,7 @@
 // options its door reads. Defaults are written here once; the config reader
 // (src/config/) fills it from YAML, and the gate gives it to the workers.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "base/endpoint.h"
 #include "listener/protocol.h"
 #include "policy/router.h"
+#include "runtime/unix_socket.h"
 
 namespace ugate {
 
@@ -23,7 +25,8 @@ struct ProxyUser {
 
 struct ListenerConfig {
   std::string name;
-  HostPort address;
+  HostPort address;  // or a Unix socket (address.unix_socket)
+  UnixSocketFile socket_file;
   Protocol protocol = Protocol::kTcp;
   Router router;
   Duration connect_timeout{5'000};

@@ -3,6 +3,8 @@
 // listener share (its group). A door gets the slot of the connection it serves.
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
 #include <optional>
@@ -19,6 +21,8 @@ namespace ugate {
 
 namespace asio = boost::asio;
 class Worker;
+// A listening socket of any stream family: TCP, or a Unix socket.
+using StreamAcceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 struct ListenerSlot;
 struct ListenerGroup;
 
@@ -54,6 +58,7 @@ class Admission {
 struct AcceptedFrom {
   asio::ip::tcp::endpoint source;
   asio::ip::tcp::endpoint original_dst;  // unset (port 0): none named
+  std::optional<UnixPeer> unix_peer;     // a Unix socket listener's client (source unset then)
   Admission admission;                   // the stream's place, taken by the accept loop
 };
 
@@ -90,8 +95,8 @@ struct ListenerSlot {
   Door door;  // null: streams come from elsewhere (UDP, reverse accept)
   ListenerGroup* group;
   ListenerStats stats;
-  asio::ip::tcp::endpoint bound;  // the address the listener has (port 0 in config: the kernel's pick)
-  std::optional<asio::ip::tcp::acceptor> acceptor;
+  asio::ip::tcp::endpoint bound;  // the address the listener has (port 0 in config: the kernel's pick); unset: Unix
+  std::optional<StreamAcceptor> acceptor;
   std::unique_ptr<DatagramListener> datagram;  // instead of the acceptor (UDP)
   // This worker's authorization decisions: by rule (index 0: the default) and outcome.
   std::unique_ptr<Counter[]> decisions;

@@ -12,11 +12,12 @@ struct Entry {
 
 // In enum order; the order is also the one config errors list protocols in.
 constexpr std::array<Entry, static_cast<size_t>(Protocol::kCount)> kTable{{
-    {"tcp", kNeedsForward},
-    {"tls-sni", kNeedsForward | kTerminatesPerRoute},
-    {"socks5", kClientNamesDestination | kProxy | kUdpAssociate},
-    {"http-proxy", kClientNamesDestination | kProxy | kHttpRequests},
-    {"auto", kClientNamesDestination | kProxy | kUdpAssociate | kHttpRequests | kTerminatesPerRoute | kRoutesOptional},
+    {"tcp", kNeedsForward | kUnixListener},
+    {"tls-sni", kNeedsForward | kTerminatesPerRoute | kUnixListener},
+    {"socks5", kClientNamesDestination | kProxy | kUdpAssociate | kUnixListener},
+    {"http-proxy", kClientNamesDestination | kProxy | kHttpRequests | kUnixListener},
+    {"auto", kClientNamesDestination | kProxy | kUdpAssociate | kHttpRequests | kTerminatesPerRoute | kRoutesOptional |
+                 kUnixListener},
     {"capture-out", kCapture},
     {"capture-in", kCapture},
     {"webpush", kControlThread},

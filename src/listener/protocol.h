@@ -38,6 +38,7 @@ enum ProtocolTrait : uint32_t {
   kControlThread = 1u << 9,           // served by the control thread, not the workers
   kMeshIdentity = 1u << 10,           // mTLS with the node's identity; the CA and registration endpoints
   kRoutesOptional = 1u << 11,         // routes only narrow where clients go (auto: TLS by SNI)
+  kUnixListener = 1u << 12,           // may listen on a Unix socket (address: unix:...): a plain byte stream
 };
 
 std::string_view to_string(Protocol p);

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "runtime/spawn.h"
+#include "runtime/unix_socket.h"
 
 namespace ugate {
 namespace {
@@ -29,6 +30,15 @@ ListenerSlot& WorkerListeners::add(ListenerGroup& group, Door door, asio::ip::tc
   boost::system::error_code ec;  // a closed acceptor (tests) has no address
   slot.bound = acceptor.local_endpoint(ec);
   slot.acceptor.emplace(std::move(acceptor));
+  return attach(slot);
+}
+
+ListenerSlot& WorkerListeners::add_unix(ListenerGroup& group, Door door, int fd) {
+  ListenerSlot& slot = slots_.emplace_back(group, door);
+  slot.acceptor.emplace(worker_.context());
+  boost::system::error_code ec;
+  slot.acceptor->assign(asio::generic::stream_protocol(AF_UNIX, 0), fd, ec);
+  if (ec) ::close(fd);  // the slot then has a closed acceptor: it accepts nothing
   return attach(slot);
 }
 
@@ -69,12 +79,14 @@ asio::awaitable<void> WorkerListeners::accept_loop(ListenerSlot& slot) {
   // comes with them (no ioctl, no getpeername); one readiness wait serves
   // every connection queued meanwhile.
   bool resource_error_logged = false;
+  const bool unix_socket = slot.config->address.unix_socket;  // the peer is a process, not an address
   unsigned in_a_row = 0;
   asio::steady_timer pause(worker_.context());
   while (slot.acceptor && slot.acceptor->is_open()) {
     asio::ip::tcp::endpoint peer;
     socklen_t len = static_cast<socklen_t>(peer.capacity());
-    int fd = ::accept4(slot.acceptor->native_handle(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(slot.acceptor->native_handle(), unix_socket ? nullptr : peer.data(), unix_socket ? nullptr : &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) {
@@ -94,7 +106,7 @@ asio::awaitable<void> WorkerListeners::accept_loop(ListenerSlot& slot) {
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    peer.resize(len);
+    if (!unix_socket) peer.resize(len);
     slot.stats.accepted.add();
     Result<Admission, CloseReason> admitted = slot.admit();
     if (!admitted) {
@@ -105,7 +117,12 @@ asio::awaitable<void> WorkerListeners::accept_loop(ListenerSlot& slot) {
       ::close(fd);  // RST
       continue;
     }
-    AcceptedFrom from{peer, {}, std::move(*admitted)};  // a named value: see "Coroutines and GCC 12"
+    AcceptedFrom from{peer, {}, {}, std::move(*admitted)};  // a named value: see "Coroutines and GCC 12"
+    if (unix_socket && !(from.unix_peer = unix_peer_of(fd))) {
+      slot.stats.accept_errors.add();  // rules by uid could not judge it: not let in unjudged
+      ::close(fd);
+      continue;
+    }
     spawn(worker_.context().get_executor(), slot.door(worker_, slot, fd, std::move(from)), "stream task");
     // A flood of new connections must not starve the established ones.
     if (++in_a_row >= kAcceptBurst) {

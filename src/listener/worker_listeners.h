@@ -18,6 +18,8 @@ class WorkerListeners final : public WorkerService {
 
   // Before the worker starts; the acceptor must have been opened on its context.
   ListenerSlot& add(ListenerGroup& group, Door door, asio::ip::tcp::acceptor acceptor);
+  // A Unix socket listener: `fd` (listening, non-blocking) becomes the slot's acceptor.
+  ListenerSlot& add_unix(ListenerGroup& group, Door door, int fd);
   // A slot for a datagram listener, which the caller then sets (slot.datagram).
   ListenerSlot& add_datagram(ListenerGroup& group);
   // A slot for streams that do not come from a socket of ours (reverse accept): stats and auth only.

@@ -55,8 +55,9 @@ MeshTarget Mesh::resolve(const HostPort& destination, std::string_view via) cons
   MeshTarget t;
   const MeshIdentity* identity = pool_.identity();
   const bool any_registered = !shared_.registry.empty();
-  // The common case (no mesh features in use) costs no lookup.
-  if (!identity || (nodes_.empty() && via.empty() && !any_registered && !shared_.discovery)) return t;
+  // The common case (no mesh features in use) costs no lookup; a local
+  // (Unix) socket is never a mesh node's.
+  if (destination.unix_socket || !identity || (nodes_.empty() && via.empty() && !any_registered && !shared_.discovery)) return t;
   auto state = identity->state();
   return resolve_target(destination, via, state->id->trust_domain, nodes_, *this);
 }

@@ -32,6 +32,8 @@ bool any_or_unset(const std::vector<T>& list, Pred pred) {
 bool matches(const AuthzRule& rule, const AuthzRequest& r) {
   return any_or_unset(rule.spiffe, [&](const std::string& p) { return spiffe_matches(p, r.peer_spiffe); }) &&
          any_or_unset(rule.node, [&](const std::string& n) { return !r.peer_node.empty() && n == r.peer_node; }) &&
+         any_or_unset(rule.uid, [&](uint32_t id) { return r.unix_peer && r.unix_peer->uid == id; }) &&
+         any_or_unset(rule.gid, [&](uint32_t id) { return r.unix_peer && r.unix_peer->gid == id; }) &&
          any_or_unset(rule.host, [&](const std::string& h) { return Router::host_matches(h, r.host); }) &&
          any_or_unset(rule.port, [&](uint16_t p) { return p == r.port; }) &&
          any_or_unset(rule.sni, [&](const std::string& s) { return !r.sni.empty() && Router::host_matches(s, r.sni); }) &&

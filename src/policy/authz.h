@@ -10,6 +10,8 @@
 //   spiffe  source SPIFFE ID: exact, "prefix*", "*suffix" or "*" (the
 //           "spiffe://" may be left out, as in Istio's principals)
 //   node    source node ID, exact
+//   uid     a Unix socket client's user ID (SO_PEERCRED), and
+//   gid     its group ID (the process's primary group, not its others)
 //   host    destination host: exact or "*.suffix" (case-insensitive)
 //   port    destination port
 //   sni     TLS server name: exact or "*.suffix"
@@ -19,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/meta.h"
+
 namespace ugate {
 
 struct AuthzRule {
@@ -26,6 +30,7 @@ struct AuthzRule {
   bool allow = true;
   std::vector<std::string> spiffe, node, host, sni, door;
   std::vector<uint16_t> port;
+  std::vector<uint32_t> uid, gid;
 };
 
 struct AuthzRequest {
@@ -33,6 +38,7 @@ struct AuthzRequest {
   std::string_view listener;      // its name
   std::string_view peer_spiffe;   // "" when the door proved no identity
   std::string_view peer_node;
+  const UnixPeer* unix_peer = nullptr;  // a Unix socket listener's client; null otherwise
   std::string_view host;          // the destination
   uint16_t port = 0;
   std::string_view sni;

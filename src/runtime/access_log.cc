@@ -39,7 +39,7 @@ void append_escaped(std::string& out, std::string_view s) {
 void format_access_line(std::string& out, const StreamMeta& m, AccessLogConfig::Format format) {
   auto now = std::chrono::system_clock::now();
   auto dur_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - m.start_mono).count();
-  std::string dst = m.destination.port ? m.destination.str() : std::string("-");
+  std::string dst = m.destination.empty() ? std::string("-") : m.destination.str();
   auto field = [&](std::string_view key, std::string_view value, bool quote) {
     if (format == AccessLogConfig::Format::kJson) {
       fmt::format_to(std::back_inserter(out), ",\"{}\":", key);
@@ -69,6 +69,11 @@ void format_access_line(std::string& out, const StreamMeta& m, AccessLogConfig::
   field("user", m.user, true);
   field("peer_spiffe", m.peer_spiffe(), true);
   field("peer_node", m.peer_node(), true);
+  if (m.unix_peer) {  // only on Unix socket listeners: other lines keep their fields
+    field("peer_pid", std::to_string(m.unix_peer->pid), false);
+    field("peer_uid", std::to_string(m.unix_peer->uid), false);
+    field("peer_gid", std::to_string(m.unix_peer->gid), false);
+  }
   std::string authz = m.authz_rule.empty() ? "" : std::string(m.authz_allowed ? "allow:" : "deny:") + std::string(m.authz_rule);
   field("authz", authz, true);
   field("sni", m.sni, true);

@@ -64,6 +64,17 @@ Door door_or_throw(Protocol protocol) {
   throw StartError("no door for protocol '" + std::string(to_string(protocol)) + "'");
 }
 
+// Where a stream listener's streams go, for its start-up line.
+std::string forward_text(const ListenerConfig& l) {
+  const auto& routes = l.router.routes();
+  return l.is(kStreamNamesDestination)                              ? " (each stream names its destination)"
+         : routes.size() == 1 && routes[0].match.host.empty()      ? " -> " + routes[0].forward.str()
+         : !routes.empty()                                          ? " (" + std::to_string(routes.size()) + " routes)"
+         : !l.is(kCapture)                                          ? ""  // proxy doors: the client names it
+         : l.tproxy                                                 ? " -> original destination (tproxy)"
+                                                                    : " -> original destination";
+}
+
 tcp::endpoint resolve_bind_address(const HostPort& address, const std::string& what) {
   error_code ec;
   auto ip = asio::ip::make_address(address.host, ec);
@@ -104,6 +115,7 @@ Gate::~Gate() {
   discovery_.reset();
   push_servers_.clear();
   workers_.clear();
+  unix_sockets_.clear();  // their files, now that no acceptor remains
   renewer_.reset();
 }
 
@@ -182,6 +194,11 @@ void Gate::bind_listeners() {
   size_t index = 0;
   for (const auto& l : config_.listeners) {
     const ListenerAuth* auth = &listener_auth_[index++];
+    if (l.address.unix_socket) {  // the config let only stream doors on the workers have one
+      Door door = door_or_throw(l.protocol);
+      bind_unix_listener(groups_.emplace_back(l, auth), door);
+      continue;
+    }
     tcp::endpoint ep = resolve_bind_address(l.address, "listener '" + l.name + "'");
     if (l.is(kControlThread)) {
       start_push_server(l, ep);
@@ -200,20 +217,29 @@ void Gate::bind_listeners() {
       ep.port(acceptor.local_endpoint().port());  // port 0: the others share the kernel's choice
       listeners_[i]->add(group, door, std::move(acceptor));
     }
-    const auto& routes = l.router.routes();
-    std::string forward = l.is(kStreamNamesDestination) ? " (each stream names its destination)"
-                          : routes.size() == 1 && routes[0].match.host.empty() ? " -> " + routes[0].forward.str()
-                          : !routes.empty()                   ? " (" + std::to_string(routes.size()) + " routes)"
-                          : !l.is(kCapture)                   ? ""  // proxy doors: the client names it
-                          : l.tproxy                          ? " -> original destination (tproxy)"
-                                                              : " -> original destination";
-    spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), to_string(l.protocol), forward);
+    spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), to_string(l.protocol), forward_text(l));
     bound(l, ep);
   }
 }
 
-void Gate::bound(const ListenerConfig& l, const tcp::endpoint& ep) {
-  bound_.push_back({l.name, std::string(to_string(l.protocol)), format_endpoint(ep)});
+// One socket for all the workers; each accepts on a descriptor of it.
+void Gate::bind_unix_listener(ListenerGroup& group, Door door) {
+  const ListenerConfig& l = *group.config;
+  const std::string what = "listener '" + l.name + "'";
+  auto& socket = *unix_sockets_.emplace_back(std::make_unique<UnixListenSocket>(l.address, l.socket_file, what));
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    int fd = socket.descriptor_for_worker(i + 1 == workers_.size());
+    if (fd < 0) throw StartError(what + ": out of descriptors");
+    listeners_[i]->add_unix(group, door, fd);
+  }
+  spdlog::info("listener {} on {} ({}){}", l.name, l.address.str(), to_string(l.protocol), forward_text(l));
+  bound(l, l.address.str());
+}
+
+void Gate::bound(const ListenerConfig& l, const tcp::endpoint& ep) { bound(l, format_endpoint(ep)); }
+
+void Gate::bound(const ListenerConfig& l, const std::string& address) {
+  bound_.push_back({l.name, std::string(to_string(l.protocol)), address});
 }
 
 nlohmann::json Gate::describe_listeners() const {

@@ -21,6 +21,7 @@
 #include "runtime/access_log.h"
 #include "config/config.h"
 #include "runtime/listen_socket.h"
+#include "runtime/unix_socket.h"
 #include "listener/listener_slot.h"
 #include "runtime/worker.h"
 
@@ -72,6 +73,8 @@ class Gate final : public AdminView {
  private:
   void bind_listeners();
   void bound(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
+  void bound(const ListenerConfig& l, const std::string& address);
+  void bind_unix_listener(ListenerGroup& group, Door door);
   void write_ports_file() const;
   void start_push_server(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
   void load_identity();
@@ -94,6 +97,7 @@ class Gate final : public AdminView {
   std::deque<ListenerGroup> groups_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<WorkerListeners*> listeners_;  // each worker's (the worker owns it)
+  std::vector<std::unique_ptr<UnixListenSocket>> unix_sockets_;  // their files, removed after the workers end
   std::unique_ptr<MeshIdentity> identity_;
   std::unique_ptr<CaService> ca_;
   RegistrationCheck registration_;  // who may sign reverse registration tokens (mesh listeners)

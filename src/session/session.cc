@@ -153,8 +153,9 @@ CloseReason Session::authorize() {
   if (!auth || !auth->authz) return CloseReason::kDone;
   StreamMeta& m = meta();
   auto identity = auth->identity ? auth->identity->state() : nullptr;
-  AuthzRequest request{m.protocol, m.listener, m.peer_spiffe(), m.peer_node(), m.destination.host,
-                       m.destination.port, m.sni, identity ? std::string_view(identity->id->trust_domain) : ""};
+  AuthzRequest request{m.protocol, m.listener, m.peer_spiffe(), m.peer_node(), m.unix_peer ? &*m.unix_peer : nullptr,
+                       m.destination.host, m.destination.port, m.sni,
+                       identity ? std::string_view(identity->id->trust_domain) : ""};
   AuthzDecision d = auth->authz->decide(request);
   slot_.count(d);
   m.authz_rule = auth->authz->rule_name(d);
@@ -245,6 +246,7 @@ std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot
   auto meta = std::make_shared<StreamMeta>();
   start_meta(*meta, slot, from.source);  // TCP_NODELAY came with the socket from its listener (open_listen_socket)
   meta->original_dst = from.original_dst;
+  meta->unix_peer = from.unix_peer;
   return std::make_unique<TcpStream>(fd, worker.poller(), std::move(meta));
 }
 

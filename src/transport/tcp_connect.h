@@ -16,4 +16,9 @@ namespace ugate {
 asio::awaitable<CloseReason> connect_tcp(const Endpoints& endpoints, Poller& poller, const std::shared_ptr<StreamMeta>& meta,
                                          std::unique_ptr<Stream>& up);
 
+// The same to a Unix socket (a path, or "@name"): a missing file or a socket
+// nobody listens on is connect_refused. meta.upstream stays unset.
+asio::awaitable<CloseReason> connect_unix(const std::string& path, Poller& poller,
+                                          const std::shared_ptr<StreamMeta>& meta, std::unique_ptr<Stream>& up);
+
 }  // namespace ugate

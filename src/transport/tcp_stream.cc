@@ -8,6 +8,8 @@
 #include <boost/asio/error.hpp>
 #include <cerrno>
 
+#include "runtime/unix_socket.h"
+
 namespace ugate {
 namespace {
 error_code last_error() { return error_code(errno, boost::system::system_category()); }
@@ -30,18 +32,34 @@ TcpStream::TcpStream(int fd, Poller& poller, std::shared_ptr<StreamMeta> meta)
 
 TcpStream::~TcpStream() { close(); }
 
-std::unique_ptr<TcpStream> TcpStream::connect(const TcpEndpoint& to, Poller& poller,
-                                              std::shared_ptr<StreamMeta> meta, int& err) {
-  int fd = ::socket(to.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+namespace {
+// A non-blocking socket of `family`, registered, then connect(2) started.
+std::unique_ptr<TcpStream> start_connect(int family, const sockaddr* to, socklen_t len, Poller& poller,
+                                         std::shared_ptr<StreamMeta> meta, int& err) {
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     err = errno;
     return nullptr;
   }
-  set_no_delay(fd);
+  if (family != AF_UNIX) set_no_delay(fd);
   // Registered before connect(2), so the edge of its completion cannot be missed.
   auto stream = std::make_unique<TcpStream>(fd, poller, std::move(meta));
-  err = stream->fd_ < 0 ? ENOMEM : ::connect(fd, to.data(), static_cast<socklen_t>(to.size())) == 0 ? 0 : errno;
+  err = stream->splice_fd() < 0 ? ENOMEM : ::connect(fd, to, len) == 0 ? 0 : errno;
   return stream;
+}
+}  // namespace
+
+std::unique_ptr<TcpStream> TcpStream::connect(const TcpEndpoint& to, Poller& poller,
+                                              std::shared_ptr<StreamMeta> meta, int& err) {
+  return start_connect(to.protocol().family(), to.data(), static_cast<socklen_t>(to.size()), poller, std::move(meta),
+                       err);
+}
+
+std::unique_ptr<TcpStream> TcpStream::connect_unix(const std::string& path, Poller& poller,
+                                                   std::shared_ptr<StreamMeta> meta, int& err) {
+  sockaddr_un to{};
+  socklen_t len = unix_sockaddr(path, to);
+  return start_connect(AF_UNIX, reinterpret_cast<const sockaddr*>(&to), len, poller, std::move(meta), err);
 }
 
 int TcpStream::socket_error() const {
@@ -55,6 +73,8 @@ TcpEndpoint TcpStream::local_endpoint() const {
   TcpEndpoint ep;
   socklen_t len = static_cast<socklen_t>(ep.capacity());
   if (fd_ < 0 || ::getsockname(fd_, ep.data(), &len) != 0) return {};
+  if (len > ep.capacity() || (ep.data()->sa_family != AF_INET && ep.data()->sa_family != AF_INET6))
+    return {};  // a Unix socket has no IP address
   ep.resize(len);
   return ep;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // A Stream over a plain TCP socket (the one transport the splice path can
-// use), registered once with the worker's Poller.
+// use), registered once with the worker's Poller. A Unix stream socket is one
+// too: the same calls, splice included; only the TCP options stay off it.
 #include <memory>
 
 #include "base/stream.h"
@@ -18,8 +19,11 @@ class TcpStream final : public Stream {
   // EINPROGRESS (wait_writable, then socket_error()) or the failure.
   static std::unique_ptr<TcpStream> connect(const TcpEndpoint& to, Poller& poller, std::shared_ptr<StreamMeta> meta,
                                             int& err);
+  // The same to a Unix socket: its path, or "@name" (abstract).
+  static std::unique_ptr<TcpStream> connect_unix(const std::string& path, Poller& poller,
+                                                 std::shared_ptr<StreamMeta> meta, int& err);
   int socket_error() const;  // SO_ERROR: the outcome of a connect
-  TcpEndpoint local_endpoint() const;  // our address (getsockname); unset when closed
+  TcpEndpoint local_endpoint() const;  // our address (getsockname); unset when closed, or a Unix socket
   // Copies what has arrived without consuming it: a sniffer reads the first
   // bytes this way and the kernel still delivers them to the upstream.
   std::size_t peek(asio::mutable_buffer buf, error_code& ec);

@@ -19,6 +19,10 @@ bool reaches(const Endpoints& endpoints, const TcpEndpoint& service) {
 
 asio::awaitable<Connected> DirectConnector::connect(const ConnectRequest& request, std::unique_ptr<Stream>& up) {
   Connected out;
+  if (request.destination.unix_socket) {  // a config's forward: no name to resolve, no address to guard
+    out.result = co_await connect_unix(request.destination.host, poller_, request.meta, up);
+    co_return out;
+  }
   Endpoints endpoints = co_await resolver_.resolve(request.destination);
   if (endpoints.empty()) {
     out.result = CloseReason::kResolveFailed;

@@ -1,6 +1,7 @@
 #pragma once
 // DirectConnector: the destination's addresses (the worker's Resolver), then
-// a TCP connection to the first that answers. One per worker.
+// a TCP connection to the first that answers; or a Unix socket the config
+// names (forward: unix:/PATH). One per worker.
 #include "runtime/poller.h"
 #include "runtime/resolver.h"
 #include "upstream/connector.h"

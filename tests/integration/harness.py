@@ -209,7 +209,9 @@ class Ugate:
         with open(self.ports_file) as f:
             ports = json.load(f)
         self.admin_port = int(ports["admin"].rsplit(":", 1)[1])
-        self.bound = {l["name"]: (l["address"].rsplit(":", 1)[0].strip("[]"), int(l["address"].rsplit(":", 1)[1]))
+        # A Unix socket listener's address is its path ("unix:/run/x.sock"), with no port.
+        self.bound = {l["name"]: (l["address"], None) if l["address"].startswith("unix:")
+                      else (l["address"].rsplit(":", 1)[0].strip("[]"), int(l["address"].rsplit(":", 1)[1]))
                       for l in ports["listeners"]}
 
     def port(self, listener):

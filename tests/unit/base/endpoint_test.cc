@@ -37,6 +37,38 @@ TEST(HostPort, RejectsBadInputWithAReason) {
   EXPECT_TRUE(parse_host_port("a:0", &why, /*allow_zero=*/true));
 }
 
+TEST(UnixAddress, PathsAndAbstractNames) {
+  auto file = parse_unix_address("unix:/run/ugate/app.sock");
+  ASSERT_TRUE(file);
+  EXPECT_TRUE(file->unix_socket);
+  EXPECT_EQ(file->host, "/run/ugate/app.sock");
+  EXPECT_EQ(file->port, 0);
+  EXPECT_EQ(file->str(), "unix:/run/ugate/app.sock");
+  EXPECT_FALSE(file->empty());
+  auto abstract = parse_unix_address("unix:@ugate-app");
+  ASSERT_TRUE(abstract);
+  EXPECT_EQ(abstract->host, "@ugate-app");
+  EXPECT_EQ(abstract->str(), "unix:@ugate-app");
+  EXPECT_NE(*file, (HostPort{"/run/ugate/app.sock", 0})) << "a host named like a path is not the socket";
+  EXPECT_TRUE(HostPort{}.empty());
+
+  std::string why;
+  EXPECT_FALSE(parse_unix_address("unix:", &why));
+  EXPECT_EQ(why, "empty Unix socket path");
+  EXPECT_FALSE(parse_unix_address("unix:run/app.sock", &why));
+  EXPECT_NE(why.find("must be absolute"), std::string::npos);
+  EXPECT_FALSE(parse_unix_address("unix:@", &why));
+  EXPECT_NE(why.find("empty abstract"), std::string::npos);
+  EXPECT_FALSE(parse_unix_address("unix:/run/", &why));
+  EXPECT_FALSE(parse_unix_address(std::string("unix:/a\0b", 9), &why));
+  EXPECT_NE(why.find("NUL"), std::string::npos);
+  EXPECT_TRUE(parse_unix_address("unix:/" + std::string(106, 'a')));
+  EXPECT_FALSE(parse_unix_address("unix:/" + std::string(107, 'a'), &why));
+  EXPECT_NE(why.find("longer than 107"), std::string::npos);
+  EXPECT_FALSE(parse_unix_address("/run/app.sock", &why));
+  EXPECT_FALSE(parse_host_port("unix:/run/app.sock")) << "HOST:PORT never reads as a Unix socket";
+}
+
 TEST(Duration, ParsesUnitsAndBareSeconds) {
   EXPECT_EQ(parse_duration("250ms"), Duration(250));
   EXPECT_EQ(parse_duration("5s"), Duration(5000));

@@ -113,6 +113,21 @@ authorization:
               HasSubstr("authorization.rules[0].to.port: expected a whole number from 0 to 65535"));
 }
 
+TEST(ConfigAuthorization, FromUidAndGid) {
+  Config c = load(R"(
+authorization:
+  rules:
+    - { action: allow, from: { uid: [1000, root] } }
+    - { action: deny, from: { gid: 0 } }
+)");
+  const auto& p = c.authorization;
+  EXPECT_EQ(p.rules()[0].uid, (std::vector<uint32_t>{1000, 0}));
+  EXPECT_EQ(p.rules()[1].gid, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(to_json(c)["authorization"]["rules"][0]["from"]["uid"][0], 1000);
+  EXPECT_THAT(error_of("authorization: { rules: [ { action: deny, from: { uid: no-such-user-here } } ] }"),
+              HasSubstr("authorization.rules[0].from.uid: no such user 'no-such-user-here'"));
+}
+
 TEST(DiscoveryConfig, OffByDefaultOnWithDefaults) {
   EXPECT_FALSE(load("").discovery.enabled);
   EXPECT_EQ(to_json(load("")).at("discovery"), "off");

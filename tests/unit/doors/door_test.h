@@ -192,7 +192,7 @@ class DoorTest : public ::testing::Test {
       ::close(fd);
       return;
     }
-    asio::post(w.context(), [&w, &s, door, fd, from = AcceptedFrom{peer, {}, std::move(*admitted)}]() mutable {
+    asio::post(w.context(), [&w, &s, door, fd, from = AcceptedFrom{peer, {}, {}, std::move(*admitted)}]() mutable {
       w.spawn(door(w, s, fd, std::move(from)));
     });
   }

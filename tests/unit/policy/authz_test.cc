@@ -51,6 +51,32 @@ TEST(Authz, FirstMatchingRuleDecides) {
   EXPECT_EQ(p.rule_name(p.decide(r)), "by-node");
 }
 
+TEST(Authz, UidAndGidMatchOnlyUnixSocketClients) {
+  AuthzRule by_uid{"app-user", true};
+  by_uid.uid = {1000, 1001};
+  AuthzRule by_gid{"ops-group", true};
+  by_gid.gid = {50};
+  AuthzPolicy p({by_uid, by_gid}, AuthzPolicy::Default::kDeny);
+  AuthzRequest r;
+  r.protocol = "http-proxy";
+  r.listener = "local";
+  r.host = "example.com";
+  r.port = 443;
+  UnixPeer peer{4242, 1001, 100};
+  r.unix_peer = &peer;
+  auto d = p.decide(r);
+  EXPECT_TRUE(d.allow);
+  EXPECT_EQ(p.rule_name(d), "app-user");
+  peer.uid = 65534;  // nobody
+  EXPECT_FALSE(p.decide(r).allow);
+  EXPECT_EQ(p.rule_name(p.decide(r)), "default");
+  peer.gid = 50;
+  EXPECT_EQ(p.rule_name(p.decide(r)), "ops-group");
+  r.unix_peer = nullptr;  // a TCP client has no uid, whatever the rule's number
+  by_uid.uid = {0};
+  EXPECT_FALSE(AuthzPolicy({by_uid}, AuthzPolicy::Default::kDeny).decide(r).allow);
+}
+
 TEST(Authz, SniAndDoorAndPatterns) {
   std::vector<AuthzRule> rules(1);
   rules[0] = {"sni", false, {"*/sa/admin"}, {}, {}, {"*.secret.test"}, {"edge"}, {}};

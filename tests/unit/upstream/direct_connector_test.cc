@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "loopback.h"
+#include "runtime/unix_socket.h"
 #include "transport/tcp_stream.h"
 
 namespace ugate {
@@ -89,6 +90,34 @@ TEST_F(DirectConnectorTest, OwnAddressesOnlyRefusesAnyOtherWithoutDialling) {
   request.destination = {"192.0.2.1", port};  // TEST-NET-1: nobody's, and never dialled
   EXPECT_EQ(run(request, up).result, CloseReason::kEgressDenied);
   EXPECT_FALSE(up) << "nothing was dialled";
+  ::close(listener);
+}
+
+TEST_F(DirectConnectorTest, UnixSocketsFromTheConfig) {
+  const std::string name = "@ugate-direct-" + std::to_string(::getpid());
+  auto meta = std::make_shared<StreamMeta>();
+  std::unique_ptr<Stream> up;
+  ConnectRequest request{*parse_unix_address("unix:" + name), meta};
+  EXPECT_EQ(run(request, up).result, CloseReason::kConnectRefused) << "nobody listens";
+  request.destination = *parse_unix_address("unix:/nonexistent/ugate-test.sock");
+  EXPECT_EQ(run(request, up).result, CloseReason::kConnectRefused) << "no socket file";
+
+  int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un sa{};
+  socklen_t len = unix_sockaddr(name, sa);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), len), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  request.destination = *parse_unix_address("unix:" + name);
+  Connected c = run(request, up);
+  EXPECT_EQ(c.result, CloseReason::kDone);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(meta->upstream, TcpEndpoint{}) << "no IP address to name";
+  EXPECT_EQ(c.local, TcpEndpoint{});
+  int accepted = ::accept(listener, nullptr, nullptr);
+  ASSERT_GE(accepted, 0);
+  EXPECT_EQ(unix_peer_of(accepted)->pid, ::getpid());
+  ::close(accepted);
+  up.reset();
   ::close(listener);
 }
 
