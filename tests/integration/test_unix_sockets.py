@@ -117,6 +117,25 @@ class UnixSockets(unittest.TestCase):
             self.assertNotIn("peer_uid", line)  # a TCP client: no credentials to show
             self.assertEqual((line["bytes_up"], line["bytes_down"]), (str(total), str(total)))
 
+    def test_tls_sni_peeks_the_client_hello_on_a_unix_socket(self):
+        # openssl s_client over the socket; the route's server only records what arrives: the
+        # whole ClientHello, which tls-sni peeked (MSG_PEEK on a Unix socket) and did not consume.
+        got = []
+        server = Server(lambda conn: got.append(conn.recv(5)))
+        self.addCleanup(server.close)
+        sock = self.path("tls.sock")
+        listeners = (f"[ {{ name: tls, address: 'unix:{sock}', protocol: tls-sni,"
+                     f"    routes: [ {{ sni: a.test, forward: '127.0.0.1:{server.port}' }} ] }} ]")
+        with Ugate(listeners) as ug:
+            subprocess.run(["openssl", "s_client", "-unix", sock, "-servername", "a.test"], input=b"",
+                           capture_output=True, timeout=20)
+            wait_until(lambda: access_fields(ug, lambda f: f["listener"] == "tls"), what="log line")
+            [line] = access_fields(ug, lambda f: f["listener"] == "tls")
+            self.assertEqual((line["sni"], line["dst"]), ("a.test", f"127.0.0.1:{server.port}"))
+            self.assertEqual(line["peer_uid"], str(os.getuid()))
+            wait_until(lambda: got, what="the upstream's first bytes")
+            self.assertEqual(got[0][:1], b"\x16", "a TLS handshake record, from its first byte")
+
     def test_debug_streams_show_the_peer_credentials(self):
         server = Server(echo)
         self.addCleanup(server.close)
