@@ -24,6 +24,7 @@ peers=(
   systemd    # systemd-analyze verify of deploy/systemd/ugate.service
   testssl.sh # scans the TLS listeners, offline (tests/integration/test_testssl.py, docs/security/)
   util-linux   # setpriv: a Unix-socket client run as another user (test_unix_sockets)
+  coturn     # turnutils_stunclient against the STUN listener (test_stun.py)
 )
 
 # Packages a command on PATH already stands for. Node.js from NodeSource ships

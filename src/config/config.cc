@@ -145,7 +145,9 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
       if (l.protocol == Protocol::kWebPush) c.webpush[l.name] = read_webpush(r, ls[i], key);
       for (const auto& other : c.listeners) {
         // A UDP port and a TCP port of the same number are different sockets (DNS uses both).
-        bool same_transport = l.is(kDatagram) == other.is(kDatagram);
+        auto udp = [](const ListenerConfig& x) { return x.is(kDatagram) || x.is(kStunServer); };
+        auto tcp = [](const ListenerConfig& x) { return !x.is(kDatagram); };
+        bool same_transport = (udp(l) && udp(other)) || (tcp(l) && tcp(other));
         if (!l.address.empty() && other.address == l.address && same_transport)
           r.fail(ls[i], key + ".address", l.address.str() + " is already used by listener '" + other.name + "'");
       }

@@ -126,6 +126,12 @@ nlohmann::json to_json(const Config& c) {
       listeners.back()["allow"] = allow;
       if (l.is(kUdpAssociate)) listeners.back()["udp_idle_timeout"] = format_duration(l.udp_idle_timeout);
     }
+    if (l.is(kStunServer)) {
+      json users = json::array();
+      for (const auto& u : l.users) users.push_back(u.name);  // never the passwords
+      listeners.back()["users"] = users;
+      listeners.back()["other_address"] = l.other_address.host.empty() ? json(nullptr) : json(l.other_address.str());
+    }
     if (auto it = c.webpush.find(l.name); it != c.webpush.end()) {
       const WebPushConfig& w = it->second;
       const auto& s = w.service;

@@ -1,6 +1,8 @@
 #include "config/readers.h"
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <optional>
 #include <cctype>
 
 namespace ugate::config_yaml {
@@ -80,6 +82,29 @@ Router read_allow(const Reader& r, const YAML::Node& list, const std::string& ke
   return Router(std::move(entries));
 }
 
+// A STUN listener answers itself; RFC 5780 needs a second IP address and
+// port, and answers that name the first one, which must then be one address.
+void read_stun(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base, ListenerConfig& l) {
+  for (const char* k : {"forward", "routes", "via", "proxy_protocol", "tproxy"})
+    if (n[k]) r.fail(n[k], Reader::join(key, k), "a stun listener answers STUN itself; remove it");
+  if (!n["other_address"]) return;
+  const std::string at = Reader::join(key, "other_address");
+  l.other_address = r.address(n["other_address"], at, base, false);
+  auto ip = [](const HostPort& hp) {
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address(hp.host, ec);
+    return ec ? std::optional<boost::asio::ip::address>() : std::optional(a);
+  };
+  auto mine = ip(l.address), other = ip(l.other_address);
+  if (!mine || mine->is_unspecified())
+    r.fail(n["address"], Reader::join(key, "address"),
+           "with other_address the listener needs one IP address (answers name it in OTHER-ADDRESS)");
+  if (!other || other->is_unspecified() || other->is_v4() != mine->is_v4() || *other == *mine)
+    r.fail(n["other_address"], at, "expected another IP address of the same family as the listener's, with a port");
+  if (l.other_address.port == l.address.port)
+    r.fail(n["other_address"], at, "expected another port than the listener's (RFC 5780 changes both)");
+}
+
 }  // namespace
 
 
@@ -89,7 +114,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
                "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
                "via", "proxy_protocol", "response_timeout", "reach_admin", "egress",
-               "accept_proxy_protocol", "mode", "owner", "group"});
+               "accept_proxy_protocol", "mode", "owner", "group", "other_address"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -110,7 +135,10 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   }
   read_unix_listener(r, n, key, l);
   const std::string protocol(to_string(l.protocol));
-  for (const char* k : {"users", "allow"}) {
+  if (n["users"] && !l.is(kProxy) && !l.is(kStunServer))
+    r.fail(n["users"], Reader::join(key, "users"),
+           "only for " + protocols_with(kProxy) + " listeners, and stun (short-term credentials)");
+  for (const char* k : {"allow"}) {
     if (n[k] && !l.is(kProxy))
       r.fail(n[k], Reader::join(key, k), "only for " + protocols_with(kProxy) + " listeners");
   }
@@ -150,6 +178,9 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   }
   for (const char* k : {"tls", "webpush"})
     if (n[k]) r.fail(n[k], Reader::join(key, k), "only for protocol webpush");
+  if (n["other_address"] && !l.is(kStunServer))
+    r.fail(n["other_address"], Reader::join(key, "other_address"), "only for " + protocols_with(kStunServer) + " listeners");
+  if (l.is(kStunServer)) read_stun(r, n, key, base, l);
   const bool udp = l.is(kDatagram);
   if (udp) {  // datagram flows are short-lived and cost a descriptor each: their own defaults
     l.idle_timeout = kUdpIdleTimeout;

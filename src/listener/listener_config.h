@@ -60,6 +60,9 @@ struct ListenerConfig {
   // addresses (a load balancer) starts with a PROXY v1/v2 header naming the
   // client; empty: no connection's header is read.
   std::vector<Cidr> accept_proxy_protocol_from;
+  // stun: RFC 5780's other address and port (NAT behaviour discovery);
+  // empty host: none. `users` are then the short-term credentials.
+  HostPort other_address;
 
   bool is(ProtocolTrait trait) const { return has(protocol, trait); }
 };

@@ -24,6 +24,7 @@ constexpr std::array<Entry, static_cast<size_t>(Protocol::kCount)> kTable{{
     {"hbone-h2c", kClientNamesDestination | kStreamNamesDestination},
     {"mesh", kClientNamesDestination | kMeshIdentity},
     {"udp", kDatagram | kNeedsForward},
+    {"stun", kStunServer},
 }};
 
 }  // namespace

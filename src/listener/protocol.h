@@ -21,6 +21,7 @@ enum class Protocol : uint8_t {
   kHboneH2c,    // plain-text HBONE
   kMesh,        // the mTLS mesh port
   kUdp,         // datagram flows
+  kStun,        // the STUN server (RFC 8489, RFC 5780), UDP and TCP
   kCount
 };
 
@@ -39,6 +40,7 @@ enum ProtocolTrait : uint32_t {
   kMeshIdentity = 1u << 10,           // mTLS with the node's identity; the CA and registration endpoints
   kRoutesOptional = 1u << 11,         // routes only narrow where clients go (auto: TLS by SNI)
   kUnixListener = 1u << 12,           // may listen on a Unix socket (address: unix:...): a plain byte stream
+  kStunServer = 1u << 13,             // answers itself on UDP and TCP of one port: no routes; users, other_address
 };
 
 std::string_view to_string(Protocol p);

@@ -55,7 +55,7 @@ uint64_t WorkerListeners::active_streams() const {
 void WorkerListeners::start() {
   for (auto& slot : slots_) {
     if (slot.datagram) slot.datagram->start();
-    else if (slot.acceptor) spawn(worker_.context().get_executor(), accept_loop(slot), "accept loop");
+    if (slot.acceptor) spawn(worker_.context().get_executor(), accept_loop(slot), "accept loop");
   }
 }
 

@@ -217,6 +217,7 @@ void Gate::bind_listeners() {
       ep.port(acceptor.local_endpoint().port());  // port 0: the others share the kernel's choice
       listeners_[i]->add(group, door, std::move(acceptor));
     }
+    if (l.is(kStunServer)) bind_stun_udp(group, ep);
     spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), to_string(l.protocol), forward_text(l));
     bound(l, ep);
   }
@@ -287,6 +288,24 @@ void Gate::bind_udp_listener(ListenerGroup& group, const tcp::endpoint& address)
   bound(l, {ep.address(), ep.port()});
 }
 
+void Gate::bind_stun_udp(ListenerGroup& group, const tcp::endpoint& address) {
+  const ListenerConfig& l = *group.config;
+  stun::StunListener& stun = stun_listeners_.emplace_back(l, workers_.size());
+  stun.options.primary = stun::to_stun(address.address(), address.port());
+  if (!l.other_address.host.empty())
+    stun.options.other = stun::to_stun(asio::ip::make_address(l.other_address.host), l.other_address.port);
+  for (const auto& u : l.users) stun.options.users.push_back({u.name, u.password});
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    stun::UdpSockets sockets;
+    // RFC 5780: A1:P1 (the listener's), A2:P1, A1:P2, A2:P2, indexed by which of the two they change.
+    for (stun::Origin o = 0; o < (stun.options.other ? 4 : 1); ++o)
+      sockets[o].emplace(open_udp_socket(workers_[i]->context(), stun::to_udp(stun::origin_address(stun.options, o)),
+                                         "listener '" + l.name + "'", false));
+    ListenerSlot& slot = *group.slots[i];
+    slot.datagram = stun::make_udp_server(*workers_[i], slot, stun, std::move(sockets));
+  }
+}
+
 // Control-plane traffic: the push service runs on the control thread with the admin server.
 void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
   webpush::PushServerConfig pc{l.name, config_.webpush.at(l.name)};
@@ -348,6 +367,7 @@ void Gate::register_metrics() {
                      "1 while resident memory is above overload.memory_watermark: new streams are refused.",
                      [this] { return memory_.over() ? 1 : 0; });
   register_listener_metrics(metrics_, groups_);
+  stun::register_stun_metrics(metrics_, stun_listeners_);
   webpush::register_push_metrics(metrics_, push_servers_);
   std::vector<Mesh*> meshes;
   for (auto& w : workers_) meshes.push_back(w->mesh());

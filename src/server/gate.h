@@ -24,6 +24,7 @@
 #include "runtime/unix_socket.h"
 #include "listener/listener_slot.h"
 #include "runtime/worker.h"
+#include "stun/server.h"
 
 namespace ugate {
 
@@ -79,6 +80,8 @@ class Gate final : public AdminView {
   void start_push_server(const ListenerConfig& l, const asio::ip::tcp::endpoint& ep);
   void load_identity();
   void bind_udp_listener(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
+  // A stun listener's UDP side, beside its TCP acceptors on the same port (`address`, bound).
+  void bind_stun_udp(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
   void start_discovery();
   void start_remote_accept();
   void register_metrics();
@@ -95,6 +98,7 @@ class Gate final : public AdminView {
   asio::io_context control_;  // admin and signals: apart from the data plane
   std::unique_ptr<AccessLogSink> access_sink_;
   std::deque<ListenerGroup> groups_;
+  std::deque<stun::StunListener> stun_listeners_;  // options and counters of each stun listener
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<WorkerListeners*> listeners_;  // each worker's (the worker owns it)
   std::vector<std::unique_ptr<UnixListenSocket>> unix_sockets_;  // their files, removed after the workers end

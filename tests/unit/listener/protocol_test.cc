@@ -13,7 +13,7 @@ TEST(Protocol, NamesRoundTripAndUnknownNamesAreRefused) {
   EXPECT_EQ(protocol_from_name("TCP"), std::nullopt);
   EXPECT_EQ(protocol_from_name(""), std::nullopt);
   EXPECT_EQ(protocol_names(),
-            "tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp");
+            "tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp, stun");
 }
 
 TEST(Protocol, TraitsSayWhatEachProtocolTakes) {
