@@ -382,6 +382,38 @@ listeners:
               HasSubstr("listeners[0].idle_timeout: must be above 0"));
 }
 
+TEST(Config, StunListenersTakeUsersAndAnOtherAddress) {
+  Config c = load(R"(
+listeners:
+  - name: stun
+    address: 127.0.0.1:+3
+    protocol: stun
+    other_address: 127.0.0.2:3479
+    users: [ { name: alice, password: s3cret } ]
+  - { name: plain, address: "[::]:3478", protocol: stun }
+)");
+  const ListenerConfig& l = c.listeners.at(0);
+  EXPECT_EQ(l.protocol, Protocol::kStun);
+  EXPECT_EQ(l.address.port, c.base_port + 3);
+  EXPECT_EQ(l.other_address, (HostPort{"127.0.0.2", 3479}));
+  ASSERT_EQ(l.users.size(), 1u);
+  EXPECT_TRUE(c.listeners.at(1).other_address.host.empty());
+  // UDP and TCP of one port: neither a udp nor a tcp listener may share it.
+  EXPECT_THAT(error_of("listeners:\n  - { name: s, address: 'a:1', protocol: stun }\n"
+                       "  - { name: u, address: 'a:1', protocol: udp, forward: 'b:2' }\n"),
+              HasSubstr("a:1 is already used by listener 's'"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: stun, forward: 'b:2' }\n"),
+              HasSubstr("listeners[0].forward: a stun listener answers STUN itself"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: '0.0.0.0:1', protocol: stun, other_address: '127.0.0.2:2' }\n"),
+              HasSubstr("listeners[0].address: with other_address the listener needs one IP address"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: '127.0.0.1:1', protocol: stun, other_address: '[::2]:2' }\n"),
+              HasSubstr("listeners[0].other_address: expected another IP address of the same family"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: '127.0.0.1:1', protocol: stun, other_address: '127.0.0.2:1' }\n"),
+              HasSubstr("expected another port than the listener's"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', forward: 'b:2', other_address: '127.0.0.2:1' }\n"),
+              HasSubstr("listeners[0].other_address: only for stun listeners"));
+}
+
 TEST(Config, AdminCanBeTurnedOff) { EXPECT_FALSE(load("admin: off").admin); }
 
 TEST(Config, ErrorsNameFileLineKeyAndProblem) {
