@@ -23,11 +23,13 @@ json decode_object(std::string_view segment) {
 }
 
 // A NumericDate claim (RFC 7519 section 2): a JSON number, fractions allowed.
+// Beyond INT64_MAX it is INT64_MAX (is_number_integer() is true for unsigned
+// numbers too, which get<int64_t>() would wrap to negative: ask first).
 std::optional<int64_t> numeric_date(const json& claims, const char* name) {
   auto it = claims.find(name);
   if (it == claims.end()) return std::nullopt;
-  if (it->is_number_integer()) return it->get<int64_t>();
   if (it->is_number_unsigned()) return static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), INT64_MAX));
+  if (it->is_number_integer()) return it->get<int64_t>();
   if (it->is_number_float() && std::isfinite(it->get<double>()) && std::abs(it->get<double>()) < 1e15)
     return static_cast<int64_t>(std::floor(it->get<double>()));
   return INT64_MIN;  // present but not a number: malformed
@@ -92,8 +94,9 @@ Result<Claims, Error> verify_es256(std::string_view token, EVP_PKEY* key, const 
   auto exp = numeric_date(claims, "exp");
   auto nbf = numeric_date(claims, "nbf");
   if (exp == INT64_MIN || nbf == INT64_MIN) return Error::kMalformed;
-  if (!exp || *exp + o.leeway <= now) return Error::kExpired;
-  if (nbf && *nbf - o.leeway > now) return Error::kNotYetValid;
+  // The leeway goes on `now`: exp or nbf near INT64_MAX or INT64_MIN must not overflow.
+  if (!exp || *exp <= now - o.leeway) return Error::kExpired;
+  if (nbf && *nbf > now + o.leeway) return Error::kNotYetValid;
   if (o.max_lifetime > 0 && *exp - now > o.max_lifetime + o.leeway) return Error::kLifetimeTooLong;
 
   Claims out;

@@ -72,6 +72,11 @@ def jwt_seeds():
     write("jwt", "signed-claims.bin", "\0" + json.dumps(
         {"aud": ["x", "https://push.example.net"], "exp": NOW + 100.5, "nbf": NOW - 10, "sub": "mailto:a@b"}))
     write("jwt", "signed-header-claims.bin", "\0" + '{"alg":"ES256","kid":"k1"}' + "\0" + json.dumps(reg))
+    # Dates at the ends of int64: the leeway once overflowed them (jwt_test DatesAtTheEndsOfTheRange).
+    write("jwt", "signed-exp-int64-max.bin",
+          '\0{"aud":"https://push.example.net","exp":9223372036854775807,"sub":"mailto:a@b"}')
+    write("jwt", "signed-nbf-int64-min.bin",
+          '\0{"aud":"https://push.example.net","exp":1700000100,"nbf":-9223372036854775807}')
 
 
 def registration_token_seeds():

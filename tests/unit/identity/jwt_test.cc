@@ -133,6 +133,28 @@ TEST_F(Jwt, AudienceArrayAndNotBefore) {
             Error::kNotYetValid);
 }
 
+// Dates at the ends of int64 (found by tests/fuzz/jwt_fuzz.cc): the leeway added to exp or taken
+// from nbf overflowed, and an exp beyond INT64_MAX wrapped to a negative date.
+TEST_F(Jwt, DatesAtTheEndsOfTheRange) {
+  opts.leeway = 60;
+  auto with = [&](const char* claims) {
+    return verify_es256(forge(key.get(), R"({"alg":"ES256"})", claims), key.get(), opts);
+  };
+  const char* far = R"({"aud":"https://push.example.net","exp":9223372036854775807})";
+  const char* beyond = R"({"aud":"https://push.example.net","exp":18446744073709551615})";
+  EXPECT_EQ(with(far).error(), Error::kLifetimeTooLong);
+  EXPECT_EQ(with(beyond).error(), Error::kLifetimeTooLong);  // not a date before 1970
+  opts.max_lifetime = 0;
+  ASSERT_TRUE(with(far));
+  EXPECT_EQ(with(far)->exp, INT64_MAX);
+  ASSERT_TRUE(with(beyond));
+  EXPECT_EQ(with(beyond)->exp, INT64_MAX);
+  EXPECT_EQ(with(R"({"aud":"https://push.example.net","exp":-9223372036854775807})").error(), Error::kExpired);
+  EXPECT_TRUE(with(R"({"aud":"https://push.example.net","exp":1700000060,"nbf":-9223372036854775807})"));
+  EXPECT_EQ(with(R"({"aud":"https://push.example.net","exp":1700000060,"nbf":9223372036854775807})").error(),
+            Error::kNotYetValid);
+}
+
 TEST_F(Jwt, NotP256KeyRefused) {
   crypto::Pkey ed(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
   EXPECT_FALSE(sign_es256(claims, ed.get()));
