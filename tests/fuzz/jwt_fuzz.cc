@@ -2,11 +2,15 @@
 // header from any push sender, signed by the key it names) and reverse
 // registration (the token line of h2rt) verify them.
 //
-// An input is either a token as received, verified as it is, or -- when it
-// starts with a NUL byte -- a header and a claims set in JSON, separated by
-// another NUL (just claims: the usual header), that the trusted key signs
-// here: random bytes never carry a valid signature, and the checks after it
-// (exp, nbf, lifetime, aud, sub, node_id) see only signed tokens.
+// An input is a token as received, verified as it is; or, since random bytes
+// never carry a valid signature and the checks after it (exp, nbf, lifetime,
+// aud, sub, node_id) see only signed tokens, one that the trusted key signs
+// here:
+//  - NUL, then a header and a claims set in JSON separated by another NUL
+//    (just claims: the usual header);
+//  - 0x01, then claims in binary, so that any number is one mutation away:
+//    a flags byte (which claims, as which JSON type), exp and nbf as 8 bytes
+//    each (little-endian), then sub, NUL, node_id.
 //
 // Each token is verified with the option sets ugate uses. It must never
 // crash or overflow, and a token that verifies must satisfy every option,
@@ -16,6 +20,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "base/base64.h"
 #include "fuzz_keys.h"
@@ -68,6 +74,43 @@ void check(std::string_view token, const VerifyOptions& o, bool again) {
   if (!r2 || r2->aud != c.aud || r2->exp != c.exp || r2->sub != c.sub || r2->node_id != c.node_id) __builtin_trap();
 }
 
+// The claims of a 0x01 input, as JSON.
+std::string binary_claims(std::string_view in) {
+  auto u8 = [&](size_t at) { return at < in.size() ? static_cast<uint8_t>(in[at]) : uint8_t{0}; };
+  auto i64 = [&](size_t at) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; ++i) v |= uint64_t{u8(at + i)} << (8 * i);
+    return v;
+  };
+  uint8_t flags = u8(0);
+  nlohmann::json j = nlohmann::json::object();
+  auto number = [](uint64_t v, bool as_unsigned, bool as_float) {
+    if (as_float) return nlohmann::json(static_cast<double>(static_cast<int64_t>(v)) / 7.0);
+    if (as_unsigned) return nlohmann::json(v);
+    return nlohmann::json(static_cast<int64_t>(v));
+  };
+  if (flags & 1) j["exp"] = number(i64(1), flags & 2, flags & 4);
+  if (flags & 8) j["nbf"] = number(i64(9), false, flags & 16);
+  j["aud"] = flags & 32 ? nlohmann::json::array({"x", "https://push.example.net"})
+                        : nlohmann::json(flags & 64 ? "spiffe://cluster.local" : "https://push.example.net");
+  std::string_view rest = in.size() > 17 ? in.substr(17) : std::string_view();
+  size_t nul = rest.find('\0');
+  std::string sub(rest.substr(0, nul)), node = nul == std::string_view::npos ? "" : std::string(rest.substr(nul + 1));
+  // Strings as JSON must be UTF-8: bytes above 0x7f become '?'.
+  for (auto* s : {&sub, &node})
+    for (char& c : *s) c = static_cast<unsigned char>(c) < 0x80 ? c : '?';
+  if (!sub.empty()) j["sub"] = sub;
+  if ((flags & 128) || !node.empty()) j["node_id"] = node;
+  return j.dump();
+}
+
+std::string signed_token(std::string_view header, std::string_view claims) {
+  std::string token = base64url_encode(header) + "." + base64url_encode(claims);
+  auto sig = crypto::es256_sign(signer(), as_bytes(token));
+  if (!sig) __builtin_trap();
+  return token + "." + base64url_encode(*sig);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -80,11 +123,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     in.remove_prefix(1);
     size_t nul = in.find('\0');
     std::string_view header = nul == std::string_view::npos ? kHeader : in.substr(0, nul);
-    std::string_view claims = nul == std::string_view::npos ? in : in.substr(nul + 1);
-    token = base64url_encode(header) + "." + base64url_encode(claims);
-    auto sig = crypto::es256_sign(signer(), as_bytes(token));
-    if (!sig) __builtin_trap();
-    token += "." + base64url_encode(*sig);
+    token = signed_token(header, nul == std::string_view::npos ? in : in.substr(nul + 1));
+  } else if (!in.empty() && in[0] == '\x01') {
+    token = signed_token(kHeader, binary_claims(in.substr(1)));
   } else {
     token = std::string(in);
   }

@@ -72,6 +72,9 @@ def jwt_seeds():
     write("jwt", "signed-claims.bin", "\0" + json.dumps(
         {"aud": ["x", "https://push.example.net"], "exp": NOW + 100.5, "nbf": NOW - 10, "sub": "mailto:a@b"}))
     write("jwt", "signed-header-claims.bin", "\0" + '{"alg":"ES256","kid":"k1"}' + "\0" + json.dumps(reg))
+    # Binary claims (0x01): flags (exp, nbf; aud a string), exp and nbf little-endian, sub.
+    write("jwt", "binary-claims.bin", b"\x01" + bytes([1 | 8]) + (NOW + 3600).to_bytes(8, "little")
+          + (NOW - 60).to_bytes(8, "little") + b"mailto:ops@example.com")
     # Dates at the ends of int64: the leeway once overflowed them (jwt_test DatesAtTheEndsOfTheRange).
     write("jwt", "signed-exp-int64-max.bin",
           '\0{"aud":"https://push.example.net","exp":9223372036854775807,"sub":"mailto:a@b"}')

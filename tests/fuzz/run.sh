@@ -11,6 +11,7 @@
 # target fails, the input that made it fail lies beside it (crash-*, leak-*,
 # timeout-*, oom-*); every target runs, then the script exits 1 naming those
 # that failed. Reproduce one with: build/fuzz/tests/fuzz/<target>_fuzz FILE
+# A target with a dictionary in tests/fuzz/dict/<target>.dict gets it (-dict).
 #
 # With FUZZ_MERGE=1, a target that passed then merges what it found into its
 # committed corpus (-merge=1: only inputs that add coverage; none above
@@ -42,7 +43,10 @@ for name in "${targets[@]}"; do
   mkdir -p "$out"
   work=$(mktemp -d)
   echo "fuzzing $name for $seconds s"
-  "$fuzzer" -max_total_time="$seconds" -max_len=$max_len -timeout=10 -print_final_stats=1 \
+  # A dictionary (tokens libFuzzer splices in) where the target has one.
+  dict=()
+  if [ -f "tests/fuzz/dict/$name.dict" ]; then dict=(-dict="tests/fuzz/dict/$name.dict"); fi
+  "$fuzzer" -max_total_time="$seconds" "${dict[@]}" -max_len=$max_len -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$out/" "$work" "tests/fuzz/corpus/$name" >"$out/fuzz.log" 2>&1
   rc=$?
   if [ $rc -ne 0 ]; then
