@@ -45,8 +45,9 @@ test-asan: deps
 fuzz: fuzz-build
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# The same, then what each target found merged into tests/fuzz/corpus/<target>/
-# (-merge=1, files of at most 4 KiB): a campaign, e.g. FUZZ_SECONDS=300.
+# The same, then each target's corpus in tests/fuzz/corpus/<target>/ minimized
+# together with what it found (-merge=1 -use_counters=0, files of at most
+# 4 KiB; hand-made seeds stay): a campaign, e.g. FUZZ_SECONDS=300.
 fuzz-grow: fuzz-build
 	@FUZZ_MERGE=1 bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 

@@ -13,9 +13,12 @@
 # that failed. Reproduce one with: build/fuzz/tests/fuzz/<target>_fuzz FILE
 # A target with a dictionary in tests/fuzz/dict/<target>.dict gets it (-dict).
 #
-# With FUZZ_MERGE=1, a target that passed then merges what it found into its
-# committed corpus (-merge=1: only inputs that add coverage; none above
-# FUZZ_MERGE_MAX_BYTES, default 4096, so the corpora stay small).
+# With FUZZ_MERGE=1, a target that passed then minimizes its committed corpus
+# together with what it found (-merge=1 -use_counters=0: the fewest inputs,
+# smaller first, that reach every edge any of them reaches; none above
+# FUZZ_MERGE_MAX_BYTES, default 4096) and writes that back into
+# tests/fuzz/corpus/<target>/. Hand-made seeds (any name that is not libFuzzer's
+# SHA-1) always stay. SECONDS 0 only minimizes what is there.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,11 +45,12 @@ for name in "${targets[@]}"; do
   rm -rf "$out"
   mkdir -p "$out"
   work=$(mktemp -d)
-  echo "fuzzing $name for $seconds s"
+  if [ "$seconds" = 0 ]; then echo "$name: its corpus"; else echo "fuzzing $name for $seconds s"; fi
+  if [ "$seconds" = 0 ]; then limit=(-runs=0); else limit=(-max_total_time="$seconds"); fi
   # A dictionary (tokens libFuzzer splices in) where the target has one.
   dict=()
   if [ -f "tests/fuzz/dict/$name.dict" ]; then dict=(-dict="tests/fuzz/dict/$name.dict"); fi
-  "$fuzzer" -max_total_time="$seconds" "${dict[@]}" -max_len=$max_len -timeout=10 -print_final_stats=1 \
+  "$fuzzer" "${limit[@]}" "${dict[@]}" -max_len=$max_len -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$out/" "$work" "tests/fuzz/corpus/$name" >"$out/fuzz.log" 2>&1
   rc=$?
   if [ $rc -ne 0 ]; then
@@ -59,13 +63,20 @@ for name in "${targets[@]}"; do
     grep -E '^Done [0-9]+ runs|^stat::(number_executed_units|new_units_added)' "$out/fuzz.log" | tr '\n' ' '
     echo
     if [ "${FUZZ_MERGE:-0}" = 1 ]; then
-      find "$work" -type f -size +"${FUZZ_MERGE_MAX_BYTES:-4096}"c -delete
-      if "$fuzzer" -merge=1 -max_len=$max_len "tests/fuzz/corpus/$name" "$work" >"$out/merge.log" 2>&1; then
-        echo "  tests/fuzz/corpus/$name: $(find "tests/fuzz/corpus/$name" -type f | wc -l) files"
+      corpus=tests/fuzz/corpus/$name
+      kept=$(mktemp -d)
+      find "$corpus" "$work" -type f -size +"${FUZZ_MERGE_MAX_BYTES:-4096}"c -regextype egrep \
+        -regex '.*/[0-9a-f]{40}' -delete
+      find "$corpus" -type f -regextype egrep ! -regex '.*/[0-9a-f]{40}' -exec cp {} "$kept" \;
+      if "$fuzzer" -merge=1 -use_counters=0 -max_len=$max_len "$kept" "$corpus" "$work" >"$out/merge.log" 2>&1; then
+        find "$corpus" -type f -regextype egrep -regex '.*/[0-9a-f]{40}' -delete
+        find "$kept" -type f -exec cp -n {} "$corpus"/ \;
+        echo "  $corpus: $(find "$corpus" -type f | wc -l) files"
       else
         echo "FAILED: merging $name's corpus; see $out/merge.log"
         failed+=("$name")
       fi
+      rm -rf "$kept"
     fi
   fi
   rm -rf "$work"
