@@ -60,7 +60,7 @@ for name in "${targets[@]}"; do
     ls "$out"
     failed+=("$name")
   else
-    grep -E '^Done [0-9]+ runs|^stat::(number_executed_units|new_units_added)' "$out/fuzz.log" | tr '\n' ' '
+    grep -E '^Done [0-9]+ runs|^stat::(number_of_executed_units|new_units_added)' "$out/fuzz.log" | tr '\n' ' '
     echo
     if [ "${FUZZ_MERGE:-0}" = 1 ]; then
       corpus=tests/fuzz/corpus/$name
