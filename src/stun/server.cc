@@ -101,7 +101,6 @@ class Connection final : public Tracked {
   Connection(Worker& worker, ListenerSlot& slot, asio::ip::tcp::socket& socket) : worker_(worker), slot_(slot), socket_(socket) {
     slot_.stats.accepted.add();
     slot_.stats.active.add();
-    slot_.stream_opened();
     worker.track(*this);
     start_ = worker.now_tick();
     touch();
@@ -109,7 +108,6 @@ class Connection final : public Tracked {
   ~Connection() override {
     slot_.stats.active.sub();
     slot_.stats.closed.add();
-    slot_.stream_closed();
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -176,7 +174,7 @@ asio::awaitable<void> stun_tcp_door(Worker& worker, ListenerSlot& slot, int fd, 
   asio::ip::tcp::socket socket(worker.context());
   error_code ec;
   socket.assign(from.source.protocol(), fd, ec);
-  if (ec || !udp || slot.full()) {
+  if (ec || !udp) {  // (its place among max_streams is from.admission, held while this runs)
     if (!ec) socket.close(ec);
     else ::close(fd);
     co_return;
