@@ -153,7 +153,8 @@ TEST(StunBinding, Rfc5780ChangeRequestAndResponsePort) {
   s.primary = v4(1, 3478);
   s.other = v4(2, 3479);
   auto plain = binding();
-  Message m = reply(ask(s, plain));
+  Answer first = ask(s, plain);  // named: the Message's views point into its bytes
+  Message m = reply(first);
   EXPECT_EQ(*read_address(m.find(attr::kOtherAddress)->value), v4(2, 3479));
   EXPECT_EQ(*read_address(m.find(attr::kResponseOrigin)->value), v4(1, 3478));
 
@@ -180,7 +181,8 @@ TEST(StunBinding, Rfc5780ChangeRequestAndResponsePort) {
   EXPECT_EQ(ask(s, change, Transport::kTcp).outcome, Outcome::kBadRequest);
 
   auto padded = binding([](Builder& b) { b.add(attr::kPadding, std::vector<uint8_t>(100, 0)); });
-  m = reply(ask(s, padded));
+  Answer with_padding = ask(s, padded);
+  m = reply(with_padding);
   ASSERT_TRUE(m.has(attr::kPadding));
   EXPECT_EQ(m.find(attr::kPadding)->value.size(), 100u);
 }
