@@ -3,11 +3,13 @@
 Everything listens on 127.0.0.1 with ports the kernel picked, and every
 process a test starts is stopped by the test (or by Ugate.__exit__).
 """
+import atexit
 import fcntl
 import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -153,6 +155,15 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+
+def temp_dir(prefix):
+    """A fresh directory, removed with its contents when this test process exits (ctest runs each
+    class in a process of its own), so that tests can still read it after their gate stopped."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 class Ugate:
     """One ugate process on a config written to a temp dir.
 
@@ -160,7 +171,7 @@ class Ugate:
     """
 
     def __init__(self, listeners_yaml="[]", extra_yaml="", args=(), workers=2, access_log_format="text"):
-        self.dir = tempfile.mkdtemp(prefix="ugate-it-")
+        self.dir = temp_dir("ugate-it-")
         self.admin_port = None  # the kernel's choice, learnt from --ports-file at each start
         self.ports_file = os.path.join(self.dir, "ports.json")
         self.bound = {}  # listener name -> (host, port), from the same file

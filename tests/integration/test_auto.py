@@ -3,6 +3,7 @@ the HTTP proxy, HBONE (HTTP/2 prior knowledge) and TLS by SNI, each with real pe
 openssl s_client/s_server and python3-h2."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -39,6 +40,7 @@ class AutoDoor(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.origin.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def errors(self, ug, reason, listener="any"):
         return ug.metric("ugate_listener_errors_total", listener=listener, reason=reason)

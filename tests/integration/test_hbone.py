@@ -3,14 +3,14 @@ import json
 import os
 import socket
 import subprocess
-import tempfile
 import threading
 import unittest
 
 import h2.errors
 
 from h2peer import H2Client
-from harness import UGATE, Server, Ugate, both_ways_server, closed_port, free_base_port, recv_all, wait_until
+from harness import (UGATE, Server, Ugate, both_ways_server, closed_port, free_base_port, recv_all, temp_dir,
+                     wait_until)
 
 MIB = 1 << 20
 
@@ -174,7 +174,7 @@ class HboneServer(unittest.TestCase):
     def test_embedded_default_serves_h2c_on_base_plus_9(self):
         base = free_base_port()
         server = Server(lambda conn: conn.sendall(b"hi"))
-        state = tempfile.mkdtemp(prefix="ugate-it-")
+        state = temp_dir("ugate-it-")
         env = dict(os.environ, UGATE_STATE_DIR=state)
         proc = subprocess.Popen([UGATE, "--base-port", str(base)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, env=env)

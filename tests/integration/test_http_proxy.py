@@ -4,12 +4,11 @@ import hashlib
 import os
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import HttpOrigin, Ugate, closed_port, curl, listening_port, recv_all, wait_until
+from harness import HttpOrigin, Ugate, closed_port, curl, listening_port, recv_all, wait_until, temp_dir
 from test_tls_sni import make_cert
 
 
@@ -31,7 +30,7 @@ class HttpProxy(unittest.TestCase):
     def setUpClass(cls):
         cls.origin = HttpOrigin("127.0.0.1")
         cls.other = HttpOrigin("127.0.0.1")
-        cls.dir = tempfile.mkdtemp(prefix="ugate-http-proxy-")
+        cls.dir = temp_dir("ugate-http-proxy-")
 
     @classmethod
     def tearDownClass(cls):

@@ -15,8 +15,12 @@ def run(*args, env=None):
     return subprocess.run([UGATE, *args], capture_output=True, text=True, timeout=20, env=env)
 
 
+# Removed when the interpreter exits (TemporaryDirectory's finalizer).
+CONFIG_DIR = tempfile.TemporaryDirectory(prefix="ugate-cfg-")
+
+
 def write_config(text):
-    fd, path = tempfile.mkstemp(suffix=".yaml", prefix="ugate-cfg-")
+    fd, path = tempfile.mkstemp(suffix=".yaml", dir=CONFIG_DIR.name)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     return path

@@ -7,17 +7,16 @@ import json
 import os
 import socket
 import subprocess
-import tempfile
 import unittest
 
-from harness import Server, Ugate, access_fields, echo, recv_all, wait_until
+from harness import Server, Ugate, access_fields, echo, recv_all, wait_until, temp_dir
 
 BALANCER = "127.0.0.2"  # HAProxy's source address towards ugate (all of 127/8 is loopback)
 
 
 class AcceptProxyProtocol(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="ugate-pp-")
+        self.dir = temp_dir("ugate-pp-")
         self.origin = Server(echo)
         listener = (f"{{ name: lb-in, address: '127.0.0.1:0', protocol: tcp, forward: '127.0.0.1:{self.origin.port}', "
                     f"accept_proxy_protocol: {{ from: ['{BALANCER}/32'] }} }}")

@@ -1,6 +1,7 @@
 """The TLS door (protocol: tls-sni): passthrough routed by the ClientHello's SNI,
 with real openssl s_client and s_server peers."""
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -68,6 +69,7 @@ class TlsSniDoor(unittest.TestCase):
     def tearDown(self):
         self.a.stop()
         self.b.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def test_two_names_reach_two_backends_bytes_exact(self):
         payload_a = os.urandom(48 * 1024).hex().encode() + b"\n"

@@ -11,12 +11,11 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import UGATE, Ugate, kept_port, npm_modules, wait_until
+from harness import UGATE, Ugate, kept_port, npm_modules, wait_until, temp_dir
 
 NPM_PACKAGES = ["web-push@3.6.7", "http_ece@1.2.0"]
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "webpush_peer.js")
@@ -35,7 +34,7 @@ class PushBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="ugate-push-")
+        cls.dir = temp_dir("ugate-push-")
         cls.key, cls.cert = make_cert(cls.dir)
         # Subscribers save endpoints that name the service's origin, and the service restarts under them
         # (test_restart_between_push_and_delivery_loses_nothing): a port fixed before it starts, kept.

@@ -19,6 +19,7 @@
 #include "identity/identity.h"
 #include "identity/node_id.h"
 #include "identity/spiffe.h"
+#include "temp_dir.h"
 
 namespace ugate::test {
 
@@ -50,11 +51,6 @@ inline std::string client_hello(const std::string& sni, const std::vector<std::s
   char* data = nullptr;
   long n = BIO_get_mem_data(out, &data);
   return std::string(data, static_cast<size_t>(n));
-}
-
-inline std::string temp_dir(const std::string& what) {
-  std::string tmpl = ::testing::TempDir() + "ugate-" + what + "-XXXXXX";
-  return ::mkdtemp(tmpl.data());
 }
 
 // A node identity (key, chain, roots, SPIFFE ID, node ID) issued by `ca`.

@@ -9,16 +9,14 @@
 #include "identity/node_id.h"
 #include "identity/peer_chain.h"
 #include "crypto/p256.h"
+#include "temp_dir.h"
 
 namespace ugate::discovery {
 namespace {
 
 namespace ip = boost::asio::ip;
 
-std::string temp_dir() {
-  std::string tmpl = ::testing::TempDir() + "ugate-an-XXXXXX";
-  return ::mkdtemp(tmpl.data());
-}
+std::string temp_dir() { return test::temp_dir("an"); }
 
 Announce sample() {
   Announce a;

@@ -10,6 +10,7 @@
 #include "identity/mesh_identity.h"
 #include "identity/node_id.h"
 #include "crypto/p256.h"
+#include "temp_dir.h"
 
 namespace ugate::discovery {
 namespace {
@@ -93,10 +94,7 @@ TEST(NodeTable, DialsTheSourceWhenAnnouncedElseTheFirstAddress) {
 
 // ---- the service, with real identities from one mini CA ---------------------
 
-std::string temp_dir() {
-  std::string tmpl = ::testing::TempDir() + "ugate-disc-XXXXXX";
-  return ::mkdtemp(tmpl.data());
-}
+std::string temp_dir() { return test::temp_dir("disc"); }
 
 std::shared_ptr<const NodeIdentity> identity(const std::string& state, const std::string& ca_dir,
                                              const std::string& name) {

@@ -16,16 +16,14 @@
 #include "identity/node_id.h"
 #include "identity/spiffe.h"
 #include "base/base64.h"
+#include "temp_dir.h"
 
 namespace ugate {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string temp_dir() {
-  std::string tmpl = ::testing::TempDir() + "ugate-id-XXXXXX";
-  return ::mkdtemp(tmpl.data());
-}
+std::string temp_dir() { return test::temp_dir("id"); }
 
 unsigned file_mode(const std::string& path) {
   struct stat st{};

@@ -18,16 +18,14 @@
 #include "identity/mesh_identity.h"
 #include "loopback.h"
 #include "mesh/mesh.h"
+#include "temp_dir.h"
 
 namespace ugate {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string temp_dir() {
-  std::string tmpl = ::testing::TempDir() + "ugate-pool-XXXXXX";
-  return ::mkdtemp(tmpl.data());
-}
+std::string temp_dir() { return test::temp_dir("pool"); }
 
 bool readable(int fd) {
   pollfd p{fd, POLLIN, 0};

@@ -13,16 +13,14 @@
 #include "identity/node_id.h"
 #include "webpush/node_keys.h"
 #include "webpush/push_service.h"
+#include "temp_dir.h"
 
 namespace ugate::webpush {
 namespace {
 
 using nlohmann::json;
 
-std::string temp_dir() {
-  std::string tmpl = ::testing::TempDir() + "ugate-nm-XXXXXX";
-  return ::mkdtemp(tmpl.data());
-}
+std::string temp_dir() { return test::temp_dir("nm"); }
 
 // A node: its certificate (as TLS would prove it) and its push key.
 struct TestNode {
