@@ -236,18 +236,20 @@ void H2Session::fail(EndReason why, std::string detail) {
     close_transport();
     return;
   }
-  buffers_.release(in_buf_);
-  buffers_.release(out_buf_);
-  out_off_ = out_len_ = 0;
+  release_buffers();
   transport_->shutdown_write();
   lingering_ = true;
   if (!reading_) discard_input();  // else the pending wait's callback does
 }
 
-void H2Session::close_transport() {
+void H2Session::release_buffers() {
   buffers_.release(in_buf_);
   buffers_.release(out_buf_);
   out_off_ = out_len_ = 0;
+}
+
+void H2Session::close_transport() {
+  release_buffers();
   transport_->close();  // pending waits end with an error: reading_/writing_ clear then
 }
 

@@ -127,6 +127,7 @@ class H2Session final : private CodecEvents, private SendBudget::Sender {
   void unwake(const H2Stream& s);
   void fail(EndReason why, std::string detail);
   void finish();  // posts on_closed() once over and nothing of ours is pending
+  void release_buffers();  // no more I/O of ours: the pool takes them back
   void close_transport();
   void maybe_done();  // graceful end: nothing left to say either way
 
