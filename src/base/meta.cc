@@ -71,6 +71,7 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::kResponseTimeout: return "response_timeout";
     case CloseReason::kEgressDenied: return "egress_denied";
     case CloseReason::kMemoryWatermark: return "memory_watermark";
+    case CloseReason::kRateLimited: return "rate_limited";
     case CloseReason::kCount: break;
   }
   return "unknown";

@@ -49,6 +49,7 @@ enum class CloseReason : uint8_t {
   kResponseTimeout,  // the upstream sent no response head within response_timeout (http-proxy: 504)
   kEgressDenied,     // a mesh stream named a destination that is not this node's own (the listener's egress allows)
   kMemoryWatermark,  // refused: the process's resident memory is above overload.memory_watermark
+  kRateLimited,      // refused: its source address opened more connections than source_rate_limit allows
   kCount
 };
 std::string_view to_string(CloseReason r);

@@ -118,13 +118,16 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   ListenerDefaults d;
   if (const auto& dn = root["defaults"]) {
     r.only_keys(dn, "defaults",
-                {"connect_timeout", "idle_timeout", "sniff_timeout", "handshake_timeout", "splice", "max_streams"});
+                {"connect_timeout", "idle_timeout", "sniff_timeout", "handshake_timeout", "splice", "max_streams",
+                 "source_rate_limit"});
     if (dn["connect_timeout"]) d.connect_timeout = r.duration(dn["connect_timeout"], "defaults.connect_timeout");
     if (dn["idle_timeout"]) d.idle_timeout = r.duration(dn["idle_timeout"], "defaults.idle_timeout");
     if (dn["sniff_timeout"]) d.sniff_timeout = r.duration(dn["sniff_timeout"], "defaults.sniff_timeout");
     if (dn["handshake_timeout"]) d.handshake_timeout = r.duration(dn["handshake_timeout"], "defaults.handshake_timeout");
     if (dn["splice"]) d.splice = r.boolean(dn["splice"], "defaults.splice");
     if (dn["max_streams"]) d.max_streams = static_cast<uint32_t>(r.number(dn["max_streams"], "defaults.max_streams", 10'000'000));
+    if (dn["source_rate_limit"])
+      d.source_rate_limit = read_source_rate_limit(r, dn["source_rate_limit"], "defaults.source_rate_limit");
   }
 
   if (const auto& nn = root["nodes"]) c.nodes = read_nodes(r, nn, c.base_port);

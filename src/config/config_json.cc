@@ -111,6 +111,8 @@ nlohmann::json to_json(const Config& c) {
       listeners.back().update(file);
     }
     if (l.proxy_protocol) listeners.back()["proxy_protocol"] = "v2";
+    if (const auto& limit = l.source_rate_limit; limit.per_second)
+      listeners.back()["source_rate_limit"] = {{"per_second", limit.per_second}, {"burst", limit.burst}};
     if (l.is(kMeshIdentity)) listeners.back()["egress"] = l.egress;
     for (const auto& c : l.accept_proxy_protocol_from) listeners.back()["accept_proxy_protocol"]["from"].push_back(c.str());
     if (l.is(kProxy)) {

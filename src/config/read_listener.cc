@@ -114,7 +114,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
                "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
                "via", "proxy_protocol", "response_timeout", "reach_admin", "egress",
-               "accept_proxy_protocol", "mode", "owner", "group", "other_address"});
+               "accept_proxy_protocol", "mode", "owner", "group", "other_address", "source_rate_limit"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -171,6 +171,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   }
   if (n["accept_proxy_protocol"])
     read_accept_proxy_protocol(r, n["accept_proxy_protocol"], Reader::join(key, "accept_proxy_protocol"), l);
+  read_listener_source_rate_limit(r, n, key, d, l);
   if (l.is(kControlThread)) {
     for (const char* k : {"forward", "routes"})
       if (n[k]) r.fail(n[k], Reader::join(key, k), "a webpush listener serves the push service itself; remove it");

@@ -18,6 +18,7 @@ struct ListenerDefaults {
   Duration handshake_timeout{10'000};
   bool splice = true;
   uint32_t max_streams = 0;
+  SourceRateLimit source_rate_limit;  // only for listeners not on loopback (exposed doors)
 };
 
 ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base,
@@ -28,6 +29,11 @@ HostPort read_address(const Reader& r, const YAML::Node& n, const std::string& k
 void read_unix_listener(const Reader& r, const YAML::Node& n, const std::string& key, ListenerConfig& l);
 // A listener's accept_proxy_protocol: { from: [CIDR, ...] } (the listener's protocol already read).
 void read_accept_proxy_protocol(const Reader& r, const YAML::Node& n, const std::string& key, ListenerConfig& l);
+// source_rate_limit: { per_second: N, burst: M } (burst: N unless given), or off.
+SourceRateLimit read_source_rate_limit(const Reader& r, const YAML::Node& n, const std::string& key);
+// A listener's own source_rate_limit, else the default's when it accepts connections from the network.
+void read_listener_source_rate_limit(const Reader& r, const YAML::Node& n, const std::string& key,
+                                     const ListenerDefaults& d, ListenerConfig& l);
 // The listener whose streams come over reverse connections (remote_accept).
 ListenerConfig remote_accept_listener(const ListenerDefaults& d);
 // A webpush listener's tls and webpush keys.

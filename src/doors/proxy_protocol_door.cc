@@ -82,6 +82,12 @@ asio::awaitable<void> proxy_protocol_door(Worker& worker, ListenerSlot& slot, in
   if (header->proxied) {
     client_from.source = header->source;
     client_from.original_dst = header->destination;
+    if (!slot.source_rate_allows(header->source.address())) {  // the balancer's own address is not limited
+      session->meta().source = header->source;  // the access-log line names the client refused
+      session->meta().original_dst = header->destination;
+      session->fail(CloseReason::kRateLimited);
+      co_return;
+    }
   }
   std::unique_ptr<Stream> handed = session->hand_over();  // no access-log line: the door writes the stream's
   session.reset();

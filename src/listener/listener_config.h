@@ -23,6 +23,12 @@ struct ProxyUser {
   std::string password;
 };
 
+// `source_rate_limit`: new connections per second from one client address
+// (IPv6: one /64), up to `burst` at once; per_second 0: no limit.
+struct SourceRateLimit {
+  uint32_t per_second = 0, burst = 0;
+};
+
 struct ListenerConfig {
   std::string name;
   HostPort address;  // or a Unix socket (address.unix_socket)
@@ -49,6 +55,7 @@ struct ListenerConfig {
   // trust domain; true lets it reach any (still subject to allow and rules).
   bool egress = false;
   uint32_t max_streams = 0;  // 0: limited only by open files
+  SourceRateLimit source_rate_limit;  // per client address; none unless configured
   bool tproxy = false;       // capture doors and udp: TPROXY (IP_TRANSPARENT) instead of REDIRECT
   // Destinations that are not mesh nodes are reached through this node: an
   // HBONE CONNECT to it, which dials them (an egress gateway). "": directly.

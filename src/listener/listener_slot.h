@@ -14,6 +14,7 @@
 #include "base/result.h"
 #include "base/stats.h"
 #include "listener/listener_config.h"
+#include "listener/source_rate_limiter.h"
 #include "policy/listener_auth.h"
 #include "runtime/memory_watermark.h"
 
@@ -77,11 +78,13 @@ class DatagramListener {
 
 // One listener across the workers. Owned by the gate; outlives the workers.
 struct ListenerGroup {
-  explicit ListenerGroup(const ListenerConfig& c, const ListenerAuth* a = nullptr) : config(&c), auth(a) {}
+  explicit ListenerGroup(const ListenerConfig& c, const ListenerAuth* a = nullptr);
   const ListenerConfig* config;
   const ListenerAuth* auth;          // TLS contexts and the CA, for doors that speak TLS
   const MemoryWatermark* memory = nullptr;  // the process's (overload.memory_watermark), if any
   std::atomic<uint64_t> active{0};   // streams on all workers, kept only under max_streams
+  std::unique_ptr<SourceRateLimiter> source_rate;  // source_rate_limit's, shared by the workers; null: none
+  std::atomic<bool> said_rate_limited{false};      // its first refusal is logged, the others counted
   std::vector<ListenerSlot*> slots;  // by worker index
 
   // Authorization decisions by rule (-1: the default) and outcome, summed over the workers.
@@ -107,6 +110,11 @@ struct ListenerSlot {
   // A place for one more stream, or why there is none: kOverload at max_streams,
   // kMemoryWatermark above the memory watermark. The streams on all workers are counted only
   // when max_streams bounds them: otherwise no line is written by every core for every stream.
+  // Whether source_rate_limit lets one more connection from `source` in (a
+  // token taken if so); the first refusal of the listener is logged. The
+  // caller counts it (reason rate_limited) and closes the connection.
+  bool source_rate_allows(const asio::ip::address& source);
+
   Result<Admission, CloseReason> admit() {
     if (group->memory && group->memory->over()) return CloseReason::kMemoryWatermark;
     if (!config->max_streams) return Admission();

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 
+#include "base/cidr.h"
 #include "runtime/spawn.h"
 #include "runtime/unix_socket.h"
 
@@ -108,7 +109,10 @@ asio::awaitable<void> WorkerListeners::accept_loop(ListenerSlot& slot) {
     }
     if (!unix_socket) peer.resize(len);
     slot.stats.accepted.add();
-    Result<Admission, CloseReason> admitted = slot.admit();
+    // A trusted balancer's connections are limited by the client its PROXY header names (the door's).
+    const bool limited = !unix_socket && !in_any(slot.config->accept_proxy_protocol_from, peer.address());
+    Result<Admission, CloseReason> admitted =
+        limited && !slot.source_rate_allows(peer.address()) ? CloseReason::kRateLimited : slot.admit();
     if (!admitted) {
       slot.stats.closed_by_reason[static_cast<size_t>(admitted.error())].add();
       slot.stats.closed.add();

@@ -261,6 +261,35 @@ class ForwardBehaviour(unittest.TestCase):
             self.assertEqual(ug.log().count("is above overload.memory_watermark"), 1, "logged once")
         server.close()
 
+    def test_source_rate_limit_refuses_a_fast_address_and_no_other(self):
+        server = Server(lambda conn: conn.sendall(conn.recv(10)))
+
+        def echoed(source):
+            c = socket.socket()
+            c.settimeout(5)
+            try:
+                c.bind((source, 0))
+                c.connect(("127.0.0.1", port))
+                c.sendall(b"x")
+                return c.recv(1) == b"x"
+            except ConnectionResetError:
+                return False
+            finally:
+                c.close()
+
+        limit = "{ per_second: 1, burst: 3 }"
+        with Ugate(f"[ {tcp_listener_yaml('rl', 0, f'127.0.0.1:{server.port}', source_rate_limit=limit)} ]",
+                   workers=2) as ug:
+            port = ug.port("rl")
+            # The burst is the address's across both workers, not each worker's.
+            self.assertEqual([echoed("127.0.0.1") for _ in range(5)], [True, True, True, False, False])
+            self.assertTrue(echoed("127.0.0.2"), "another address has its own burst")
+            time.sleep(1.2)  # refusals take no token: one is back after a second
+            self.assertTrue(echoed("127.0.0.1"))
+            self.assertEqual(ug.metric("ugate_listener_errors_total", listener="rl", reason="rate_limited"), 2)
+            self.assertEqual(ug.log().count("over source_rate_limit (1/s, burst 3)"), 1, "logged once")
+        server.close()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -113,5 +113,40 @@ class AcceptProxyProtocol(unittest.TestCase):
         self.assertTrue(line["src"].startswith(BALANCER + ":"))
 
 
+class SourceRateLimitBehindABalancer(unittest.TestCase):
+    """source_rate_limit counts the client a trusted balancer names, never the balancer itself; a
+    direct client is counted by its own address."""
+
+    def test_the_named_client_is_limited_not_the_balancer(self):
+        origin = Server(echo)
+        listener = (f"{{ name: lb-rl, address: '127.0.0.1:0', protocol: tcp, forward: '127.0.0.1:{origin.port}', "
+                    f"accept_proxy_protocol: {{ from: ['{BALANCER}/32'] }}, "
+                    "source_rate_limit: { per_second: 1, burst: 2 } }")
+        with Ugate(f"[ {listener} ]") as ug:
+            def echoed(source, client=None):
+                with socket.socket() as c:
+                    c.settimeout(10)
+                    c.bind((source, 0))
+                    c.connect(("127.0.0.1", ug.port("lb-rl")))
+                    try:
+                        if client:
+                            c.sendall(f"PROXY TCP4 {client} 198.51.100.1 4242 443\r\n".encode())
+                        c.sendall(b"x")
+                        return c.recv(1) == b"x"
+                    except ConnectionResetError:
+                        return False
+
+            self.assertEqual([echoed(BALANCER, "192.0.2.1") for _ in range(3)], [True, True, False])
+            self.assertTrue(echoed(BALANCER, "192.0.2.2"), "another client, through the same balancer")
+            self.assertEqual([echoed("127.0.0.3") for _ in range(3)], [True, True, False], "a direct client")
+            wait_until(lambda: ug.metric("ugate_listener_errors_total", listener="lb-rl", reason="rate_limited") == 2,
+                       what="both refusals counted")
+            self.assertEqual(ug.stop(), 0)
+            refused = access_fields(ug, lambda f: f["listener"] == "lb-rl" and f["result"] == "rate_limited")
+            self.assertEqual([f["src"].split(":")[0] for f in refused], ["192.0.2.1"],
+                             "the door's refusal is logged with the named client; the accept loop's has no stream")
+        origin.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -173,6 +173,49 @@ listeners:
               HasSubstr("(not udp)"));
 }
 
+TEST(Config, SourceRateLimitOnAListenerAndByDefaultOnExposedOnes) {
+  Config c = load(R"(
+defaults: { source_rate_limit: { per_second: 20, burst: 50 } }
+listeners:
+  - { address: '0.0.0.0:1', forward: 'b:2' }
+  - { address: '127.0.0.1:2', forward: 'b:2' }
+  - { address: '[::1]:3', forward: 'b:2' }
+  - { address: 'localhost:4', forward: 'b:2' }
+  - { address: 'gw.example:5', forward: 'b:2' }
+  - { address: '127.0.0.1:6', forward: 'b:2', source_rate_limit: { per_second: 5 } }
+  - { address: '0.0.0.0:7', forward: 'b:2', source_rate_limit: off }
+  - { address: '0.0.0.0:8', protocol: udp, forward: 'b:2' }
+  - { address: 'unix:@app', protocol: socks5 }
+)");
+  auto limit = [&c](size_t i) { return std::pair{c.listeners[i].source_rate_limit.per_second, c.listeners[i].source_rate_limit.burst}; };
+  EXPECT_EQ(limit(0), std::pair(20u, 50u)) << "the default, on an exposed listener";
+  EXPECT_EQ(limit(1), std::pair(0u, 0u)) << "loopback: not exposed";
+  EXPECT_EQ(limit(2), std::pair(0u, 0u));
+  EXPECT_EQ(limit(3), std::pair(0u, 0u));
+  EXPECT_EQ(limit(4), std::pair(20u, 50u)) << "a name other than localhost is taken as exposed";
+  EXPECT_EQ(limit(5), std::pair(5u, 5u)) << "its own; burst defaults to per_second";
+  EXPECT_EQ(limit(6), std::pair(0u, 0u)) << "off overrides the default";
+  EXPECT_EQ(limit(7), std::pair(0u, 0u)) << "udp accepts no connections";
+  EXPECT_EQ(limit(8), std::pair(0u, 0u)) << "a Unix socket's clients have no address";
+  nlohmann::json j = to_json(c);
+  EXPECT_EQ(j["listeners"][0]["source_rate_limit"], nlohmann::json({{"per_second", 20}, {"burst", 50}}));
+  EXPECT_FALSE(j["listeners"][1].contains("source_rate_limit"));
+  EXPECT_EQ(load("listeners: [ { address: '0.0.0.0:1', forward: 'b:2' } ]").listeners[0].source_rate_limit.per_second, 0u)
+      << "none unless configured";
+
+  const std::string head = "listeners:\n  - { address: 'a:1', forward: 'b:2', source_rate_limit: ";
+  EXPECT_THAT(error_of(head + "{ burst: 3 } }\n"), HasSubstr("listeners[0].source_rate_limit: missing 'per_second: N'"));
+  EXPECT_THAT(error_of(head + "{ per_second: 0 } }\n"), HasSubstr("listeners[0].source_rate_limit.per_second: must be above 0"));
+  EXPECT_THAT(error_of(head + "{ per_second: 1, burst: 0 } }\n"), HasSubstr("source_rate_limit.burst: must be above 0"));
+  EXPECT_THAT(error_of(head + "{ per_second: 1, window: 1s } }\n"), HasSubstr("source_rate_limit.window: unknown key"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: udp, forward: 'b:2', source_rate_limit: { per_second: 1 } }\n"),
+              HasSubstr("listeners[0].source_rate_limit: only for listeners that accept connections from addresses (not udp)"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: 'unix:@x', protocol: socks5, source_rate_limit: { per_second: 1 } }\n"),
+              HasSubstr("(not a Unix socket)"));
+  EXPECT_THAT(error_of("defaults: { source_rate_limit: { per_second: -1 } }\nlisteners: [ { address: 'a:1', forward: 'b:2' } ]\n"),
+              HasSubstr("defaults.source_rate_limit.per_second: expected a whole number"));
+}
+
 TEST(Config, AutoListenersTakeTheProxyKeysAndTlsRoutes) {
   Config c = load(R"(
 listeners:
