@@ -23,6 +23,7 @@ and the doors section with its peers' configs is bench/doors.py.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 
 from doors import section_doors
-from harness import (ROOT, Env, Processes, Report, StartError, begin_run, best, check_baseline, check_idle,
+from harness import (ROOT, Env, Processes, Report, StartError, SyscallCount, begin_run, best, check_baseline, check_idle,
                      cpu_seconds, described, diff, direct, find_loadgen, fmt, floor_relay, free_port, haproxy, iperf3,
                      median_of, open_fds, publish, ratio, read_line, rss_kib, run_loadgen, run_rounds, run_sections,
                      socat, start_contenders, start_echo, ugate, with_baseline)
@@ -86,20 +87,27 @@ def section_connrate(env: Env) -> Report:
         def measure(port: int) -> dict:
             # The proxy's own CPU per connection: less noisy than the rate, which the client and the
             # echo server on the same two cores share.
+            # Its system calls per connection: the floor relay must make the fewest.
             cpu_before = cpu_seconds(pids[port]) if port in pids else None
-            out = run_loadgen(env, ["connrate", "--target", f"127.0.0.1:{port}", "--seconds", str(seconds),
-                                    "--concurrency", str(concurrency)], timeout=seconds + 20)
+            with contextlib.ExitStack() as stack:
+                calls = stack.enter_context(SyscallCount(pids[port])) if port in pids else None
+                out = run_loadgen(env, ["connrate", "--target", f"127.0.0.1:{port}", "--seconds", str(seconds),
+                                        "--concurrency", str(concurrency)], timeout=seconds + 20)
             if out["connections"] == 0:
                 raise RuntimeError(f"no connection completed: {out['first_error']}")
             if cpu_before is not None:
                 out["cpu_us"] = (cpu_seconds(pids[port]) - cpu_before) / out["connections"] * 1e6
+            if calls and calls.count is not None:
+                out["syscalls"] = calls.count / out["connections"]
             return out
 
         raw = run_rounds(env, ports, measure,
                          lambda v: f"{v['rate']:.0f} conn/s" + (f", {v['cpu_us']:.1f} us CPU/conn" if "cpu_us" in v else "")
+                         + (f", {v['syscalls']:.1f} syscalls/conn" if "syscalls" in v else "")
                          + (f", {v['errors']} errors ({v['first_error']})" if v["errors"] else ""))
     results = {label: [v and v["rate"] for v in values] for label, values in raw.items()}
     cpu = {label: [v and v.get("cpu_us") for v in values] for label, values in raw.items()}
+    calls = {label: median_of([v and v.get("syscalls") for v in values]) for label, values in raw.items()}
     errors = {label: sum(v["errors"] for v in values if v) for label, values in raw.items()}
     report = Report(f"new connections per second, {seconds} s x {env.args.rounds} rounds, "
                     f"{concurrency} in flight",
@@ -108,12 +116,20 @@ def section_connrate(env: Env) -> Report:
                     "through the contender (ugate splice path; HAProxy default copy path; the floor relay: "
                     "`ugate-loadgen relay`, only the system calls every TCP proxy must make). Client, echo "
                     "server and proxy share the machine's cores.",
-                    ["contender", "median conn/s", "per round", "vs direct", "CPU us/conn", "errors"], raw=raw)
+                    ["contender", "median conn/s", "per round", "vs direct", "CPU us/conn", "syscalls/conn", "errors"],
+                    raw=raw)
     for label, values in results.items():
         report.rows.append([label, fmt(median_of(values), 0), " ".join(fmt(v, 0) for v in values),
                             fmt(ratio(values, results.get("direct", []))), fmt(median_of(cpu[label]), 1),
-                            errors[label]])
+                            fmt(calls[label], 1), errors[label]])
     top_haproxy, top_floor = best(results, "haproxy"), best(results, "floor")
+    # The floor is a floor only if no contender makes fewer system calls per connection.
+    floor_calls = [calls[label] for label in results if label.startswith("floor") and calls[label] is not None]
+    proxy_calls = [calls[label] for label in results
+                   if not label.startswith(("floor", "direct")) and calls[label] is not None]
+    if floor_calls and proxy_calls:
+        report.check("floor relay syscalls/conn - fewest of any proxy", max(floor_calls) - min(proxy_calls), "<= 0",
+                     lambda v: v <= 0.05, digits=1)
     for label in results:
         if top_haproxy and label.startswith("ugate"):
             report.check(f"{label} / {top_haproxy}", ratio(results[label], results[top_haproxy]),
@@ -121,14 +137,12 @@ def section_connrate(env: Env) -> Report:
     # What any proxy could reach: a target above the floor's own ratio cannot be met by a proxy.
     for label in (top_floor, top_haproxy):
         if top_floor and label and label != top_floor:
-            report.check(f"{top_floor} / {label} (reported)", ratio(results[top_floor], results[label]),
-                         "-", lambda v: True)
+            report.reported(f"{top_floor} / {label}", ratio(results[top_floor], results[label]))
     check_baseline(report, results)
     check_baseline(report, cpu, higher_is_better=False, note=" CPU per connection")
     for label in results:
         if top_floor and label.startswith("ugate"):
-            report.check(f"{label} / {top_floor} (reported)", ratio(results[label], results[top_floor]),
-                         "-", lambda v: True)
+            report.reported(f"{label} / {top_floor}", ratio(results[label], results[top_floor]))
     return report
 
 
@@ -187,7 +201,7 @@ def measure_idle(env: Env, procs: Processes, pid: int, port: int, count: int, la
 def section_latency(env: Env) -> Report:
     count = env.args.latency_count
     contenders = with_baseline(env, [direct(), ugate(env, 2), ugate(env, 2, splice=False),
-                                     haproxy(env, 1, splice=False)])
+                                     haproxy(env, 1, splice=False), floor_relay(env, 1)])
     with Processes(env.workdir) as procs:
         ports = start_contenders(procs, contenders, start_echo(env, procs))
 
@@ -201,7 +215,8 @@ def section_latency(env: Env) -> Report:
     report = Report(f"latency, 1 KiB request/response, {count} round trips x {env.args.rounds} rounds (us)",
                     "Method: `ugate-loadgen latency`: one connection (TCP_NODELAY), write 1 KiB, read the "
                     "1 KiB echo, repeat; after 100 warm-up round trips. HAProxy on its default copy "
-                    "path. Figures are medians over rounds; 'added' is the median of per-round "
+                    "path; the floor relay (`ugate-loadgen relay`, one thread) is the least a proxy adds. "
+                    "Figures are medians over rounds; 'added' is the median of per-round "
                     "differences against direct.",
                     ["contender", "p50 us", "p99 us", "p99 / p50", "added p50 us", "added p99 us"], raw=raw)
     for label in raw:
@@ -214,6 +229,13 @@ def section_latency(env: Env) -> Report:
             report.check(f"{label} added p50 (us)", diff(p50[label], p50.get("direct", [])),
                          "<= 30 us", lambda v: v <= 30, digits=1)
             report.check(f"{label} p99 / p50", ratio(p99[label], p50[label]), "<= 2", lambda v: v <= 2)
+            floor = best(p50, "floor")
+            if floor:
+                added = [a - d if a is not None and d is not None else None for a, d in zip(p50[label], p50["direct"])]
+                floor_added = [f - d if f is not None and d is not None else None
+                               for f, d in zip(p50[floor], p50["direct"])]
+                report.check(f"{label} added p50 / {floor}'s", ratio(added, floor_added), "<= 1.05",
+                             lambda v: v <= 1.05)
     check_baseline(report, p50, higher_is_better=False)
     return report
 
