@@ -63,6 +63,9 @@ class Stream {
   // The kernel socket to splice(2) from and to, or -1 when bytes must pass
   // through user space (TLS, HTTP/2, bytes buffered by a sniffer).
   virtual int splice_fd() const { return -1; }
+  // A splice from splice_fd() came back short: the socket is empty, so a
+  // wait for readability must wait for the next edge, not answer at once.
+  virtual void spliced_all() {}
 
   StreamMeta& meta() { return *meta_; }
   const std::shared_ptr<StreamMeta>& shared_meta() const { return meta_; }

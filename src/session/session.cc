@@ -92,6 +92,7 @@ asio::awaitable<CloseReason> Session::dial(HostPort destination, bool answers) {
   if (result == CloseReason::kDone) {
     ConnectRequest request{m.destination, down_->shared_meta(), slot_.config->via, admin_guard(), &given_up_};
     request.own_addresses_only = own_addresses_only_;
+    request.wants_local = answers;
     Connected connected = co_await worker_.connector().connect(request, up_);
     result = connected.result;
     up_local_ = connected.local;

@@ -110,6 +110,7 @@ Proxy::Step Proxy::Pump::splice_step() {
     if (n > 0) {
       pending_ = static_cast<size_t>(n);
       drained_ = pending_ < pipes.pipe_size() / 2;
+      if (drained_) src_.spliced_all();
     } else if (n == 0) {
       return end_of_input();
     } else if (errno == EAGAIN) {

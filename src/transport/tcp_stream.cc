@@ -82,6 +82,10 @@ TcpEndpoint TcpStream::local_endpoint() const {
 std::size_t TcpStream::try_read(asio::mutable_buffer buf, error_code& ec) {
   ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
   ec = n > 0 ? error_code() : n == 0 ? error_code(asio::error::eof) : last_error();
+  // A short read emptied the socket: the edge that said it was readable is
+  // spent, and bytes that come later bring their own. Without this the next
+  // wait would answer at once and cost a recv that finds nothing.
+  if (n > 0 && static_cast<size_t>(n) < buf.size()) entry_.readable = false;
   return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 

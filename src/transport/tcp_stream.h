@@ -42,6 +42,7 @@ class TcpStream final : public Stream {
   void forget_waits() override { entry_.reader = entry_.writer = nullptr; }
   bool peer_finished() const override { return entry_.peer_done; }  // FIN or error
   int splice_fd() const override { return fd_; }
+  void spliced_all() override { entry_.readable = false; }
 
  private:
   int fd_;

@@ -34,11 +34,14 @@ struct ConnectRequest {
   // The client named the destination through the mesh port: a direct dial
   // may reach only this node's own addresses (loopback and its interfaces).
   bool own_addresses_only = false;
+  // The door answers its client with our end of the upstream (SOCKS5's BND.ADDR): a
+  // getsockname that no other stream pays for.
+  bool wants_local = false;
 };
 
 struct Connected {
   CloseReason result = CloseReason::kDone;
-  TcpEndpoint local;  // our end, when the upstream is a TCP socket of ours (PROXY v2, SOCKS5 replies)
+  TcpEndpoint local;  // our end, when the upstream is a TCP socket of ours and wants_local asked for it
 };
 
 class Connector {

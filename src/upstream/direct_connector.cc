@@ -42,7 +42,7 @@ asio::awaitable<Connected> DirectConnector::connect(const ConnectRequest& reques
     co_return out;
   }
   out.result = co_await connect_tcp(endpoints, poller_, request.meta, up);
-  if (out.result == CloseReason::kDone) out.local = static_cast<TcpStream&>(*up).local_endpoint();
+  if (out.result == CloseReason::kDone && request.wants_local) out.local = static_cast<TcpStream&>(*up).local_endpoint();
   co_return out;
 }
 

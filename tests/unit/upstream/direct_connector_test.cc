@@ -52,12 +52,17 @@ TEST_F(DirectConnectorTest, ConnectsAndSaysBothEnds) {
   int listener = test::loopback_listener(4, port);
   auto meta = std::make_shared<StreamMeta>();
   std::unique_ptr<Stream> up;
-  Connected c = run(ConnectRequest{{"127.0.0.1", port}, meta}, up);
+  ConnectRequest request{{"127.0.0.1", port}, meta};
+  request.wants_local = true;  // a door that names our end to its client (SOCKS5)
+  Connected c = run(request, up);
   EXPECT_EQ(c.result, CloseReason::kDone);
   ASSERT_TRUE(up);
   EXPECT_EQ(meta->upstream, ep("127.0.0.1", port));
   EXPECT_EQ(c.local, static_cast<TcpStream&>(*up).local_endpoint());
   EXPECT_NE(c.local.port(), 0);
+  up.reset();
+  EXPECT_EQ(run(ConnectRequest{{"127.0.0.1", port}, meta}, up).local.port(), 0)
+      << "no getsockname for a stream that does not need it";
   up.reset();
   ::close(listener);
 }
