@@ -23,6 +23,11 @@ std::optional<Bytes> base64url_field(const nlohmann::json& j, const char* name);
 // 16-octet secret; nullopt otherwise. Subscriptions and node key records use it.
 std::optional<SubscriberKeys> subscriber_keys_of(const nlohmann::json& j);
 
+// A certificate chain (DER, leaf first) as records and envelopes carry it:
+// a JSON array of base64url strings. chain_of: nullopt unless a non-empty such array.
+nlohmann::json chain_json(const std::vector<Bytes>& chain);
+std::optional<std::vector<Bytes>> chain_of(const nlohmann::json& j);
+
 // The bytes a node signs: a label, its node ID, p256dh and auth.
 Bytes node_keys_signed_data(std::string_view node_id, const SubscriberKeys& keys);
 // ES256 (raw r||s) by the node's key; empty if signing fails.
@@ -37,6 +42,7 @@ nlohmann::json node_record(std::string_view node_id, std::string_view spiffe_id,
 struct VerifiedNodeKeys {
   std::string node_id, spiffe_id;
   SubscriberKeys keys;
+  ossl::PKey node_key;  // the certificate's public key: the node's receipts are signed with it
 };
 // The keys of a record after every check; on failure *error says which one
 // failed. `want_node_id` "" accepts any node (a channel's subscribers).
