@@ -146,9 +146,11 @@ PushReply PushService::channel(const PushRequest& req, const PushPeer& peer, con
   return {200, json{{"channel", name}, {"nodes", nodes}}.dump() + "\n", "application/json"};
 }
 
-// The receipt is a message without a body in the sender's mailbox: which
-// message, acknowledged by which node. A sender without a mailbox gets none.
-void PushService::send_receipt(const StoredMessage& acked, const std::string& by_node) {
+// The receipt is a message in the sender's mailbox: which message,
+// acknowledged by which node, and as data what that node signed (the gateway
+// cannot check it: the message ID it names is inside the encryption). A
+// sender without a mailbox gets none.
+void PushService::send_receipt(const StoredMessage& acked, const std::string& by_node, Bytes signed_receipt) {
   auto sender = store_->node(acked.sender);
   if (!sender) return;
   int64_t now = now_ms();
@@ -157,7 +159,8 @@ void PushService::send_receipt(const StoredMessage& acked, const std::string& by
     return;
   }
   StoredMessage receipt{0, random_resource_id(), sender->subscription_id, "", Urgency::kNormal, now,
-                        now + config_.default_ttl.count(), {}, by_node, acked.id, acked.channel};
+                        now + config_.default_ttl.count(), std::move(signed_receipt), by_node, acked.id,
+                        acked.channel};
   size_t replaced = 0;
   if (!store_->insert_message(receipt, &replaced)) return;
   ++counters_.receipts;

@@ -79,7 +79,7 @@ nlohmann::json message_json(const StoredMessage& m, int64_t now_ms) {
                       {"seq", m.seq},
                       {"urgency", urgency_name(m.urgency)},
                       {"ttl", std::max<int64_t>(0, (m.expires_ms - now_ms) / 1000)},
-                      {"encoding", m.body.empty() ? "" : "aes128gcm"},
+                      {"encoding", m.body.empty() || !m.receipt_for.empty() ? "" : "aes128gcm"},  // a receipt's data is signed JSON
                       {"data", base64url_encode(m.body)}};
   if (!m.topic.empty()) j["topic"] = m.topic;
   if (!m.sender.empty()) j["from"] = m.sender;  // a node's message, or its receipt

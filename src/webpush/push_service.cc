@@ -10,6 +10,7 @@
 #include "crypto/p256.h"
 #include "webpush/message.h"
 #include "webpush/node_keys.h"
+#include "webpush/node_receipt.h"
 #include "webpush/resource_id.h"
 #include "webpush/vapid.h"
 
@@ -274,10 +275,11 @@ PushReply PushService::acknowledge(const PushRequest& req, const std::string& me
     auto owner = store_->node_of_subscription(msg->subscription_id);
     if (!req.peer || !owner || *owner != req.peer->node_id)
       return refuse(PushReject::kForbidden, 403, "only the node a message went to acknowledges it");
+    if (req.body.size() > kMaxReceiptBody) return refuse(PushReject::kTooLarge, 413, "receipt too large");
   }
   if (!store_->delete_message(message_id)) return refuse(PushReject::kNotFound, 404, "no such message");
   ++counters_.acked;
-  if (wants_receipt) send_receipt(*msg, req.peer->node_id);
+  if (wants_receipt) send_receipt(*msg, req.peer->node_id, Bytes(req.body.begin(), req.body.end()));
   return {204};
 }
 

@@ -19,7 +19,8 @@
 //   GET    /node/inbox       the caller's messages and delivery receipts (long-poll)
 //   PUT|DELETE|GET /node/channels/NAME   join, leave, list a channel's members
 // Acknowledging a node's message (DELETE /m/ID, by its receiver only) puts
-// a delivery receipt into the sender's mailbox.
+// a delivery receipt into the sender's mailbox; the acknowledgement's body,
+// the receiver's signed receipt (node_receipt.h), is the receipt's data.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <map>
@@ -131,7 +132,8 @@ class PushService {
   PushReply register_node_keys(const PushRequest& req, const PushPeer& peer);
   PushReply send_to_node(const PushRequest& req, const PushPeer& peer, const std::string& node_id);
   PushReply channel(const PushRequest& req, const PushPeer& peer, const std::string& name);
-  void send_receipt(const StoredMessage& acked, const std::string& by_node);
+  // `signed_receipt`: what the receiver signed (node_receipt.h), stored as the receipt's data.
+  void send_receipt(const StoredMessage& acked, const std::string& by_node, Bytes signed_receipt);
   PushReply refuse(PushReject why, int status, std::string text);
   void notify(const std::string& sub_id);
   void schedule_expiry(int64_t at_ms);

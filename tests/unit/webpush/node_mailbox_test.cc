@@ -12,6 +12,7 @@
 #include "identity/cert.h"
 #include "identity/node_id.h"
 #include "webpush/node_keys.h"
+#include "webpush/node_receipt.h"
 #include "webpush/push_service.h"
 #include "temp_dir.h"
 
@@ -165,14 +166,17 @@ TEST_F(NodeMailboxTest, MessageReachesTheNodeAndItsAckSendsAReceipt) {
   // Only bob may acknowledge it (the receipt says bob got it).
   EXPECT_EQ(call(&alice, "DELETE", "/m/" + got[0].id).status, 403);
   EXPECT_EQ(call(nullptr, "DELETE", "/m/" + got[0].id).status, 403);
-  EXPECT_EQ(call(&bob, "DELETE", "/m/" + got[0].id).status, 204);
+  // bob's ack carries his signed receipt (node_receipt.h); the gateway stores it as the receipt's data.
+  std::string signed_receipt = sign_receipt(bob.key.get(), bob.peer.node_id, alice.peer.node_id, "sender-mid");
+  EXPECT_EQ(call(&bob, "DELETE", "/m/" + got[0].id, std::string(kMaxReceiptBody + 1, '{')).status, 413);
+  EXPECT_EQ(call(&bob, "DELETE", "/m/" + got[0].id, signed_receipt).status, 204);
   EXPECT_TRUE(inbox(bob).empty());
 
   auto receipts = inbox(alice);
   ASSERT_EQ(receipts.size(), 1u);
   EXPECT_EQ(receipts[0].receipt_for, got[0].id);
   EXPECT_EQ(receipts[0].sender, bob.peer.node_id);
-  EXPECT_TRUE(receipts[0].body.empty());
+  EXPECT_EQ(std::string(as_text(receipts[0].body)), signed_receipt);
   // A receipt's ack sends no receipt back.
   EXPECT_EQ(call(&alice, "DELETE", "/m/" + receipts[0].id).status, 204);
   EXPECT_TRUE(inbox(bob).empty());
