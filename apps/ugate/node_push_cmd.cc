@@ -6,13 +6,17 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <iostream>
-#include <set>
+#include <map>
 
 #include "identity/identity.h"
 #include "identity/peer_chain.h"
 #include "config/config.h"
 #include "push_cli.h"
+#include "webpush/node_envelope.h"
 #include "webpush/node_keys.h"
+#include "webpush/node_receipt.h"
+#include "webpush/resource_id.h"
+#include "webpush/seen_messages.h"
 
 namespace ugate {
 namespace {
@@ -81,9 +85,49 @@ asio::awaitable<void> register_keys(webpush::HttpsClient& client, const std::str
   if (r.status != 200 && r.status != 201) throw Failure(failed("register keys", r));
 }
 
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 void print_line(bool as_json, const json& j, const std::string& text) {
   if (as_json) std::cout << j.dump() << std::endl;
   else std::cout << text << std::endl;
+}
+
+// The replay set the last run left (none on the first run).
+webpush::SeenMessages load_seen(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return webpush::SeenMessages::from_json(read_json_file(path), now_ms());
+}
+
+// A node message as its receiver takes it: decrypted with our push key,
+// then the sender's signed envelope checked against our roots, us, what the
+// gateway claims, the time, and the messages taken before. nullopt and
+// *error ("reason: detail") when any check fails.
+std::optional<webpush::OpenedEnvelope> open_message(const json& m, const Node& node, const ChainVerifier& roots,
+                                                    webpush::SeenMessages& seen, std::string* error) {
+  auto data = base64url_decode(m.value("data", ""));
+  auto plain = data ? webpush::decrypt_message(*data, node.push)
+                    : Result<Bytes, webpush::EceError>(webpush::EceError::kTruncatedHeader);
+  if (!plain) {
+    *error = "undecryptable: " + std::string(webpush::to_string(plain.error()));
+    return std::nullopt;
+  }
+  std::string from = m.value("from", ""), channel = m.value("channel", ""), detail;
+  int64_t now = now_ms();
+  webpush::EnvelopeContext context{node.id->node_id, from, channel, now};
+  auto opened = webpush::open_envelope(*plain, roots, context, &detail);
+  if (!opened) {
+    *error = std::string(webpush::envelope_error_name(opened.error())) + ": " + detail;
+    return std::nullopt;
+  }
+  if (!seen.first_time(opened->from, opened->fields.id, opened->fields.expires_ms, now)) {
+    *error = "replayed: " + std::string(webpush::to_string(webpush::EnvelopeError::kReplayed));
+    return std::nullopt;
+  }
+  return std::move(*opened);
 }
 
 }  // namespace
@@ -99,7 +143,9 @@ NodePushCommand::NodePushCommand(CLI::App& push) {
   listen_->add_option("--channel", channels_, "Join these channels first (repeatable)");
   listen_->add_option("--count", count_, "Exit 0 after this many messages and receipts (0: run until stopped)");
   listen_->add_option("--timeout", timeout_, "Exit 1 after this many seconds (0: no limit)");
-  listen_->add_flag("--json", json_, "One JSON object per line: {id, from, channel, text} or {receipt, from}");
+  listen_->add_flag("--json", json_,
+                    "One JSON object per line: {id, from, spiffe_id, channel, text} as the sender signed them, "
+                    "{id, error, gateway_from} for a message refused, or {receipt, gateway_from}");
 
   send_ = push.add_subcommand("node-send",
                               "Encrypt TEXT to a node (or each member of a channel) and send it through the gateway");
@@ -130,27 +176,41 @@ int NodePushCommand::run(const Config& config) {
 int NodePushCommand::listen(const Config& config) {
   Node node = load_node(config, cacert_);
   webpush::Url gateway = parse_url(gateway_, "--gateway");
+  ChainVerifier roots(node.id->roots);
+  std::string seen_path = config.state_dir + "/push-seen.json";
+  webpush::SeenMessages seen = load_seen(seen_path);
   asio::io_context ctx;
   webpush::HttpsClient client(ctx, node.tls, gateway);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_ ? timeout_ : 10u * 365 * 86400);
-  unsigned received = 0, undecryptable = 0;
-  auto print = [&](const json& m) {
-    json out = {{"id", m.value("id", "")}, {"from", m.value("from", "")}};
-    if (m.contains("channel")) out["channel"] = m["channel"];
+  unsigned received = 0, refused = 0;
+  auto print = [&](const json& m, std::string& ack_body) {
+    json out = {{"id", m.value("id", "")}};
+    std::string claimed_from = m.value("from", ""), channel = m.value("channel", "");
     if (m.contains("receipt")) {
+      // Only the sender of that message can check the receiver's signature (node-send --receipt does):
+      // here the receiver is what the gateway says.
       out["receipt"] = m["receipt"];
-      print_line(json_, out, "receipt: " + m.value("receipt", "") + " delivered to " + m.value("from", ""));
+      out["gateway_from"] = claimed_from;
+      print_line(json_, out,
+                 "receipt: " + m.value("receipt", "") + " delivered to " + claimed_from + " (as the gateway says)");
     } else {
-      auto data = base64url_decode(m.value("data", ""));
-      auto plain = data ? webpush::decrypt_message(*data, node.push)
-                        : Result<Bytes, webpush::EceError>(webpush::EceError::kTruncatedHeader);
-      if (plain) {
-        out["text"] = std::string(as_text(*plain));
-        print_line(json_, out, std::string(as_text(*plain)));
+      std::string error;
+      auto opened = open_message(m, node, roots, seen, &error);
+      if (opened) {
+        // Saved before the ack: a replay after a crash is caught too.
+        write_private_file(seen_path, seen.to_json().dump() + "\n");
+        out["from"] = opened->from;
+        out["spiffe_id"] = opened->spiffe_id;
+        if (!channel.empty()) out["channel"] = channel;
+        out["text"] = std::string(as_text(opened->payload));
+        print_line(json_, out, std::string(as_text(opened->payload)));
+        ack_body = webpush::sign_receipt(node.id->key.get(), node.id->node_id, opened->from, opened->fields.id);
       } else {
-        ++undecryptable;  // acknowledged all the same: it would only come back
-        out["error"] = std::string(webpush::to_string(plain.error()));
-        std::cerr << "ugate push: message " << out["id"] << ": " << webpush::to_string(plain.error()) << "\n";
+        ++refused;  // acknowledged all the same, without a receipt: it would only come back
+        out["error"] = error;
+        out["gateway_from"] = claimed_from;
+        std::cerr << "ugate push: message " << out["id"].get<std::string>() << " (the gateway says from "
+                  << claimed_from << ") refused: " << error << "\n";
         if (json_) std::cout << out.dump() << std::endl;
       }
     }
@@ -168,7 +228,8 @@ int NodePushCommand::listen(const Config& config) {
                                         print);
   };
   int exit_code = run_receiver(ctx, receiver());
-  if (exit_code == 0) return undecryptable ? 1 : 0;
+  if (refused) std::cerr << "ugate push: " << refused << " message(s) refused\n";
+  if (exit_code == 0) return refused ? 1 : 0;
   if (exit_code == 2) std::cerr << "ugate push: timed out after " << timeout_ << " s\n";
   return 1;
 }
@@ -180,7 +241,14 @@ int NodePushCommand::send(const Config& config) {
   ChainVerifier roots(node.id->roots);
   asio::io_context ctx;
   webpush::HttpsClient client(ctx, node.tls, gateway);
-  std::set<std::string> waiting;  // message IDs without a receipt yet
+  // What each message sent waits for: a receipt that `to` signed for `id`.
+  struct Sent {
+    std::string to, id;
+    ossl::PKey to_key;
+  };
+  std::map<std::string, Sent> waiting;  // by the gateway's message ID, until its receipt
+  std::vector<Bytes> chain;             // ours, to sign into each message
+  for (const auto& cert : node.id->chain) chain.push_back(to_der(cert.get()));
   unsigned failures = 0;
 
   auto sender = [&]() -> asio::awaitable<Received> {
@@ -213,7 +281,12 @@ int NodePushCommand::send(const Config& config) {
         std::cerr << "ugate push: not sent to " << record.value("node_id", "?") << ": " << error << "\n";
         continue;
       }
-      auto body = webpush::encrypt_message(as_bytes(text_), keys->keys);
+      int64_t now = now_ms();
+      webpush::EnvelopeFields fields{keys->node_id, channel_, webpush::random_resource_id(), now,
+                                     now + ttl_ * 1000LL};
+      Bytes sealed = webpush::seal_envelope(node.id->key.get(), node.id->node_id, chain, fields, as_bytes(text_));
+      if (sealed.empty()) throw Failure("cannot sign the message");
+      auto body = webpush::encrypt_message(sealed, keys->keys);
       if (!body) throw Failure("encrypt: " + std::string(webpush::to_string(body.error())));
       HttpResult sent = co_await client.request(http_verb::post,
                                                 join_path(gateway.target, "/node/" + keys->node_id) + query, headers,
@@ -227,21 +300,33 @@ int NodePushCommand::send(const Config& config) {
       size_t at = location.rfind("/m/");
       if (at == std::string::npos) throw Failure("send to " + keys->node_id + ": 201 without a /m/ Location");
       std::string id = location.substr(at + 3);
-      waiting.insert(id);
+      waiting[id] = Sent{keys->node_id, fields.id, std::move(keys->node_key)};
       print_line(json_, {{"sent", id}, {"to", keys->node_id}}, "sent " + id + " to " + keys->node_id);
     }
     if (!receipt_ || waiting.empty()) co_return Received::kStopped;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(receipt_);
     co_return co_await receive_messages(
-        client, join_path(gateway.target, "/node/inbox"), join_path(gateway.target, ""), deadline, [&](const json& m) {
-          if (!waiting.erase(m.value("receipt", ""))) return Take::kLeave;  // not a receipt of ours
-          print_line(json_, {{"receipt", m["receipt"]}, {"from", m.value("from", "")}},
-                     "delivered " + m.value("receipt", "") + " to " + m.value("from", ""));
+        client, join_path(gateway.target, "/node/inbox"), join_path(gateway.target, ""), deadline,
+        [&](const json& m, std::string&) {
+          std::string gateway_id = m.value("receipt", "");
+          auto it = waiting.find(gateway_id);
+          if (it == waiting.end()) return Take::kLeave;  // not a receipt of ours
+          auto data = base64url_decode(m.value("data", ""));
+          std::string error = "the receipt's data is not base64url";
+          if (!data || !webpush::verify_receipt(*data, it->second.to_key.get(), it->second.to, node.id->node_id,
+                                                it->second.id, &error)) {
+            // The gateway's word only: dropped, and the message still waits for its receiver's receipt.
+            std::cerr << "ugate push: receipt for " << gateway_id << " refused: " << error << "\n";
+            return Take::kAck;
+          }
+          print_line(json_, {{"receipt", gateway_id}, {"from", it->second.to}},
+                     "delivered " + gateway_id + " to " + it->second.to);
+          waiting.erase(it);
           return waiting.empty() ? Take::kAckAndStop : Take::kAck;
         });
   };
   int exit_code = run_receiver(ctx, sender());
-  for (const auto& id : waiting)
+  for (const auto& [id, sent] : waiting)
     if (receipt_) std::cerr << "ugate push: no receipt for " << id << " within " << receipt_ << " s\n";
   return exit_code == 0 && failures == 0 ? 0 : 1;
 }

@@ -4,7 +4,10 @@
 // connects with its mesh certificate (the identity in its state dir, as
 // `ugate id` shows it), so its mailbox needs no secret URL; what it receives
 // is encrypted to a push key it keeps in STATE_DIR/push-key.json and signs
-// with its node key, which senders verify (webpush/node_keys.h).
+// with its node key, which senders verify (webpush/node_keys.h). Each
+// message is signed by its sender inside the encryption and each receipt by
+// its receiver (node_envelope.h, node_receipt.h): the gateway's word about
+// who sent what, or that it arrived, is not taken.
 #include <CLI/CLI.hpp>
 #include <string>
 #include <vector>

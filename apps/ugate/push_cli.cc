@@ -72,7 +72,7 @@ std::string join_path(const std::string& base, const std::string& path) {
 
 asio::awaitable<Received> receive_messages(webpush::HttpsClient& client, const std::string& target,
                                            const std::string& ack_base, std::chrono::steady_clock::time_point deadline,
-                                           const std::function<Take(const json&)>& on_message) {
+                                           const OnMessage& on_message) {
   constexpr std::chrono::seconds kAckTimeout{30};
   int64_t after = 0;
   asio::steady_timer backoff(co_await asio::this_coro::executor);
@@ -95,10 +95,14 @@ asio::awaitable<Received> receive_messages(webpush::HttpsClient& client, const s
     if (!batch.is_object() || !batch["messages"].is_array()) continue;
     for (const auto& m : batch["messages"]) {
       after = std::max<int64_t>(after, m.value("seq", int64_t{0}));
-      Take take = on_message(m);
+      std::string ack_body;
+      Take take = on_message(m, ack_body);
       if (take == Take::kLeave) continue;
       std::string id = m.value("id", "");
-      webpush::HttpResult a = co_await client.request(http_verb::delete_, ack_base + "/m/" + id, {}, "", kAckTimeout);
+      std::vector<std::pair<std::string, std::string>> headers;
+      if (!ack_body.empty()) headers.emplace_back("Content-Type", "application/json");
+      webpush::HttpResult a = co_await client.request(http_verb::delete_, ack_base + "/m/" + id, std::move(headers),
+                                                      std::move(ack_body), kAckTimeout);
       if (a.status != 204 && a.status != 404) std::cerr << "ugate push: ack " << id << ": " << a.status << "\n";
       if (take == Take::kAckAndStop) co_return Received::kStopped;
     }

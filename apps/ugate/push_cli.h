@@ -39,12 +39,14 @@ enum class Take : uint8_t {
 enum class Received : uint8_t { kStopped, kTimedOut, kGone };
 
 // GET TARGET?wait=&after= until `deadline` or until `on_message` says stop;
-// what it takes is acknowledged at ACK_BASE/m/ID. Server errors are retried
-// after a second; a mailbox that is gone (404, 410) ends it.
+// what it takes is acknowledged at ACK_BASE/m/ID, with the body on_message
+// put in `ack_body` (a node's signed receipt), if any. Server errors are
+// retried after a second; a mailbox that is gone (404, 410) ends it.
+using OnMessage = std::function<Take(const nlohmann::json& message, std::string& ack_body)>;
 boost::asio::awaitable<Received> receive_messages(webpush::HttpsClient& client, const std::string& target,
                                                   const std::string& ack_base,
                                                   std::chrono::steady_clock::time_point deadline,
-                                                  const std::function<Take(const nlohmann::json&)>& on_message);
+                                                  const OnMessage& on_message);
 // Runs `receiver` on `ctx` to its end: 0 stopped, 2 timed out, 1 gone or failed.
 int run_receiver(boost::asio::io_context& ctx, boost::asio::awaitable<Received> receiver);
 

@@ -125,7 +125,7 @@ int PushCommand::listen() {
   webpush::HttpsClient client(ctx, tls, resource);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_ ? timeout_ : 10u * 365 * 86400);
   unsigned received = 0, failed = 0;
-  auto print = [&](const json& m) {
+  auto print = [&](const json& m, std::string& /*ack_body*/) {
     std::string id = m.value("id", "");
     auto data = base64url_decode(m.value("data", ""));
     auto plain = data ? webpush::decrypt_message(*data, me)

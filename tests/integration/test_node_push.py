@@ -7,6 +7,7 @@ import json
 import os
 import select
 import shutil
+import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -118,7 +119,8 @@ class NodeMessages(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertEqual(len(got), 1)
         self.assertEqual(got[0]["text"], secret)
-        self.assertEqual(got[0]["from"], alice, "the sender as its certificate proved it")
+        self.assertEqual(got[0]["from"], alice, "the sender as its signature and certificate prove it")
+        self.assertEqual(got[0]["spiffe_id"], f"spiffe://{TD}/ns/default/sa/alice")
         lines = [json.loads(l) for l in r.stdout.splitlines()]
         self.assertEqual(lines[0]["to"], bob)
         self.assertEqual(lines[1], {"receipt": lines[0]["sent"], "from": bob})
@@ -211,6 +213,94 @@ class NodeMessages(unittest.TestCase):
         r = self.send("alice", "--to", bob, "--receipt", "2", "unread", check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("no receipt for", r.stderr)
+
+    def store(self):
+        return sqlite3.connect(os.path.join(self.gw.dir, "state", "webpush-push.db"), timeout=10)
+
+    def test_a_gateway_cannot_forge_alter_or_replay_a_message(self):
+        """The gateway's store is the forger: it renames a sender, delivers a message twice, and injects one
+        encrypted to bob's (public) push keys claiming alice sent it. bob takes only what alice signed."""
+        alice, bob, carol = (self.nodes.node_id(n) for n in ("alice", "bob", "carol"))
+        self.nodes.push("bob", "node-listen", "--gateway", self.url, "--cacert", self.nodes.cert, "--timeout", "1",
+                        check=False)  # registers, then goes away
+        self.send("alice", "--to", bob, "first, genuine")
+        self.send("alice", "--to", bob, "second, its sender renamed")
+        db = self.store()
+        (bob_sub, record), = db.execute("SELECT subscription_id, record FROM nodes WHERE node_id=?", (bob,))
+        rows = db.execute("SELECT id FROM messages WHERE subscription_id=? ORDER BY seq", (bob_sub,)).fetchall()
+        self.assertEqual(len(rows), 2)
+        (first_body,), = db.execute("SELECT body FROM messages WHERE id=?", (rows[0][0],))
+        db.execute("UPDATE messages SET sender=? WHERE id=?", (carol, rows[1][0]))
+        db.commit()
+        # A message the gateway made itself: Web Push to bob's mailbox, then labelled as alice's.
+        (push_id,), = db.execute("SELECT push_id FROM subscriptions WHERE id=?", (bob_sub,))
+        keys = json.loads(record)
+        sub_file = os.path.join(self.nodes.dir, "bob-mailbox.json")
+        with open(sub_file, "w") as f:
+            json.dump({"endpoint": f"{self.url}/p/{push_id}", "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}}, f)
+        run(UGATE, "push", "send", "--to", sub_file, "--ttl", "60", "--cacert", self.nodes.cert, "pay mallory")
+        (injected,), = db.execute("SELECT max(seq) FROM messages WHERE subscription_id=?", (bob_sub,))
+        db.execute("UPDATE messages SET sender=? WHERE seq=?", (alice, injected))
+        # The first message again, under a new ID.
+        db.execute("INSERT INTO messages (id, subscription_id, topic, urgency, received_ms, expires_ms, body, sender, "
+                   "receipt_for, channel) SELECT 'replayed' || id, subscription_id, topic, urgency, received_ms, "
+                   "expires_ms, body, sender, receipt_for, channel FROM messages WHERE id=?", (rows[0][0],))
+        db.commit()
+        db.close()
+
+        listener = self.nodes.listen("bob", self.url, "--count", "4", "--timeout", "30")
+        code, got, err = finish(listener)
+        self.assertEqual(code, 1, "refused messages fail the run")
+        self.assertEqual(len(got), 4, got)
+        self.assertEqual((got[0]["text"], got[0]["from"]), ("first, genuine", alice))
+        refused = {g["gateway_from"]: g["error"] for g in got[1:]}
+        self.assertTrue(all("text" not in g and "from" not in g for g in got[1:]), got)
+        self.assertTrue(refused[carol].startswith("sender_mismatch: "), refused)
+        errors = [g["error"].split(":")[0] for g in got[1:]]
+        self.assertEqual(errors, ["sender_mismatch", "unsigned", "replayed"])
+        self.assertIn("3 message(s) refused", err)
+        for g in got[1:]:
+            self.assertIn(f"message {g['id']} (the gateway says from {g['gateway_from']}) refused", err)
+
+        # The same message delivered again to a restarted receiver is still a replay (STATE_DIR/push-seen.json).
+        db = self.store()
+        db.execute("INSERT INTO messages (id, subscription_id, topic, urgency, received_ms, expires_ms, body, sender, "
+                   "receipt_for, channel) VALUES ('again', ?, '', 2, 0, ?, ?, ?, '', '')",
+                   (bob_sub, int(time.time() * 1000) + 60000, first_body, alice))
+        db.commit()
+        db.close()
+        listener = self.nodes.listen("bob", self.url, "--count", "1", "--timeout", "30")
+        code, got, err = finish(listener)
+        self.assertEqual(code, 1, err)
+        self.assertTrue(got[0]["error"].startswith("replayed"), got)
+
+    def test_receipts_are_the_receivers_word_not_the_gateways(self):
+        """bob acknowledges without signing (as a gateway that made the receipt up would): alice refuses it."""
+        bob = self.nodes.node_id("bob")
+        self.nodes.push("bob", "node-listen", "--gateway", self.url, "--cacert", self.nodes.cert, "--timeout", "1",
+                        check=False)
+        sender = subprocess.Popen([UGATE, *self.nodes.config("alice"), "push", "node-send", "--gateway", self.url,
+                                   "--cacert", self.nodes.cert, "--json", "--to", bob, "--receipt", "10", "ack me"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ctx = ssl.create_default_context(cafile=self.nodes.cert)
+        state = os.path.join(self.nodes.dir, "bob")
+        ctx.load_cert_chain(os.path.join(state, "cert-chain.pem"), os.path.join(state, "key.pem"))
+        conn = http.client.HTTPSConnection("localhost", self.port, context=ctx, timeout=30)
+        conn.request("GET", "/node/inbox?wait=10")
+        r = conn.getresponse()
+        body = r.read()
+        self.assertEqual(r.status, 200, body)
+        message_id = json.loads(body)["messages"][0]["id"]
+        conn.request("DELETE", f"/m/{message_id}")  # an ack with no signed receipt
+        r = conn.getresponse()
+        self.assertEqual(r.status, 204, r.read())
+        conn.close()
+        out, err = sender.communicate(timeout=30)
+        self.assertEqual(sender.returncode, 1, err)
+        self.assertIn(f"receipt for {message_id} refused: the receipt is not signed by the receiver", err)
+        self.assertIn(f"no receipt for {message_id}", err)
+        self.assertNotIn("receipt", [k for l in out.splitlines() for k in json.loads(l)])
+        self.assertEqual(self.metric("ugate_webpush_receipts_total"), 1, "the gateway did make a receipt")
 
 
 @needs_netns
