@@ -146,6 +146,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
       ListenerConfig l = read_listener(r, ls[i], key, c.base_port, d);
       if (!names.insert(l.name).second) r.fail(ls[i], key + ".name", "duplicate listener name '" + l.name + "'");
       if (l.protocol == Protocol::kWebPush) c.webpush[l.name] = read_webpush(r, ls[i], key);
+      if (l.is(kStunServer) && ls[i]["turn"]) c.turn[l.name] = read_turn(r, ls[i]["turn"], Reader::join(key, "turn"), l);
       for (const auto& other : c.listeners) {
         // A UDP port and a TCP port of the same number are different sockets (DNS uses both).
         auto udp = [](const ListenerConfig& x) { return x.is(kDatagram) || x.is(kStunServer); };

@@ -20,6 +20,7 @@
 #include "runtime/access_log.h"
 #include "policy/authz.h"
 #include "policy/router.h"
+#include "listener/turn_config.h"
 #include "webpush/webpush_config.h"
 
 namespace ugate {
@@ -41,6 +42,7 @@ struct Config {
   RemoteAcceptConfig remote_accept;
   RegistrationTokensConfig registration_tokens;
   std::vector<ListenerConfig> listeners;
+  std::map<std::string, TurnConfig, std::less<>> turn;  // by listener name: the stun listeners' turn: sections
   std::map<std::string, WebPushConfig, std::less<>> webpush;  // by listener name: the webpush listeners'
   IdentityConfig identity;
   AuthzPolicy authorization;

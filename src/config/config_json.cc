@@ -133,6 +133,28 @@ nlohmann::json to_json(const Config& c) {
       for (const auto& u : l.users) users.push_back(u.name);  // never the passwords
       listeners.back()["users"] = users;
       listeners.back()["other_address"] = l.other_address.host.empty() ? json(nullptr) : json(l.other_address.str());
+      if (auto it = c.turn.find(l.name); it != c.turn.end()) {
+        const TurnConfig& t = it->second;
+        json turn_users = json::array(), allow_peers = json::array(), deny_peers = json::array();
+        for (const auto& u : t.users) turn_users.push_back(u.name);  // never the passwords
+        for (const auto& c : t.allow_peers) allow_peers.push_back(c.str());
+        for (const auto& c : t.deny_peers) deny_peers.push_back(c.str());
+        listeners.back()["turn"] = {
+            {"realm", t.realm},
+            {"users", turn_users},
+            {"users_file", t.users_file.empty() ? json(nullptr) : json(t.users_file)},
+            {"auth_secret", t.auth_secret.empty() ? json(nullptr) : json("(set)")},  // never the secret
+            {"relay_address", t.relay_address.empty() ? json(nullptr) : json(t.relay_address)},
+            {"relay_ports", std::to_string(t.relay_port_min) + "-" + std::to_string(t.relay_port_max)},
+            {"max_allocations", t.max_allocations},
+            {"max_allocations_per_user", t.max_allocations_per_user},
+            {"default_lifetime", format_duration(t.default_lifetime)},
+            {"max_lifetime", format_duration(t.max_lifetime)},
+            {"nonce_lifetime", format_duration(t.nonce_lifetime)},
+            {"bandwidth", t.bandwidth},
+            {"allow_peers", allow_peers},
+            {"deny_peers", deny_peers}};
+      }
     }
     if (auto it = c.webpush.find(l.name); it != c.webpush.end()) {
       const WebPushConfig& w = it->second;

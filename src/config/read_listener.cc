@@ -114,7 +114,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
               {"name", "address", "protocol", "forward", "routes", "connect_timeout", "idle_timeout", "sniff_timeout",
                "handshake_timeout", "splice", "max_streams", "tproxy", "users", "allow", "udp_idle_timeout", "tls", "webpush",
                "via", "proxy_protocol", "response_timeout", "reach_admin", "egress",
-               "accept_proxy_protocol", "mode", "owner", "group", "other_address", "source_rate_limit"});
+               "accept_proxy_protocol", "mode", "owner", "group", "other_address", "source_rate_limit", "turn"});
   ListenerConfig l;
   l.connect_timeout = d.connect_timeout;
   l.idle_timeout = d.idle_timeout;
@@ -179,6 +179,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
   }
   for (const char* k : {"tls", "webpush"})
     if (n[k]) r.fail(n[k], Reader::join(key, k), "only for protocol webpush");
+  if (n["turn"] && !l.is(kStunServer))
+    r.fail(n["turn"], Reader::join(key, "turn"), "only for " + protocols_with(kStunServer) + " listeners");
   if (n["other_address"] && !l.is(kStunServer))
     r.fail(n["other_address"], Reader::join(key, "other_address"), "only for " + protocols_with(kStunServer) + " listeners");
   if (l.is(kStunServer)) read_stun(r, n, key, base, l);

@@ -34,6 +34,8 @@ SourceRateLimit read_source_rate_limit(const Reader& r, const YAML::Node& n, con
 // A listener's own source_rate_limit, else the default's when it accepts connections from the network.
 void read_listener_source_rate_limit(const Reader& r, const YAML::Node& n, const std::string& key,
                                      const ListenerDefaults& d, ListenerConfig& l);
+// A stun listener's turn: section (the listener already read: its address is the relays' default).
+TurnConfig read_turn(const Reader& r, const YAML::Node& n, const std::string& key, const ListenerConfig& l);
 // The listener whose streams come over reverse connections (remote_accept).
 ListenerConfig remote_accept_listener(const ListenerDefaults& d);
 // A webpush listener's tls and webpush keys.

@@ -295,6 +295,19 @@ void Gate::bind_stun_udp(ListenerGroup& group, const tcp::endpoint& address) {
   if (!l.other_address.host.empty())
     stun.options.other = stun::to_stun(asio::ip::make_address(l.other_address.host), l.other_address.port);
   for (const auto& u : l.users) stun.options.users.push_back({u.name, u.password});
+  if (auto it = config_.turn.find(l.name); it != config_.turn.end()) {
+    // Relays bind the relay address (or the listener's); peers there, on the listener's, and the
+    // defaults' ranges are refused unless allow_peers names them.
+    const TurnConfig& turn = it->second;
+    auto relay = turn.relay_address.empty() ? address.address() : asio::ip::make_address(turn.relay_address);
+    std::vector<asio::ip::address> own{address.address(), relay};
+    stun.turn = std::make_unique<stun::TurnShared>(
+        turn, stun::to_stun(relay, 0), stun::PeerPolicy(turn.allow_peers, turn.deny_peers, std::move(own)),
+        stun.options.software);
+    for (size_t i = 0; i < workers_.size(); ++i) stun.turn_by_worker.push_back(std::make_unique<stun::TurnCounters>());
+    spdlog::info("listener {}: TURN realm {}, relays on {} ports {}-{}", l.name, turn.realm, relay.to_string(),
+                 turn.relay_port_min, turn.relay_port_max);
+  }
   for (size_t i = 0; i < workers_.size(); ++i) {
     stun::UdpSockets sockets;
     // RFC 5780: A1:P1 (the listener's), A2:P1, A1:P2, A2:P2, indexed by which of the two they change.
@@ -368,6 +381,7 @@ void Gate::register_metrics() {
                      [this] { return memory_.over() ? 1 : 0; });
   register_listener_metrics(metrics_, groups_);
   stun::register_stun_metrics(metrics_, stun_listeners_);
+  stun::register_turn_metrics(metrics_, stun_listeners_);
   webpush::register_push_metrics(metrics_, push_servers_);
   std::vector<Mesh*> meshes;
   for (auto& w : workers_) meshes.push_back(w->mesh());

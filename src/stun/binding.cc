@@ -66,8 +66,7 @@ Answer refuse(const Reply& reply, const Received& r, Outcome o, std::string deta
 // The request's type field, when only the header could be read.
 std::pair<uint16_t, Class> header_type(std::span<const uint8_t> bytes) {
   uint16_t t = static_cast<uint16_t>(bytes[0] << 8 | bytes[1]);
-  auto method = static_cast<uint16_t>((t & 0x000F) | (t & 0x00E0) >> 1 | (t & 0x3E00) >> 2);
-  return {method, static_cast<Class>((t >> 4 & 1) | (t >> 7 & 2))};
+  return {method_of(bytes), static_cast<Class>((t >> 4 & 1) | (t >> 7 & 2))};
 }
 
 }  // namespace

@@ -73,6 +73,11 @@ uint16_t message_type(uint16_t method, Class cls) {
                                (c & 2) << 7);
 }
 
+uint16_t method_of(std::span<const uint8_t> header) {
+  uint16_t t = get16(header, 0);
+  return static_cast<uint16_t>((t & 0x000F) | (t & 0x00E0) >> 1 | (t & 0x3E00) >> 2);
+}
+
 const Attribute* Message::find(uint16_t type) const {
   for (const auto& a : attributes)
     if (a.type == type) return &a;
@@ -82,8 +87,7 @@ const Attribute* Message::find(uint16_t type) const {
 Result<Frame, Error> next_frame(std::span<const uint8_t> stream) {
   if (stream.empty()) return Error::kNeedMore;
   uint8_t top = stream[0] >> 6;
-  if (top == 1) {  // ChannelData: channel numbers 0x4000-0x4FFF, 4-byte header, padded on streams
-    if (stream[0] > 0x4F) return Error::kNotStun;
+  if (top == 1) {  // ChannelData: channel numbers 0x4000-0x7FFF (RFC 5766's), 4-byte header, padded on streams
     if (stream.size() < 4) return Error::kNeedMore;
     return Frame{FrameKind::kChannelData, 4 + padded(get16(stream, 2))};
   }

@@ -24,6 +24,13 @@ enum class Class : uint8_t { kRequest = 0, kIndication = 1, kSuccess = 2, kError
 
 namespace method {
 inline constexpr uint16_t kBinding = 0x001;
+// TURN (RFC 8656 section 17)
+inline constexpr uint16_t kAllocate = 0x003;
+inline constexpr uint16_t kRefresh = 0x004;
+inline constexpr uint16_t kSend = 0x006;
+inline constexpr uint16_t kData = 0x007;
+inline constexpr uint16_t kCreatePermission = 0x008;
+inline constexpr uint16_t kChannelBind = 0x009;
 }  // namespace method
 
 // Attribute types (RFC 8489 section 18.3, RFC 5780 section 7). TURN's
@@ -35,14 +42,25 @@ inline constexpr uint16_t kUsername = 0x0006;
 inline constexpr uint16_t kMessageIntegrity = 0x0008;
 inline constexpr uint16_t kErrorCode = 0x0009;
 inline constexpr uint16_t kUnknownAttributes = 0x000A;
+inline constexpr uint16_t kChannelNumber = 0x000C;  // TURN, RFC 8656 section 18
+inline constexpr uint16_t kLifetime = 0x000D;
+inline constexpr uint16_t kXorPeerAddress = 0x0012;
+inline constexpr uint16_t kData = 0x0013;
 inline constexpr uint16_t kRealm = 0x0014;
 inline constexpr uint16_t kNonce = 0x0015;
+inline constexpr uint16_t kXorRelayedAddress = 0x0016;
+inline constexpr uint16_t kRequestedAddressFamily = 0x0017;
+inline constexpr uint16_t kEvenPort = 0x0018;
+inline constexpr uint16_t kRequestedTransport = 0x0019;
+inline constexpr uint16_t kDontFragment = 0x001A;
 inline constexpr uint16_t kMessageIntegritySha256 = 0x001C;
 inline constexpr uint16_t kPasswordAlgorithm = 0x001D;
 inline constexpr uint16_t kUserhash = 0x001E;
 inline constexpr uint16_t kXorMappedAddress = 0x0020;
+inline constexpr uint16_t kReservationToken = 0x0022;
 inline constexpr uint16_t kPadding = 0x0026;
 inline constexpr uint16_t kResponsePort = 0x0027;
+inline constexpr uint16_t kAdditionalAddressFamily = 0x8000;
 inline constexpr uint16_t kPasswordAlgorithms = 0x8002;
 inline constexpr uint16_t kAlternateDomain = 0x8003;
 inline constexpr uint16_t kSoftware = 0x8022;
@@ -154,6 +172,10 @@ class Builder {
   void set_length(size_t body);
   std::vector<uint8_t> out_;
 };
+
+// The method of a message from its first two bytes (which the caller has),
+// without parsing it: which server answers it (Binding or TURN).
+uint16_t method_of(std::span<const uint8_t> header);
 
 // The type field of a header, and back (method bits interleaved with the class bits).
 uint16_t message_type(uint16_t method, Class cls);

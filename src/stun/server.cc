@@ -6,14 +6,18 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
+#include <functional>
+#include <unordered_map>
 #include <vector>
 
 #include "base/stream.h"
 #include "runtime/original_dst.h"
 #include "runtime/spawn.h"
+#include "stun/turn_relay.h"
 
 namespace ugate::stun {
 namespace {
@@ -35,25 +39,68 @@ void note(const ListenerSlot& slot, Transport t, const Answer& a) {
 
 Address source_of(const asio::ip::address& ip, uint16_t port) { return to_stun(unmapped(ip), port); }
 
+// A TURN refusal or drop: counted by turn.cc, logged here once per code or reason per process.
+void note(const ListenerSlot& slot, Transport t, const ClientKey& client, const TurnResult& r) {
+  static std::array<std::atomic<bool>, static_cast<size_t>(Refusal::kCount)> refused{};
+  static std::array<std::atomic<bool>, static_cast<size_t>(TurnDrop::kCount)> dropped{};
+  if (r.kind == TurnResult::kRefused && !refused[static_cast<size_t>(r.refusal)].exchange(true))
+    spdlog::warn("listener {}: TURN over {} from {}: {}, answered {} (counted in ugate_turn_refusals_total)",
+                 slot.config->name, to_string(t), format_endpoint({to_udp(client.source).address(), client.source.port}),
+                 r.detail, code_of(r.refusal));
+  if (r.kind == TurnResult::kDropped && !r.detail.empty() && !dropped[static_cast<size_t>(r.drop)].exchange(true))
+    spdlog::warn("listener {}: TURN over {} from {}: {}, dropped (counted in ugate_turn_dropped_total{{reason=\"{}\"}})",
+                 slot.config->name, to_string(t), format_endpoint({to_udp(client.source).address(), client.source.port}),
+                 r.detail, to_string(r.drop));
+}
+
+// The address to send to from a socket: a dual-stack socket reaches IPv4 as mapped.
+asio::ip::udp::endpoint reachable(const asio::ip::udp::socket& socket, const Address& a) {
+  asio::ip::udp::endpoint to = to_udp(a);
+  error_code ec;
+  auto local = socket.local_endpoint(ec);
+  if (!ec && local.address().is_v6() && to.address().is_v4())
+    to = {asio::ip::make_address_v6(asio::ip::v4_mapped, to.address().to_v4()), to.port()};
+  return to;
+}
+
 class UdpServer final : public DatagramListener {
  public:
   UdpServer(Worker& worker, ListenerSlot& slot, StunListener& listener, UdpSockets sockets)
       : worker_(worker), slot_(slot), listener_(listener), counters_(*listener.by_worker[worker.index()]),
-        sockets_(std::move(sockets)), in_(kMaxMessage) {
+        sockets_(std::move(sockets)), in_(kMaxMessage), expiry_(worker.context()) {
     for (auto& s : sockets_)
       if (s) s->non_blocking(true);
+    if (listener.turn) {
+      const TurnConfig& c = listener.turn->config;
+      relay_ports_.emplace(worker.context(), to_udp(listener.turn->relay_ip).address(), c.relay_port_min, c.relay_port_max);
+      turn_.emplace(*listener.turn, *listener.turn_by_worker[worker.index()],
+                    [this](uint64_t id, bool even) { return relay_ports_->open(*turn_, id, even); },
+                    [this](const ClientKey& client, std::span<const uint8_t> bytes) { return to_client(client, bytes); });
+    }
   }
 
   void start() override {
     for (Origin o = 0; o < sockets_.size(); ++o)
       if (sockets_[o]) spawn(worker_.context().get_executor(), receive_loop(o), "listener " + slot_.config->name + ": stun");
+    if (turn_) arm_expiry();
   }
   void stop() override {
     error_code ignored;
     for (auto& s : sockets_)
       if (s) s->cancel(ignored);
+    expiry_.cancel();
+    if (turn_) turn_->clear();
   }
   StunListener& listener() { return listener_; }
+  TurnServer* turn() { return turn_ ? &*turn_ : nullptr; }
+
+  // TURN's TCP clients: the door registers each connection's writer while it runs.
+  using TcpWriter = std::function<bool(std::span<const uint8_t>)>;
+  void add_tcp_client(const ClientKey& client, TcpWriter w) { tcp_clients_[client] = std::move(w); }
+  void remove_tcp_client(const ClientKey& client) {
+    tcp_clients_.erase(client);
+    if (turn_) turn_->remove(client);
+  }
 
  private:
   asio::awaitable<void> receive_loop(Origin on) {
@@ -74,17 +121,41 @@ class UdpServer final : public DatagramListener {
 
   void handle(Origin on, std::span<const uint8_t> datagram, const asio::ip::udp::endpoint& from) {
     slot_.stats.packets_up.add();
+    if (turn_ && on == kPrimary && for_turn(datagram)) {
+      ClientKey client{Transport::kUdp, source_of(from.address(), from.port())};
+      note(slot_, Transport::kUdp, client, turn_->from_client(client, datagram, monotonic_ms(), wall_ms()));
+      return;
+    }
     Answer a = answer(listener_.options, {datagram, Transport::kUdp, source_of(from.address(), from.port()), on});
     counters_.count(Transport::kUdp, a.outcome);
     note(slot_, Transport::kUdp, a);
     if (a.bytes.empty()) return;
     asio::ip::udp::socket& out = sockets_[a.from] ? *sockets_[a.from] : *sockets_[on];
-    asio::ip::udp::endpoint to = to_udp(a.to);
-    if (from.address().is_v6() && to.address().is_v4())  // a dual-stack socket answers IPv4 as mapped
-      to = {asio::ip::make_address_v6(asio::ip::v4_mapped, to.address().to_v4()), to.port()};
     error_code ec;
-    out.send_to(asio::buffer(a.bytes), to, 0, ec);
+    out.send_to(asio::buffer(a.bytes), reachable(out, a.to), 0, ec);
     if (!ec) slot_.stats.packets_down.add();
+  }
+
+  bool to_client(const ClientKey& client, std::span<const uint8_t> bytes) {
+    if (client.transport == Transport::kTcp) {
+      auto it = tcp_clients_.find(client);
+      return it != tcp_clients_.end() && it->second(bytes);
+    }
+    asio::ip::udp::socket& out = *sockets_[kPrimary];
+    error_code ec;
+    out.send_to(asio::buffer(bytes.data(), bytes.size()), reachable(out, client.source), 0, ec);
+    if (!ec) slot_.stats.packets_down.add();
+    return !ec;
+  }
+
+  // Once a second: allocations, permissions and channels past their lifetime end.
+  void arm_expiry() {
+    expiry_.expires_after(std::chrono::seconds(1));
+    expiry_.async_wait([this](error_code ec) {
+      if (ec) return;
+      turn_->expire(monotonic_ms());
+      arm_expiry();
+    });
   }
 
   Worker& worker_;
@@ -93,6 +164,49 @@ class UdpServer final : public DatagramListener {
   Counters& counters_;
   UdpSockets sockets_;
   std::vector<uint8_t> in_;
+  asio::steady_timer expiry_;
+  std::optional<UdpRelayPorts> relay_ports_;
+  std::optional<TurnServer> turn_;  // after relay_ports_: its relays go first
+  std::unordered_map<ClientKey, TcpWriter, ClientKeyHash> tcp_clients_;
+};
+
+// What goes to a TCP client: answers, and TURN's relayed data, which arrives
+// while the door reads. Queued (bounded) and written by a chain of callbacks
+// that holds this, and the socket in it, until the last write ends.
+class TcpOut : public std::enable_shared_from_this<TcpOut> {
+ public:
+  static constexpr size_t kMaxQueued = 256 * 1024;  // beyond: dropped, as a congested UDP path would
+  TcpOut(asio::io_context& context, ListenerSlot& slot) : socket(context), slot_(slot) {}
+  asio::ip::tcp::socket socket;
+
+  bool send(std::span<const uint8_t> bytes) {
+    if (closed_ || queued_.size() + bytes.size() > kMaxQueued) return false;
+    queued_.insert(queued_.end(), bytes.begin(), bytes.end());
+    if (!writing_) flush();
+    return true;
+  }
+  void close() {
+    closed_ = true;
+    error_code ignored;
+    socket.close(ignored);
+  }
+
+ private:
+  void flush() {
+    writing_ = true;
+    writing_bytes_.swap(queued_);
+    queued_.clear();
+    asio::async_write(socket, asio::buffer(writing_bytes_), [self = shared_from_this()](error_code ec, size_t n) {
+      self->writing_ = false;
+      self->slot_.stats.bytes_down.add(n);
+      if (ec) return self->close();
+      if (!self->closed_ && !self->queued_.empty()) self->flush();
+    });
+  }
+
+  ListenerSlot& slot_;
+  std::vector<uint8_t> queued_, writing_bytes_;
+  bool writing_ = false, closed_ = false;
 };
 
 // A TCP connection while its coroutine runs: idle deadline, drain, /debug/streams.
@@ -171,51 +285,57 @@ std::unique_ptr<DatagramListener> make_udp_server(Worker& worker, ListenerSlot& 
 
 asio::awaitable<void> stun_tcp_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
   auto* udp = dynamic_cast<UdpServer*>(slot.datagram.get());  // the listener's UDP side holds what both share
-  asio::ip::tcp::socket socket(worker.context());
+  auto out = std::make_shared<TcpOut>(worker.context(), slot);
   error_code ec;
-  socket.assign(from.source.protocol(), fd, ec);
+  out->socket.assign(from.source.protocol(), fd, ec);
   if (ec || !udp) {  // (its place among max_streams is from.admission, held while this runs)
-    if (!ec) socket.close(ec);
+    if (!ec) out->socket.close(ec);
     else ::close(fd);
     co_return;
   }
-  Connection connection(worker, slot, socket);
+  Connection connection(worker, slot, out->socket);
   StunListener& listener = udp->listener();
   Counters& counters = *listener.by_worker[worker.index()];
-  Address source = source_of(from.source.address(), from.source.port());
+  const ClientKey client{Transport::kTcp, source_of(from.source.address(), from.source.port())};
+  TurnServer* turn = udp->turn();
+  if (turn) udp->add_tcp_client(client, [out](std::span<const uint8_t> bytes) { return out->send(bytes); });
   std::vector<uint8_t> in(kMaxMessage);
   size_t have = 0;
   for (;;) {
     auto frame = next_frame(std::span<const uint8_t>(in.data(), have));
-    if (frame && frame->kind == FrameKind::kStun && have >= frame->size) {
-      Answer a = answer(listener.options, {std::span<const uint8_t>(in.data(), frame->size), Transport::kTcp, source});
-      counters.count(Transport::kTcp, a.outcome);
-      note(slot, Transport::kTcp, a);
+    // ChannelData needs a TURN allocation: without TURN its header (or an HTTP request's "GET ") is not ours.
+    const bool stray_channel_data = frame && frame->kind == FrameKind::kChannelData && !turn;
+    if (frame && !stray_channel_data && have >= frame->size) {
+      std::span<const uint8_t> bytes(in.data(), frame->size);
+      if (turn && for_turn(bytes)) {
+        note(slot, Transport::kTcp, client, turn->from_client(client, bytes, monotonic_ms(), wall_ms()));
+      } else {
+        Answer a = answer(listener.options, {bytes, Transport::kTcp, client.source});
+        counters.count(Transport::kTcp, a.outcome);
+        note(slot, Transport::kTcp, a);
+        if (!a.bytes.empty()) out->send(a.bytes);
+      }
       std::copy(in.begin() + static_cast<std::ptrdiff_t>(frame->size), in.begin() + static_cast<std::ptrdiff_t>(have),
                 in.begin());
       have -= frame->size;
-      if (a.bytes.empty()) continue;
-      auto [wec, written] = co_await asio::async_write(socket, asio::buffer(a.bytes), use_nothrow);
-      if (wec) break;
-      slot.stats.bytes_down.add(written);
       connection.touch();
       continue;
     }
-    if (!frame.need_more() && !(frame && frame->kind == FrameKind::kStun)) {
-      // Not STUN (or ChannelData, which needs a TURN allocation): the stream cannot be resynchronised.
-      Answer a{Outcome::kNotStun, {}, kPrimary, source, "the stream is not STUN messages; closed"};
+    if (stray_channel_data || (!frame && !frame.need_more())) {
+      // Not STUN (nor TURN's ChannelData): the stream cannot be resynchronised.
+      Answer a{Outcome::kNotStun, {}, kPrimary, client.source, "the stream is not STUN messages; closed"};
       counters.count(Transport::kTcp, a.outcome);
       note(slot, Transport::kTcp, a);
       break;
     }
-    auto [rec, n] = co_await socket.async_read_some(asio::buffer(in.data() + have, in.size() - have), use_nothrow);
+    auto [rec, n] = co_await out->socket.async_read_some(asio::buffer(in.data() + have, in.size() - have), use_nothrow);
     if (rec) break;  // closed, reset, or aborted (idle, drain)
     have += n;
     slot.stats.bytes_up.add(n);
     connection.touch();
   }
-  error_code ignored;
-  socket.close(ignored);
+  if (turn) udp->remove_tcp_client(client);  // and its allocation
+  out->close();
 }
 
 void register_stun_metrics(MetricRegistry& r, const std::deque<StunListener>& listeners) {

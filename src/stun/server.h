@@ -16,6 +16,7 @@
 #include "listener/listener_slot.h"
 #include "runtime/worker.h"
 #include "stun/binding.h"
+#include "stun/turn.h"
 
 namespace ugate::stun {
 
@@ -32,6 +33,9 @@ struct StunListener {
   const ListenerConfig* config;
   ServerOptions options;
   std::vector<std::unique_ptr<Counters>> by_worker;
+  // With a `turn:` section: what the workers' TURN servers share, and their counts.
+  std::unique_ptr<TurnShared> turn;
+  std::vector<std::unique_ptr<TurnCounters>> turn_by_worker;
 };
 
 // The listener's address as STUN carries it, and back.
@@ -47,7 +51,8 @@ std::unique_ptr<DatagramListener> make_udp_server(Worker& worker, ListenerSlot& 
 // the client closes, idle_timeout passes, or a frame is not STUN.
 asio::awaitable<void> stun_tcp_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from);
 
-// ugate_stun_messages_total{listener, transport, outcome}.
+// ugate_stun_messages_total{listener, transport, outcome}; the TURN families (turn_metrics.cc).
 void register_stun_metrics(MetricRegistry& r, const std::deque<StunListener>& listeners);
+void register_turn_metrics(MetricRegistry& r, const std::deque<StunListener>& listeners);
 
 }  // namespace ugate::stun

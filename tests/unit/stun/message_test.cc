@@ -169,6 +169,8 @@ TEST(StunMessage, FramesOnAStream) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->kind, FrameKind::kChannelData);
   EXPECT_EQ(c->size, 12u);  // padded to 4 on streams
+  std::vector<uint8_t> last_channel{0x7F, 0xFF, 0x00, 0x00};
+  EXPECT_EQ(next_frame(last_channel)->kind, FrameKind::kChannelData);
   std::vector<uint8_t> tls{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc};  // a ClientHello
   EXPECT_EQ(next_frame(tls).error(), Error::kNotStun);
   std::vector<uint8_t> high{0x80, 0x01, 0x00, 0x00};
