@@ -175,8 +175,7 @@ TurnResult TurnServer::channel_data(const ClientKey& client, std::span<const uin
   const Channel* c = a.channel(number, now_ms);
   if (!c) return dropped(TurnDrop::kNoChannel, "ChannelData on a channel not bound");
   Address peer = c->peer;
-  if (!relay_to_peer(a, peer, bytes.subspan(4, length), now_ms)) return {TurnResult::kDropped, {}, {}, "not relayed"};
-  return {TurnResult::kRelayed, {}, {}, {}};
+  return relay_to_peer(a, peer, bytes.subspan(4, length), now_ms);
 }
 
 // Section 11.2: Send indications are not authenticated; a peer without a permission is dropped silently.
@@ -188,17 +187,16 @@ TurnResult TurnServer::send_indication(const ClientKey& client, const Message& m
   if (!peer_attr || !data) return dropped(TurnDrop::kMalformed, "Send indication without XOR-PEER-ADDRESS or DATA");
   auto peer = read_xor_address(peer_attr->value, m.transaction);
   if (!peer) return dropped(TurnDrop::kMalformed, "Send indication with a malformed XOR-PEER-ADDRESS");
-  if (!relay_to_peer(*it->second, *peer, data->value, now_ms)) return {TurnResult::kDropped, {}, {}, "not relayed"};
-  return {TurnResult::kRelayed, {}, {}, {}};
+  return relay_to_peer(*it->second, *peer, data->value, now_ms);
 }
 
-bool TurnServer::relay_to_peer(Allocation& a, const Address& peer, std::span<const uint8_t> bytes, uint64_t now_ms) {
-  if (!a.permitted(peer, now_ms)) return dropped(TurnDrop::kNoPermission, {}), false;
-  if (!a.to_peer.take(bytes.size(), now_ms)) return dropped(TurnDrop::kBandwidth, {}), false;
-  if (!a.relay->send(peer, bytes)) return dropped(TurnDrop::kSendFailed, {}), false;
+TurnResult TurnServer::relay_to_peer(Allocation& a, const Address& peer, std::span<const uint8_t> bytes, uint64_t now_ms) {
+  if (!a.permitted(peer, now_ms)) return dropped(TurnDrop::kNoPermission, "to a peer without a permission");
+  if (!a.to_peer.take(bytes.size(), now_ms)) return dropped(TurnDrop::kBandwidth, "over the allocation's bandwidth");
+  if (!a.relay->send(peer, bytes)) return dropped(TurnDrop::kSendFailed, "the relay socket refused it");
   counters_.bytes[static_cast<size_t>(Direction::kToPeer)].add(bytes.size());
   counters_.packets[static_cast<size_t>(Direction::kToPeer)].add();
-  return true;
+  return {TurnResult::kRelayed, {}, {}, {}};
 }
 
 void TurnServer::from_peer(uint64_t id, const Address& peer, std::span<const uint8_t> bytes, uint64_t now_ms) {

@@ -116,7 +116,7 @@ class TurnServer {
   TurnResult challenge(const ClientKey& client, const Message& m, Refusal code, std::string detail, uint64_t now_ms);
   TurnResult succeed(Request& r, const std::function<void(Builder&)>& attributes = {});
   TurnResult dropped(TurnDrop d, std::string detail);
-  bool relay_to_peer(Allocation& a, const Address& peer, std::span<const uint8_t> bytes, uint64_t now_ms);
+  TurnResult relay_to_peer(Allocation& a, const Address& peer, std::span<const uint8_t> bytes, uint64_t now_ms);
   void erase(Allocation& a);
   uint32_t lifetime_s(const Message& m, bool allocate) const;
 

@@ -217,6 +217,12 @@ class TurnErrors(unittest.TestCase):
             self.assertEqual(reply.type, CREATE_PERMISSION | SUCCESS)
             self.assertEqual(self.refusals(ug, 403), 4)
             self.assertEqual(ug.metric("ugate_turn_permissions", listener="t"), 1)
+            # A Send indication to a peer without a permission is dropped silently, and counted.
+            c.sock.sendto(request([(XOR_PEER_ADDRESS, xor_address("203.0.113.8", 9)), (DATA, b"x")], kind=SEND),
+                          ("127.0.0.1", ug.port("t")))
+            wait_until(lambda: ug.metric("ugate_turn_dropped_total", listener="t", reason="no_permission") == 1,
+                       what="no_permission counted")
+            self.assertIn("to a peer without a permission, dropped", ug.log())
 
     def test_channel_bind_conflict_is_400(self):
         with Ugate(turn_yaml()) as ug:
