@@ -25,6 +25,7 @@ peers=(
   testssl.sh # scans the TLS listeners, offline (tests/integration/test_testssl.py, docs/security/)
   util-linux   # setpriv: a Unix-socket client run as another user (test_unix_sockets)
   coturn     # turnutils_stunclient against the STUN listener (test_stun.py)
+  bind9-dnsutils dnsmasq-base   # dig against the DNS listener, dnsmasq as its upstream (test_dns.py)
 )
 
 # Packages a command on PATH already stands for. Node.js from NodeSource ships

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--base-port", o.base_port,
                  "Base of the default ports (admin = BASE+0; config ports written :+N are BASE+N); default 15000")
-      ->check(CLI::Range(1, 65535 - 9));
+      ->check(CLI::Range(1, 65535 - 53));  // the default ports go up to BASE+53 (dns)
   app.add_option("--state-dir", o.state_dir,
                  "Where keys, certificates and stored state live (default /var/lib/ugate for root, "
                  "else $XDG_STATE_HOME/ugate or ~/.local/state/ugate; env UGATE_STATE_DIR)");

@@ -38,6 +38,11 @@ listeners:
   - name: socks5
     address: 127.0.0.1:+5
     protocol: socks5
+  # Mesh names for the node's apps, the rest forwarded to /etc/resolv.conf's
+  # servers (UDP and TCP; `ugate capture install --dns` sends port 53 here).
+  - name: dns
+    address: 127.0.0.1:+53
+    protocol: dns
   # No tls-sni listener on +4: TLS ingress by SNI needs routes to the
   # backends of its names, and there is no default that is not an open relay.
 )";
@@ -72,8 +77,8 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
                "mesh", "identity", "authorization", "listeners", "discovery", "nodes", "remote_accept",
-               "registration_tokens", "overload"});
-  if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 9));
+               "registration_tokens", "overload", "dns"});
+  if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 53));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
   if (root["drain_timeout"]) c.drain_timeout = r.duration(root["drain_timeout"], "drain_timeout");
@@ -137,6 +142,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (const auto& id = root["identity"]) c.identity = read_identity(r, id);
   if (const auto& az = root["authorization"]) c.authorization = read_authorization(r, az);
   if (const auto& dn = root["discovery"]) c.discovery = read_discovery(r, dn);
+  if (const auto& dn = root["dns"]) c.dns = read_dns(r, dn, c.base_port);
 
   if (const auto& ls = root["listeners"]) {
     if (!ls.IsSequence()) r.fail(ls, "listeners", "expected a list of listeners");
@@ -149,7 +155,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
       if (l.is(kStunServer) && ls[i]["turn"]) c.turn[l.name] = read_turn(r, ls[i]["turn"], Reader::join(key, "turn"), l);
       for (const auto& other : c.listeners) {
         // A UDP port and a TCP port of the same number are different sockets (DNS uses both).
-        auto udp = [](const ListenerConfig& x) { return x.is(kDatagram) || x.is(kStunServer); };
+        auto udp = [](const ListenerConfig& x) { return x.is(kDatagram) || x.is(kOwnAnswers); };
         auto tcp = [](const ListenerConfig& x) { return !x.is(kDatagram); };
         bool same_transport = (udp(l) && udp(other)) || (tcp(l) && tcp(other));
         if (!l.address.empty() && other.address == l.address && same_transport)

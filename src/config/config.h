@@ -13,6 +13,7 @@
 #include "base/duration.h"
 #include "base/endpoint.h"
 #include "discovery/discovery_config.h"
+#include "dns/dns_config.h"
 #include "identity/identity_config.h"
 #include "identity/tls_terminate.h"
 #include "listener/listener_config.h"
@@ -47,6 +48,7 @@ struct Config {
   IdentityConfig identity;
   AuthzPolicy authorization;
   DiscoveryConfig discovery;
+  DnsConfig dns;  // for the dns listeners
 };
 
 // Command-line values that win over the file.

@@ -66,6 +66,20 @@ nlohmann::json nodes_json(const std::vector<NodeConfig>& nodes) {
   return out;
 }
 
+nlohmann::json dns_json(const DnsConfig& d) {
+  nlohmann::json upstreams = nlohmann::json::array();
+  for (const auto& u : d.upstreams) upstreams.push_back(u.str());
+  return {{"zone", d.zone.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.zone)},
+          {"ipv4_range", d.ipv4_range.str()},
+          {"ipv6_range", d.ipv6_range.str()},
+          {"ttl", d.ttl},
+          {"upstreams", d.upstreams.empty() ? nlohmann::json("/etc/resolv.conf") : upstreams},
+          {"timeout", format_duration(d.timeout)},
+          {"attempts", d.attempts},
+          {"cache_entries", d.cache_entries},
+          {"max_cache_ttl", d.max_cache_ttl}};
+}
+
 nlohmann::json discovery_json(const DiscoveryConfig& d) {
   if (!d.enabled) return "off";
   return {{"port", d.port},
@@ -209,6 +223,7 @@ nlohmann::json to_json(const Config& c) {
           {"identity", identity_json(c.identity)},
           {"authorization", authorization_json(c.authorization)},
           {"discovery", discovery_json(c.discovery)},
+          {"dns", dns_json(c.dns)},
           {"listeners", listeners}};
 }
 

@@ -82,11 +82,16 @@ Router read_allow(const Reader& r, const YAML::Node& list, const std::string& ke
   return Router(std::move(entries));
 }
 
-// A STUN listener answers itself; RFC 5780 needs a second IP address and
-// port, and answers that name the first one, which must then be one address.
-void read_stun(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base, ListenerConfig& l) {
+// A stun or dns listener answers itself: nothing of where streams go.
+void refuse_forwarding(const Reader& r, const YAML::Node& n, const std::string& key, const ListenerConfig& l) {
   for (const char* k : {"forward", "routes", "via", "proxy_protocol", "tproxy"})
-    if (n[k]) r.fail(n[k], Reader::join(key, k), "a stun listener answers STUN itself; remove it");
+    if (n[k])
+      r.fail(n[k], Reader::join(key, k), "a " + std::string(to_string(l.protocol)) + " listener answers itself; remove it");
+}
+
+// RFC 5780 needs a second IP address and port, and answers that name the
+// first one, which must then be one address.
+void read_stun(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base, ListenerConfig& l) {
   if (!n["other_address"]) return;
   const std::string at = Reader::join(key, "other_address");
   l.other_address = r.address(n["other_address"], at, base, false);
@@ -183,6 +188,7 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     r.fail(n["turn"], Reader::join(key, "turn"), "only for " + protocols_with(kStunServer) + " listeners");
   if (n["other_address"] && !l.is(kStunServer))
     r.fail(n["other_address"], Reader::join(key, "other_address"), "only for " + protocols_with(kStunServer) + " listeners");
+  if (l.is(kOwnAnswers)) refuse_forwarding(r, n, key, l);
   if (l.is(kStunServer)) read_stun(r, n, key, base, l);
   const bool udp = l.is(kDatagram);
   if (udp) {  // datagram flows are short-lived and cost a descriptor each: their own defaults

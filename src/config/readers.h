@@ -48,5 +48,6 @@ void read_registration_tokens(const Reader& r, const YAML::Node& n, Registration
 IdentityConfig read_identity(const Reader& r, const YAML::Node& n);
 AuthzPolicy read_authorization(const Reader& r, const YAML::Node& n);
 DiscoveryConfig read_discovery(const Reader& r, const YAML::Node& n);
+DnsConfig read_dns(const Reader& r, const YAML::Node& n, uint16_t base);
 
 }  // namespace ugate::config_yaml

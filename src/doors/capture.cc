@@ -2,9 +2,18 @@
 
 #include "session/session.h"
 #include "doors/doors.h"
+#include "mesh/mesh.h"
 #include "runtime/original_dst.h"
 
 namespace ugate {
+namespace {
+
+const VirtualNode* virtual_node(Worker& worker, const asio::ip::address& a) {
+  const VirtualAddresses* v = worker.mesh() ? worker.mesh()->shared().virtual_addresses : nullptr;
+  return v ? v->by_address(a) : nullptr;
+}
+
+}  // namespace
 
 asio::awaitable<void> capture_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from) {
   static std::atomic<bool> said_not_captured{false}, said_loop{false};
@@ -29,7 +38,9 @@ asio::awaitable<void> capture_door(Worker& worker, ListenerSlot& slot, int fd, A
     co_return;
   }
   HostPort dest{m.original_dst.address().to_string(), m.original_dst.port()};
-  if (const Route* route = c.router.match(dest.host, dest.port)) dest = route->forward;
+  // A node's virtual address (what the DNS listener answered for its name): the node, through the mesh.
+  if (const VirtualNode* node = virtual_node(worker, m.original_dst.address())) dest.host = node->name;
+  else if (const Route* route = c.router.match(dest.host, dest.port)) dest = route->forward;
   co_await Session::forward(std::move(session), std::move(dest));
 }
 

@@ -1,6 +1,7 @@
 // The door of each listener protocol (the rest of what a protocol is lives
 // in its table row, src/listener/protocol.cc).
 #include "doors/doors.h"
+#include "dns/server.h"
 #include "stun/server.h"
 
 namespace ugate {
@@ -17,6 +18,7 @@ Door door_for(Protocol protocol) {
     case Protocol::kHboneH2c: return hbone_h2c_door;
     case Protocol::kMesh: return mesh_door;
     case Protocol::kStun: return stun::stun_tcp_door;  // beside its UDP side (stun/server.h)
+    case Protocol::kDns: return dns::dns_tcp_door;     // beside its UDP side (dns/server.h)
     case Protocol::kWebPush:  // the control thread's push server
     case Protocol::kUdp:      // a DatagramListener, not accepted connections
     case Protocol::kCount: return nullptr;

@@ -24,7 +24,8 @@ constexpr std::array<Entry, static_cast<size_t>(Protocol::kCount)> kTable{{
     {"hbone-h2c", kClientNamesDestination | kStreamNamesDestination},
     {"mesh", kClientNamesDestination | kMeshIdentity},
     {"udp", kDatagram | kNeedsForward},
-    {"stun", kStunServer},
+    {"stun", kStunServer | kOwnAnswers},
+    {"dns", kOwnAnswers},
 }};
 
 }  // namespace

@@ -22,6 +22,7 @@ enum class Protocol : uint8_t {
   kMesh,        // the mTLS mesh port
   kUdp,         // datagram flows
   kStun,        // the STUN server (RFC 8489, RFC 5780), UDP and TCP
+  kDns,         // the DNS stub resolver: mesh names, the rest forwarded; UDP and TCP
   kCount
 };
 
@@ -40,7 +41,8 @@ enum ProtocolTrait : uint32_t {
   kMeshIdentity = 1u << 10,           // mTLS with the node's identity; the CA and registration endpoints
   kRoutesOptional = 1u << 11,         // routes only narrow where clients go (auto: TLS by SNI)
   kUnixListener = 1u << 12,           // may listen on a Unix socket (address: unix:...): a plain byte stream
-  kStunServer = 1u << 13,             // answers itself on UDP and TCP of one port: no routes; users, other_address
+  kStunServer = 1u << 13,             // STUN: users, other_address
+  kOwnAnswers = 1u << 14,             // answers itself on UDP and TCP of one port: no routes
 };
 
 std::string_view to_string(Protocol p);

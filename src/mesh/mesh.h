@@ -19,6 +19,7 @@
 #include "mesh/hbone_server.h"
 #include "mesh/mesh_connector.h"
 #include "mesh/mesh_path.h"
+#include "mesh/virtual_addresses.h"
 #include "mesh/node_health.h"
 #include "mesh/reverse_registry.h"
 #include "mesh/pool.h"
@@ -48,6 +49,7 @@ struct MeshShared {
   NodeHealth health;         // the pools' last outcome per path
   ReverseRegistry registry;  // nodes registered here over reverse connections (a gateway)
   const discovery::Discovery* discovery = nullptr;  // neighbours on the local links, when enabled
+  const VirtualAddresses* virtual_addresses = nullptr;  // the nodes' (DNS answers them; the capture maps them back)
 };
 
 class Registrar;

@@ -97,6 +97,8 @@ Gate::Gate(Config config) : config_(std::move(config)), memory_(config_.memory_w
   for (int signo : kOtherSignals) ::signal(signo, SIG_IGN);
   access_sink_ = AccessLogSink::open(config_.access_log);
   mesh_shared_ = std::make_unique<MeshShared>();
+  virtual_addresses_ = std::make_unique<VirtualAddresses>(config_.nodes, config_.dns.ipv4_range, config_.dns.ipv6_range);
+  mesh_shared_->virtual_addresses = virtual_addresses_.get();
   for (unsigned i = 0; i < config_.workers; ++i) {
     auto& w = workers_.emplace_back(std::make_unique<Worker>(i, access_sink_.get()));
     auto listeners = std::make_unique<WorkerListeners>(*w);
@@ -218,6 +220,7 @@ void Gate::bind_listeners() {
       listeners_[i]->add(group, door, std::move(acceptor));
     }
     if (l.is(kStunServer)) bind_stun_udp(group, ep);
+    if (l.protocol == Protocol::kDns) bind_dns_udp(group, ep);
     spdlog::info("listener {} on {} ({}){}", l.name, format_endpoint(ep), to_string(l.protocol), forward_text(l));
     bound(l, ep);
   }
@@ -319,6 +322,32 @@ void Gate::bind_stun_udp(ListenerGroup& group, const tcp::endpoint& address) {
   }
 }
 
+void Gate::bind_dns_udp(ListenerGroup& group, const tcp::endpoint& address) {
+  const ListenerConfig& l = *group.config;
+  if (!dns_zone_) {
+    std::string trust_domain = config_.identity.trust_domain;
+    if (identity_) trust_domain = identity_->state()->id->trust_domain;
+    dns_zone_ = std::make_unique<dns::MeshZone>(*virtual_addresses_, trust_domain, config_.dns.zone, config_.dns.ttl);
+  }
+  std::vector<asio::ip::udp::endpoint> upstreams;
+  for (const auto& u : config_.dns.upstreams) upstreams.emplace_back(asio::ip::make_address(u.host), u.port);
+  if (config_.dns.upstreams.empty()) {
+    std::ifstream f("/etc/resolv.conf");
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    upstreams = dns::nameservers_of(text);
+    // Our own address there (capture install --dns on a host whose resolver is us) would loop.
+    std::erase_if(upstreams, [&](const auto& u) { return u.address() == address.address() && u.port() == address.port(); });
+    if (upstreams.empty()) spdlog::warn("listener {}: no nameserver in /etc/resolv.conf: names outside the mesh get SERVFAIL", l.name);
+  }
+  dns::DnsListener& dns = dns_listeners_.emplace_back(l, config_.dns, *dns_zone_, std::move(upstreams), workers_.size());
+  asio::ip::udp::endpoint ep(address.address(), address.port());
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    ListenerSlot& slot = *group.slots[i];
+    slot.datagram = dns::make_udp_server(*workers_[i], slot, dns,
+                                         open_udp_socket(workers_[i]->context(), ep, "listener '" + l.name + "'", false));
+  }
+}
+
 // Control-plane traffic: the push service runs on the control thread with the admin server.
 void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
   webpush::PushServerConfig pc{l.name, config_.webpush.at(l.name)};
@@ -382,6 +411,7 @@ void Gate::register_metrics() {
   register_listener_metrics(metrics_, groups_);
   stun::register_stun_metrics(metrics_, stun_listeners_);
   stun::register_turn_metrics(metrics_, stun_listeners_);
+  dns::register_dns_metrics(metrics_, dns_listeners_);
   webpush::register_push_metrics(metrics_, push_servers_);
   std::vector<Mesh*> meshes;
   for (auto& w : workers_) meshes.push_back(w->mesh());

@@ -24,6 +24,7 @@
 #include "runtime/unix_socket.h"
 #include "listener/listener_slot.h"
 #include "runtime/worker.h"
+#include "dns/server.h"
 #include "stun/server.h"
 
 namespace ugate {
@@ -82,6 +83,8 @@ class Gate final : public AdminView {
   void bind_udp_listener(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
   // A stun listener's UDP side, beside its TCP acceptors on the same port (`address`, bound).
   void bind_stun_udp(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
+  // A dns listener's UDP side, likewise.
+  void bind_dns_udp(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
   void start_discovery();
   void start_remote_accept();
   void register_metrics();
@@ -99,6 +102,9 @@ class Gate final : public AdminView {
   std::unique_ptr<AccessLogSink> access_sink_;
   std::deque<ListenerGroup> groups_;
   std::deque<stun::StunListener> stun_listeners_;  // options and counters of each stun listener
+  std::unique_ptr<VirtualAddresses> virtual_addresses_;  // the configured nodes' (dns, capture-out)
+  std::unique_ptr<dns::MeshZone> dns_zone_;                // what the dns listeners answer themselves
+  std::deque<dns::DnsListener> dns_listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<WorkerListeners*> listeners_;  // each worker's (the worker owns it)
   std::vector<std::unique_ptr<UnixListenSocket>> unix_sockets_;  // their files, removed after the workers end

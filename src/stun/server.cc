@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/stream.h"
+#include "listener/answering_connection.h"
 #include "runtime/original_dst.h"
 #include "runtime/spawn.h"
 #include "stun/turn_relay.h"
@@ -209,44 +210,6 @@ class TcpOut : public std::enable_shared_from_this<TcpOut> {
   bool writing_ = false, closed_ = false;
 };
 
-// A TCP connection while its coroutine runs: idle deadline, drain, /debug/streams.
-class Connection final : public Tracked {
- public:
-  Connection(Worker& worker, ListenerSlot& slot, asio::ip::tcp::socket& socket) : worker_(worker), slot_(slot), socket_(socket) {
-    slot_.stats.accepted.add();
-    slot_.stats.active.add();
-    worker.track(*this);
-    start_ = worker.now_tick();
-    touch();
-  }
-  ~Connection() override {
-    slot_.stats.active.sub();
-    slot_.stats.closed.add();
-  }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  void touch() { deadline_ = worker_.now_tick() + Worker::ticks(slot_.config->idle_timeout); }
-  void on_tick(uint32_t now) override {
-    if (static_cast<int32_t>(now - deadline_) >= 0) abort(CloseReason::kIdleTimeout);
-  }
-  void abort(CloseReason) override {
-    error_code ignored;
-    socket_.close(ignored);  // ends the read
-  }
-  void describe(nlohmann::json& out, uint32_t now) const override {
-    out["listener"] = slot_.config->name;
-    out["phase"] = "stun";
-    out["age_ms"] = static_cast<uint64_t>(now - start_) * Worker::kTick.count();
-  }
-
- private:
-  Worker& worker_;
-  ListenerSlot& slot_;
-  asio::ip::tcp::socket& socket_;
-  uint32_t start_ = 0, deadline_ = 0;
-};
-
 }  // namespace
 
 StunListener::StunListener(const ListenerConfig& c, size_t workers) : config(&c) {
@@ -293,7 +256,7 @@ asio::awaitable<void> stun_tcp_door(Worker& worker, ListenerSlot& slot, int fd, 
     else ::close(fd);
     co_return;
   }
-  Connection connection(worker, slot, out->socket);
+  AnsweringConnection connection(worker, slot, out->socket, "stun");
   StunListener& listener = udp->listener();
   Counters& counters = *listener.by_worker[worker.index()];
   const ClientKey client{Transport::kTcp, source_of(from.source.address(), from.source.port())};

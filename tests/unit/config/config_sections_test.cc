@@ -157,6 +157,37 @@ TEST(DiscoveryConfig, EveryKey) {
   EXPECT_EQ(j.at("ttl"), "6s");
 }
 
+TEST(DnsConfig, EveryKeyAndTheEcho) {
+  DnsConfig d = load("dns: { zone: mesh.internal., ipv4_range: 10.99.0.0/16, ipv6_range: 'fd00:0:0:99::/64', ttl: 5, "
+                     "upstreams: ['10.0.0.1:53', '[::1]:5353'], timeout: 300ms, attempts: 3, cache_entries: 10, "
+                     "max_cache_ttl: 600 }").dns;
+  EXPECT_EQ(d.zone, "mesh.internal");
+  EXPECT_EQ(d.ipv4_range.str(), "10.99.0.0/16");
+  EXPECT_EQ(d.ipv6_range.str(), "fd00:0:0:99::/64");
+  EXPECT_EQ(d.ttl, 5u);
+  ASSERT_EQ(d.upstreams.size(), 2u);
+  EXPECT_EQ(d.upstreams[1].port, 5353);
+  EXPECT_EQ(d.timeout, std::chrono::milliseconds(300));
+  EXPECT_EQ(d.attempts, 3u);
+  EXPECT_EQ(d.cache_entries, 10u);
+  EXPECT_EQ(d.max_cache_ttl, 600u);
+  auto j = to_json(load("")).at("dns");
+  EXPECT_EQ(j.at("ipv4_range"), "240.240.0.0/16");
+  EXPECT_EQ(j.at("upstreams"), "/etc/resolv.conf");
+  EXPECT_TRUE(j.at("zone").is_null());
+}
+
+TEST(DnsConfig, ErrorsNameTheKey) {
+  EXPECT_THAT(error_of("dns: { zone: '.bad' }"), HasSubstr("dns.zone: expected a domain name"));
+  EXPECT_THAT(error_of("dns: { ipv4_range: 'fd00::/64' }"), HasSubstr("dns.ipv4_range: expected an IPv4 range"));
+  EXPECT_THAT(error_of("dns: { ipv4_range: 10.0.0.0/31 }"), HasSubstr("too narrow"));
+  EXPECT_THAT(error_of("dns: { upstreams: ['resolver.example:53'] }"), HasSubstr("dns.upstreams[0]: expected an IP"));
+  EXPECT_THAT(error_of("dns: { attempts: 0 }"), HasSubstr("dns.attempts: must be 1 or more"));
+  EXPECT_THAT(error_of("dns: { servers: [] }"), HasSubstr("dns.servers: unknown key"));
+  EXPECT_THAT(error_of("listeners: [ { name: d, address: '127.0.0.1:0', protocol: dns, forward: 'x:1' } ]"),
+              HasSubstr("a dns listener answers itself"));
+}
+
 TEST(DiscoveryConfig, ErrorsNameTheKey) {
   EXPECT_THAT(error_of("discovery: maybe"), HasSubstr("test.yaml:1: discovery: expected true or false"));
   EXPECT_THAT(error_of("discovery: { port: 0 }"), HasSubstr("discovery.port: must be above 0"));

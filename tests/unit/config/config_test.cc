@@ -24,13 +24,14 @@ TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies)
   EXPECT_EQ(c.admin->str(), "127.0.0.1:15000");
   std::map<std::string, const ListenerConfig*> doors;  // by protocol
   for (const auto& l : c.listeners) doors[std::string(to_string(l.protocol))] = &l;
-  ASSERT_EQ(doors.size(), 5u);
+  ASSERT_EQ(doors.size(), 6u);
   EXPECT_EQ(doors["capture-out"]->address.str(), "0.0.0.0:15001");
   EXPECT_EQ(doors["capture-in"]->address.str(), "0.0.0.0:15006");
   EXPECT_FALSE(doors["capture-out"]->tproxy);
   EXPECT_EQ(doors["socks5"]->address.str(), "127.0.0.1:15005");
   EXPECT_EQ(doors["http-proxy"]->address.str(), "127.0.0.1:15002");
   EXPECT_EQ(doors["hbone-h2c"]->address.str(), "127.0.0.1:15009");
+  EXPECT_EQ(doors["dns"]->address.str(), "127.0.0.1:15053");
   EXPECT_EQ(doors.count("tls-sni"), 0u) << "BASE+4 needs routes: none by default";
   for (const auto& l : c.listeners) {
     if (l.is(kProxy)) {
@@ -40,7 +41,7 @@ TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies)
   EXPECT_GE(c.workers, 1u);
   Config moved = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {.base_port = 20000});
   EXPECT_EQ(moved.admin->str(), "127.0.0.1:20000");
-  EXPECT_EQ(moved.listeners.back().address.str(), "127.0.0.1:20005");
+  EXPECT_EQ(moved.listeners.back().address.str(), "127.0.0.1:20053");
 }
 
 TEST(Config, ProxyDoorsTakeUsersAndAnAllowList) {

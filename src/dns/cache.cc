@@ -1,0 +1,64 @@
+#include "dns/cache.h"
+
+#include <algorithm>
+
+namespace ugate::dns {
+
+// The question and whether DNSSEC records were asked for (DO): answers differ by each.
+const std::string& Cache::key_of(const Query& q) {
+  key_.assign(q.name.bytes());
+  key_.push_back(static_cast<char>(q.type >> 8));
+  key_.push_back(static_cast<char>(q.type));
+  key_.push_back(static_cast<char>(q.klass >> 8));
+  key_.push_back(static_cast<char>(q.klass));
+  key_.push_back(q.edns && q.edns->dnssec_ok ? 1 : 0);
+  return key_;
+}
+
+void Cache::store(const Query& q, std::span<const uint8_t> answer, const ResponseInfo& info, uint64_t now) {
+  if (max_entries_ == 0 || info.header.tc()) return;
+  uint8_t rcode = info.header.rcode();
+  if (rcode != kNoError && rcode != kNxDomain) return;
+  // Only an answer to the question asked (an upstream could answer another).
+  if (info.name.bytes() != q.name.bytes() || info.type != q.type || info.klass != q.klass) return;
+  std::optional<uint32_t> ttl;
+  if (rcode == kNoError && info.header.ancount > 0) ttl = info.min_ttl;
+  else ttl = info.soa_minimum;  // NXDOMAIN, or no data: RFC 2308
+  if (!ttl || *ttl == 0) return;
+  const std::string& key = key_of(q);
+  auto [it, added] = entries_.try_emplace(key);
+  if (added) {
+    order_.push_back(key);
+    while (entries_.size() > max_entries_) {
+      entries_.erase(order_.front());
+      order_.pop_front();
+    }
+    it = entries_.find(key_);
+  }
+  Entry& e = it->second;
+  e.answer.assign(answer.begin(), answer.end());
+  e.ttl_offsets = info.ttl_offsets;
+  e.question_end = info.question_end;
+  e.stored = now;
+  e.expires = now + std::min(*ttl, max_ttl_);
+}
+
+bool Cache::find(std::span<const uint8_t> query_msg, const Query& q, uint64_t now, std::vector<uint8_t>& out) {
+  auto it = entries_.find(key_of(q));
+  if (it == entries_.end()) return false;
+  const Entry& e = it->second;
+  if (now >= e.expires) return false;  // stale; replaced when the new answer comes
+  out.assign(e.answer.begin(), e.answer.end());
+  put16(out.data(), q.header.id);
+  if (e.question_end == q.question_end)
+    std::copy(query_msg.begin() + kHeaderSize, query_msg.begin() + static_cast<std::ptrdiff_t>(q.question_end),
+              out.begin() + kHeaderSize);
+  auto age = static_cast<uint32_t>(now - e.stored);
+  for (uint16_t at : e.ttl_offsets) {
+    uint32_t ttl = get32(out, at);
+    put32(out.data() + at, ttl > age ? ttl - age : 0);
+  }
+  return true;
+}
+
+}  // namespace ugate::dns
