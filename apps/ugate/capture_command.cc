@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "base/account_id.h"
+#include "base/cidr.h"
 #include "config/config.h"
 #include "doors/capture_rules.h"
 
@@ -85,6 +86,9 @@ struct CaptureCommand::Flags {
   std::string include_ports, exclude_ports, inbound_include_ports, inbound_exclude_ports;
   bool ipv4_only = false, ipv6_only = false, dry_run = false;
   std::string mark = "0x539", route_table = "133";
+  bool dns = false;
+  std::optional<uint16_t> dns_port;
+  std::string virtual_ipv4, virtual_ipv6;
 };
 
 CaptureCommand::CaptureCommand(CLI::App& app) : flags_(std::make_shared<Flags>()) {
@@ -92,7 +96,7 @@ CaptureCommand::CaptureCommand(CLI::App& app) : flags_(std::make_shared<Flags>()
   capture_->require_subcommand(1);
   install_ = capture_->add_subcommand(
       "install", "Add the rules (after removing any that exist: installing twice is installing once)");
-  remove_ = capture_->add_subcommand("remove", "Remove every UGATE_* chain and rule, and the TPROXY routing");
+  remove_ = capture_->add_subcommand("remove", "Remove every UGATE_* chain and rule, the TPROXY routing and the virtual ranges' routes");
   Flags& f = *flags_;
   for (CLI::App* sub : {install_, remove_}) {
     sub->add_flag("--dry-run", f.dry_run, "Print the commands instead of running them");
@@ -112,6 +116,12 @@ CaptureCommand::CaptureCommand(CLI::App& app) : flags_(std::make_shared<Flags>()
   install_->add_flag("--inbound-tproxy", f.inbound_tproxy,
                      "Capture arriving connections with TPROXY (mangle table and a policy route) instead of REDIRECT; "
                      "the capture-in listener then needs tproxy: true");
+  install_->add_flag("--dns", f.dns,
+                     "Also send port 53 (UDP and TCP, IPv4) to the DNS listener, and route the nodes' virtual "
+                     "addresses to the outbound capture");
+  install_->add_option("--dns-port", f.dns_port, "The DNS listener's port (default BASE+53)");
+  install_->add_option("--virtual-ipv4-range", f.virtual_ipv4, "dns.ipv4_range (default 240.240.0.0/16)");
+  install_->add_option("--virtual-ipv6-range", f.virtual_ipv6, "dns.ipv6_range (default fd00:0:0:53::/64)");
   install_->add_option("--include-ports", f.include_ports, "Outbound destination ports to capture: 80,443,8000-8100 (default all)");
   install_->add_option("--exclude-ports", f.exclude_ports, "Outbound destination ports never captured");
   install_->add_option("--inbound-include-ports", f.inbound_include_ports, "Inbound ports to capture (default all)");
@@ -134,6 +144,15 @@ int CaptureCommand::run(std::optional<uint16_t> base_port) {
   o.inbound_tproxy = f.inbound_tproxy;
   o.outbound_port = f.outbound_port.value_or(static_cast<uint16_t>(base + 1));
   o.inbound_port = f.inbound_port.value_or(static_cast<uint16_t>(base + 6));
+  o.dns = f.dns;
+  o.dns_port = f.dns_port.value_or(static_cast<uint16_t>(base + 53));
+  if (!f.virtual_ipv4.empty()) o.virtual_ipv4 = f.virtual_ipv4;
+  if (!f.virtual_ipv6.empty()) o.virtual_ipv6 = f.virtual_ipv6;
+  for (const auto& [flag, range, v4] : {std::tuple{"--virtual-ipv4-range", &o.virtual_ipv4, true},
+                                        std::tuple{"--virtual-ipv6-range", &o.virtual_ipv6, false}}) {
+    auto c = parse_cidr(*range);
+    if (!c || c->network.is_v4() != v4) return fail(std::string(flag) + ": expected an IPv" + (v4 ? "4" : "6") + " range");
+  }
   o.ipv4 = !f.ipv6_only;
   o.ipv6 = !f.ipv4_only;
   if (!parse_number(f.mark, o.mark)) return fail("--mark: expected a number, got '" + f.mark + "'");
@@ -178,6 +197,9 @@ int CaptureCommand::run(std::optional<uint16_t> base_port) {
     Result routes = run_command(capture::list_routes_command(fam, o), true);
     auto removal = capture::remove_route_commands(fam, o, rules.out, routes.out);
     plan.insert(plan.end(), removal.begin(), removal.end());
+    Result virtual_routes = run_command(capture::list_virtual_routes_command(fam), true);
+    auto virtual_removal = capture::remove_virtual_route_commands(fam, virtual_routes.out);
+    plan.insert(plan.end(), virtual_removal.begin(), virtual_removal.end());
     if (install) {
       auto adds = capture::install_commands(o, fam);
       plan.insert(plan.end(), adds.begin(), adds.end());

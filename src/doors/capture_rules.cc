@@ -91,6 +91,8 @@ std::string validate(const Options& o) {
            "captured again (a loop)";
   if (o.inbound_tproxy && !o.inbound) return "--inbound-tproxy needs --inbound";
   if (o.outbound_port == 0 || o.inbound_port == 0) return "capture ports must not be 0";
+  if (o.dns && !o.outbound) return "--dns needs the outbound capture: the virtual addresses lead there";
+  if (o.dns && o.dns_port == 0) return "the DNS port must not be 0";
   if (o.mark == 0) return "the TPROXY mark must not be 0";
   if (o.route_table == 0 || (o.route_table >= 253 && o.route_table <= 255))
     return "route table " + std::to_string(o.route_table) + " is reserved (0, 253 default, 254 main, 255 local)";
@@ -100,10 +102,25 @@ std::string validate(const Options& o) {
 std::vector<Command> install_commands(const Options& o, Family f) {
   std::vector<Command> out;
   Chains ch(f, out);
+  // Port 53 first: before UGATE_OUTPUT sends TCP to the outbound capture. Only
+  // IPv4: REDIRECT sends a local IPv6 packet to ::1, where the listener is not.
+  if (o.dns && f == Family::kIpv4) {
+    ch.add("nat", {"-N", "UGATE_DNS"});
+    for (uint32_t uid : o.uids)
+      ch.add("nat", {"-A", "UGATE_DNS", "-m", "owner", "--uid-owner", std::to_string(uid), "-j", "RETURN"});
+    for (uint32_t gid : o.gids)
+      ch.add("nat", {"-A", "UGATE_DNS", "-m", "owner", "--gid-owner", std::to_string(gid), "-j", "RETURN"});
+    for (const char* proto : {"udp", "tcp"})
+      ch.add("nat", {"-A", "UGATE_DNS", "-p", proto, "-j", "REDIRECT", "--to-ports", std::to_string(o.dns_port)});
+    for (const char* proto : {"udp", "tcp"}) ch.add("nat", {"-A", "OUTPUT", "-p", proto, "--dport", "53", "-j", "UGATE_DNS"});
+  }
+  const std::string& virtual_range = f == Family::kIpv4 ? o.virtual_ipv4 : o.virtual_ipv6;
   if (o.outbound) {
     ch.add("nat", {"-N", "UGATE_REDIRECT"});
     ch.add("nat", {"-A", "UGATE_REDIRECT", "-p", "tcp", "-j", "REDIRECT", "--to-ports", std::to_string(o.outbound_port)});
     ch.add("nat", {"-N", "UGATE_OUTPUT"});
+    if (o.dns)  // routed to lo, yet for the mesh
+      ch.add("nat", {"-A", "UGATE_OUTPUT", "-d", virtual_range, "-p", "tcp", "-j", "UGATE_REDIRECT"});
     ch.add("nat", {"-A", "UGATE_OUTPUT", "-o", "lo", "-j", "RETURN"});  // between local processes
     for (uint32_t uid : o.uids)
       ch.add("nat", {"-A", "UGATE_OUTPUT", "-m", "owner", "--uid-owner", std::to_string(uid), "-j", "RETURN"});
@@ -113,6 +130,9 @@ std::vector<Command> install_commands(const Options& o, Family f) {
       ch.add("nat", {"-A", "UGATE_OUTPUT", "-p", "tcp", "--dport", p, "-j", "RETURN"});
     ch.jump_for_ports("nat", "UGATE_OUTPUT", o.include_ports, "UGATE_REDIRECT");
     ch.add("nat", {"-A", "OUTPUT", "-p", "tcp", "-j", "UGATE_OUTPUT"});
+    if (o.dns)  // a route, so that connecting to them does not fail before the capture sees it
+      out.push_back({"ip", std::string(ip_family(f)), "route", "replace", virtual_range, "dev", "lo", "proto",
+                     std::string(kVirtualRouteProto)});
   }
   if (o.inbound) {
     std::string table = o.inbound_tproxy ? "mangle" : "nat";
@@ -200,6 +220,20 @@ std::vector<Command> remove_route_commands(Family f, const Options& o, std::stri
                      table_id});
   }
   return out;
+}
+
+std::vector<Command> remove_virtual_route_commands(Family f, std::string_view routes) {
+  std::vector<Command> out;
+  for (std::string_view line : lines(routes)) {
+    auto w = words(line);
+    if (w.empty()) continue;
+    out.push_back({"ip", std::string(ip_family(f)), "route", "del", w[0], "proto", std::string(kVirtualRouteProto)});
+  }
+  return out;
+}
+
+Command list_virtual_routes_command(Family f) {
+  return {"ip", std::string(ip_family(f)), "route", "show", "proto", std::string(kVirtualRouteProto)};
 }
 
 Command list_chains_command(Family f, std::string_view table) {

@@ -8,6 +8,10 @@
 //   mangle PREROUTING -> UGATE_INBOUND -> UGATE_IN_TPROXY   (inbound, TPROXY mode: new connections;
 //                                      -> UGATE_DIVERT      established ones are marked, and a policy
 //                                                            route delivers marked packets locally)
+//   nat    OUTPUT (port 53) -> UGATE_DNS                     (--dns, IPv4: REDIRECT to the DNS listener)
+// With --dns, the nodes' virtual address ranges (what the DNS listener
+// answers) are routed to lo (routes of protocol kVirtualRouteProto, so that
+// removal finds them) and jump to UGATE_REDIRECT before loopback is let go.
 // ugate's own connections are left alone by the owner match (its uid or gid),
 // loopback traffic is never captured, and port lists narrow what is.
 // Installing first removes whatever UGATE_* rules exist, so installing twice
@@ -39,7 +43,14 @@ struct Options {
   bool ipv6 = true;
   uint32_t mark = 0x539;        // TPROXY: the mark that routes a packet to the local socket
   uint32_t route_table = 133;   // the policy routing table for that mark
+  bool dns = false;             // port 53 to the DNS listener, the virtual ranges to the outbound capture
+  uint16_t dns_port = 15053;
+  std::string virtual_ipv4 = "240.240.0.0/16";  // dns.ipv4_range, dns.ipv6_range
+  std::string virtual_ipv6 = "fd00:0:0:53::/64";
 };
+
+// The routes of the virtual ranges carry this protocol number (ip route ... proto 153).
+inline constexpr std::string_view kVirtualRouteProto = "153";
 
 // "" when the options make sense, else what is wrong.
 std::string validate(const Options& o);
@@ -61,10 +72,14 @@ std::vector<Command> remove_chain_commands(Family f, std::string_view table, std
 std::vector<Command> remove_route_commands(Family f, const Options& o, std::string_view rules,
                                            std::string_view routes);
 
+// The virtual ranges' routes that `ip route show proto 153` lists, as commands that delete them.
+std::vector<Command> remove_virtual_route_commands(Family f, std::string_view routes);
+
 // The read-only commands whose output the removal commands above need.
 Command list_chains_command(Family f, std::string_view table);
 Command list_rules_command(Family f);
 Command list_routes_command(Family f, const Options& o);
+Command list_virtual_routes_command(Family f);
 
 // For --dry-run and error messages: the command as one would type it.
 std::string to_string(const Command& c);

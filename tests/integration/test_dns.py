@@ -2,6 +2,7 @@
 dnsmasq (dnsmasq-base) as the upstream it forwards to, raw datagrams for
 malformed queries."""
 import ipaddress
+import os
 import re
 import shutil
 import socket
@@ -10,7 +11,10 @@ import subprocess
 import time
 import unittest
 
-from harness import Ugate, wait_until
+from harness import UGATE, Ugate, recv_all, wait_until
+from netns import Netns, NetnsUgate, add_addr, link, needs_netns
+from test_capture import GID, listen_in
+from test_mesh import Mesh, spiffe
 
 BOB_ID = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst"
 NODES = ("nodes:\n"
@@ -201,6 +205,70 @@ class DnsServer(unittest.TestCase):
             wait_until(lambda: self.queries(ug, "malformed") == 4, what="malformed queries counted")
             self.assertEqual(ug.log().count("malformed DNS query"), 1)
             self.assertEqual(ug.metric("ugate_dns_answers_total", listener="d", rcode="FORMERR"), 2)
+
+
+def http_hello(conn):
+    """Handler: reads a request head, answers 200 with a body that names this server."""
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < 65536:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        head += chunk
+    body = b"hello from bob's loopback\n"
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+
+
+@needs_netns
+class CapturedApp(unittest.TestCase):
+    """An app in a namespace with `ugate capture install --dns` resolves
+    bob.mesh.internal through ugate's DNS listener and reaches an HTTP server
+    on bob's loopback (another namespace, another ugate) with plain curl: the
+    virtual address leads into the mesh."""
+
+    def setUp(self):
+        self.mesh = Mesh()
+        self.addCleanup(self.mesh.close)
+        self.a, self.b = Netns("da"), Netns("db")
+        self.addCleanup(self.a.delete)
+        self.addCleanup(self.b.delete)
+        # The app's resolver: an address on the link where no server is; port 53 is captured anyway.
+        self.etc = f"/etc/netns/{self.a.name}"
+        os.makedirs(self.etc, exist_ok=True)
+        self.addCleanup(shutil.rmtree, self.etc, True)
+        with open(os.path.join(self.etc, "resolv.conf"), "w") as f:
+            f.write("nameserver 10.78.0.53\n")
+        link(self.a, "a0", self.b, "b0")
+        add_addr(self.a, "a0", "10.78.0.1/24")
+        add_addr(self.b, "b0", "10.78.0.2/24")
+        server = listen_in(self.b, socket.AF_INET, "127.0.0.1", 8080, http_hello)  # bob's loopback only
+        self.addCleanup(server.close)
+
+    def node(self, ns, name, listeners, extra="", gid=None):
+        yaml = f"identity: {{ name: {name}, dns: [localhost], ca: {{ dir: '{self.mesh.ca}' }} }}\n{extra}"
+        ug = NetnsUgate(ns, listeners, gid=gid, extra_yaml=yaml)
+        ug.start()
+        self.addCleanup(ug.__exit__, None, None, None)
+        return ug
+
+    def test_curl_reaches_bob_by_its_mesh_name(self):
+        self.node(self.b, "bob", "[ { name: mesh, address: '10.78.0.2:15008', protocol: mesh } ]")
+        nodes = f"nodes:\n  bob: {{ address: '10.78.0.2:15008', id: '{spiffe('bob')}' }}\ndns: {{ zone: mesh.internal }}\n"
+        alice = self.node(self.a, "alice", "[ { name: capture-out, address: '0.0.0.0:15001', protocol: capture-out },"
+                                           "  { name: dns, address: '127.0.0.1:15053', protocol: dns } ]",
+                          nodes, gid=GID)
+        self.a.run(UGATE, "capture", "install", "--dns", "--gid", str(GID), "--ipv4-only")
+        # What the app's resolver (libc, /etc/resolv.conf) sees: the name's virtual address.
+        hosts = self.a.run("getent", "ahostsv4", "bob.mesh.internal").stdout.split()
+        self.assertIn(ipaddress.ip_address(hosts[0]), V4, hosts)
+        r = self.a.run("curl", "-sS", "-m", "10", "http://bob.mesh.internal:8080/", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "hello from bob's loopback\n")
+        self.assertGreaterEqual(alice.metric("ugate_dns_queries_total", listener="dns", kind="mesh"), 1)
+        # And nothing reaches it once the rules are gone.
+        self.a.run(UGATE, "capture", "remove", "--ipv4-only")
+        self.assertNotEqual(self.a.run("getent", "ahostsv4", "bob.mesh.internal", check=False).returncode, 0)
+        self.assertEqual(self.a.run("ip", "-4", "route", "show", "proto", "153").stdout.strip(), "")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,42 @@ TEST(CaptureRules, OutboundRedirectChains) {
                 }));
 }
 
+TEST(CaptureRules, DnsRedirectsPort53AndRoutesTheVirtualRanges) {
+  Options o;
+  o.uids = {1337};
+  o.dns = true;
+  o.dns_port = 20053;
+  o.outbound_port = 20001;
+  auto v4 = strings(install_commands(o, Family::kIpv4));
+  EXPECT_EQ(v4, (std::vector<std::string>{
+                    "iptables -w -t nat -N UGATE_DNS",
+                    "iptables -w -t nat -A UGATE_DNS -m owner --uid-owner 1337 -j RETURN",
+                    "iptables -w -t nat -A UGATE_DNS -p udp -j REDIRECT --to-ports 20053",
+                    "iptables -w -t nat -A UGATE_DNS -p tcp -j REDIRECT --to-ports 20053",
+                    "iptables -w -t nat -A OUTPUT -p udp --dport 53 -j UGATE_DNS",
+                    "iptables -w -t nat -A OUTPUT -p tcp --dport 53 -j UGATE_DNS",
+                    "iptables -w -t nat -N UGATE_REDIRECT",
+                    "iptables -w -t nat -A UGATE_REDIRECT -p tcp -j REDIRECT --to-ports 20001",
+                    "iptables -w -t nat -N UGATE_OUTPUT",
+                    "iptables -w -t nat -A UGATE_OUTPUT -d 240.240.0.0/16 -p tcp -j UGATE_REDIRECT",
+                    "iptables -w -t nat -A UGATE_OUTPUT -o lo -j RETURN",
+                    "iptables -w -t nat -A UGATE_OUTPUT -m owner --uid-owner 1337 -j RETURN",
+                    "iptables -w -t nat -A UGATE_OUTPUT -p tcp -j UGATE_REDIRECT",
+                    "iptables -w -t nat -A OUTPUT -p tcp -j UGATE_OUTPUT",
+                    "ip -4 route replace 240.240.0.0/16 dev lo proto 153",
+                }));
+  // IPv6: the range only (REDIRECT would send port 53 to ::1).
+  auto v6 = strings(install_commands(o, Family::kIpv6));
+  EXPECT_EQ(v6.front(), "ip6tables -w -t nat -N UGATE_REDIRECT");
+  EXPECT_EQ(v6.back(), "ip -6 route replace fd00:0:0:53::/64 dev lo proto 153");
+  // Removal deletes each listed route of that protocol.
+  EXPECT_EQ(strings(remove_virtual_route_commands(Family::kIpv4, "240.240.0.0/16 dev lo scope link \n")),
+            (std::vector<std::string>{"ip -4 route del 240.240.0.0/16 proto 153"}));
+  o.outbound = false;
+  o.inbound = true;
+  EXPECT_THAT(validate(o), HasSubstr("--dns needs the outbound capture"));
+}
+
 TEST(CaptureRules, InboundTproxyMarksRoutesAndDivertsEstablished) {
   Options o;
   o.outbound = false;
