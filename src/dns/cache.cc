@@ -61,4 +61,36 @@ bool Cache::find(std::span<const uint8_t> query_msg, const Query& q, uint64_t no
   return true;
 }
 
+SharedCache::SharedCache(size_t max_entries, uint32_t max_ttl) {
+  // Each shard a share of the bound (at least one entry, unless caching is off).
+  size_t each = max_entries == 0 ? 0 : std::max<size_t>(1, max_entries / kShards);
+  for (auto& s : shards_) s = std::make_unique<Shard>(each, max_ttl);
+}
+
+SharedCache::Shard& SharedCache::shard(const Query& q) const {
+  size_t h = std::hash<std::string_view>{}(q.name.bytes()) ^ q.type;
+  return *shards_[h % kShards];
+}
+
+void SharedCache::store(const Query& q, std::span<const uint8_t> answer, const ResponseInfo& info, uint64_t now) {
+  Shard& s = shard(q);
+  std::lock_guard lock(s.mutex);
+  s.cache.store(q, answer, info, now);
+}
+
+bool SharedCache::find(std::span<const uint8_t> query_msg, const Query& q, uint64_t now, std::vector<uint8_t>& out) {
+  Shard& s = shard(q);
+  std::lock_guard lock(s.mutex);
+  return s.cache.find(query_msg, q, now, out);
+}
+
+size_t SharedCache::size() const {
+  size_t n = 0;
+  for (const auto& s : shards_) {
+    std::lock_guard lock(s->mutex);
+    n += s->cache.size();
+  }
+  return n;
+}
+
 }  // namespace ugate::dns

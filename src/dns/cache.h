@@ -1,10 +1,15 @@
 #pragma once
 // Forwarded answers by question, while their TTL lasts (RFC 1035 and, for
-// negative answers, RFC 2308's SOA minimum). One per worker, so nothing is
-// shared or locked; a cached answer costs a look-up and a copy into the
-// caller's buffer (the key is built in a buffer the cache keeps).
+// negative answers, RFC 2308's SOA minimum). A cached answer costs a look-up
+// and a copy into the caller's buffer (the key is built in a buffer the cache
+// keeps). `Cache` is one thread's; `SharedCache` is the listener's, for all
+// its workers (a client's next query may land on another one), in shards
+// that each have a lock.
+#include <array>
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -43,6 +48,24 @@ class Cache {
   std::string key_;  // reused: a look-up allocates nothing once it has grown
   std::unordered_map<std::string, Entry> entries_;
   std::deque<std::string> order_;  // oldest first: the first to go when full
+};
+
+class SharedCache {
+ public:
+  SharedCache(size_t max_entries, uint32_t max_ttl);
+  void store(const Query& q, std::span<const uint8_t> answer, const ResponseInfo& info, uint64_t now);
+  bool find(std::span<const uint8_t> query_msg, const Query& q, uint64_t now, std::vector<uint8_t>& out);
+  size_t size() const;
+
+ private:
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    Shard(size_t n, uint32_t ttl) : cache(n, ttl) {}
+    mutable std::mutex mutex;
+    Cache cache;
+  };
+  Shard& shard(const Query& q) const;
+  std::array<std::unique_ptr<Shard>, kShards> shards_;
 };
 
 }  // namespace ugate::dns

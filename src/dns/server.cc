@@ -48,7 +48,7 @@ void note_malformed(const ListenerSlot& slot, const asio::ip::address& from, Err
 // cached answer. kForward: the query (parsed into `q`) goes upstream.
 enum class Step : uint8_t { kAnswered, kDrop, kForward };
 
-Step answer_now(const DnsListener& listener, WorkerDns& state, const ListenerSlot& slot, const asio::ip::address& from,
+Step answer_now(DnsListener& listener, WorkerDns& state, const ListenerSlot& slot, const asio::ip::address& from,
                 std::span<const uint8_t> msg, Query& q, std::vector<uint8_t>& out) {
   auto parsed = parse_query(msg);
   if (!parsed) {
@@ -66,7 +66,7 @@ Step answer_now(const DnsListener& listener, WorkerDns& state, const ListenerSlo
     state.queries[static_cast<size_t>(QueryKind::kMesh)].add();
     return Step::kAnswered;
   }
-  if (state.cache.find(msg, q, now_seconds(), out)) {
+  if (listener.cache.find(msg, q, now_seconds(), out)) {
     state.queries[static_cast<size_t>(QueryKind::kCached)].add();
     return Step::kAnswered;
   }
@@ -80,17 +80,14 @@ Step answer_now(const DnsListener& listener, WorkerDns& state, const ListenerSlo
 }
 
 // The upstream's answer (cached), or SERVFAIL, into `out`.
-asio::awaitable<void> forward(asio::io_context& io, const DnsListener& listener, WorkerDns& state,
+asio::awaitable<void> forward(asio::io_context& io, DnsListener& listener, WorkerDns& state,
                               std::span<const uint8_t> msg, const Query& q, std::vector<uint8_t>& out) {
   ++state.in_flight;
   bool ok = co_await ask_upstreams(io, listener, state, msg, q, out);
   --state.in_flight;
   if (ok) {
     auto info = parse_response(out);  // it parsed before: this reads where its TTLs are
-    if (info) {
-      state.cache.store(q, out, *info, now_seconds());
-      state.cache_entries.value.store(state.cache.size(), std::memory_order_relaxed);
-    }
+    if (info) listener.cache.store(q, out, *info, now_seconds());
     co_return;
   }
   start_answer(out, msg, q, kServFail, false);
@@ -192,8 +189,8 @@ std::string_view to_string(UpstreamError e) {
 
 DnsListener::DnsListener(const ListenerConfig& c, const DnsConfig& d, const MeshZone& z,
                          std::vector<asio::ip::udp::endpoint> u, size_t workers)
-    : config(&c), dns(&d), zone(&z), upstreams(std::move(u)) {
-  for (size_t i = 0; i < workers; ++i) by_worker.push_back(std::make_unique<WorkerDns>(d));
+    : config(&c), dns(&d), zone(&z), upstreams(std::move(u)), cache(d.cache_entries, d.max_cache_ttl) {
+  for (size_t i = 0; i < workers; ++i) by_worker.push_back(std::make_unique<WorkerDns>());
 }
 
 std::vector<asio::ip::udp::endpoint> nameservers_of(std::string_view text) {
@@ -297,11 +294,9 @@ void register_dns_metrics(MetricRegistry& r, const std::deque<DnsListener>& list
               s.add(label("listener", l.config->name) + "," + label("reason", to_string(static_cast<UpstreamError>(e))),
                     sum(l, [e](const WorkerDns& w) -> const Counter& { return w.upstream_errors[e]; }));
         });
-  r.add("ugate_dns_cache_entries", MetricType::kGauge, "Forwarded answers in the DNS caches (all workers).",
-        [&listeners, sum](MetricSamples& s) {
-          for (const auto& l : listeners)
-            s.add(label("listener", l.config->name),
-                  sum(l, [](const WorkerDns& w) -> const Counter& { return w.cache_entries; }));
+  r.add("ugate_dns_cache_entries", MetricType::kGauge, "Forwarded answers in the DNS cache.",
+        [&listeners](MetricSamples& s) {
+          for (const auto& l : listeners) s.add(label("listener", l.config->name), l.cache.size());
         });
 }
 

@@ -2,7 +2,7 @@
 // `protocol: dns`: a stub resolver for the node's apps, on UDP and TCP of one
 // port. Mesh names are answered at once (mesh_answer.h); the rest goes to the
 // upstreams (the `dns:` section, else /etc/resolv.conf) and their answers are
-// cached per worker (cache.h). Each worker binds its own SO_REUSEPORT UDP
+// cached for all the workers (cache.h). Each worker binds its own SO_REUSEPORT UDP
 // socket beside its TCP acceptor, as `protocol: stun` does.
 #include <array>
 #include <boost/asio/awaitable.hpp>
@@ -28,14 +28,11 @@ std::string_view to_string(QueryKind k);
 std::string_view to_string(UpstreamError e);
 inline constexpr size_t kRcodeSlots = 6;  // NOERROR..REFUSED; others counted in the last
 
-// One worker's state for one listener: its cache and counts.
+// One worker's counts for one listener.
 struct WorkerDns {
-  WorkerDns(const DnsConfig& c) : cache(c.cache_entries, c.max_cache_ttl) {}
-  Cache cache;
   std::array<Counter, static_cast<size_t>(QueryKind::kCount)> queries;
   std::array<Counter, kRcodeSlots + 1> answers;
   std::array<Counter, static_cast<size_t>(UpstreamError::kCount)> upstream_errors;
-  Counter cache_entries;  // the cache's size, for the metrics reader on another thread
   uint32_t in_flight = 0;  // forwarded queries awaiting an upstream
 };
 
@@ -47,6 +44,7 @@ struct DnsListener {
   const DnsConfig* dns;
   const MeshZone* zone;
   std::vector<asio::ip::udp::endpoint> upstreams;
+  SharedCache cache;  // the forwarded answers, for every worker
   std::vector<std::unique_ptr<WorkerDns>> by_worker;
 };
 

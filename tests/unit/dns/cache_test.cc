@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <thread>
+
 #include "dns_test_util.h"
 
 namespace ugate::dns {
@@ -74,6 +77,24 @@ TEST(DnsCache, CapsTheTtlAndIgnoresAnswersToAnotherQuestion) {
   auto a = test::a_answer(other, 1, 60);
   cache.store(*parse_query(asked), a, *parse_response(a), 0);
   EXPECT_FALSE(cache.find(asked, *parse_query(asked), 1, out));
+}
+
+TEST(DnsSharedCache, OneAnswerForEveryWorkerWithinItsBound) {
+  SharedCache cache(32, 86400);  // 16 shards of 2
+  auto q = test::query("shared.example", kA);
+  auto a = test::a_answer(q, 1, 60);
+  cache.store(*parse_query(q), a, *parse_response(a), 0);
+  std::vector<uint8_t> out;
+  std::thread other([&] { EXPECT_TRUE(cache.find(q, *parse_query(q), 1, out)); });  // another worker's thread
+  other.join();
+  EXPECT_EQ(cache.size(), 1u);
+  for (int i = 0; i < 200; ++i) {
+    auto qi = test::query("n" + std::to_string(i) + ".example", kA);
+    auto ai = test::a_answer(qi, 1, 60);
+    cache.store(*parse_query(qi), ai, *parse_response(ai), 0);
+  }
+  EXPECT_LE(cache.size(), 32u);
+  EXPECT_FALSE(SharedCache(0, 60).size());
 }
 
 }  // namespace
