@@ -234,7 +234,10 @@ class CapturedApp(unittest.TestCase):
         self.addCleanup(self.b.delete)
         # The app's resolver: an address on the link where no server is; port 53 is captured anyway.
         self.etc = f"/etc/netns/{self.a.name}"
-        os.makedirs(self.etc, exist_ok=True)
+        if not os.path.isdir("/etc/netns"):  # ip netns exec bind-mounts the files found here
+            os.mkdir("/etc/netns")
+            self.addCleanup(lambda: os.path.isdir("/etc/netns") and not os.listdir("/etc/netns") and os.rmdir("/etc/netns"))
+        os.mkdir(self.etc)
         self.addCleanup(shutil.rmtree, self.etc, True)
         with open(os.path.join(self.etc, "resolv.conf"), "w") as f:
             f.write("nameserver 10.78.0.53\n")

@@ -447,7 +447,7 @@ listeners:
                        "  - { name: u, address: 'a:1', protocol: udp, forward: 'b:2' }\n"),
               HasSubstr("a:1 is already used by listener 's'"));
   EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: stun, forward: 'b:2' }\n"),
-              HasSubstr("listeners[0].forward: a stun listener answers STUN itself"));
+              HasSubstr("listeners[0].forward: a stun listener answers itself"));
   EXPECT_THAT(error_of("listeners:\n  - { address: '0.0.0.0:1', protocol: stun, other_address: '127.0.0.2:2' }\n"),
               HasSubstr("listeners[0].address: with other_address the listener needs one IP address"));
   EXPECT_THAT(error_of("listeners:\n  - { address: '127.0.0.1:1', protocol: stun, other_address: '[::2]:2' }\n"),
@@ -469,7 +469,7 @@ TEST(Config, ErrorsNameFileLineKeyAndProblem) {
               HasSubstr("test.yaml:2: listeners[0]: a tcp listener needs 'forward: HOST:PORT'"));
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: quic\n"),
               HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni, socks5, "
-                        "http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp, stun)"));
+                        "http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp, stun, dns)"));
   EXPECT_THAT(error_of("drain_timeout: soon\n"), HasSubstr("test.yaml:1: drain_timeout: invalid duration 'soon'"));
   EXPECT_THAT(error_of("workers: many\n"), HasSubstr("workers: expected a whole number"));
   EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', splice: maybe } ]"),
