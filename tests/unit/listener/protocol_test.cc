@@ -13,7 +13,7 @@ TEST(Protocol, NamesRoundTripAndUnknownNamesAreRefused) {
   EXPECT_EQ(protocol_from_name("TCP"), std::nullopt);
   EXPECT_EQ(protocol_from_name(""), std::nullopt);
   EXPECT_EQ(protocol_names(),
-            "tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp, stun");
+            "tcp, tls-sni, socks5, http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp, stun, dns");
 }
 
 TEST(Protocol, TraitsSayWhatEachProtocolTakes) {
@@ -28,6 +28,8 @@ TEST(Protocol, TraitsSayWhatEachProtocolTakes) {
   EXPECT_TRUE(has(Protocol::kUdp, kDatagram));
   EXPECT_TRUE(has(Protocol::kWebPush, kControlThread));
   EXPECT_TRUE(has(Protocol::kMesh, kMeshIdentity));
+  EXPECT_EQ(protocols_with(kOwnAnswers), "stun and dns");
+  EXPECT_EQ(protocols_with(kStunServer), "stun");
 }
 
 }  // namespace
