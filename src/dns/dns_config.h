@@ -27,7 +27,7 @@ struct DnsConfig {
   std::vector<HostPort> upstreams;
   Duration timeout{2'000};         // one attempt at one upstream
   uint32_t attempts = 2;           // rounds over the upstreams before SERVFAIL
-  uint32_t cache_entries = 4096;   // forwarded answers kept, per worker
+  uint32_t cache_entries = 4096;   // forwarded answers kept, all workers together
   uint32_t max_cache_ttl = 86'400;  // seconds; also the cap of negative caching
 };
 
