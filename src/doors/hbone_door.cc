@@ -37,9 +37,9 @@ HboneAnswer refusal(const h2::Message& req, CloseReason why) {
 }  // namespace
 
 void hbone_door(Worker& worker, ListenerSlot& slot, HboneRequest request) {
-  h2::H2Stream& h2 = *request.stream;
+  HboneStream& tunnel = *request.stream;
   const h2::Message& req = *request.message;
-  StreamMeta& m = h2.meta();
+  StreamMeta& m = tunnel.meta();
   Session::start_meta(m, slot, request.peer);
   m.peer = std::move(request.identity);
   m.sniffed = request.sniffed;
@@ -57,26 +57,26 @@ void hbone_door(Worker& worker, ListenerSlot& slot, HboneRequest request) {
     if (dest) m.destination = *dest;
     CloseReason why = admitted ? CloseReason::kBadRequest : admitted.error();
     HboneAnswer a = refusal(req, why);
-    h2.respond(a.status, proxy_status(a));
+    tunnel.respond(a.status, proxy_status(a));
     session->finish(why);
     return;
   }
   if (!allows(*slot.config, *dest)) {  // an auto listener's allow list (hbone-h2c has none)
     m.destination = *dest;
     HboneAnswer a = hbone_answer(CloseReason::kNotAllowed);
-    h2.respond(a.status, proxy_status(a));
+    tunnel.respond(a.status, proxy_status(a));
     session->finish(CloseReason::kNotAllowed);
     return;
   }
   // 200 only once the upstream connection is up; otherwise why it is not.
   ForwardOptions options;
   options.own_addresses_only = slot.config->is(kMeshIdentity) && !slot.config->egress;  // no open relay
-  options.reply = [&h2](const DialOutcome& outcome) {
+  options.reply = [&tunnel](const DialOutcome& outcome) {
     if (outcome.result == CloseReason::kDone) {
-      h2.respond(200);
+      tunnel.respond(200);
     } else {
       HboneAnswer a = hbone_answer(outcome.result);
-      h2.respond(a.status, proxy_status(a));
+      tunnel.respond(a.status, proxy_status(a));
     }
     return std::string();  // the answer went as HEADERS, not bytes
   };

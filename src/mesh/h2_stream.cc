@@ -19,7 +19,7 @@ const Message& H2Stream::message() const {
   return msg_ ? *msg_ : kNone;
 }
 
-H2Stream::H2Stream(asio::io_context& io, std::shared_ptr<StreamMeta> meta) : Stream(std::move(meta)), io_(io) {}
+H2Stream::H2Stream(asio::io_context& io, std::shared_ptr<StreamMeta> meta) : HboneStream(std::move(meta)), io_(io) {}
 
 H2Stream::~H2Stream() { close(); }
 
@@ -100,7 +100,7 @@ void H2Stream::close() {
   notify(writer_, asio::error::operation_aborted);
 }
 
-bool H2Stream::respond(int status, const std::vector<std::pair<std::string, std::string>>& extra) {
+bool H2Stream::respond(int status, const Fields& extra) {
   return session_ && session_->stream_respond(*txn_, status, extra);
 }
 

@@ -19,6 +19,7 @@
 
 #include "base/stream.h"
 #include "mesh/byte_queue.h"
+#include "mesh/hbone_stream.h"
 
 namespace boost::asio {
 class io_context;
@@ -64,7 +65,7 @@ class Transaction : public IntrusiveHook {
   bool closed = false;         // the codec closed the stream
 };
 
-class H2Stream final : public Stream {
+class H2Stream final : public HboneStream {
  public:
   // A writer may queue what the peer's windows let us send, within these.
   static constexpr size_t kSendQueue = 512 * 1024;
@@ -90,9 +91,9 @@ class H2Stream final : public Stream {
   const Message& message() const;
   std::unique_ptr<Message> take_message() { return std::move(msg_); }
   int status() const { return status_; }
-  // Server: answers the request. 200 keeps the stream open for the tunnel;
-  // any other status ends it. False when the stream is already gone.
-  bool respond(int status, const std::vector<std::pair<std::string, std::string>>& extra = {});
+  // Server: answers the request (HboneStream).
+  bool respond(int status, const Fields& extra) override;
+  using HboneStream::respond;
   // Bound to a live connection (not waiting for one, not detached).
   bool attached() const { return session_ != nullptr; }
   // Received bytes not read yet (at most the stream window).

@@ -10,19 +10,20 @@
 #include "base/stream.h"
 #include "listener/listener_slot.h"
 #include "mesh/h2_stream.h"
+#include "mesh/hbone_stream.h"
 
 namespace ugate {
 
 class Worker;
 
-// One request of an HBONE connection: its stream, whose metadata names the
-// connection's source and peer, and its request head.
+// One request of an HBONE connection (HTTP/2, or HTTP/3 on QUIC): its stream,
+// whose metadata names the connection's source and peer, and its request head.
 struct HboneRequest {
-  std::unique_ptr<h2::H2Stream> stream;
+  std::unique_ptr<HboneStream> stream;
   std::unique_ptr<h2::Message> message;  // the door frees it once read: an open tunnel keeps no headers
   TcpEndpoint peer;                      // the connection's source
   std::shared_ptr<const PeerIdentity> identity;  // who the TLS handshake proved the peer to be (mesh port)
-  std::string_view sniffed;              // "h2c" when the auto door handed the connection over
+  std::string_view sniffed;              // "h2c" when the auto door handed the connection over, "h3" on QUIC
 };
 using HboneDoor = void (*)(Worker&, ListenerSlot&, HboneRequest);
 
