@@ -26,6 +26,7 @@ peers=(
   util-linux   # setpriv: a Unix-socket client run as another user (test_unix_sockets)
   coturn     # turnutils_stunclient against the STUN listener (test_stun.py)
   bind9-dnsutils dnsmasq-base   # dig against the DNS listener, dnsmasq as its upstream (test_dns.py)
+  ngtcp2-client ngtcp2-server   # gtlsclient / gtlsserver against the quic listener and ugate probe (test_quic.py)
 )
 
 # Packages a command on PATH already stands for. Node.js from NodeSource ships

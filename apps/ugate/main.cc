@@ -15,6 +15,7 @@
 #include "node_push_cmd.h"
 #include "push_cmd.h"
 #include "identity_commands.h"
+#include "probe_command.h"
 #include "status_command.h"
 #include "ugate/version.h"
 
@@ -83,6 +84,7 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate the config and print the effective config as JSON");
   ugate::CaptureCommand capture(app);
   ugate::StatusCommand status(app);
+  ugate::ProbeCommand probe(app);
   ugate::PushCommand push(app);
   ugate::NodePushCommand node_push(push.app());
   ugate::cli::IdentityCommands identity;
@@ -107,6 +109,7 @@ int main(int argc, char** argv) {
   }
 
   if (status.chosen()) return status.run(config);  // asks a running node: needs no state dir
+  if (probe.chosen()) return probe.run(config);    // reads the identity files, writes nothing
 
   if (*check) {
     std::cout << ugate::to_json(config).dump(2) << "\n";

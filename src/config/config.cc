@@ -155,8 +155,8 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
       if (l.is(kStunServer) && ls[i]["turn"]) c.turn[l.name] = read_turn(r, ls[i]["turn"], Reader::join(key, "turn"), l);
       for (const auto& other : c.listeners) {
         // A UDP port and a TCP port of the same number are different sockets (DNS uses both).
-        auto udp = [](const ListenerConfig& x) { return x.is(kDatagram) || x.is(kOwnAnswers); };
-        auto tcp = [](const ListenerConfig& x) { return !x.is(kDatagram); };
+        auto udp = [](const ListenerConfig& x) { return x.is(kDatagram) || x.is(kOwnAnswers) || x.is(kQuicTransport); };
+        auto tcp = [](const ListenerConfig& x) { return !x.is(kDatagram) && !x.is(kQuicTransport); };
         bool same_transport = (udp(l) && udp(other)) || (tcp(l) && tcp(other));
         if (!l.address.empty() && other.address == l.address && same_transport)
           r.fail(ls[i], key + ".address", l.address.str() + " is already used by listener '" + other.name + "'");

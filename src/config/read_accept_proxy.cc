@@ -5,9 +5,10 @@ namespace ugate::config_yaml {
 // accept_proxy_protocol: { from: [CIDR, ...] }: the load balancers whose
 // connections start with a PROXY header. Only doors that accept connections
 // on the workers read one; a capture door's original destination is the
-// point of it, and a UDP or webpush listener has no such door.
+// point of it, and a UDP, QUIC or webpush listener has no such door.
 void read_accept_proxy_protocol(const Reader& r, const YAML::Node& n, const std::string& key, ListenerConfig& l) {
-  if (l.is(kDatagram) || l.is(kControlThread) || l.is(kCapture) || l.is(kOwnAnswers))  // stun, dns: their UDP side has none
+  if (l.is(kDatagram) || l.is(kControlThread) || l.is(kCapture) || l.is(kOwnAnswers) ||
+      l.is(kQuicTransport))  // stun, dns: their UDP side has none; quic: no TCP at all
     r.fail(n, key, "only for listeners that accept TCP connections from clients (not " +
                        std::string(to_string(l.protocol)) + ")");
   r.only_keys(n, key, {"from"});

@@ -16,7 +16,7 @@ bool exposed(const HostPort& address) {
 
 // Listeners whose connections arrive through the workers' accept loops, from addresses.
 bool accepts_from_addresses(const ListenerConfig& l) {
-  return !l.is(kDatagram) && !l.is(kControlThread) && !l.address.unix_socket;
+  return !l.is(kDatagram) && !l.is(kControlThread) && !l.is(kQuicTransport) && !l.address.unix_socket;
 }
 
 }  // namespace

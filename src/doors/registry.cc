@@ -21,6 +21,7 @@ Door door_for(Protocol protocol) {
     case Protocol::kDns: return dns::dns_tcp_door;     // beside its UDP side (dns/server.h)
     case Protocol::kWebPush:  // the control thread's push server
     case Protocol::kUdp:      // a DatagramListener, not accepted connections
+    case Protocol::kQuic:     // the same (quic/quic_server.h)
     case Protocol::kCount: return nullptr;
   }
   return nullptr;

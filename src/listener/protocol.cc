@@ -26,6 +26,7 @@ constexpr std::array<Entry, static_cast<size_t>(Protocol::kCount)> kTable{{
     {"udp", kDatagram | kNeedsForward},
     {"stun", kStunServer | kOwnAnswers},
     {"dns", kOwnAnswers},
+    {"quic", kClientNamesDestination | kStreamNamesDestination | kMeshIdentity | kQuicTransport},
 }};
 
 }  // namespace

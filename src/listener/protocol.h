@@ -23,6 +23,7 @@ enum class Protocol : uint8_t {
   kUdp,         // datagram flows
   kStun,        // the STUN server (RFC 8489, RFC 5780), UDP and TCP
   kDns,         // the DNS stub resolver: mesh names, the rest forwarded; UDP and TCP
+  kQuic,        // the QUIC mesh transport: HBONE over HTTP/3, mTLS, UDP
   kCount
 };
 
@@ -43,6 +44,7 @@ enum ProtocolTrait : uint32_t {
   kUnixListener = 1u << 12,           // may listen on a Unix socket (address: unix:...): a plain byte stream
   kStunServer = 1u << 13,             // STUN: users, other_address
   kOwnAnswers = 1u << 14,             // answers itself on UDP and TCP of one port: no routes
+  kQuicTransport = 1u << 15,          // QUIC on UDP only: no acceptor; its connections carry streams
 };
 
 std::string_view to_string(Protocol p);

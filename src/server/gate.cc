@@ -211,6 +211,10 @@ void Gate::bind_listeners() {
       bind_udp_listener(group, ep);
       continue;
     }
+    if (l.is(kQuicTransport)) {
+      bind_quic_listener(group, ep);
+      continue;
+    }
     Door door = door_or_throw(l.protocol);
     if (!l.accept_proxy_protocol_from.empty()) door = proxy_protocol_door;  // which then calls the protocol's
     for (size_t i = 0; i < workers_.size(); ++i) {
@@ -348,6 +352,22 @@ void Gate::bind_dns_udp(ListenerGroup& group, const tcp::endpoint& address) {
   }
 }
 
+void Gate::bind_quic_listener(ListenerGroup& group, const tcp::endpoint& address) {
+  const ListenerConfig& l = *group.config;
+  quic::QuicListener& quic = quic_listeners_.emplace_back(l, workers_.size());
+  asio::ip::udp::endpoint ep(address.address(), address.port());
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    auto socket = open_udp_socket(workers_[i]->context(), ep, "listener '" + l.name + "'", false);
+    ep.port(socket.local_endpoint().port());  // port 0: the others share the kernel's choice
+    ListenerSlot& slot = listeners_[i]->add_datagram(group);
+    slot.bound = {ep.address(), ep.port()};
+    slot.datagram = quic::make_quic_server(*workers_[i], slot, quic, std::move(socket));
+  }
+  spdlog::info("listener {} on {} (quic, HBONE over HTTP/3){}", l.name, format_endpoint({ep.address(), ep.port()}),
+               forward_text(l));
+  bound(l, {ep.address(), ep.port()});
+}
+
 // Control-plane traffic: the push service runs on the control thread with the admin server.
 void Gate::start_push_server(const ListenerConfig& l, const tcp::endpoint& ep) {
   webpush::PushServerConfig pc{l.name, config_.webpush.at(l.name)};
@@ -372,7 +392,7 @@ void Gate::start_discovery() {
   if (!config_.discovery.enabled) return;
   TcpEndpoint mesh;
   for (const auto& group : groups_) {
-    if (!group.config->is(kMeshIdentity) || group.slots.empty()) continue;
+    if (!group.config->is(kMeshIdentity) || group.config->is(kQuicTransport) || group.slots.empty()) continue;
     mesh = group.slots.front()->bound;
     break;
   }
@@ -412,6 +432,7 @@ void Gate::register_metrics() {
   stun::register_stun_metrics(metrics_, stun_listeners_);
   stun::register_turn_metrics(metrics_, stun_listeners_);
   dns::register_dns_metrics(metrics_, dns_listeners_);
+  quic::register_quic_metrics(metrics_, quic_listeners_);
   webpush::register_push_metrics(metrics_, push_servers_);
   std::vector<Mesh*> meshes;
   for (auto& w : workers_) meshes.push_back(w->mesh());

@@ -25,6 +25,7 @@
 #include "listener/listener_slot.h"
 #include "runtime/worker.h"
 #include "dns/server.h"
+#include "quic/quic_server.h"
 #include "stun/server.h"
 
 namespace ugate {
@@ -85,6 +86,8 @@ class Gate final : public AdminView {
   void bind_stun_udp(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
   // A dns listener's UDP side, likewise.
   void bind_dns_udp(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
+  // A quic listener: one UDP socket per worker, each serving QUIC connections.
+  void bind_quic_listener(ListenerGroup& group, const asio::ip::tcp::endpoint& address);
   void start_discovery();
   void start_remote_accept();
   void register_metrics();
@@ -105,6 +108,7 @@ class Gate final : public AdminView {
   std::unique_ptr<VirtualAddresses> virtual_addresses_;  // the configured nodes' (dns, capture-out)
   std::unique_ptr<dns::MeshZone> dns_zone_;                // what the dns listeners answer themselves
   std::deque<dns::DnsListener> dns_listeners_;
+  std::deque<quic::QuicListener> quic_listeners_;  // counters and reset secret of each quic listener
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<WorkerListeners*> listeners_;  // each worker's (the worker owns it)
   std::vector<std::unique_ptr<UnixListenSocket>> unix_sockets_;  // their files, removed after the workers end

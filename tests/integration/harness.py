@@ -104,9 +104,9 @@ def listening_port(proc, what="peer"):
     return wait_until(port, what=f"{what} listening")
 
 
-def free_base_port(offsets=(0, 1, 2, 5, 6, 9, 53)):
-    """A base port whose BASE+N (the embedded default's ports) are all free on
-    every address (BASE+53, DNS, is UDP too: TCP's being free is taken to say so). Taken below the ephemeral range, where busy machines keep
+def free_base_port(offsets=(0, 1, 2, 5, 6, 8, 9, 53), udp_offsets=(7, 53)):
+    """A base port whose BASE+N (the embedded default's ports, TCP and UDP) are all free on
+    every address. Taken below the ephemeral range, where busy machines keep
     thousands of client ports that a random BASE+N would collide with. Found
     free and released (the one exception to port 0): --base-port is the feature
     under test, and below the ephemeral range neither port 0 nor connect() hands
@@ -118,6 +118,10 @@ def free_base_port(offsets=(0, 1, 2, 5, 6, 9, 53)):
         try:
             for off in offsets:
                 s = socket.socket()
+                socks.append(s)
+                s.bind(("0.0.0.0", base + off))
+            for off in udp_offsets:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 socks.append(s)
                 s.bind(("0.0.0.0", base + off))
             return base

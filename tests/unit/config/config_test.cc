@@ -44,6 +44,27 @@ TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies)
   EXPECT_EQ(moved.listeners.back().address.str(), "127.0.0.1:20053");
 }
 
+TEST(Config, QuicListenerIsUdpWithTheMeshIdentityAndNamesNoDestination) {
+  // The same port number as a TCP listener: UDP and TCP are different sockets.
+  Config c = load(R"(
+listeners:
+  - { name: mesh, address: "0.0.0.0:15008", protocol: mesh }
+  - { name: quic, address: "0.0.0.0:15008", protocol: quic, handshake_timeout: 3s, egress: true }
+)");
+  const ListenerConfig& q = c.listeners.at(1);
+  EXPECT_TRUE(q.is(kQuicTransport));
+  EXPECT_TRUE(q.is(kMeshIdentity));
+  EXPECT_EQ(q.handshake_timeout, std::chrono::seconds(3));
+  EXPECT_TRUE(q.egress);
+  EXPECT_THAT(error_of("listeners:\n  - { address: '0.0.0.0:1', protocol: quic, forward: '127.0.0.1:2' }\n"),
+              HasSubstr("takes each stream's destination from its request"));
+  EXPECT_THAT(error_of("listeners:\n  - { name: a, address: '0.0.0.0:1', protocol: quic }\n"
+                       "  - { name: b, address: '0.0.0.0:1', protocol: udp, forward: 'x:2' }\n"),
+              HasSubstr("already used by listener 'a'"));
+  EXPECT_THAT(error_of("listeners:\n  - { address: '0.0.0.0:1', protocol: quic, accept_proxy_protocol: { from: [10.0.0.1] } }\n"),
+              HasSubstr("only for listeners that accept TCP connections"));
+}
+
 TEST(Config, ProxyDoorsTakeUsersAndAnAllowList) {
   Config c = load(R"(
 listeners:
@@ -107,7 +128,7 @@ TEST(Config, EgressOfMeshListenersAndRemoteAccept) {
   EXPECT_EQ(to_json(c)["remote_accept"]["egress"], true);
   EXPECT_FALSE(load("listeners: []\n").remote_accept.listener.egress);
   EXPECT_THAT(error_of("listeners:\n  - { address: 'a:1', protocol: socks5, egress: true }\n"),
-              HasSubstr("listeners[0].egress: only for mesh listeners"));
+              HasSubstr("listeners[0].egress: only for mesh and quic listeners"));
 }
 
 // reach_admin: the node's admin port as a client-named destination (issue 14);
@@ -467,9 +488,9 @@ TEST(Config, ErrorsNameFileLineKeyAndProblem) {
               HasSubstr("test.yaml:3: listeners[0].forwrad: unknown key (expected one of: name, address"));
   EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n"),
               HasSubstr("test.yaml:2: listeners[0]: a tcp listener needs 'forward: HOST:PORT'"));
-  EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: quic\n"),
-              HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'quic' (supported: tcp, tls-sni, socks5, "
-                        "http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp, stun, dns)"));
+  EXPECT_THAT(error_of("listeners:\n  - address: 127.0.0.1:9000\n    forward: a:1\n    protocol: sctp\n"),
+              HasSubstr("test.yaml:4: listeners[0].protocol: unknown protocol 'sctp' (supported: tcp, tls-sni, socks5, "
+                        "http-proxy, auto, capture-out, capture-in, webpush, hbone-h2c, mesh, udp, stun, dns, quic)"));
   EXPECT_THAT(error_of("drain_timeout: soon\n"), HasSubstr("test.yaml:1: drain_timeout: invalid duration 'soon'"));
   EXPECT_THAT(error_of("workers: many\n"), HasSubstr("workers: expected a whole number"));
   EXPECT_THAT(error_of("listeners: [ { address: 'a:1', forward: 'b:2', splice: maybe } ]"),

@@ -1,0 +1,178 @@
+"""QUIC on the mesh (`protocol: quic`, UDP BASE+7): HBONE over HTTP/3 with mTLS.
+
+Peers we did not write: ngtcp2's example client `gtlsclient` (Debian ngtcp2-client) completes a
+handshake and an HTTP/3 request with ugate's listener, and is refused without a certificate the
+node's roots vouch for; ugate's client (`ugate probe`) completes a handshake with ngtcp2's example
+server `gtlsserver` (ngtcp2-server). The CONNECT tunnel itself is carried by `ugate probe`
+(gtlsclient cannot send a CONNECT without :scheme and :path, which RFC 9114 4.4 forbids)."""
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import unittest
+
+from harness import UGATE, Server, Ugate, free_base_port, temp_dir, wait_until
+from test_identity import ca_sign, csr, echo, run
+
+GTLSCLIENT = shutil.which("gtlsclient")
+GTLSSERVER = shutil.which("gtlsserver") or ("/usr/sbin/gtlsserver" if os.path.exists("/usr/sbin/gtlsserver") else None)
+
+
+def gtlsclient(port, path="/", cert=None, key=None):
+    """gtlsclient's output (it exits 0 even when the handshake fails: the output says what happened)."""
+    args = [GTLSCLIENT, "--exit-on-all-streams-close", "--handshake-timeout=3s", "--timeout=5s"]
+    if cert:
+        args += ["--cert", cert, "--key", key]
+    args += ["127.0.0.1", str(port), f"https://127.0.0.1:{port}{path}"]
+    r = subprocess.run(args, capture_output=True, timeout=30)
+    return (r.stdout + r.stderr).decode(errors="replace")
+
+
+def probe(port, *args, data=b"", host="127.0.0.1"):
+    """`ugate probe`: (exit code, stdout bytes, stderr text)."""
+    r = subprocess.run([UGATE, "probe", f"{host}:{port}", *args], input=data, capture_output=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr.decode(errors="replace")
+
+
+@unittest.skipUnless(GTLSCLIENT, "gtlsclient (Debian ngtcp2-client) is not installed")
+class QuicListener(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ugate-quic-")
+        self.echo = Server(echo)
+        self.ug = Ugate("[ { name: quic, address: '127.0.0.1:0', protocol: quic, handshake_timeout: 2s } ]",
+                        extra_yaml="identity: { name: gw }")
+        self.ug.start()
+        self.port = self.ug.port("quic")
+        self.ca = os.path.join(self.ug.dir, "state", "ca")
+        self.root = os.path.join(self.ug.dir, "state", "root-cert.pem")
+
+    def tearDown(self):
+        self.ug.__exit__()
+        self.echo.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client_cert(self, name, ca=None):
+        key, req = csr(self.dir, name, f"spiffe://cluster.local/ns/default/sa/{name}")
+        return ca_sign(ca or self.ca, req, os.path.join(self.dir, f"{name}.crt")), key
+
+    def handshakes(self, outcome):
+        return self.ug.metric("ugate_quic_handshakes_total", listener="quic", outcome=outcome)
+
+    def test_ngtcp2_client_with_a_mesh_certificate_gets_an_http3_answer(self):
+        cert, key = self.client_cert("client")
+        out = gtlsclient(self.port, "/healthz", cert, key)
+        self.assertIn("QUIC handshake has completed", out)
+        self.assertIn("Negotiated ALPN is h3", out)
+        # A GET is not a tunnel: the HBONE answer for it, as over HTTP/2.
+        self.assertIn("[:status: 405]", out)
+        self.assertIn("[proxy-status: ugate; error=http_request_error", out)
+        wait_until(lambda: self.handshakes("accepted") == 1, what="handshake counted")
+        wait_until(lambda: any("protocol=quic" in l for l in self.ug.access_lines()), what="access log line")
+        line = [l for l in self.ug.access_lines() if "protocol=quic" in l][0]
+        self.assertIn("peer_spiffe=spiffe://cluster.local/ns/default/sa/client", line)
+        self.assertIn("sniffed=h3", line)
+
+    def test_refused_without_a_certificate_or_with_another_cas(self):
+        # In TLS 1.3 the client is done before the server judges its certificate: the server's
+        # CONNECTION_CLOSE says why (CRYPTO_ERROR 0x100 + the alert: 116 certificate_required).
+        out = gtlsclient(self.port)
+        self.assertIn("CONNECTION_CLOSE(0x1c) error_code=CRYPTO_ERROR(0x174)", out)
+        self.assertNotIn("[:status:", out)
+        wait_until(lambda: self.handshakes("no_client_cert") == 1, what="no_client_cert counted")
+        other = os.path.join(self.dir, "other-ca")
+        run(UGATE, "ca", "init", "--dir", other)
+        cert, key = self.client_cert("stranger", ca=other)
+        out = gtlsclient(self.port, "/", cert, key)
+        self.assertIn("CONNECTION_CLOSE(0x1c) error_code=CRYPTO_ERROR(0x12a)", out)  # 42: bad_certificate
+        self.assertNotIn("[:status:", out)
+        wait_until(lambda: self.handshakes("cert_rejected") == 1, what="cert_rejected counted")
+        self.assertEqual(self.handshakes("accepted"), 0)
+        self.assertEqual(self.ug.metric("ugate_quic_connections", listener="quic"), 0)
+        self.assertTrue(self.ug.ready())
+        self.assertIn("QUIC handshake from", self.ug.log())
+
+    def test_connect_through_quic_is_byte_exact(self):
+        cert, key = self.client_cert("client")
+        data = os.urandom(3 << 20) + b"end"
+        rc, out, err = probe(self.port, "--connect", f"127.0.0.1:{self.echo.port}", "--cert", cert, "--key", key,
+                             "--roots", self.root, data=data)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(hashlib.sha256(out).hexdigest(), hashlib.sha256(data).hexdigest(), f"{len(out)} bytes back")
+        self.assertIn(f"CONNECT 127.0.0.1:{self.echo.port}: 200", err)
+        self.assertIn("peer spiffe://cluster.local/ns/default/sa/gw", err)
+        wait_until(lambda: any("protocol=quic" in l and "result=done" in l for l in self.ug.access_lines()),
+                   what="the tunnel's access log line")
+        line = [l for l in self.ug.access_lines() if "protocol=quic" in l][0]
+        self.assertIn(f"dst=127.0.0.1:{self.echo.port}", line)
+        self.assertIn("peer_spiffe=spiffe://cluster.local/ns/default/sa/client", line)
+
+    def test_refused_destination_and_wrong_pin(self):
+        cert, key = self.client_cert("client")
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        rc, out, err = probe(self.port, "--connect", f"127.0.0.1:{port}", "--cert", cert, "--key", key,
+                             "--roots", self.root)
+        self.assertEqual(rc, 1, err)
+        self.assertRegex(err, rf"CONNECT 127.0.0.1:{port}: 50[23]")
+        rc, out, err = probe(self.port, "--id", "spiffe://cluster.local/ns/default/sa/someone-else", "--cert", cert,
+                             "--key", key, "--roots", self.root)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("cert_rejected", err)
+        rc, out, err = probe(self.port, "--id", "spiffe://cluster.local/ns/default/sa/gw", "--cert", cert,
+                             "--key", key, "--roots", self.root)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(self.ug.ready())
+
+    def test_garbage_truncated_initials_and_unknown_versions_are_dropped_and_counted(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        addr = ("127.0.0.1", self.port)
+        s.sendto(b"hello", addr)  # not a QUIC header
+        initial = bytes([0xc0]) + (1).to_bytes(4, "big") + bytes([8]) + os.urandom(8) + bytes([8]) + os.urandom(8)
+        s.sendto(initial + os.urandom(20), addr)  # an Initial far below 1200 bytes
+        unknown = bytes([0xc0]) + bytes.fromhex("1a2a3a4a") + bytes([8]) + os.urandom(8) + bytes([8]) + os.urandom(8)
+        s.sendto(unknown + bytes(1200 - len(unknown)), addr)
+        vn, _ = s.recvfrom(2048)
+        self.assertEqual(vn[1:5], b"\0\0\0\0", "a Version Negotiation packet")
+        self.assertIn((1).to_bytes(4, "big"), vn[5 + 2 + 16:], "offering QUIC v1")
+        s.close()
+        for reason in ("not_quic", "unknown_connection", "version"):
+            wait_until(lambda: self.ug.metric("ugate_quic_packets_dropped_total", listener="quic", reason=reason) == 1,
+                       what=f"{reason} counted")
+        cert, key = self.client_cert("client")
+        self.assertIn("QUIC handshake has completed", gtlsclient(self.port, "/", cert, key))
+        self.assertTrue(self.ug.ready())
+
+
+@unittest.skipUnless(GTLSSERVER, "gtlsserver (Debian ngtcp2-server) is not installed")
+class ProbeAgainstNgtcp2Server(unittest.TestCase):
+    def test_handshake_and_request_with_gtlsserver(self):
+        d = temp_dir("ugate-quic-")
+        ca = os.path.join(d, "ca")
+        run(UGATE, "ca", "init", "--dir", ca)
+        server_key, req = csr(d, "server", "spiffe://cluster.local/ns/default/sa/ngtcp2")
+        server_cert = ca_sign(ca, req, os.path.join(d, "server.crt"))
+        client_key, req = csr(d, "client", "spiffe://cluster.local/ns/default/sa/client")
+        client_cert = ca_sign(ca, req, os.path.join(d, "client.crt"))
+        root = os.path.join(ca, "root-cert.pem")
+        port = free_base_port(offsets=(), udp_offsets=(0,))
+        server = subprocess.Popen([GTLSSERVER, "-q", "--verify-client", "127.0.0.1", str(port), server_key, server_cert],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            rc, out, err = probe(port, "--roots", root, "--cert", client_cert, "--key", client_key,
+                                 "--connect", "example.test:443", "--timeout", "5s")
+            self.assertIn(f"handshake with 127.0.0.1:{port} done", err)
+            self.assertIn("peer spiffe://cluster.local/ns/default/sa/ngtcp2", err)
+            # Its server answers the CONNECT over HTTP/3 (it serves files, not tunnels).
+            self.assertRegex(err, r"CONNECT example.test:443: [1-5]\d\d")
+        finally:
+            server.kill()
+            server.wait()
+
+
+if __name__ == "__main__":
+    unittest.main()
