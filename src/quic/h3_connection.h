@@ -93,6 +93,7 @@ class H3Connection final : public Retirable {
   // The smoothed round-trip time so far.
   std::chrono::nanoseconds rtt() const;
   bool established() const { return handshake_reported_ && !failed_; }
+  bool handshake_over() const { return handshake_reported_; }
 
  private:
   friend class H3Stream;

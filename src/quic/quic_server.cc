@@ -34,6 +34,9 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr unsigned kBurst = 64;            // datagrams in a row before other work runs
 constexpr size_t kMaxDatagram = 65536;
 constexpr size_t kServerCidLen = 18;       // the length of the connection IDs we choose (h3_connection.cc)
+// Handshakes in progress on one worker: each holds a TLS session, and before a client proves
+// anything (no Retry yet) a flood of Initials must not grow memory without bound.
+constexpr size_t kMaxHandshaking = 1024;
 
 // Counted always; logged once per outcome per process, so a flood cannot flood the log.
 template <typename E>
@@ -108,7 +111,7 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
   }
 
   void accept(const ngtcp2_pkt_hd& hd, std::span<const uint8_t> packet, const Udp::endpoint& from) {
-    if (stopping_ || (slot_.group->memory && slot_.group->memory->over())) {
+    if (stopping_ || handshaking_ >= kMaxHandshaking || (slot_.group->memory && slot_.group->memory->over())) {
       drop(Drop::kRefused, from);
       return;
     }
@@ -125,6 +128,7 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
     H3Connection* c = owned.get();
     conns_.emplace(c, std::move(owned));
     counters_.connections.add();
+    ++handshaking_;
     if (!c->accept(hd, local_, from, packet)) {
       drop(Drop::kRefused, from);
       if (conns_.count(c)) on_closed(*c);
@@ -187,6 +191,7 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
   }
 
   void on_handshake(H3Connection& c, Handshake outcome, const std::string& detail) override {
+    --handshaking_;
     counters_.handshakes[static_cast<size_t>(outcome)].add();
     if (outcome == Handshake::kAccepted) {
       spdlog::debug("listener {}: QUIC connection from {} ({})", slot_.config->name, format_endpoint(tcp_of(c.remote())),
@@ -204,6 +209,7 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
     if (it == conns_.end()) return;
     std::unique_ptr<H3Connection> owned = std::move(it->second);
     conns_.erase(it);
+    if (!c.handshake_over()) --handshaking_;  // ended before it reported (set-up failed)
     counters_.connections.sub();
     worker_.retire(*owned.release());  // destroyed once the current handler is done
   }
@@ -221,6 +227,7 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
   std::unordered_map<std::string, H3Connection*> by_cid_;
   std::shared_ptr<const MeshIdentity::State> state_;
   std::shared_ptr<const Credentials> credentials_;
+  size_t handshaking_ = 0;  // connections whose handshake has not ended yet
   bool stopping_ = false;
   bool destroying_ = false;
 };

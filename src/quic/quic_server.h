@@ -31,7 +31,7 @@ enum class Drop : uint8_t {
   kNotQuic,            // not a QUIC packet header
   kUnknownConnection,  // a short header (or a long one other than Initial) for no connection here
   kVersion,            // a version we do not speak: answered with Version Negotiation
-  kRefused,            // a new connection could not be set up (identity, memory watermark, library)
+  kRefused,            // no new connection now: draining, too many handshakes, memory watermark, set-up failed
   kCount
 };
 std::string_view to_string(Drop d);
