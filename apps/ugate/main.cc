@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   Options o;
   app.add_option("--config,-c", o.config_path,
-                 "YAML config file; without one, the embedded default config is used (admin and the loopback doors; "
+                 "YAML config file; without one, the embedded default config is used (admin, the mesh ports and the loopback doors; "
                  "`ugate check` prints it)")
       ->envname("UGATE_CONFIG")
       ->check(CLI::ExistingFile);

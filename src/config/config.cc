@@ -27,6 +27,15 @@ listeners:
   - name: capture-in
     address: 0.0.0.0:+6
     protocol: capture-in
+  # The mesh: mTLS with the node's identity (created in state_dir on first
+  # run), HBONE over HTTP/2 on TCP and over HTTP/3 on QUIC (UDP). Its streams
+  # reach only this node's own addresses (egress: false).
+  - name: mesh
+    address: 0.0.0.0:+8
+    protocol: mesh
+  - name: quic
+    address: 0.0.0.0:+7
+    protocol: quic
   # Plain-text HBONE (HTTP/2 CONNECT) for trusted networks: loopback only.
   - name: hbone-h2c
     address: 127.0.0.1:+9

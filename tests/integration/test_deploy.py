@@ -273,7 +273,8 @@ class UnprivilegedService(unittest.TestCase):
             bound = {l["name"]: l["address"] for l in json.load(r)["listeners"]}
         self.assertEqual(bound, {"capture-out": f"0.0.0.0:{base + 1}", "capture-in": f"0.0.0.0:{base + 6}",
                                  "hbone-h2c": f"127.0.0.1:{base + 9}", "http-proxy": f"127.0.0.1:{base + 2}",
-                                 "socks5": f"127.0.0.1:{base + 5}", "dns": f"127.0.0.1:{base + 53}"})
+                                 "socks5": f"127.0.0.1:{base + 5}", "mesh": f"0.0.0.0:{base + 8}",
+                                 "quic": f"0.0.0.0:{base + 7}", "dns": f"127.0.0.1:{base + 53}"})
         self.assertEqual(mode(p.state_dir), 0o700)
         start = time.monotonic()
         p.send_signal(signal.SIGTERM)  # KillSignal=SIGTERM

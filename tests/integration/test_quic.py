@@ -174,5 +174,30 @@ class ProbeAgainstNgtcp2Server(unittest.TestCase):
             server.wait()
 
 
+class EmbeddedDefault(unittest.TestCase):
+    def test_a_node_without_config_serves_the_mesh_on_tcp_and_quic(self):
+        base = free_base_port()
+        state = temp_dir("ugate-it-")
+        env = dict(os.environ, UGATE_STATE_DIR=state)
+        proc = subprocess.Popen([UGATE, "--base-port", str(base)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)
+        try:
+            def mesh_open():
+                try:
+                    socket.create_connection(("127.0.0.1", base + 8), timeout=1).close()
+                    return True
+                except OSError:
+                    return False
+            wait_until(mesh_open, what="the mesh port")
+            files = ("--cert", f"{state}/cert-chain.pem", "--key", f"{state}/key.pem", "--roots",
+                     f"{state}/root-cert.pem")
+            rc, out, err = probe(base + 7, *files)
+            self.assertEqual(rc, 0, err)
+            self.assertIn("ALPN h3", err)
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+
 if __name__ == "__main__":
     unittest.main()

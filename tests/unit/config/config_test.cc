@@ -18,13 +18,17 @@ using ::testing::HasSubstr;
 using config_test::error_of;
 using config_test::load;
 
-TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsAndLoopbackProxies) {
+TEST(Config, EmbeddedDefaultHasAdminOnBasePortTheCaptureDoorsTheMeshAndLoopbackProxies) {
   Config c = load_config_text(kEmbeddedDefaultConfig, "<embedded default>", {});
   ASSERT_TRUE(c.admin);
   EXPECT_EQ(c.admin->str(), "127.0.0.1:15000");
   std::map<std::string, const ListenerConfig*> doors;  // by protocol
   for (const auto& l : c.listeners) doors[std::string(to_string(l.protocol))] = &l;
-  ASSERT_EQ(doors.size(), 6u);
+  ASSERT_EQ(doors.size(), 8u);
+  EXPECT_EQ(doors["mesh"]->address.str(), "0.0.0.0:15008") << "a node started with no config is a mesh node";
+  EXPECT_EQ(doors["quic"]->address.str(), "0.0.0.0:15007");
+  EXPECT_FALSE(doors["mesh"]->egress);
+  EXPECT_FALSE(doors["quic"]->egress) << "mesh streams reach only this node's own addresses";
   EXPECT_EQ(doors["capture-out"]->address.str(), "0.0.0.0:15001");
   EXPECT_EQ(doors["capture-in"]->address.str(), "0.0.0.0:15006");
   EXPECT_FALSE(doors["capture-out"]->tproxy);
