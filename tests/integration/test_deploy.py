@@ -364,6 +364,7 @@ class GrafanaDashboard(unittest.TestCase):
             f"{{ name: tls-sni, {lo}, protocol: tls-sni, routes: [ {{ forward: '127.0.0.1:{cls.echo.port}' }} ] }}",
             f"{{ name: capture-out, {lo}, protocol: capture-out }}",
             f"{{ name: mesh, {lo}, protocol: mesh }}",
+            f"{{ name: quic, {lo}, protocol: quic }}",
             f"{{ name: push, {lo}, protocol: webpush, tls: {{ cert: '{cert}', key: '{key}' }} }}",
         ])
         extra = ("identity: { trust_domain: deploy.test, name: gw }\n"
@@ -436,7 +437,7 @@ class GrafanaDashboard(unittest.TestCase):
         self.assertEqual(missing, [], "names the dashboard uses that /metrics does not export")
         # What the dashboard covers: each area the README names has a panel.
         for prefix in ("ugate_listener_", "ugate_authz_", "ugate_mesh_", "ugate_identity_", "ugate_webpush_",
-                       "ugate_discovery_", "ugate_process_", "ugate_udp_"):
+                       "ugate_discovery_", "ugate_process_", "ugate_udp_", "ugate_quic_"):
             self.assertTrue(any(n.startswith(prefix) for n in used), prefix)
 
     def test_counters_are_rated(self):
