@@ -361,26 +361,36 @@ uint64_t H3Connection::now_ns() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
-bool H3Connection::accept(const ngtcp2_pkt_hd& hd, const Udp::endpoint& local, const Udp::endpoint& remote,
-                          std::span<const uint8_t> packet) {
-  local_ = local;
-  remote_ = remote;
-  ngtcp2_callbacks cb = callbacks();
+ngtcp2_settings H3Connection::make_settings() const {
   ngtcp2_settings settings;
   ngtcp2_settings_default(&settings);
   settings.initial_ts = now_ns();
   settings.handshake_timeout = ns(options_.handshake_timeout);
   settings.max_window = 4 * kConnectionWindow;
   settings.max_stream_window = 4 * kStreamWindow;
+  return settings;
+}
 
+// What both sides offer; each adds the windows of the streams it accepts.
+ngtcp2_transport_params H3Connection::make_params() const {
   ngtcp2_transport_params params;
   ngtcp2_transport_params_default(&params);
-  params.initial_max_stream_data_bidi_remote = kStreamWindow;
-  params.initial_max_stream_data_uni = kStreamWindow;  // the client's control and QPACK streams
+  params.initial_max_stream_data_uni = kStreamWindow;  // the peer's control and QPACK streams
   params.initial_max_data = kConnectionWindow;
-  params.initial_max_streams_bidi = options_.max_streams;
   params.initial_max_streams_uni = 3;
   params.max_idle_timeout = ns(options_.idle_timeout);
+  return params;
+}
+
+bool H3Connection::accept(const ngtcp2_pkt_hd& hd, const Udp::endpoint& local, const Udp::endpoint& remote,
+                          std::span<const uint8_t> packet) {
+  local_ = local;
+  remote_ = remote;
+  ngtcp2_callbacks cb = callbacks();
+  ngtcp2_settings settings = make_settings();
+  ngtcp2_transport_params params = make_params();
+  params.initial_max_stream_data_bidi_remote = kStreamWindow;  // the tunnels clients open
+  params.initial_max_streams_bidi = options_.max_streams;
   params.original_dcid = hd.dcid;
 
   ngtcp2_cid scid;
@@ -427,20 +437,10 @@ bool H3Connection::connect(const Udp::endpoint& local, const Udp::endpoint& remo
   remote_ = remote;
   pin_ = std::move(pin);
   ngtcp2_callbacks cb = callbacks();
-  ngtcp2_settings settings;
-  ngtcp2_settings_default(&settings);
-  settings.initial_ts = now_ns();
-  settings.handshake_timeout = ns(options_.handshake_timeout);
-  settings.max_window = 4 * kConnectionWindow;
-  settings.max_stream_window = 4 * kStreamWindow;
-  ngtcp2_transport_params params;
-  ngtcp2_transport_params_default(&params);
+  ngtcp2_settings settings = make_settings();
+  ngtcp2_transport_params params = make_params();
   params.initial_max_stream_data_bidi_local = kStreamWindow;  // the tunnels we open
-  params.initial_max_stream_data_uni = kStreamWindow;
-  params.initial_max_data = kConnectionWindow;
   params.initial_max_streams_bidi = 0;  // the server opens none (reverse streams come later)
-  params.initial_max_streams_uni = 3;
-  params.max_idle_timeout = ns(options_.idle_timeout);
   ngtcp2_cid dcid, scid;
   dcid.datalen = kScidLen;
   scid.datalen = kScidLen;

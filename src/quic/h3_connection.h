@@ -110,6 +110,8 @@ class H3Connection final : public Retirable {
   bool stream_respond(Txn& t, int status, const HboneStream::Fields& extra);
 
   ngtcp2_callbacks callbacks() const;
+  ngtcp2_settings make_settings() const;
+  ngtcp2_transport_params make_params() const;
   bool setup_tls();
   bool setup_http3();
   Txn& txn(int64_t id);
