@@ -11,7 +11,9 @@ const std::string& Cache::key_of(const Query& q) {
   key_.push_back(static_cast<char>(q.type));
   key_.push_back(static_cast<char>(q.klass >> 8));
   key_.push_back(static_cast<char>(q.klass));
-  key_.push_back(q.edns && q.edns->dnssec_ok ? 1 : 0);
+  // Whether the query had EDNS0 (and DO): an answer carries an OPT record
+  // only for a query that had one (RFC 6891 7), so each kind has its own.
+  key_.push_back(!q.edns ? 0 : q.edns->dnssec_ok ? 2 : 1);
   return key_;
 }
 

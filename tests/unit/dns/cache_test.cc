@@ -41,6 +41,16 @@ TEST(DnsCache, ServesWithinTheTtlAndAgesIt) {
   EXPECT_FALSE(cache.find(other_type, *parse_query(other_type), 1010, out));
 }
 
+TEST(DnsCache, AnAnswerWithoutOptIsNotGivenToAQueryWithEdns) {
+  Cache cache(16, 86400);
+  store(cache, "a.example", 60, 1000);  // asked and answered without EDNS0
+  std::vector<uint8_t> out;
+  auto with_edns = test::query("a.example", kA, 0x3333, 1232);
+  EXPECT_FALSE(cache.find(with_edns, *parse_query(with_edns), 1010, out)) << "its answer would lack the OPT record";
+  auto without = test::query("a.example", kA, 0x4444);
+  EXPECT_TRUE(cache.find(without, *parse_query(without), 1010, out));
+}
+
 TEST(DnsCache, NegativeAnswersLastTheSoaMinimum) {
   Cache cache(16, 86400);
   auto q = test::query("gone.example", kA);
