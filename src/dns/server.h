@@ -1,5 +1,5 @@
 #pragma once
-// `protocol: dns`: a stub resolver for the node's apps, on UDP and TCP of one
+// `protocol: dns`: the resolver the node's apps ask, on UDP and TCP of one
 // port. Mesh names are answered at once (mesh_answer.h); the rest goes to the
 // upstreams (the `dns:` section, else /etc/resolv.conf) and their answers are
 // cached for all the workers (cache.h). Each worker binds its own SO_REUSEPORT UDP

@@ -22,7 +22,7 @@ enum class Protocol : uint8_t {
   kMesh,        // the mTLS mesh port
   kUdp,         // datagram flows
   kStun,        // the STUN server (RFC 8489, RFC 5780), UDP and TCP
-  kDns,         // the DNS stub resolver: mesh names, the rest forwarded; UDP and TCP
+  kDns,         // the apps' resolver: mesh names answered, the rest forwarded and cached; UDP and TCP
   kQuic,        // the QUIC mesh transport: HBONE over HTTP/3, mTLS, UDP
   kCount
 };
