@@ -10,7 +10,6 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import unittest
 
 from harness import UGATE, Server, Ugate, free_base_port, temp_dir, wait_until
@@ -39,7 +38,7 @@ def probe(port, *args, data=b"", host="127.0.0.1"):
 @unittest.skipUnless(GTLSCLIENT, "gtlsclient (Debian ngtcp2-client) is not installed")
 class QuicListener(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="ugate-quic-")
+        self.dir = temp_dir("ugate-quic-")
         self.echo = Server(echo)
         self.ug = Ugate("[ { name: quic, address: '127.0.0.1:0', protocol: quic, handshake_timeout: 2s } ]",
                         extra_yaml="identity: { name: gw }")
@@ -51,7 +50,6 @@ class QuicListener(unittest.TestCase):
     def tearDown(self):
         self.ug.__exit__()
         self.echo.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def client_cert(self, name, ca=None):
         key, req = csr(self.dir, name, f"spiffe://cluster.local/ns/default/sa/{name}")
