@@ -18,7 +18,9 @@ const std::string& Cache::key_of(const Query& q) {
 }
 
 void Cache::store(const Query& q, std::span<const uint8_t> answer, const ResponseInfo& info, uint64_t now) {
-  if (max_entries_ == 0 || info.header.tc()) return;
+  // Bounded in bytes too, not only in entries: a client asking for names of a zone it controls
+  // could otherwise fill max_entries with 64 KiB answers. Larger answers are asked for each time.
+  if (max_entries_ == 0 || info.header.tc() || answer.size() > kMaxCachedAnswer) return;
   uint8_t rcode = info.header.rcode();
   if (rcode != kNoError && rcode != kNxDomain) return;
   // Only an answer to the question asked (an upstream could answer another).

@@ -19,6 +19,9 @@
 
 namespace ugate::dns {
 
+// The largest answer kept: a bound on the cache's bytes (max_entries times this).
+inline constexpr size_t kMaxCachedAnswer = 4096;
+
 class Cache {
  public:
   explicit Cache(size_t max_entries, uint32_t max_ttl) : max_entries_(max_entries), max_ttl_(max_ttl) {}

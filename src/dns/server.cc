@@ -145,9 +145,11 @@ class UdpServer final : public DatagramListener {
     if (!stopped_) send(query, q, to, answer);
   }
 
-  // An answer larger than the client takes goes out truncated: it asks again over TCP.
+  // An answer larger than the client takes goes out truncated: it asks again over TCP. Never more
+  // than the size we offer, whatever the client claims: a spoofed query must not buy a 64 KiB
+  // datagram sent to its victim (amplification).
   void send(std::span<const uint8_t> query, const Query& q, const asio::ip::udp::endpoint& to, std::vector<uint8_t>& answer) {
-    if (q.question_end && answer.size() > q.udp_limit()) truncate_answer(answer, query, q);
+    if (q.question_end && answer.size() > std::min<size_t>(q.udp_limit(), kOurUdpSize)) truncate_answer(answer, query, q);
     count_answer(state_, answer);
     error_code ec;
     socket_.send_to(asio::buffer(answer), to, 0, ec);

@@ -16,7 +16,9 @@ uint64_t fnv1a(std::string_view s) {
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });  // (a query's label may hold any byte: tolower of a negative char is undefined)
 }
 
 // Host numbers in a range: at most 2^63 (an IPv6 range narrower than /65 is treated as /65).
@@ -69,6 +71,7 @@ const VirtualNode* VirtualAddresses::find(std::string_view label) const {
 const VirtualNode* VirtualAddresses::by_address(const boost::asio::ip::address& a) const {
   boost::asio::ip::address ip = a;
   if (ip.is_v6() && ip.to_v6().is_v4_mapped()) ip = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, ip.to_v6());
+  if (!v4_range_.contains(ip) && !v6_range_.contains(ip)) return nullptr;  // most captured connections: no scan
   for (const auto& n : nodes_)
     if ((ip.is_v4() && n.v4 == ip.to_v4()) || (ip.is_v6() && n.v6 == ip.to_v6())) return &n;
   return nullptr;
