@@ -14,7 +14,9 @@ size_t ClientKeyHash::operator()(const ClientKey& k) const {
 bool TokenBucket::take(size_t n, uint64_t now_ms) {
   if (rate_ == 0) return true;
   if (now_ms > last_ms_) {
-    tokens_ = std::min(rate_, tokens_ + (now_ms - last_ms_) * rate_ / 1000);
+    // At most a second's worth: the first take() comes after a last_ms_ of 0, and uptime times a
+    // high rate would overflow.
+    tokens_ = std::min(rate_, tokens_ + std::min<uint64_t>(now_ms - last_ms_, 1000) * rate_ / 1000);
     last_ms_ = now_ms;
   }
   if (n > tokens_) return false;
@@ -31,6 +33,11 @@ bool Allocation::permitted(const Address& peer, uint64_t now_ms) const {
   Address ip = ip_only(peer);
   return std::any_of(permissions.begin(), permissions.end(),
                      [&](const Permission& p) { return p.ip == ip && p.expires_ms > now_ms; });
+}
+
+bool Allocation::new_permission(const Address& peer) const {
+  Address ip = ip_only(peer);
+  return std::none_of(permissions.begin(), permissions.end(), [&](const Permission& p) { return p.ip == ip; });
 }
 
 bool Allocation::permit(const Address& peer, uint64_t now_ms) {

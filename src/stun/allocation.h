@@ -51,6 +51,10 @@ class TokenBucket {
 inline constexpr uint16_t kFirstChannel = 0x4000, kLastChannel = 0x7FFF;
 inline constexpr uint64_t kPermissionLifetimeMs = 300'000;                 // section 9
 inline constexpr uint64_t kChannelLifetimeMs = 600'000;                    // section 12
+// What one allocation may hold (refused with 508 beyond): its memory, and the lists every relayed
+// packet searches, stay small whatever its client asks. Entries count until the sweep drops them.
+inline constexpr size_t kMaxPermissions = 64;
+inline constexpr size_t kMaxChannels = 64;
 
 struct Permission {
   Address ip;  // port 0: a permission is for an IP address, any port
@@ -80,6 +84,8 @@ struct Allocation {
   bool permitted(const Address& peer, uint64_t now_ms) const;
   // Installs or refreshes the permission for the peer's IP; true when new.
   bool permit(const Address& peer, uint64_t now_ms);
+  // Whether permit(peer) would add an entry rather than renew one.
+  bool new_permission(const Address& peer) const;
   const Channel* channel(uint16_t number, uint64_t now_ms) const;
   const Channel* channel_to(const Address& peer, uint64_t now_ms) const;
   // A number outside kFirstChannel-kLastChannel, a number bound to another peer, or a

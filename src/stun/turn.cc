@@ -391,6 +391,10 @@ TurnResult TurnServer::create_permission(Request& r) {
     peers.push_back(*peer);
   }
   if (peers.empty()) return refuse(r, Refusal::k400, "no XOR-PEER-ADDRESS");
+  size_t added = 0;  // renewals take no room
+  for (const auto& p : peers) added += r.allocation->new_permission(p);
+  if (r.allocation->permissions.size() + added > kMaxPermissions)
+    return refuse(r, Refusal::k508, "too many permissions on this allocation");
   for (const auto& p : peers)
     if (r.allocation->permit(p, r.now_ms)) counters_.permissions.add();
   return succeed(r);
@@ -413,6 +417,10 @@ TurnResult TurnServer::channel_bind(Request& r) {
     case BindCheck::kNumberTaken: return refuse(r, Refusal::k400, "channel bound to another peer");
     case BindCheck::kPeerTaken: return refuse(r, Refusal::k400, "peer bound to another channel");
   }
+  if (!r.allocation->channel(channel, r.now_ms) && r.allocation->channels.size() >= kMaxChannels)
+    return refuse(r, Refusal::k508, "too many channels on this allocation");
+  if (r.allocation->new_permission(*peer) && r.allocation->permissions.size() >= kMaxPermissions)
+    return refuse(r, Refusal::k508, "too many permissions on this allocation");
   if (r.allocation->bind(channel, *peer, r.now_ms)) counters_.channels.add();
   if (r.allocation->permit(*peer, r.now_ms)) counters_.permissions.add();
   return succeed(r);

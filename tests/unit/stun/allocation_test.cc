@@ -52,5 +52,18 @@ TEST(TokenBucket, BurstOfOneSecondThenTheRate) {
   EXPECT_TRUE(TokenBucket(0).take(1 << 30, 0));  // 0: unlimited
 }
 
+TEST(TokenBucket, AFirstTakeAfterMonthsOfUptimeDoesNotOverflow) {
+  TokenBucket b(uint64_t{1} << 40);  // a high rate, times a steady clock of ~200 days in ms, would wrap
+  EXPECT_TRUE(b.take(uint64_t{1} << 39, uint64_t{17'280'000'000}));
+}
+
+TEST(Allocation, NewPermissionSaysWhetherPermitWouldAddOne) {
+  Allocation a;
+  EXPECT_TRUE(a.new_permission(peer(1, 1000)));
+  a.permit(peer(1, 1000), 0);
+  EXPECT_FALSE(a.new_permission(peer(1, 2000))) << "the same IP: a renewal";
+  EXPECT_TRUE(a.new_permission(peer(2, 1000)));
+}
+
 }  // namespace
 }  // namespace ugate::stun
