@@ -71,6 +71,8 @@ asio::awaitable<Reply> route(AdminView& gate, const http::request<http::empty_bo
   if (target == "/status.css") co_return Reply{http::status::ok, "text/css; charset=utf-8", std::string(kStatusCss)};
   if (target == "/status.js")
     co_return Reply{http::status::ok, "text/javascript; charset=utf-8", std::string(kStatusJs)};
+  // Browsers ask for it with every page; no icon, and no 404 for their consoles to report.
+  if (target == "/favicon.ico") co_return Reply{http::status::no_content, "image/x-icon", ""};
   co_return Reply{http::status::not_found, "text/plain", "not found; see /\n"};
 }
 

@@ -132,6 +132,7 @@ class StatusEndpoint(NodeWithStreams):
         self.assertEqual(code, 200)
         self.assertIn("part: 'main'", js)
         self.assertEqual(self.ug.get("/status.css")[0], 200)
+        self.assertEqual(self.ug.get("/favicon.ico")[0], 204, "no icon, and no 404 in a browser's console")
         self.assertEqual(self.ug.get("/nope")[0], 404)
 
 
