@@ -27,6 +27,7 @@ peers=(
   coturn     # turnutils_stunclient against the STUN listener (test_stun.py)
   bind9-dnsutils dnsmasq-base   # dig against the DNS listener, dnsmasq as its upstream (test_dns.py)
   ngtcp2-client ngtcp2-server   # gtlsclient / gtlsserver against the quic listener and ugate probe (test_quic.py)
+  linux-perf   # perf stat: system calls per connection in bench.py connrate and bench/syscalls_per_conn.sh
 )
 
 # Packages a command on PATH already stands for. Node.js from NodeSource ships
