@@ -64,6 +64,11 @@ asio::awaitable<void> socks5_udp_associate(Worker& worker, ListenerSlot& slot, s
 // against the trust roots; by ALPN: the CA's CSR endpoint (http/1.1),
 // HBONE (h2), else forwarded by SNI like tls-sni routes.
 asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, AcceptedFrom from);
+// The mesh port inside an HBONE tunnel: a caller's CONNECT for kHbonePort on a
+// reverse connection, already answered 200. TLS with a client certificate as
+// on the mesh port, then HBONE (ALPN h2) only: each stream is authorized as
+// the caller's, whom the gateway in between cannot impersonate.
+asio::awaitable<void> mesh_tunnel_door(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session);
 
 // Refused input is counted always and logged once per process (`said`), so a
 // flood of bad clients cannot flood the log.

@@ -3,7 +3,9 @@
 // answered 200 only once the upstream connection is up, else 502/503/504
 // with an RFC 9209 Proxy-Status saying why. Then the stream and the upstream
 // are proxied both ways, half-close through END_STREAM. The request's
-// Forwarded, baggage and traceparent go into the stream's metadata.
+// Forwarded, baggage and traceparent go into the stream's metadata. On a
+// node's reverse connection, a CONNECT for kHbonePort is the node's own mesh
+// port, served here (mesh_tunnel_door): a caller's TLS end to end.
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -11,6 +13,7 @@
 #include "doors/doors.h"
 #include "mesh/hbone_server.h"
 #include "mesh/hbone_status.h"
+#include "mesh/mesh_config.h"
 #include "session/session.h"
 
 namespace ugate {
@@ -59,6 +62,15 @@ void hbone_door(Worker& worker, ListenerSlot& slot, HboneRequest request) {
     HboneAnswer a = refusal(req, why);
     tunnel.respond(a.status, proxy_status(a));
     session->finish(why);
+    return;
+  }
+  if (request.from_gateway && dest->port == kHbonePort) {
+    // A caller behind the gateway asks for this node's mesh port: its TLS
+    // comes through the tunnel, and its streams are served as the mesh
+    // port's, authorized as the caller's own.
+    m.destination = *dest;
+    tunnel.respond(200);
+    worker.spawn(mesh_tunnel_door(worker, slot, std::move(session)));
     return;
   }
   if (!allows(*slot.config, *dest)) {  // an auto listener's allow list (hbone-h2c has none)

@@ -148,4 +148,20 @@ asio::awaitable<void> mesh_door(Worker& worker, ListenerSlot& slot, int fd, Acce
   co_await Session::forward(std::move(session), route->forward);
 }
 
+asio::awaitable<void> mesh_tunnel_door(Worker& worker, ListenerSlot& slot, std::unique_ptr<Session> session) {
+  auto identity = slot.auth->identity->state();
+  TlsStream* tls = co_await accept_tls(*session, identity->mesh_server.get(), slot.config->handshake_timeout);
+  if (!tls) co_return;
+  const StreamMeta& m = session->meta();
+  if (m.peer_spiffe().empty()) {
+    session->fail(CloseReason::kNoClientCert);
+    co_return;
+  }
+  if (m.alpn != "h2") {  // a CA, a registration or a forwarder is the mesh port's alone
+    session->fail(CloseReason::kBadRequest);
+    co_return;
+  }
+  serve_hbone(worker, slot, session->hand_over());
+}
+
 }  // namespace ugate

@@ -8,9 +8,9 @@ namespace {
 class HboneServerConnection final : public Mesh::Connection {
  public:
   HboneServerConnection(Mesh& mesh, ListenerSlot& slot, std::unique_ptr<Stream> transport, const h2::Timing& timing,
-                        std::function<void()> on_end)
+                        bool reverse, std::function<void()> on_end)
       : Connection(mesh, transport->meta().source), slot_(slot), identity_(transport->meta().peer),
-        sniffed_(transport->meta().sniffed), on_end_(std::move(on_end)) {
+        sniffed_(transport->meta().sniffed), reverse_(reverse), on_end_(std::move(on_end)) {
     Worker& w = mesh.worker();
     h2::Timing t = timing;
     t.preface_timeout = whole_seconds(slot.config->sniff_timeout);  // the client's first bytes, as on other doors
@@ -20,7 +20,8 @@ class HboneServerConnection final : public Mesh::Connection {
 
   void on_request(h2::H2Session&, std::unique_ptr<h2::H2Stream> stream) override {
     std::unique_ptr<h2::Message> message = stream->take_message();
-    mesh_.hbone_door()(mesh_.worker(), slot_, {std::move(stream), std::move(message), peer_, identity_, sniffed_});
+    mesh_.hbone_door()(mesh_.worker(), slot_,
+                       {std::move(stream), std::move(message), peer_, identity_, sniffed_, reverse_});
   }
   void on_closed(h2::H2Session& session) override {
     if (on_end_) on_end_();
@@ -31,6 +32,7 @@ class HboneServerConnection final : public Mesh::Connection {
   ListenerSlot& slot_;
   std::shared_ptr<const PeerIdentity> identity_;
   std::string_view sniffed_;
+  bool reverse_;  // a connection this node made to its gateway (reverse accept)
   std::function<void()> on_end_;
 };
 
@@ -38,13 +40,14 @@ class HboneServerConnection final : public Mesh::Connection {
 
 void serve_hbone(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> transport) {
   Mesh& mesh = *worker.mesh();  // the gate gives every worker one
-  mesh.adopt(std::make_unique<HboneServerConnection>(mesh, slot, std::move(transport), mesh.timing(), nullptr), true);
+  mesh.adopt(
+      std::make_unique<HboneServerConnection>(mesh, slot, std::move(transport), mesh.timing(), false, nullptr), true);
 }
 
 void serve_hbone_lasting(Worker& worker, ListenerSlot& slot, std::unique_ptr<Stream> transport,
                          std::function<void()> on_closed) {
   Mesh& mesh = *worker.mesh();
-  mesh.adopt(std::make_unique<HboneServerConnection>(mesh, slot, std::move(transport), mesh.lasting_timing(),
+  mesh.adopt(std::make_unique<HboneServerConnection>(mesh, slot, std::move(transport), mesh.lasting_timing(), true,
                                                      std::move(on_closed)),
              false);
 }

@@ -24,6 +24,7 @@ struct HboneRequest {
   TcpEndpoint peer;                      // the connection's source
   std::shared_ptr<const PeerIdentity> identity;  // who the TLS handshake proved the peer to be (mesh port)
   std::string_view sniffed;              // "h2c" when the auto door handed the connection over, "h3" on QUIC
+  bool from_gateway = false;             // on this node's reverse connection: a gateway's, for a caller behind it
 };
 using HboneDoor = void (*)(Worker&, ListenerSlot&, HboneRequest);
 

@@ -24,6 +24,11 @@ struct MeshConfig {
 };
 
 inline constexpr std::string_view kNodeLoopback = "127.0.0.1";
+// A node's mesh port as a CONNECT through its gateway names it (Istio's HBONE
+// port, whatever BASE the node runs on): a node registered with a gateway
+// serves a CONNECT for this port on its reverse connection as its own mesh
+// port, TLS end to end from the caller (double HBONE).
+inline constexpr uint16_t kHbonePort = 15008;
 
 // A mesh peer by name. `forward: NAME:PORT` (or NAME.<trust-domain>:PORT,
 // from a proxy door) reaches PORT on that node's loopback (or its

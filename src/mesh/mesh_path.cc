@@ -79,10 +79,14 @@ MeshTarget resolve_target(const HostPort& destination, std::string_view via, std
       t.path = nodes.path_to(*node, std::move(on_node));
       return t;
     }
-    if (const NodeConfig* gateway = node && !node->via.empty() ? nodes.find(node->via) : nullptr) {
-      // Registered with its gateway, presumably: ask the gateway for it by name.
+    if (node && !node->via.empty() && nodes.find(node->via)) {
+      // Registered with its gateway, presumably: the gateway is asked for the
+      // node's mesh port by name, and inside that tunnel TLS goes from here to
+      // the node, which so sees who called (not the gateway).
+      NodeConfig behind = *node;
+      behind.address = HostPort{node->name + "." + std::string(trust_domain), kHbonePort};
       t.kind = MeshTarget::Kind::kPath;
-      t.path = nodes.path_to(*gateway, HostPort{node->name + "." + std::string(trust_domain), destination.port});
+      t.path = nodes.path_to(behind, std::move(on_node));
       return t;
     }
     t.kind = MeshTarget::Kind::kUnavailable;

@@ -82,7 +82,8 @@ class MeshSurroundings {
 // the trust domain (any case) or of a configured node means a port on that
 // node's loopback (or workload_address): a neighbour on the link first, then
 // its reverse connection, then its configured address (through its via
-// nodes), then the gateway it names as via; unavailable otherwise. Any other destination goes
+// nodes), then the gateway it names as via (for the node's mesh port, with
+// TLS inside to the node); unavailable otherwise. Any other destination goes
 // to the listener's via node when there is one, else directly.
 MeshTarget resolve_target(const HostPort& destination, std::string_view via, std::string_view trust_domain,
                           const NodeDirectory& nodes, const MeshSurroundings& around);

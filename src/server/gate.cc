@@ -140,7 +140,9 @@ void Gate::load_identity() {
                                  });
     bool needs_identity = mesh || !options.node_terminate.empty() || config_.discovery.enabled ||
                           !config_.nodes.empty() || mailboxes;
-    if (mesh) options.mesh_alpn.insert(options.mesh_alpn.end(), {"h2", "h2r"});  // HBONE, reverse registration
+    // HBONE; a node that registers with gateways serves it inside their tunnels too (mesh_tunnel_door).
+    if (mesh || !config_.remote_accept.gateways.empty()) options.mesh_alpn.push_back("h2");
+    if (mesh) options.mesh_alpn.push_back("h2r");  // reverse registration
     bool tokens = mesh && !config_.registration_tokens.issuers.empty();
     if (tokens) {  // and by token, for nodes whose certificates another CA signed
       options.mesh_alpn.push_back("h2rt");

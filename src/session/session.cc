@@ -253,8 +253,7 @@ std::unique_ptr<TcpStream> Session::accepted_stream(Worker& worker, ListenerSlot
 
 void Session::start_sniffing(Duration timeout) { enter_timed_phase(Phase::kSniffing, timeout); }
 TlsStream* Session::accept_tls(SSL_CTX* ctx) {
-  auto* plain = dynamic_cast<TcpStream*>(down_.get());
-  if (!plain || !ctx) return nullptr;
+  if (!ctx || dynamic_cast<TlsStream*>(down_.get())) return nullptr;  // TLS once only
   auto tls = TlsStream::create(down_, ctx, TlsStream::Role::kServer, worker_.context());
   TlsStream* layered = tls.get();
   if (tls) down_ = std::move(tls);

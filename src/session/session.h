@@ -61,9 +61,10 @@ class Session final : public Tracked, public ProxyOwner {
   static void start_meta(StreamMeta& meta, ListenerSlot& slot, TcpEndpoint peer);
   // The door reads the client's first bytes until `timeout` (sniff_timeout).
   void start_sniffing(Duration timeout);
-  // Layers TLS (server side) over the accepted client stream, which must
-  // still be the plain TcpStream: the new stream, or null when OpenSSL is out
-  // of memory (the stream is then unchanged). Then the door runs the
+  // Layers TLS (server side) over the accepted client stream (a socket, or
+  // an HBONE tunnel that carries a mesh connection), which must not be TLS
+  // already: the new stream, or null when OpenSSL is out of memory (the
+  // stream is then unchanged). Then the door runs the
   // handshake, bounded by start_handshake(handshake_timeout).
   TlsStream* accept_tls(SSL_CTX* ctx);
   void start_handshake(Duration timeout);

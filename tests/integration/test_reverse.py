@@ -109,6 +109,44 @@ class ReverseLoopback(unittest.TestCase):
                 self.assertIn("remote accept: registered with gateway gw", b.log())
         echo.close()
 
+    def test_a_remote_node_calls_the_node_through_the_gateway_and_the_node_sees_the_caller(self):
+        """A -> G -> B with B behind G (reverse accept): A's TLS goes to B inside a CONNECT for B's
+        mesh port through G (double HBONE), so B authorizes A, not G, and G relays bytes it cannot
+        read. B's rules admit A only: G's own streams to B are denied."""
+        echo = Server(lambda c: c.sendall(recv_all(c)))
+        authz = ("authorization: { default: deny, rules: [ "
+                 f"{{ name: from-a, action: allow, from: {{ spiffe: '{spiffe('a')}' }} }} ] }}")
+        with self.gateway(tcp_listener_yaml('g-to-b', 0, f'b:{echo.port}')) as g:
+            nodes = {"gw": f"address: '{mesh_address(g)}', id: '{spiffe('gw')}'"}
+            extra = "remote_accept: { gateways: [gw], backoff_min: 200ms, backoff_max: 1s }\n" + authz
+            with self.mesh.node("b", "[]", nodes, extra=extra) as b:
+                wait_until(lambda: len(registered(g)) == 1, what="B registered")
+                nodes["b"] = f"id: '{spiffe('b')}', via: gw"
+                with self.mesh.node("a", f"[ {tcp_listener_yaml('to-b', 0, f'b:{echo.port}')} ]", nodes) as a:
+                    n = 4
+                    for i in range(n):
+                        with socket.create_connection(("127.0.0.1", a.port("to-b"))) as c:
+                            sent, got = both_ways_client(c, MIB if i < 2 else 1000, i)
+                            self.assertEqual(got[1], sent)
+                    reset_within(self, g.port("g-to-b"), 2)  # the gateway itself is not A
+                    self.assertIn(a.metric("ugate_mesh_connections_total", role="pool"), (2, 4),
+                                  "per worker that carried streams: one to G, and one to B inside it")
+                    wait_until(lambda: b.metric("ugate_listener_closed_total", listener="remote-accept") >= n + 1,
+                               what="B closed")
+                    self.assertEqual(a.stop(), 0)
+                self.assertEqual(b.stop(), 0)
+            self.assertEqual(g.stop(), 0)
+        echo.close()
+        on_b = access_fields(b, lambda f: f["listener"] == "remote-accept")
+        self.assertEqual(sorted((f["peer_spiffe"], f["result"], f["authz"]) for f in on_b),
+                         [(spiffe("a"), "done", "allow:from-a")] * n + [(spiffe("gw"), "denied", "deny:default")],
+                         on_b)
+        self.assertTrue(all(f["dst"] == f"127.0.0.1:{echo.port}" for f in on_b), on_b)
+        # G saw A's tunnels to B's mesh port by name, and could not read what went inside.
+        on_g = access_fields(g, lambda f: f["listener"] == "mesh")
+        self.assertTrue(on_g and all(f["dst"] == "b.cluster.local:15008" and f["peer_spiffe"] == spiffe("a")
+                                     for f in on_g), on_g)
+
     @staticmethod
     def round_trip(port):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
@@ -266,6 +304,28 @@ class ReverseBehindNat(unittest.TestCase):
             wait_until(lambda: len(registered(g)) == 1, what="B registered again")
             r = self.c.run("curl", "-sS", "-m", "20", "http://10.81.2.1:9000/blob", "-o", out, check=False)
             self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_a_node_in_another_network_calls_the_node_behind_nat_as_itself(self):
+        """A ugate node A in C's network reaches B through G with its own identity: B's rules admit A only."""
+        g = self.ugate(self.g, "gw", "[ { name: mesh, address: '10.81.1.1:15008', protocol: mesh } ]",
+                       {"b": f"id: '{spiffe('b')}'"})
+        authz = ("authorization: { default: deny, rules: [ "
+                 f"{{ name: from-a, action: allow, from: {{ spiffe: '{spiffe('a')}' }} }} ] }}")
+        b = self.ugate(self.b, "b", "[]", {"gw": f"address: '10.81.1.1:15008', id: '{spiffe('gw')}'"},
+                       extra="remote_accept: { gateways: [gw], backoff_min: 200ms, backoff_max: 1s }\n" + authz)
+        a = self.ugate(self.c, "a", "[ { name: to-b, address: '127.0.0.1:9100', forward: 'b:8080' } ]",
+                       {"gw": f"address: '10.81.1.1:15008', id: '{spiffe('gw')}'", "b": f"id: '{spiffe('b')}', via: gw"})
+        with g, b:
+            wait_until(lambda: len(registered(g)) == 1, what="B registered through the NAT")
+            with a:
+                out = os.path.join(self.mesh.dir, "got-a")
+                r = self.c.run("curl", "-sS", "-m", "20", "http://127.0.0.1:9100/blob", "-o", out, check=False)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with open(out, "rb") as f:
+                    self.assertEqual(hashlib.sha256(f.read()).hexdigest(), hashlib.sha256(self.body).hexdigest())
+            b.stop()
+        [line] = access_fields(b, lambda f: f["listener"] == "remote-accept")
+        self.assertEqual((line["peer_spiffe"], line["result"], line["authz"]), (spiffe("a"), "done", "allow:from-a"))
 
 
 if __name__ == "__main__":

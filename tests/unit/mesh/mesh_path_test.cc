@@ -122,8 +122,11 @@ TEST(ResolveTarget, NeighbourThenReverseThenConfigThenGateway) {
   EXPECT_EQ(t.kind, MeshTarget::Kind::kReverse);
   t = resolve_target({"d", 80}, "", "cluster.local", dir, Around{});
   ASSERT_EQ(t.kind, MeshTarget::Kind::kPath);
-  EXPECT_EQ(names(t.path), std::vector<std::string>{"gw"});
-  EXPECT_EQ(t.path.authority.str(), "d.cluster.local:80") << "the gateway is asked for d by name";
+  EXPECT_EQ(names(t.path), (std::vector<std::string>{"gw", "d"})) << "TLS to d itself, inside a CONNECT to gw";
+  EXPECT_EQ(t.path.authority.str(), "127.0.0.1:80");
+  EXPECT_EQ(t.path.hops.back().id, "spiffe://cluster.local/ns/default/sa/d") << "d must prove to be d";
+  EXPECT_EQ(t.path.prefix().authority.str(), "d.cluster.local:15008") << "the gateway is asked for d's mesh port by name";
+  EXPECT_NE(t.path.connection_key(), t.path.prefix().connection_key());
   EXPECT_EQ(resolve_target({"nobody.cluster.local", 80}, "", "cluster.local", dir, Around{}).kind,
             MeshTarget::Kind::kUnavailable);
 }
