@@ -10,6 +10,8 @@
 #include "crypto/p256.h"
 #include "identity/identity.h"
 #include "base/duration.h"
+#include "config/config.h"
+#include "stun/client_service.h"
 
 namespace ugate::cli {
 namespace {
@@ -34,6 +36,16 @@ std::string_view source_name(CertSource s) {
   return "files";
 }
 
+// With a stun_client section: what its servers say now, each question given at most 1.5 s
+// (RTO 100 ms, Rc 4, Rm 8), so `ugate id` stays quick when a server is away.
+std::optional<nlohmann::json> ask_stun_servers(const Config& config) {
+  if (config.stun_client.servers.empty()) return std::nullopt;
+  stun::RetransmitPolicy quick{std::chrono::milliseconds(100), 4, 8};
+  std::vector<stun::ReflexiveReport> reports;
+  for (const auto& server : config.stun_client.servers) reports.push_back(stun::learn_reflexive(server, quick));
+  return stun::describe(reports);
+}
+
 int print_identity(const IdentityCommands& c, const Config& config) {
   auto id = load_or_create_identity(config.identity, config.state_dir);
   IdentityPaths paths = identity_paths(config.identity, config.state_dir);
@@ -50,6 +62,7 @@ int print_identity(const IdentityCommands& c, const Config& config) {
                         {"roots", paths.roots},
                         {"source", source_name(id->source)}};
     if (!id->chain_problem.empty()) j["chain_problem"] = id->chain_problem;
+    if (auto stun = ask_stun_servers(config)) j["stun_client"] = std::move(*stun);
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -59,6 +72,11 @@ int print_identity(const IdentityCommands& c, const Config& config) {
             << "expires    " << format_utc(id->not_after) << " (" << in_words(id->not_after - now) << ")\n"
             << "cert       " << paths.cert << " (" << source_name(id->source) << ")\n";
   if (!id->chain_problem.empty()) std::cout << "warning    the chain does not verify: " << id->chain_problem << "\n";
+  if (auto stun = ask_stun_servers(config)) {
+    const auto& r = (*stun)["reflexive"];
+    std::cout << "reflexive  " << (r.is_string() ? r.get<std::string>() : "unknown (no STUN server answered)") << "\n"
+              << "nat        " << (*stun)["nat"].get<std::string>() << "\n";
+  }
   return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "push_cmd.h"
 #include "identity_commands.h"
 #include "probe_command.h"
+#include "turn_probe_command.h"
 #include "status_command.h"
 #include "ugate/version.h"
 
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
   ugate::CaptureCommand capture(app);
   ugate::StatusCommand status(app);
   ugate::ProbeCommand probe(app);
+  ugate::TurnProbeCommand turn_probe(app);
   ugate::PushCommand push(app);
   ugate::NodePushCommand node_push(push.app());
   ugate::cli::IdentityCommands identity;
@@ -99,6 +101,7 @@ int main(int argc, char** argv) {
   }
   if (capture.chosen()) return capture.run(o.base_port);
   if (push.selected() && !node_push.selected()) return push.run();  // a client: needs no gateway config
+  if (turn_probe.chosen()) return turn_probe.run();                    // a client of any TURN server
 
   ugate::Config config;
   try {

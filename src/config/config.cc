@@ -86,7 +86,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   r.only_keys(root, "",
               {"base_port", "workers", "drain_timeout", "log_level", "state_dir", "access_log", "admin", "defaults",
                "mesh", "identity", "authorization", "listeners", "discovery", "nodes", "remote_accept",
-               "registration_tokens", "overload", "dns"});
+               "registration_tokens", "overload", "dns", "stun_client"});
   if (root["base_port"]) c.base_port = static_cast<uint16_t>(r.number(root["base_port"], "base_port", 65535 - 53));
   if (o.base_port) c.base_port = *o.base_port;
   if (root["workers"]) c.workers = static_cast<unsigned>(r.number(root["workers"], "workers", 256));
@@ -152,6 +152,7 @@ Config load_config_text(const std::string& yaml, const std::string& source, cons
   if (const auto& az = root["authorization"]) c.authorization = read_authorization(r, az);
   if (const auto& dn = root["discovery"]) c.discovery = read_discovery(r, dn);
   if (const auto& dn = root["dns"]) c.dns = read_dns(r, dn, c.base_port);
+  if (const auto& sc = root["stun_client"]) c.stun_client = read_stun_client(r, sc, c.base_port);
 
   if (const auto& ls = root["listeners"]) {
     if (!ls.IsSequence()) r.fail(ls, "listeners", "expected a list of listeners");

@@ -22,6 +22,7 @@
 #include "policy/authz.h"
 #include "policy/router.h"
 #include "listener/turn_config.h"
+#include "stun/client_config.h"
 #include "webpush/webpush_config.h"
 
 namespace ugate {
@@ -49,6 +50,7 @@ struct Config {
   AuthzPolicy authorization;
   DiscoveryConfig discovery;
   DnsConfig dns;  // for the dns listeners
+  StunClientConfig stun_client;  // the node's own STUN questions (src/stun/client_service.h)
 };
 
 // Command-line values that win over the file.

@@ -89,6 +89,13 @@ nlohmann::json discovery_json(const DiscoveryConfig& d) {
           {"interfaces", d.interfaces}};
 }
 
+nlohmann::json stun_client_json(const StunClientConfig& s) {
+  if (s.servers.empty()) return "off";
+  nlohmann::json servers = nlohmann::json::array();
+  for (const auto& hp : s.servers) servers.push_back(hp.str());
+  return {{"servers", servers}, {"interval", format_duration(s.interval)}};
+}
+
 }  // namespace
 
 nlohmann::json to_json(const Config& c) {
@@ -224,6 +231,7 @@ nlohmann::json to_json(const Config& c) {
           {"authorization", authorization_json(c.authorization)},
           {"discovery", discovery_json(c.discovery)},
           {"dns", dns_json(c.dns)},
+          {"stun_client", stun_client_json(c.stun_client)},
           {"listeners", listeners}};
 }
 

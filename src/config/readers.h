@@ -48,6 +48,8 @@ void read_registration_tokens(const Reader& r, const YAML::Node& n, Registration
 IdentityConfig read_identity(const Reader& r, const YAML::Node& n);
 AuthzPolicy read_authorization(const Reader& r, const YAML::Node& n);
 DiscoveryConfig read_discovery(const Reader& r, const YAML::Node& n);
+// stun_client: { servers: [HOST:PORT, ...], interval: 5m } (PORT may be +N).
+StunClientConfig read_stun_client(const Reader& r, const YAML::Node& n, uint16_t base);
 DnsConfig read_dns(const Reader& r, const YAML::Node& n, uint16_t base);
 
 }  // namespace ugate::config_yaml

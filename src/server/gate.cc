@@ -456,6 +456,7 @@ asio::awaitable<nlohmann::json> Gate::describe_nodes() {
   out["connections"] = mesh_shared_->health.describe();  // the last outcome of each path's connections
   out["registered"] = mesh_shared_->registry.describe();  // nodes with a reverse connection to us
   out["remote_accept"] = config_.remote_accept.gateways;    // gateways we keep one to
+  out["self"] = stun_client_ ? stun_client_->describe() : nlohmann::json("off (no stun_client section)");
   co_return out;
 }
 
@@ -470,6 +471,10 @@ int Gate::run() {
   bind_listeners();
   start_discovery();
   start_remote_accept();
+  if (!config_.stun_client.servers.empty()) {
+    stun_client_ = std::make_unique<stun::StunClientService>(config_.stun_client);
+    stun_client_->start();
+  }
   for (auto& group : groups_) group.memory = &memory_;
   register_metrics();
   for (auto& w : workers_) w->start();
@@ -483,6 +488,7 @@ int Gate::run() {
   spawn(control_.get_executor(), log_other_signals(), "signal log");
   if (memory_.limit()) spawn(control_.get_executor(), watch_memory(), "memory watermark");
   control_.run();
+  if (stun_client_) stun_client_->stop();
   for (auto& w : workers_) w->stop_and_join();
   spdlog::info("ugate stopped");
   return 0;

@@ -26,6 +26,7 @@
 #include "runtime/worker.h"
 #include "dns/server.h"
 #include "quic/quic_server.h"
+#include "stun/client_service.h"
 #include "stun/server.h"
 
 namespace ugate {
@@ -120,6 +121,7 @@ class Gate final : public AdminView {
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<webpush::PushServer>> push_servers_;
   std::unique_ptr<discovery::Discovery> discovery_;
+  std::unique_ptr<stun::StunClientService> stun_client_;  // stun_client: our reflexive address, our NAT
   std::unique_ptr<MeshShared> mesh_shared_;  // what the workers' meshes share (node health, reverse registry)
   MetricRegistry metrics_;  // filled by the modules once everything started
   std::atomic<bool> ready_{false};
