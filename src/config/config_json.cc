@@ -154,6 +154,7 @@ nlohmann::json to_json(const Config& c) {
       for (const auto& u : l.users) users.push_back(u.name);  // never the passwords
       listeners.back()["users"] = users;
       listeners.back()["other_address"] = l.other_address.host.empty() ? json(nullptr) : json(l.other_address.str());
+      if (!l.tls_cert.empty()) listeners.back()["tls"] = {{"cert", l.tls_cert}, {"key", l.tls_key}};  // paths only
       if (auto it = c.turn.find(l.name); it != c.turn.end()) {
         const TurnConfig& t = it->second;
         json turn_users = json::array(), allow_peers = json::array(), deny_peers = json::array();

@@ -92,6 +92,13 @@ void refuse_forwarding(const Reader& r, const YAML::Node& n, const std::string& 
 // RFC 5780 needs a second IP address and port, and answers that name the
 // first one, which must then be one address.
 void read_stun(const Reader& r, const YAML::Node& n, const std::string& key, uint16_t base, ListenerConfig& l) {
+  if (const YAML::Node& tls = n["tls"]) {  // TURN over TLS on the TCP port
+    const std::string tk = Reader::join(key, "tls");
+    r.only_keys(tls, tk, {"cert", "key"});
+    if (!tls["cert"] || !tls["key"]) r.fail(tls, tk, "needs both cert and key (PEM files)");
+    l.tls_cert = r.scalar(tls["cert"], Reader::join(tk, "cert"));
+    l.tls_key = r.scalar(tls["key"], Reader::join(tk, "key"));
+  }
   if (!n["other_address"]) return;
   const std::string at = Reader::join(key, "other_address");
   l.other_address = r.address(n["other_address"], at, base, false);
@@ -182,8 +189,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
       if (n[k]) r.fail(n[k], Reader::join(key, k), "a webpush listener serves the push service itself; remove it");
     return l;  // the caller reads its tls and webpush keys (read_webpush)
   }
-  for (const char* k : {"tls", "webpush"})
-    if (n[k]) r.fail(n[k], Reader::join(key, k), "only for protocol webpush");
+  if (n["webpush"]) r.fail(n["webpush"], Reader::join(key, "webpush"), "only for protocol webpush");
+  if (n["tls"] && !l.is(kStunServer)) r.fail(n["tls"], Reader::join(key, "tls"), "only for protocols webpush and stun");
   if (n["turn"] && !l.is(kStunServer))
     r.fail(n["turn"], Reader::join(key, "turn"), "only for " + protocols_with(kStunServer) + " listeners");
   if (n["other_address"] && !l.is(kStunServer))

@@ -70,6 +70,9 @@ struct ListenerConfig {
   // stun: RFC 5780's other address and port (NAT behaviour discovery);
   // empty host: none. `users` are then the short-term credentials.
   HostPort other_address;
+  // stun: `tls: { cert, key }` (PEM files): the TCP port speaks TLS (RFC 8656
+  // section 3.1, the 5349 style); empty: plain TCP.
+  std::string tls_cert, tls_key;
 
   bool is(ProtocolTrait trait) const { return has(protocol, trait); }
 };

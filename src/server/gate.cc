@@ -37,6 +37,7 @@
 #include "listener/worker_listeners.h"
 #include "runtime/listen_socket.h"
 #include "runtime/spawn.h"
+#include "stun/server_tls.h"
 #include "mesh/mesh.h"
 #include "webpush/push_server.h"
 
@@ -300,6 +301,13 @@ void Gate::bind_udp_listener(ListenerGroup& group, const tcp::endpoint& address)
 void Gate::bind_stun_udp(ListenerGroup& group, const tcp::endpoint& address) {
   const ListenerConfig& l = *group.config;
   stun::StunListener& stun = stun_listeners_.emplace_back(l, workers_.size());
+  if (!l.tls_cert.empty()) {
+    try {
+      stun.tls = stun::tls_server_context(l);
+    } catch (const std::runtime_error& e) {
+      throw StartError(e.what());
+    }
+  }
   stun.options.primary = stun::to_stun(address.address(), address.port());
   if (!l.other_address.host.empty())
     stun.options.other = stun::to_stun(asio::ip::make_address(l.other_address.host), l.other_address.port);

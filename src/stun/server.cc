@@ -6,6 +6,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -179,6 +180,7 @@ class TcpOut : public std::enable_shared_from_this<TcpOut> {
   static constexpr size_t kMaxQueued = 256 * 1024;  // beyond: dropped, as a congested UDP path would
   TcpOut(asio::io_context& context, ListenerSlot& slot) : socket(context), slot_(slot) {}
   asio::ip::tcp::socket socket;
+  std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls;  // TURN over TLS: both ways go through it
 
   bool send(std::span<const uint8_t> bytes) {
     if (closed_ || queued_.size() + bytes.size() > kMaxQueued) return false;
@@ -197,18 +199,42 @@ class TcpOut : public std::enable_shared_from_this<TcpOut> {
     writing_ = true;
     writing_bytes_.swap(queued_);
     queued_.clear();
-    asio::async_write(socket, asio::buffer(writing_bytes_), [self = shared_from_this()](error_code ec, size_t n) {
+    auto done = [self = shared_from_this()](error_code ec, size_t n) {
       self->writing_ = false;
       self->slot_.stats.bytes_down.add(n);
       if (ec) return self->close();
       if (!self->closed_ && !self->queued_.empty()) self->flush();
-    });
+    };
+    if (tls) asio::async_write(*tls, asio::buffer(writing_bytes_), std::move(done));
+    else asio::async_write(socket, asio::buffer(writing_bytes_), std::move(done));
   }
 
   ListenerSlot& slot_;
   std::vector<uint8_t> queued_, writing_bytes_;
   bool writing_ = false, closed_ = false;
 };
+
+// TURN over TLS: the handshake within the listener's handshake_timeout. A
+// failure is counted by the caller (not_stun) and logged here once per process.
+asio::awaitable<bool> tls_handshake(Worker& worker, ListenerSlot& slot, TcpOut& out, asio::ssl::context& context,
+                                    const ClientKey& client) {
+  static std::atomic<bool> said{false};
+  out.tls.emplace(out.socket, context);
+  asio::steady_timer guard(worker.context());
+  guard.expires_after(slot.config->handshake_timeout);
+  guard.async_wait([&out](error_code ec) {
+    if (!ec) out.close();  // ends the handshake
+  });
+  auto [ec] = co_await out.tls->async_handshake(asio::ssl::stream_base::server, use_nothrow);
+  guard.cancel();
+  if (!ec) co_return true;
+  if (!said.exchange(true))
+    spdlog::warn("listener {}: TLS handshake from {} failed: {} (counted in ugate_stun_messages_total{{transport=\"tcp\","
+                 "outcome=\"not_stun\"}})",
+                 slot.config->name, format_endpoint({to_udp(client.source).address(), client.source.port}), ec.message());
+  out.close();
+  co_return false;
+}
 
 }  // namespace
 
@@ -260,6 +286,13 @@ asio::awaitable<void> stun_tcp_door(Worker& worker, ListenerSlot& slot, int fd, 
   StunListener& listener = udp->listener();
   Counters& counters = *listener.by_worker[worker.index()];
   const ClientKey client{Transport::kTcp, source_of(from.source.address(), from.source.port())};
+  if (listener.tls) {
+    bool shaken = co_await tls_handshake(worker, slot, *out, *listener.tls, client);
+    if (!shaken) {
+      counters.count(Transport::kTcp, Outcome::kNotStun);
+      co_return;
+    }
+  }
   TurnServer* turn = udp->turn();
   if (turn) udp->add_tcp_client(client, [out](std::span<const uint8_t> bytes) { return out->send(bytes); });
   std::vector<uint8_t> in(kMaxMessage);
@@ -291,7 +324,11 @@ asio::awaitable<void> stun_tcp_door(Worker& worker, ListenerSlot& slot, int fd, 
       note(slot, Transport::kTcp, a);
       break;
     }
-    auto [rec, n] = co_await out->socket.async_read_some(asio::buffer(in.data() + have, in.size() - have), use_nothrow);
+    auto room = asio::buffer(in.data() + have, in.size() - have);
+    error_code rec;
+    size_t n = 0;
+    if (out->tls) std::tie(rec, n) = co_await out->tls->async_read_some(room, use_nothrow);
+    else std::tie(rec, n) = co_await out->socket.async_read_some(room, use_nothrow);
     if (rec) break;  // closed, reset, or aborted (idle, drain)
     have += n;
     slot.stats.bytes_up.add(n);

@@ -7,6 +7,7 @@
 #include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -36,6 +37,8 @@ struct StunListener {
   // With a `turn:` section: what the workers' TURN servers share, and their counts.
   std::unique_ptr<TurnShared> turn;
   std::vector<std::unique_ptr<TurnCounters>> turn_by_worker;
+  // With `tls:`: the TCP port speaks TLS (server_tls.h).
+  std::unique_ptr<boost::asio::ssl::context> tls;
 };
 
 // The listener's address as STUN carries it, and back.

@@ -153,6 +153,64 @@ class TurnRelay(unittest.TestCase):
             self.assertGreaterEqual(ug.metric("ugate_turn_allocations", listener="t"), 2)  # UDP: until they expire
 
 
+def tls_turn_yaml(cert, key):
+    """turn_yaml's listener with `tls:`: its TCP port speaks TLS (RFC 8656 section 3.1)."""
+    return turn_yaml().replace("protocol: stun,", f"protocol: stun, tls: {{ cert: '{cert}', key: '{key}' }},", 1)
+
+
+def self_signed(directory):
+    """An EC P-256 certificate for 127.0.0.1 and its key (0600)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+class TurnOverTls(unittest.TestCase):
+    """A stun listener with tls: turnutils_uclient -S (TLS over TCP) through it, verifying its certificate."""
+
+    def test_uclient_over_tls_long_term_and_rest(self):
+        cert, key = self_signed(temp_dir("turn-tls-"))
+        with Ugate(tls_turn_yaml(cert, key)) as ug:
+            peer = Peer(self)
+            for creds in (["-u", "alice", "-w", "wonderland"], ["-u", "carol", "-W", SECRET]):
+                out = uclient("-t", "-S", "-E", cert, "-p", str(ug.port("t")), "-e", "127.0.0.1", "-r", str(peer.port),
+                              "-m", "2", "-n", "50", "-l", "512", "-c", *creds, "127.0.0.1")
+                self.assertEqual(received(out), 100, out[-3000:])
+            self.assertGreaterEqual(ug.metric("ugate_turn_relayed_packets_total", listener="t", direction="to_client"), 200)
+            wait_until(lambda: ug.metric("ugate_turn_allocations", listener="t") == 0, what="allocations end with TLS")
+
+    def test_tls_policy_and_a_plain_client_refused(self):
+        cert, key = self_signed(temp_dir("turn-tls-"))
+        with Ugate(tls_turn_yaml(cert, key)) as ug:
+            r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{ug.port('t')}", "-CAfile", cert,
+                                "-verify_return_error", "-brief"], input="", capture_output=True, text=True, timeout=20)
+            self.assertIn("Protocol version: TLSv1.3", r.stderr, r.stderr)
+            self.assertIn("Verification: OK", r.stderr, r.stderr)
+            # A plain STUN Binding on the TLS port is not a ClientHello: closed, counted, the process fine.
+            with socket.create_connection(("127.0.0.1", ug.port("t")), timeout=5) as conn:
+                conn.sendall(request())
+                conn.settimeout(5)
+                reply = conn.recv(4096)
+                self.assertIn(reply[:1], (b"", b"\x15"), "closed, or a TLS alert: not a STUN answer")
+            wait_until(lambda: ug.metric("ugate_stun_messages_total", listener="t", transport="tcp",
+                                         outcome="not_stun") >= 1, what="the failed handshake counted")
+            self.assertIn("TLS handshake from", ug.log())
+            # Its UDP side stays plain STUN/TURN.
+            sock = udp_client(self.addCleanup)
+            sock.sendto(request(), ("127.0.0.1", ug.port("t")))
+            self.assertEqual(Reply(sock.recvfrom(2048)[0]).type, 0x0101)  # Binding success
+
+    def test_unreadable_certificate_fails_the_start(self):
+        ug = Ugate(tls_turn_yaml("/nonexistent/cert.pem", "/nonexistent/key.pem"))
+        with self.assertRaises(AssertionError) as caught:
+            ug.start()
+        ug.__exit__(None, None, None)
+        self.assertIn("tls.cert /nonexistent/cert.pem", str(caught.exception))
+
+
 class TurnErrors(unittest.TestCase):
     """Each refusal as RFC 8656 and RFC 8489 say, counted, and the process fine after."""
 
