@@ -1,6 +1,6 @@
 # The two commands a new machine needs: `make run` and `make test`. Each one
 # installs what is missing (scripts/install-deps.sh), configures and builds.
-.PHONY: deps build run test test-release test-asan fuzz fuzz-grow fuzz-build bench bench-webpush bench-mesh clean
+.PHONY: deps build run test test-release test-asan fuzz fuzz-grow fuzz-build bench bench-webpush bench-mesh bench-turn clean
 
 ARGS ?=
 BENCH_ARGS ?=
@@ -59,6 +59,7 @@ bench: build
 	/usr/bin/python3 bench/bench.py --markdown bench/last-run.md $(BENCH_ARGS)
 	/usr/bin/python3 bench/webpush_bench.py --markdown bench/last-run-webpush.md $(WEBPUSH_BENCH_ARGS)
 	/usr/bin/python3 bench/mesh_bench.py --markdown bench/last-run-mesh.md $(MESH_BENCH_ARGS)
+	/usr/bin/python3 bench/turn_bench.py --markdown bench/last-run-turn.md $(TURN_BENCH_ARGS)
 
 # The mesh alone: HBONE between two ugate processes beside stunnel4 and raw TCP, memory per idle stream.
 bench-mesh: build
@@ -67,6 +68,10 @@ bench-mesh: build
 # Web Push alone: crypto ops/s beside npm web-push/http_ece, push-to-delivery latency.
 bench-webpush: build
 	/usr/bin/python3 bench/webpush_bench.py --markdown bench/last-run-webpush.md $(WEBPUSH_BENCH_ARGS)
+
+# TURN alone: ugate's TURN server beside coturn's turnserver (relay rate, CPU, allocations, memory).
+bench-turn: build
+	/usr/bin/python3 bench/turn_bench.py --markdown bench/last-run-turn.md $(TURN_BENCH_ARGS)
 
 clean:
 	rm -rf build
