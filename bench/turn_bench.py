@@ -9,7 +9,7 @@ Sections (pick with --only):
   alloc   allocations/s and the server's CPU per allocation: a raw client (here, in Python) makes
           --allocations one after the other, each from its own socket (Allocate, 401, signed Allocate)
   memory  RSS per allocation: the server's RSS before and after --held more allocations made so
-          (over UDP they live until their lifetime ends), divided by their number
+          (each round adds to those held since the first), divided by their number
 
 Both servers get the same load clients, peer, credentials (long-term, realm ugate.bench) and
 loopback; coturn runs with its defaults (a UDP thread per core), ugate with --workers workers.
@@ -80,7 +80,8 @@ def uclient(port: int, peer: int, sessions: int, messages: int, length: int, tim
 
 
 COOKIE, ALLOCATE, ALLOCATE_OK = 0x2112A442, 0x0003, 0x0103
-A_USERNAME, A_INTEGRITY, A_REALM, A_NONCE, A_TRANSPORT = 0x0006, 0x0008, 0x0014, 0x0015, 0x0019  # attributes
+REFRESH = 0x0004
+A_USERNAME, A_INTEGRITY, A_LIFETIME, A_REALM, A_NONCE, A_TRANSPORT = 0x0006, 0x0008, 0x000D, 0x0014, 0x0015, 0x0019
 
 
 def attribute(kind: int, value: bytes) -> bytes:
@@ -105,34 +106,75 @@ def attributes(data: bytes) -> dict:
     return out
 
 
-def hold_allocations(port: int, count: int) -> tuple[list[socket.socket], float]:
+class Held:
+    """Allocations made by hold_allocations(); release() ends them (Refresh 0) and closes the sockets,
+    so that a later round's new sockets never land on a 5-tuple that still has one (437)."""
+
+    def __init__(self, port: int):
+        self.port, self.socks, self.realm, self.nonce, self.key = port, [], b"", b"", b""
+
+    def release(self):
+        for s in self.socks:
+            try:
+                s.sendto(message(REFRESH, [(A_LIFETIME, b"\0\0\0\0"), (A_USERNAME, USER.encode()),
+                                           (A_REALM, self.realm), (A_NONCE, self.nonce)], self.key),
+                         ("127.0.0.1", self.port))
+                s.recv(2048)
+            except OSError:
+                pass
+            s.close()
+        self.socks = []
+
+
+USED_PORTS: set[int] = set()  # coturn answers 437 for a while on the 5-tuple of an ended allocation
+
+
+def fresh_socket() -> socket.socket:
+    """A UDP socket on a port no allocation of this run has used."""
+    tried = []
+    try:
+        while True:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            if s.getsockname()[1] not in USED_PORTS:
+                USED_PORTS.add(s.getsockname()[1])
+                return s
+            tried.append(s)
+    finally:
+        for t in tried:
+            t.close()
+
+
+def hold_allocations(port: int, count: int) -> tuple[Held, float]:
     """`count` allocations over UDP, each from its own socket: the unsigned Allocate, its 401 (REALM,
-    NONCE), the signed one. Returns the sockets (the allocations live until their lifetime ends) and
-    the seconds it took. The same raw client for every server: what it costs is the same for all."""
-    socks = []
+    NONCE), the signed one. Returns them (held until release()) and the seconds it took. The same raw
+    client for every server: what it costs is the same for all."""
+    held = Held(port)
+    socks = held.socks
     started = time.monotonic()
     key = None
     try:
         for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = fresh_socket()
             socks.append(s)
             s.settimeout(5)
             s.sendto(message(ALLOCATE, [(A_TRANSPORT, b"\x11\0\0\0")]), ("127.0.0.1", port))
             challenge = attributes(s.recv(2048))
             realm, nonce = challenge.get(A_REALM), challenge.get(A_NONCE)
             if realm is None or nonce is None:
-                raise RuntimeError("no 401 with REALM and NONCE")
+                code = challenge.get(0x0009, b"\0\0\0\0")
+                raise RuntimeError(f"no 401 with REALM and NONCE (answered {code[2] * 100 + code[3]} {code[4:]!r})")
             key = key or hashlib.md5(f"{USER}:{realm.decode()}:{PASSWORD}".encode()).digest()
+            held.realm, held.nonce, held.key = realm, nonce, key
             s.sendto(message(ALLOCATE, [(A_TRANSPORT, b"\x11\0\0\0"), (A_USERNAME, USER.encode()),
                                         (A_REALM, realm), (A_NONCE, nonce)], key), ("127.0.0.1", port))
             answer = s.recv(2048)
             if struct.unpack("!H", answer[:2])[0] != ALLOCATE_OK:
                 raise RuntimeError(f"Allocate refused: {answer[:2].hex()}")
     except (OSError, RuntimeError) as e:
-        for s in socks:
-            s.close()
+        held.release()
         raise RuntimeError(f"allocation {len(socks)}: {e}")
-    return socks, time.monotonic() - started
+    return held, time.monotonic() - started
 
 
 def received(out: str) -> int:
@@ -209,10 +251,9 @@ def section_alloc(env: h.Env) -> h.Report:
 
     def measure(port, proc, peer):
         cpu0 = h.cpu_seconds(proc.pid)
-        socks, seconds = hold_allocations(port, a.allocations)
+        held, seconds = hold_allocations(port, a.allocations)
         cpu = h.cpu_seconds(proc.pid) - cpu0
-        for s in socks:
-            s.close()
+        held.release()
         return {"allocs_per_s": round(a.allocations / seconds), "cpu_ms_per_alloc": round(cpu * 1000 / a.allocations, 3)}
 
     def row(label, vs):
@@ -234,14 +275,14 @@ def section_alloc(env: h.Env) -> h.Report:
 def section_memory(env: h.Env) -> h.Report:
     a = env.args
 
+    kept = []  # every round's allocations stay until the section's servers stop
+
     def measure(port, proc, peer):
         before = h.rss_kib(proc.pid)
-        socks, _ = hold_allocations(port, a.held)
+        held, _ = hold_allocations(port, a.held)
+        kept.append(held)
         time.sleep(0.3)
-        grown = h.rss_kib(proc.pid) - before
-        for s in socks:
-            s.close()
-        return {"kib_per_alloc": round(grown / a.held, 2)}
+        return {"kib_per_alloc": round((h.rss_kib(proc.pid) - before) / a.held, 2)}
 
     def row(label, vs):
         return [label, h.fmt(h.median_of(pick(vs, "kib_per_alloc")), 2)]
@@ -253,9 +294,8 @@ def section_memory(env: h.Env) -> h.Report:
                              h.ratio(pick(values[label], "kib_per_alloc"), pick(values["coturn"], "kib_per_alloc")),
                              "<= 1.0", lambda v: v <= 1.0)
 
-    method = (f"RSS growth over {a.held} allocations held by the raw client of the alloc section, per allocation; "
-              f"they outlive the client's sockets (UDP: until their lifetime ends), so each round adds {a.held} "
-              f"more to the same server.")
+    method = (f"RSS growth while {a.held} more allocations are held by the raw client of the alloc section, per "
+              f"allocation; each round adds {a.held} to those of the rounds before (held until the end).")
     return run_section(env, "TURN memory per allocation", method, measure, ["contender", "KiB per allocation"], row,
                        checks)
 
