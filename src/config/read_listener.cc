@@ -190,7 +190,8 @@ ListenerConfig read_listener(const Reader& r, const YAML::Node& n, const std::st
     return l;  // the caller reads its tls and webpush keys (read_webpush)
   }
   if (n["webpush"]) r.fail(n["webpush"], Reader::join(key, "webpush"), "only for protocol webpush");
-  if (n["tls"] && !l.is(kStunServer)) r.fail(n["tls"], Reader::join(key, "tls"), "only for protocols webpush and stun");
+  if (n["tls"] && !l.is(kStunServer))
+    r.fail(n["tls"], Reader::join(key, "tls"), "only for protocol webpush (and stun: TURN over TLS)");
   if (n["turn"] && !l.is(kStunServer))
     r.fail(n["turn"], Reader::join(key, "turn"), "only for " + protocols_with(kStunServer) + " listeners");
   if (n["other_address"] && !l.is(kStunServer))
