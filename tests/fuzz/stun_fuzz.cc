@@ -1,12 +1,15 @@
 // libFuzzer target: any bytes into the STUN codec and the server's answer,
 // as a datagram and as a TCP stream; they must never crash or overrun, and
 // every answer must itself parse (with a good FINGERPRINT) and carry the
-// request's transaction ID.
+// request's transaction ID. The same bytes as a server's answer to the node's
+// client (stun/client.h): Binding, error and Data readers, and a TurnClient
+// whose pending request has the answer's transaction.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
 #include "stun/binding.h"
+#include "stun/client.h"
 #include "stun/message.h"
 
 namespace {
@@ -32,6 +35,20 @@ const ServerOptions& options(bool credentials) {
   return credentials ? users : plain;
 }
 
+// What a hostile server could answer the client: read, never trusted.
+void as_client(const Message& m) {
+  (void)read_binding_answer(m);
+  (void)read_error_code(m);
+  if (auto d = read_data_indication(m); d && d->data.size() > m.bytes.size()) __builtin_trap();
+  TurnClient client({"user", "pass"});
+  (void)client.allocate(m.transaction);
+  for (int i = 0; i < 3; ++i) {
+    auto a = client.on_answer(m);  // the same answer again: a retry loop must end
+    if (a.outcome != TurnClient::Outcome::kRetry) break;
+    (void)client.retry(m.transaction);
+  }
+}
+
 void check_answer(std::span<const uint8_t> request, const Answer& a) {
   if (a.bytes.empty()) return;
   auto m = parse(a.bytes);
@@ -51,6 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     (void)check_integrity(*m, in.first(std::min<size_t>(size, 8)), false);
     (void)check_integrity(*m, in.first(std::min<size_t>(size, 8)), true);
+    as_client(*m);
   }
   Address source;
   source.ip = {192, 0, 2, 1};
