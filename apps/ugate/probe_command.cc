@@ -12,6 +12,7 @@ namespace ugate {
 
 struct ProbeCommand::Flags {
   std::string server, connect, id, cert, key, roots, timeout = "10s";
+  unsigned streams = 1;
 };
 
 ProbeCommand::ProbeCommand(CLI::App& app) : flags_(std::make_shared<Flags>()) {
@@ -24,6 +25,10 @@ ProbeCommand::ProbeCommand(CLI::App& app) : flags_(std::make_shared<Flags>()) {
   probe_->add_option("--cert", flags_->cert, "Certificate chain to present (default: this node's, from the config)");
   probe_->add_option("--key", flags_->key, "Its key (default: this node's)");
   probe_->add_option("--roots", flags_->roots, "Trust roots for the node's certificate (default: this node's)");
+  probe_->add_option("--streams", flags_->streams,
+                     "With --connect: this many tunnels at once on the connection, each carrying a copy of stdin; "
+                     "their answers are counted and hashed (SHA-256), not printed")
+      ->check(CLI::Range(1u, 10000u));
   probe_->add_option("--timeout", flags_->timeout, "For the handshake and the CONNECT's answer (default 10s)");
 }
 
@@ -38,6 +43,7 @@ int ProbeCommand::run(const Config& config) {
   options.server = *server;
   options.connect = f.connect;
   options.pin = f.id;
+  options.streams = f.streams;
   auto timeout = parse_duration(f.timeout);
   if (!timeout || timeout->count() == 0) {
     std::cerr << "ugate probe: --timeout: expected a duration such as 5s, got '" << f.timeout << "'\n";

@@ -10,7 +10,7 @@
 namespace ugate {
 
 Mesh::Mesh(Worker& worker, const MeshConfig& config, const std::vector<NodeConfig>& nodes, MeshShared& shared)
-    : worker_(worker), config_(config), nodes_(nodes), shared_(shared), send_budget_(worker.context()),
+    : worker_(worker), config_(config), nodes_(nodes), shared_(shared), send_budget_(std::make_shared<h2::SendBudget>(worker.context())),
       timer_(worker.context()), direct_(worker.resolver(), worker.poller()) {
   lasting_timing_ = config_.timing;
   lasting_timing_.idle_timeout = 0;

@@ -110,7 +110,9 @@ class Mesh final : public WorkerService, private MeshSurroundings {
   void set_hbone_door(HboneDoor door) { hbone_door_ = door; }
   HboneDoor hbone_door() const { return hbone_door_; }
   const h2::Settings& settings() const { return config_.h2; }
-  h2::SendBudget& send_budget() { return send_budget_; }
+  h2::SendBudget& send_budget() { return *send_budget_; }
+  // Shared with the worker's QUIC connections, which the listeners end after the Mesh.
+  const std::shared_ptr<h2::SendBudget>& shared_send_budget() const { return send_budget_; }
   const h2::Timing& timing() const { return config_.timing; }
   MeshStats& stats() { return stats_; }
   const MeshStats& stats() const { return stats_; }
@@ -127,7 +129,7 @@ class Mesh final : public WorkerService, private MeshSurroundings {
   NodeDirectory nodes_;
   MeshShared& shared_;
   h2::Timing lasting_timing_;
-  h2::SendBudget send_budget_;  // before the connections, which count in it
+  std::shared_ptr<h2::SendBudget> send_budget_;  // before the connections, which count in it
   std::unordered_map<uint64_t, Connection*> reverse_;
   std::vector<std::unique_ptr<Registrar>> registrars_;
   ListenerStats bridge_stats_;  // bytes relayed for streams from other workers to this one's reverse connections

@@ -35,7 +35,7 @@ void register_mesh_metrics(MetricRegistry& r, std::vector<Mesh*> meshes) {
               "Streams a peer reset before they were answered (a rapid-reset flood closes its connection).",
               value([](const MeshStats& m) -> const Counter& { return m.premature_resets; }));
   r.add_value("ugate_mesh_send_queued_bytes", MetricType::kGauge,
-              "Bytes queued for sending on the mesh's HTTP/2 streams (bounded per stream, connection and worker).",
+              "Bytes queued for sending on the mesh's HTTP/2 and HTTP/3 streams (bounded per stream, connection and worker).",
               [meshes] {
                 uint64_t total = 0;
                 for (Mesh* m : meshes) total += m->send_budget().used();

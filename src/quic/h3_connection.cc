@@ -130,6 +130,7 @@ struct H3Connection::Callbacks {
     if (Txn* t = c.find(id)) {
       t->closed = true;
       if (code != NGHTTP3_H3_NO_ERROR) t->reset = true;
+      c.release_out(*t);  // nghttp3 let go of them with the stream
       if (t->user) {
         t->user->wake_reader();
         t->user->wake_writer();
@@ -200,7 +201,9 @@ struct H3Connection::Callbacks {
   static int acked_stream_data(nghttp3_conn*, int64_t id, uint64_t len, void* user_data, void*) {
     H3Connection& c = of(user_data);
     if (Txn* t = c.find(id)) {
+      const size_t held = t->out.size();
       t->out.ack(len);
+      c.dequeued(held - t->out.size());
       if (t->user) t->user->wake_writer();
     }
     return 0;
@@ -343,14 +346,18 @@ const ngtcp2_callbacks& quic_callbacks() {
 }  // namespace
 
 H3Connection::H3Connection(Role role, ConnectionHost& host, asio::io_context& io, BufferPool& buffers,
-                           std::shared_ptr<const Credentials> credentials, ConnectionOptions options)
-    : role_(role), host_(host), io_(io), buffers_(buffers), credentials_(std::move(credentials)), options_(options), timer_(io) {}
+                           std::shared_ptr<h2::SendBudget> budget, std::shared_ptr<const Credentials> credentials,
+                           ConnectionOptions options)
+    : role_(role), host_(host), io_(io), buffers_(buffers), budget_(std::move(budget)),
+      credentials_(std::move(credentials)), options_(options), timer_(io) {}
 
 H3Connection::~H3Connection() {
+  unlink();  // from the budget's waiters, while budget_ still holds it
   for (auto& [id, t] : txns_) {
     if (H3Stream* user = std::exchange(t->user, nullptr)) user->fail(asio::error::connection_aborted);
     t->in.clear(buffers_);
   }
+  budget_->sub(queued_);  // what the streams still held (the library goes below: nothing reads them after)
   if (h3_) nghttp3_conn_del(h3_);
   if (conn_) ngtcp2_conn_del(conn_);
   if (tls_) gnutls_deinit(tls_);
@@ -718,11 +725,40 @@ void H3Connection::end() {
   if (ended_) return;
   ended_ = true;
   timer_.cancel();
-  for (auto& [id, t] : txns_)
+  unlink();  // no writer will wait for the budget
+  for (auto& [id, t] : txns_) {
     if (H3Stream* user = std::exchange(t->user, nullptr)) user->fail(asio::error::connection_aborted);
+    release_out(*t);  // back to the budget now, not when the listener frees us
+  }
   for (const auto& cid : cids_) host_.unbind_cid(cid);
   cids_.clear();
   host_.on_closed(*this);
+}
+
+void H3Connection::dequeued(size_t n) {
+  if (n == 0) return;
+  queued_ -= std::min(n, queued_);
+  budget_->sub(n);
+  if (queue_full_ && !ended_ && queued_ <= options_.send_queue / 2) {
+    queue_full_ = false;
+    wake_writers();
+  }
+}
+
+void H3Connection::release_out(Txn& t) {
+  const size_t n = t.out.size();
+  t.out.clear();
+  dequeued(n);
+}
+
+void H3Connection::on_budget() {  // posted by the budget: outside the libraries
+  if (!ended_) wake_writers();
+}
+
+// Every stream whose writer waits (H3Stream posts the wake-up: safe inside a callback).
+void H3Connection::wake_writers() {
+  for (auto& [id, t] : txns_)
+    if (t->user) t->user->wake_writer();
 }
 
 Txn& H3Connection::txn(int64_t id) {
@@ -742,6 +778,7 @@ Txn* H3Connection::find(int64_t id) {
 void H3Connection::forget(Txn& t) {
   if (!t.closed || t.user) return;
   t.in.clear(buffers_);
+  release_out(t);
   txns_.erase(t.id);
 }
 
@@ -764,9 +801,19 @@ size_t H3Connection::stream_read(Txn& t, asio::mutable_buffer buf, error_code& e
   return 0;
 }
 
+// What a writer may queue on t now: its stream's cap, within the connection's and the worker's budget.
 size_t H3Connection::stream_room(const Txn& t) const {
-  if (t.reset || t.closed || t.end_queued) return SIZE_MAX;  // a write fails: it says why
-  return t.out.size() >= H3Stream::kSendQueue ? 0 : H3Stream::kSendQueue - t.out.size();
+  if (t.reset || t.closed || t.end_queued || ended_) return SIZE_MAX;  // a write fails: it says why
+  size_t room = H3Stream::kSendQueue - std::min(t.out.size(), H3Stream::kSendQueue);
+  room = std::min(room, options_.send_queue - std::min(queued_, options_.send_queue));
+  return std::min(room, budget_->room());
+}
+
+// The stream's own cap opens as its bytes are acknowledged (acked_stream_data wakes it);
+// the connection's and the budget's wake every waiting writer.
+void H3Connection::stream_wait_room(const Txn&) {
+  if (queued_ >= options_.send_queue) queue_full_ = true;
+  if (budget_->room() == 0) budget_->wait(*this);
 }
 
 size_t H3Connection::stream_write(Txn& t, asio::const_buffer buf, error_code& ec) {
@@ -780,11 +827,14 @@ size_t H3Connection::stream_write(Txn& t, asio::const_buffer buf, error_code& ec
   }
   size_t room = stream_room(t);
   if (room == 0) {
+    stream_wait_room(t);
     ec = asio::error::would_block;
     return 0;
   }
   size_t n = std::min(room, buf.size());
   t.out.append(static_cast<const uint8_t*>(buf.data()), n);
+  queued_ += n;
+  budget_->add(n);
   if (t.blocked && t.tunnel) {
     t.blocked = false;
     nghttp3_conn_resume_stream(h3_, t.id);

@@ -22,6 +22,7 @@
 #include "base/duration.h"
 #include "base/meta.h"
 #include "mesh/h2_stream.h"
+#include "mesh/send_budget.h"
 #include "quic/h3_stream.h"
 #include "quic/tls_credentials.h"
 #include "runtime/retire.h"
@@ -63,13 +64,23 @@ struct ConnectionOptions {
   Duration handshake_timeout{std::chrono::seconds(10)};
   Duration idle_timeout{std::chrono::seconds(300)};  // no packet either way (a client keeps it with PINGs)
   uint64_t max_streams = 1000;                       // concurrent request streams
+  // Bytes written and not yet acknowledged, all streams together: each stream
+  // holds at most H3Stream::kSendQueue, and this bounds their sum (as
+  // H2Session::kConnectionSendQueue does), so max_streams slow readers cannot
+  // make one connection hold max_streams x kSendQueue.
+  size_t send_queue = 4u << 20;
 };
 
-class H3Connection final : public Retirable {
+// What its streams hold counts in the worker's send budget (shared with the
+// HTTP/2 connections): a writer refused room, by its stream's cap, the
+// connection's or the budget's, waits for writability and is woken when the
+// peer acknowledged enough; bytes are never dropped.
+class H3Connection final : public Retirable, private h2::SendBudget::Sender {
  public:
   enum class Role : uint8_t { kServer, kClient };
   H3Connection(Role role, ConnectionHost& host, asio::io_context& io, BufferPool& buffers,
-               std::shared_ptr<const Credentials> credentials, ConnectionOptions options);
+               std::shared_ptr<h2::SendBudget> budget, std::shared_ptr<const Credentials> credentials,
+               ConnectionOptions options);
   ~H3Connection() override;
   H3Connection(const H3Connection&) = delete;
   H3Connection& operator=(const H3Connection&) = delete;
@@ -94,6 +105,8 @@ class H3Connection final : public Retirable {
   std::chrono::nanoseconds rtt() const;
   bool established() const { return handshake_reported_ && !failed_; }
   bool handshake_over() const { return handshake_reported_; }
+  // Bytes its streams hold, written and not acknowledged.
+  size_t queued() const { return queued_; }
 
  private:
   friend class H3Stream;
@@ -103,6 +116,8 @@ class H3Connection final : public Retirable {
   size_t stream_read(Txn& t, asio::mutable_buffer buf, error_code& ec);
   size_t stream_write(Txn& t, asio::const_buffer buf, error_code& ec);
   size_t stream_room(const Txn& t) const;
+  // No room for t's writer: it will hear when there is (the connection's cap or the budget).
+  void stream_wait_room(const Txn& t);
   void stream_credit(Txn& t);
   void stream_shutdown(Txn& t);
   void stream_reset(Txn& t);
@@ -118,6 +133,11 @@ class H3Connection final : public Retirable {
   Txn* find(int64_t id);
   void forget(Txn& t);  // erases it once QUIC closed it and its user is gone
   void credit(int64_t id, uint64_t n);
+  // n of the held bytes left (acknowledged, or dropped with their stream).
+  void dequeued(size_t n);
+  void release_out(Txn& t);  // t's held bytes go: nothing will send them again
+  void on_budget() override;  // room again in the worker's budget
+  void wake_writers();
   // After any library call: send what is due, deliver wake-ups, set the timer; end if it failed.
   void flush();
   void schedule_flush();
@@ -136,6 +156,7 @@ class H3Connection final : public Retirable {
   ConnectionHost& host_;
   asio::io_context& io_;
   BufferPool& buffers_;
+  std::shared_ptr<h2::SendBudget> budget_;  // shared: the Mesh may go before the listener ends us
   std::shared_ptr<const Credentials> credentials_;
   ConnectionOptions options_;
   ngtcp2_conn* conn_ = nullptr;
@@ -153,6 +174,8 @@ class H3Connection final : public Retirable {
   Handshake refusal_ = Handshake::kAccepted;      // set by the verify or ALPN check when it refused
   std::string refusal_detail_;
   int h3_error_ = 0;  // nghttp3's error that failed a callback
+  size_t queued_ = 0;       // sum of the streams' held bytes (SendBuffer::size)
+  bool queue_full_ = false;  // a writer was refused for options_.send_queue
   bool handshake_reported_ = false;
   bool flush_posted_ = false;
   bool in_library_ = false;  // inside read_pkt / handle_expiry: wake-ups wait

@@ -66,6 +66,7 @@ void H3Stream::wait_writable(Waiter& w) {
     return;
   }
   if (conn_->stream_room(*txn_) > 0) notify(writer_, {});
+  else conn_->stream_wait_room(*txn_);
 }
 
 void H3Stream::shutdown_write() {

@@ -3,6 +3,9 @@
 #include <gnutls/crypto.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,7 +14,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <map>
 #include <ostream>
+#include <tuple>
+#include <type_traits>
 
 #include "identity/identity.h"
 #include "quic/h3_connection.h"
@@ -53,10 +59,11 @@ class Probe final : private ConnectionHost {
     }
     socket_.non_blocking(true);
     local_ = socket_.local_endpoint();
+    if (options_.streams > 1 && !options_.connect.empty() && !read_input()) return kProbeFailed;
     ConnectionOptions co;
     co.handshake_timeout = options_.timeout;
     ConnectionHost& host = *this;
-    conn_ = std::make_unique<H3Connection>(H3Connection::Role::kClient, host, io_, buffers_, credentials_, co);
+    conn_ = std::make_unique<H3Connection>(H3Connection::Role::kClient, host, io_, buffers_, std::make_shared<h2::SendBudget>(io_), credentials_, co);
     started_ = std::chrono::steady_clock::now();
     timer_.expires_after(options_.timeout);
     timer_.async_wait([this](const error_code& e) {
@@ -181,8 +188,104 @@ class Probe final : private ConnectionHost {
   }
   std::span<const uint8_t> reset_secret() const override { return secret_; }
 
+  // --streams: stdin whole, for every tunnel to carry.
+  bool read_input() {
+    char buf[kChunk];
+    for (;;) {
+      ssize_t n = ::read(0, buf, sizeof buf);
+      if (n == 0) return true;
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        log_ << "quic: stdin: " << std::strerror(errno) << "\n";
+        return false;
+      }
+      input_.append(buf, static_cast<size_t>(n));
+      if (input_.size() > kMaxProbeInput) {
+        log_ << "quic: stdin is over " << (kMaxProbeInput >> 20) << " MiB, the most --streams carries\n";
+        return false;
+      }
+    }
+  }
+
+  void open_many() {
+    answers_.resize(options_.streams);
+    for (unsigned i = 0; i < options_.streams; ++i) {
+      auto s = conn_->open_tunnel(options_.connect, {});
+      if (!s) {
+        log_ << "quic: only " << i << " of " << options_.streams << " streams could be opened\n";
+        finish(kProbeFailed);
+        return;
+      }
+      many_.push_back(std::move(s));
+    }
+    for (size_t i = 0; i < many_.size(); ++i) {
+      asio::co_spawn(io_, send_copy(*many_[i]), asio::detached);
+      asio::co_spawn(io_, count_answer(i), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> send_copy(H3Stream& s) {
+    if (!input_.empty()) {
+      error_code ec = co_await write_all(s, input_);
+      if (ec) co_return;
+    }
+    s.shutdown_write();
+  }
+
+  asio::awaitable<void> count_answer(size_t i) {
+    H3Stream& s = *many_[i];
+    Answer& a = answers_[i];
+    gnutls_hash_hd_t raw = nullptr;
+    gnutls_hash_init(&raw, GNUTLS_DIG_SHA256);
+    std::unique_ptr<std::remove_pointer_t<gnutls_hash_hd_t>, void (*)(gnutls_hash_hd_t)> hash(raw, [](gnutls_hash_hd_t h) { gnutls_hash_deinit(h, nullptr); });
+    std::vector<char> buf(kChunk);
+    for (;;) {
+      error_code ec;
+      size_t n = s.try_read(asio::buffer(buf), ec);
+      if (s.status() != 0) answered_ = true;
+      if (n > 0) {
+        a.bytes += n;
+        gnutls_hash(hash.get(), buf.data(), n);
+        continue;
+      }
+      if (ec == asio::error::would_block) {
+        error_code wec = co_await wait_readable(s);
+        if (!wec) continue;
+        a.failed = true;
+      } else if (ec != asio::error::eof) {
+        a.failed = true;
+      }
+      break;
+    }
+    a.status = s.status();
+    unsigned char digest[32];
+    gnutls_hash_output(hash.get(), digest);
+    static const char* hex = "0123456789abcdef";
+    for (unsigned char c : digest) a.sha256 += {hex[c >> 4], hex[c & 15]};
+    if (++finished_ == answers_.size()) summarize();
+  }
+
+  // One line per distinct answer; the exit code of the worst.
+  void summarize() {
+    std::map<std::tuple<int, size_t, std::string, bool>, unsigned> groups;
+    for (const auto& a : answers_) ++groups[{a.status, a.bytes, a.sha256, a.failed}];
+    int exit = kProbeOk;
+    for (const auto& [k, n] : groups) {
+      const auto& [status, bytes, sha, failed] = k;
+      log_ << "quic: " << n << " tunnels: " << status << ", " << bytes << " bytes back, sha256 " << sha
+           << (failed ? ", ended with an error" : "") << "\n";
+      if (failed || status == 0) exit = kProbeFailed;
+      else if (status / 100 != 2 && exit == kProbeOk) exit = kProbeRefused;
+    }
+    finish(exit);
+  }
+
   void open_tunnel() {
     if (done_) return;
+    if (options_.streams > 1) {
+      open_many();
+      return;
+    }
     stream_ = conn_->open_tunnel(options_.connect, {});
     if (!stream_) {
       log_ << "quic: no stream could be opened\n";
@@ -205,6 +308,17 @@ class Probe final : private ConnectionHost {
   Udp::endpoint local_, remote_;
   std::unique_ptr<H3Connection> conn_;
   std::unique_ptr<H3Stream> stream_;
+  // --streams
+  struct Answer {
+    int status = 0;
+    size_t bytes = 0;
+    std::string sha256;
+    bool failed = false;
+  };
+  std::string input_;
+  std::vector<std::unique_ptr<H3Stream>> many_;
+  std::vector<Answer> answers_;
+  size_t finished_ = 0;
   std::chrono::steady_clock::time_point started_;
   int result_ = -1;
   bool answered_ = false;

@@ -23,12 +23,19 @@ struct ProbeOptions {
   std::string pin;      // its SPIFFE ID or node ID; "": any identity the roots vouch for
   std::string connect;  // "host:port": a CONNECT through it; "": the handshake only
   Duration timeout{std::chrono::seconds(10)};  // for the handshake and the CONNECT's answer
+  // Tunnels opened at once on the one connection (a concurrency check). Above
+  // 1, each carries a copy of stdin (read whole first, at most kMaxProbeInput)
+  // and each answer is counted and hashed (SHA-256) instead of printed.
+  unsigned streams = 1;
 };
+
+inline constexpr size_t kMaxProbeInput = 64u << 20;
 
 // Exit codes.
 enum ProbeExit { kProbeOk = 0, kProbeRefused = 1, kProbeFailed = 2 };
 
 // Reports to `log` (the human-readable lines); the tunnel's bytes use fds 0 and 1.
+// With several streams: a line per distinct answer, "N tunnels: STATUS, BYTES bytes back, sha256 HEX".
 int probe(const NodeIdentity& identity, const ProbeOptions& options, std::ostream& log);
 
 }  // namespace ugate::quic

@@ -51,7 +51,8 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
  public:
   QuicServer(Worker& worker, ListenerSlot& slot, QuicListener& listener, Udp::socket socket)
       : worker_(worker), slot_(slot), listener_(listener), counters_(*listener.by_worker[worker.index()]),
-        socket_(std::move(socket)), local_(socket_.local_endpoint()), in_(kMaxDatagram) {
+        socket_(std::move(socket)), local_(socket_.local_endpoint()), in_(kMaxDatagram),
+        budget_(worker.mesh() ? worker.mesh()->shared_send_budget() : std::make_shared<h2::SendBudget>(worker.context())) {
     socket_.non_blocking(true);
   }
   // After the drain: what is still open is closed with CONNECTION_CLOSE, so its peers need not
@@ -123,7 +124,7 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
     ConnectionOptions options;
     options.handshake_timeout = slot_.config->handshake_timeout;
     ConnectionHost& host = *this;
-    auto owned = std::make_unique<H3Connection>(H3Connection::Role::kServer, host, worker_.context(), worker_.buffers(), std::move(credentials),
+    auto owned = std::make_unique<H3Connection>(H3Connection::Role::kServer, host, worker_.context(), worker_.buffers(), budget_, std::move(credentials),
                                                 options);
     H3Connection* c = owned.get();
     conns_.emplace(c, std::move(owned));
@@ -223,6 +224,7 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
   Udp::socket socket_;
   Udp::endpoint local_;
   std::vector<uint8_t> in_;
+  std::shared_ptr<h2::SendBudget> budget_;  // the worker's, with its HTTP/2 connections
   std::unordered_map<H3Connection*, std::unique_ptr<H3Connection>> conns_;
   std::unordered_map<std::string, H3Connection*> by_cid_;
   std::shared_ptr<const MeshIdentity::State> state_;

@@ -46,4 +46,9 @@ void SendBuffer::ack(size_t n) {
   }
 }
 
+void SendBuffer::clear() {
+  blocks_.clear();
+  head_ = size_ = sent_ = 0;
+}
+
 }  // namespace ugate::quic

@@ -29,6 +29,8 @@ class SendBuffer {
   size_t next(std::span<Piece> out);
   // The first n handed-out bytes arrived: their blocks go.
   void ack(size_t n);
+  // Drops all of it (the stream is gone: nothing will send it again).
+  void clear();
 
   size_t size() const { return size_; }          // held: not acknowledged yet
   size_t unsent() const { return size_ - sent_; }  // not handed out yet

@@ -8,11 +8,14 @@ server `gtlsserver` (ngtcp2-server). The CONNECT tunnel itself is carried by `ug
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import threading
+import time
 import unittest
 
-from harness import UGATE, Server, Ugate, free_base_port, temp_dir, wait_until
+from harness import SANITIZED, UGATE, Server, Ugate, free_base_port, temp_dir, wait_until
 from test_identity import ca_sign, csr, echo, run
 
 GTLSCLIENT = shutil.which("gtlsclient")
@@ -105,6 +108,58 @@ class QuicListener(unittest.TestCase):
         line = [l for l in self.ug.access_lines() if "protocol=quic" in l][0]
         self.assertIn(f"dst=127.0.0.1:{self.echo.port}", line)
         self.assertIn("peer_spiffe=spiffe://cluster.local/ns/default/sa/client", line)
+
+    def test_many_streams_on_one_connection_are_byte_exact(self):
+        cert, key = self.client_cert("client")
+        data = os.urandom(64 << 10)
+        rc, out, err = probe(self.port, "--connect", f"127.0.0.1:{self.echo.port}", "--streams", "200", "--cert", cert,
+                             "--key", key, "--roots", self.root, data=data)
+        self.assertEqual(rc, 0, err)
+        self.assertIn(f"quic: 200 tunnels: 200, {len(data)} bytes back, sha256 {hashlib.sha256(data).hexdigest()}\n",
+                      err)
+
+    @unittest.skipIf(SANITIZED, "RSS means nothing under AddressSanitizer")
+    def test_a_reader_that_stops_does_not_grow_the_gateways_memory(self):
+        # 400 tunnels from sources that send as fast as they can, to a client that stops reading
+        # (SIGSTOP): each stream may hold 256 KiB (100 MiB in all), but the connection holds at
+        # most its cap (4 MiB), counted in the worker's send budget with the HTTP/2 streams'.
+        streams, each = 400, 2 << 20
+        connected = []
+        lock = threading.Lock()
+
+        def source(conn):
+            with lock:
+                connected.append(conn)
+            chunk = b"s" * 65536
+            try:
+                for _ in range(each // len(chunk)):
+                    conn.sendall(chunk)
+            except OSError:
+                pass
+        src = Server(source, backlog=512)
+        self.addCleanup(src.close)
+        cert, key = self.client_cert("client")
+        out = open(os.path.join(self.dir, "probe.err"), "wb")
+        self.addCleanup(out.close)
+        start = self.ug.rss()
+        p = subprocess.Popen([UGATE, "probe", f"127.0.0.1:{self.port}", "--connect", f"127.0.0.1:{src.port}",
+                              "--streams", str(streams), "--cert", cert, "--key", key, "--roots", self.root],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out)
+        self.addCleanup(p.wait)
+        self.addCleanup(p.kill)
+        wait_until(lambda: len(connected) == streams, timeout=20, what=f"{streams} tunnels to the source")
+        p.send_signal(signal.SIGSTOP)
+        peak_rss, peak_queued = 0, 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            peak_rss = max(peak_rss, self.ug.rss())
+            peak_queued = max(peak_queued, self.ug.metric("ugate_mesh_send_queued_bytes"))
+            time.sleep(0.1)
+        self.assertGreater(peak_queued, 1 << 20, "the QUIC streams' bytes count in the send budget")
+        self.assertLessEqual(peak_queued, 4 << 20)
+        self.assertLess(peak_rss - start, 48 << 20, f"RSS {start >> 20} MiB -> {peak_rss >> 20} MiB")
+        p.kill()
+        self.assertTrue(self.ug.ready())
 
     def test_refused_destination_and_wrong_pin(self):
         cert, key = self.client_cert("client")
