@@ -17,7 +17,6 @@ namespace ugate::quic {
 namespace {
 
 constexpr size_t kMaxPacket = NGTCP2_MAX_PMTUD_UDP_PAYLOAD_SIZE;
-constexpr size_t kScidLen = 18;
 constexpr size_t kMaxHeaderList = 16 * 1024;   // a request head's bound, as on HTTP/2
 constexpr unsigned kPacketsPerFlush = 64;      // then other connections run
 constexpr uint64_t kStreamWindow = 256 * 1024;  // per request stream, credited as the proxy writes on
@@ -401,7 +400,7 @@ bool H3Connection::accept(const ngtcp2_pkt_hd& hd, const Udp::endpoint& local, c
   params.original_dcid = hd.dcid;
 
   ngtcp2_cid scid;
-  scid.datalen = kScidLen;
+  scid.datalen = kCidLength;
   gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
   auto secret = host_.reset_secret();
   params.stateless_reset_token_present = 1;
@@ -449,8 +448,8 @@ bool H3Connection::connect(const Udp::endpoint& local, const Udp::endpoint& remo
   params.initial_max_stream_data_bidi_local = kStreamWindow;  // the tunnels we open
   params.initial_max_streams_bidi = 0;  // the server opens none (reverse streams come later)
   ngtcp2_cid dcid, scid;
-  dcid.datalen = kScidLen;
-  scid.datalen = kScidLen;
+  dcid.datalen = kCidLength;
+  scid.datalen = kCidLength;
   gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen);
   gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
   ngtcp2_path path = path_of(local_, remote_);
@@ -541,9 +540,7 @@ void H3Connection::on_packet(std::span<const uint8_t> packet, const Udp::endpoin
   if (ended_) return;
   ngtcp2_path path = path_of(local, remote);
   ngtcp2_pkt_info pi{};
-  in_library_ = true;
   int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, packet.data(), packet.size(), now_ns());
-  in_library_ = false;
   if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_DROP_CONN) {  // the client closed it (or must not be answered)
     if (!handshake_reported_) report_handshake(refusal_ != Handshake::kAccepted ? refusal_ : Handshake::kTlsFailed,
                                                refusal_detail_.empty() ? "closed during the handshake" : refusal_detail_);
@@ -591,7 +588,7 @@ void H3Connection::schedule_flush() {
   asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
     if (alive.expired()) return;
     flush_posted_ = false;
-    if (!in_library_) flush();
+    flush();  // (posted: never inside a library call)
   });
 }
 
@@ -647,8 +644,11 @@ bool H3Connection::write_packets() {
   return true;
 }
 
+// Set again only when ngtcp2's next expiry moved: most packets leave it where it was.
 void H3Connection::arm_timer() {
   ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(conn_);
+  if (expiry == armed_) return;
+  armed_ = expiry;
   if (expiry == UINT64_MAX) {
     timer_.cancel();
     return;
@@ -661,6 +661,7 @@ void H3Connection::arm_timer() {
 }
 
 void H3Connection::on_timer() {
+  armed_ = UINT64_MAX;  // fired: the next flush sets it again
   if (ended_) return;
   int rv = ngtcp2_conn_handle_expiry(conn_, now_ns());
   if (rv == NGTCP2_ERR_IDLE_CLOSE || rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {  // silently, as RFC 9000 10.1 says

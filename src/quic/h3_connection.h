@@ -40,6 +40,11 @@ namespace ugate::quic {
 using Udp = asio::ip::udp;
 class H3Connection;
 
+// The length of the connection IDs we choose (a listener decodes short headers with it).
+inline constexpr size_t kCidLength = 18;
+// The largest UDP payload a socket hands us (receive buffers are this big).
+inline constexpr size_t kMaxDatagram = 65536;
+
 // What a connection needs from the listener that owns it.
 class ConnectionHost {
  public:
@@ -165,6 +170,7 @@ class H3Connection final : public Retirable, private h2::SendBudget::Sender {
   std::unique_ptr<ngtcp2_crypto_conn_ref> conn_ref_;
   Udp::endpoint local_, remote_;
   asio::steady_timer timer_;
+  uint64_t armed_ = UINT64_MAX;  // the expiry timer_ waits for (ngtcp2_tstamp); none
   std::unordered_map<int64_t, std::unique_ptr<Txn>> txns_;
   std::vector<std::string> cids_;                 // bound at the host
   std::vector<int64_t> new_requests_;             // heads complete, to hand over after the library call
@@ -178,7 +184,6 @@ class H3Connection final : public Retirable, private h2::SendBudget::Sender {
   bool queue_full_ = false;  // a writer was refused for options_.send_queue
   bool handshake_reported_ = false;
   bool flush_posted_ = false;
-  bool in_library_ = false;  // inside read_pkt / handle_expiry: wake-ups wait
   bool failed_ = false;
   bool ended_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted flushes

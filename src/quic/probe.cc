@@ -79,8 +79,6 @@ class Probe final : private ConnectionHost {
   }
 
  private:
-  static constexpr size_t kMaxDatagram = 65536;
-
   asio::awaitable<void> receive() {
     while (!done_) {
       auto [ec] = co_await socket_.async_wait(Udp::socket::wait_read, use_nothrow);

@@ -32,8 +32,6 @@ namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr unsigned kBurst = 64;            // datagrams in a row before other work runs
-constexpr size_t kMaxDatagram = 65536;
-constexpr size_t kServerCidLen = 18;       // the length of the connection IDs we choose (h3_connection.cc)
 // Handshakes in progress on one worker: each holds a TLS session, and before a client proves
 // anything (no Retry yet) a flood of Initials must not grow memory without bound.
 constexpr size_t kMaxHandshaking = 1024;
@@ -89,7 +87,7 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
 
   void handle(std::span<const uint8_t> packet, const Udp::endpoint& from) {
     ngtcp2_version_cid vc;
-    int rv = ngtcp2_pkt_decode_version_cid(&vc, packet.data(), packet.size(), kServerCidLen);
+    int rv = ngtcp2_pkt_decode_version_cid(&vc, packet.data(), packet.size(), kCidLength);
     if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
       negotiate_version(vc, from);
       return;
@@ -98,7 +96,7 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
       drop(Drop::kNotQuic, from);
       return;
     }
-    auto it = by_cid_.find(std::string(reinterpret_cast<const char*>(vc.dcid), vc.dcidlen));
+    auto it = by_cid_.find(std::string_view(reinterpret_cast<const char*>(vc.dcid), vc.dcidlen));  // no copy
     if (it != by_cid_.end()) {
       it->second->on_packet(packet, local_, from);
       return;
@@ -226,7 +224,12 @@ class QuicServer final : public DatagramListener, private ConnectionHost {
   std::vector<uint8_t> in_;
   std::shared_ptr<h2::SendBudget> budget_;  // the worker's, with its HTTP/2 connections
   std::unordered_map<H3Connection*, std::unique_ptr<H3Connection>> conns_;
-  std::unordered_map<std::string, H3Connection*> by_cid_;
+  // Looked up by a view of each datagram's destination ID (transparent: no string made per datagram).
+  struct CidHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view cid) const { return std::hash<std::string_view>{}(cid); }
+  };
+  std::unordered_map<std::string, H3Connection*, CidHash, std::equal_to<>> by_cid_;
   std::shared_ptr<const MeshIdentity::State> state_;
   std::shared_ptr<const Credentials> credentials_;
   size_t handshaking_ = 0;  // connections whose handshake has not ended yet
