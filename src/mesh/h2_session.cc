@@ -3,7 +3,6 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <algorithm>
-#include <charconv>
 
 namespace ugate::h2 {
 
@@ -358,27 +357,7 @@ Transaction* H2Session::on_stream_opened(int32_t id) {
 bool H2Session::on_header(Transaction& t, std::string_view name, std::string_view value) {
   if (t.headers_done) return true;  // trailers: nothing we use
   if (!t.msg) t.msg = std::make_unique<Message>();
-  Message& m = *t.msg;
-  m.bytes += name.size() + value.size() + 32;  // RFC 9113 6.5.2's accounting
-  if (m.bytes > settings_.max_header_list) {
-    m.too_large = true;
-    return true;
-  }
-  if (name.empty() || name[0] != ':') {
-    m.headers.emplace_back(name, value);
-  } else if (name == ":status") {
-    std::from_chars(value.data(), value.data() + value.size(), m.status);
-  } else if (name == ":method") {
-    m.method = value;
-  } else if (name == ":authority") {
-    m.authority = value;
-  } else if (name == ":scheme") {
-    m.scheme = value;
-  } else if (name == ":path") {
-    m.path = value;
-  } else if (name == ":protocol") {
-    m.protocol = value;
-  }
+  t.msg->add_field(name, value, settings_.max_header_list);
   return true;
 }
 

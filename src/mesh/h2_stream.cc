@@ -3,6 +3,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <charconv>
 
 #include "mesh/h2_session.h"
 
@@ -12,6 +13,21 @@ const std::string* Message::header(std::string_view name) const {
   for (const auto& [n, v] : headers)
     if (n == name) return &v;
   return nullptr;
+}
+
+void Message::add_field(std::string_view name, std::string_view value, size_t limit) {
+  bytes += name.size() + value.size() + 32;
+  if (bytes > limit) {
+    too_large = true;
+    return;
+  }
+  if (name.empty() || name[0] != ':') headers.emplace_back(name, value);
+  else if (name == ":status") std::from_chars(value.data(), value.data() + value.size(), status);
+  else if (name == ":method") method = value;
+  else if (name == ":authority") authority = value;
+  else if (name == ":scheme") scheme = value;
+  else if (name == ":path") path = value;
+  else if (name == ":protocol") protocol = value;
 }
 
 const Message& H2Stream::message() const {

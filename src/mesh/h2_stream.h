@@ -37,6 +37,10 @@ struct Message {
   size_t bytes = 0;
   bool too_large = false;
   const std::string* header(std::string_view name) const;
+  // One received field, HTTP/2 or HTTP/3 (the same accounting: RFC 9113 6.5.2,
+  // RFC 9114 4.2.2): kept unless the head would pass `limit` bytes, which
+  // sets too_large instead (answered 431 by a server).
+  void add_field(std::string_view name, std::string_view value, size_t limit);
 };
 
 using IntrusiveHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;

@@ -227,48 +227,28 @@ struct H3Connection::Callbacks {
     return 0;
   }
 
+  // A head (request or response) is collected as on HTTP/2 (h2::Message), bounded alike.
   static int begin_headers(nghttp3_conn*, int64_t id, void* user_data, void*) {
     H3Connection& c = of(user_data);
-    if (c.role_ == Role::kServer) c.heads_[id] = std::make_unique<h2::Message>();
+    if (c.role_ == Role::kServer || c.find(id)) c.heads_[id] = std::make_unique<h2::Message>();
     return 0;
   }
 
   static int recv_header(nghttp3_conn*, int64_t id, int32_t, nghttp3_rcbuf* name, nghttp3_rcbuf* value, uint8_t,
                          void* user_data, void*) {
     H3Connection& c = of(user_data);
-    if (c.role_ == Role::kClient) {  // a response: only its status matters to a tunnel
-      Txn* t = c.find(id);
-      if (t && view(name) == ":status") {
-        std::string_view v = view(value);
-        int status = 0;
-        for (char ch : v.substr(0, 3)) status = status * 10 + (ch >= '0' && ch <= '9' ? ch - '0' : 0);
-        if (status >= 200) t->status = status;  // (1xx are interim)
-      }
-      return 0;
-    }
     auto it = c.heads_.find(id);
-    if (it == c.heads_.end()) return 0;
-    h2::Message& m = *it->second;
-    std::string_view n = view(name), v = view(value);
-    m.bytes += n.size() + v.size() + 32;  // RFC 9114 4.2.2's accounting
-    if (m.bytes > kMaxHeaderList) {
-      m.too_large = true;  // answered 431 by the door
-      return 0;
-    }
-    if (n == ":method") m.method = v;
-    else if (n == ":authority") m.authority = v;
-    else if (n == ":scheme") m.scheme = v;
-    else if (n == ":path") m.path = v;
-    else if (n == ":protocol") m.protocol = v;
-    else if (!n.starts_with(":")) m.headers.emplace_back(n, v);
+    if (it != c.heads_.end()) it->second->add_field(view(name), view(value), kMaxHeaderList);
     return 0;
   }
 
   static int end_headers(nghttp3_conn*, int64_t id, int fin, void* user_data, void*) {
     H3Connection& c = of(user_data);
     if (c.role_ == Role::kClient) {
+      auto head = c.heads_.extract(id);
       Txn* t = c.find(id);
-      if (!t || t->status == 0) return 0;  // interim
+      if (!t || head.empty() || head.mapped()->status < 200) return 0;  // interim (1xx), or not ours
+      t->status = head.mapped()->status;
       t->responded = true;
       t->tunnel = t->status / 100 == 2;
       t->remote_end = t->remote_end || fin != 0;

@@ -127,6 +127,17 @@ TEST_F(H3SendBudgetTest, ConnectionCapBoundsWhatSlowReadersMakeItHold) {
   connect(std::make_shared<h2::SendBudget>(io_));
   auto streams = open(32);
   ASSERT_EQ(streams.size(), 32u);
+  // Each answer's head was read as on HTTP/2 (h2::Message): 200, and the tunnel opens.
+  auto answered = [&] {
+    for (auto& s : streams) {
+      error_code ec;
+      char byte;
+      s->try_read(asio::buffer(&byte, 1), ec);
+      if (s->status() != 200) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(run_until(answered));
   const std::string chunk(64 * 1024, 'x');
   const size_t cap = ConnectionOptions{}.send_queue;
   ASSERT_LT(cap, 32 * H3Stream::kSendQueue);
