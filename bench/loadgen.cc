@@ -33,11 +33,19 @@
 //                                                        nothing else (no timeouts, limits, logs or metrics).
 //                                                        Prints {"port":N} when bound. N threads, each with its
 //                                                        own SO_REUSEPORT listener and epoll set
+//   soak     --target HOST:PORT --count N --seconds S [--via none|socks5|connect] [--dest HOST:PORT]
+//            [--interval-ms I] [--lifetime-s L] [--open-rate R] [--size B]
+//                                                        holds N streams through the proxy for S seconds:
+//                                                        each sends B bytes to the echo server every ~I ms
+//                                                        (jittered) and checks what comes back, and after
+//                                                        ~L s (0.5-1.5 L) closes and is opened again; opens
+//                                                        paced at R per second. Prints round trips, streams
+//                                                        opened and ended, and errors (any failure)
 //
 // Results are one JSON line on stdout; diagnostics go to stderr; exit status 1 on failure.
 //
 // The code: loadgen.h (shared declarations), this file (main, addresses, socket helpers),
-// loadgen_client.cc, loadgen_server.cc and loadgen_relay.cc (the subcommands, by role).
+// loadgen_client.cc, loadgen_server.cc, loadgen_relay.cc and loadgen_soak.cc (the subcommands, by role).
 
 #include "loadgen.h"
 
@@ -148,6 +156,26 @@ void announce_port(const Endpoint& ep) {
   std::fflush(stdout);
 }
 
+std::string socks5_connect_request(const Endpoint& to) {
+  std::string req("\x05\x01\x00", 3);
+  if (to.addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&to.addr);
+    req += '\x01';
+    req.append(reinterpret_cast<const char*>(&in->sin_addr), 4);
+    req.append(reinterpret_cast<const char*>(&in->sin_port), 2);
+  } else {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&to.addr);
+    req += '\x04';
+    req.append(reinterpret_cast<const char*>(&in6->sin6_addr), 16);
+    req.append(reinterpret_cast<const char*>(&in6->sin6_port), 2);
+  }
+  return req;
+}
+
+std::string http_connect_request(const std::string& dest) {
+  return "CONNECT " + dest + " HTTP/1.1\r\nHost: " + dest + "\r\n\r\n";
+}
+
 int listen_and_announce(const Options& opt, int flags) {
   Endpoint ep = parse_endpoint(opt.str("listen"));
   int lfd = listening_socket(ep, flags, SO_REUSEADDR);
@@ -168,7 +196,9 @@ void usage() {
       "       ugate-loadgen sink --listen HOST:PORT\n"
       "       ugate-loadgen relay --listen HOST:PORT --target HOST:PORT [--threads N]\n"
       "       ugate-loadgen throughput --target HOST:PORT --seconds S [--via none|socks5|connect|tls]\n"
-      "                     [--dest HOST:PORT] [--sni NAME] [--direction down|up]\n",
+      "                     [--dest HOST:PORT] [--sni NAME] [--direction down|up]\n"
+      "       ugate-loadgen soak --target HOST:PORT --count N --seconds S [--via none|socks5|connect]\n"
+      "                     [--dest HOST:PORT] [--interval-ms I] [--lifetime-s L] [--open-rate R] [--size B]\n",
       stderr);
   std::exit(2);
 }
@@ -194,5 +224,6 @@ int main(int argc, char** argv) {
   if (cmd == "sink") return cmd_sink(opt);
   if (cmd == "throughput") return cmd_throughput(opt);
   if (cmd == "relay") return cmd_relay(opt);
+  if (cmd == "soak") return cmd_soak(opt);
   usage();
 }

@@ -1,7 +1,7 @@
 // ugate-loadgen's shared part: the command line, addresses, socket helpers, and one entry point per
 // subcommand. The subcommands live by role: loadgen.cc (main and these helpers),
-// loadgen_client.cc (connrate, latency, idle, throughput), loadgen_server.cc (echo, sink) and
-// loadgen_relay.cc (relay). See loadgen.cc for what each subcommand does.
+// loadgen_client.cc (connrate, latency, idle, throughput), loadgen_server.cc (echo, sink),
+// loadgen_relay.cc (relay) and loadgen_soak.cc (soak). See loadgen.cc for what each subcommand does.
 #pragma once
 
 #include <sys/socket.h>
@@ -78,6 +78,10 @@ void announce_port(const Endpoint& ep);
 // The listening socket of a server subcommand (--listen), announced as {"port":N} on stdout.
 int listen_and_announce(const Options& opt, int flags);
 
+// The proxies' requests: SOCKS5 CONNECT to `to` (what follows the greeting), HTTP CONNECT to `dest`.
+std::string socks5_connect_request(const Endpoint& to);
+std::string http_connect_request(const std::string& dest);
+
 // What the sink writes per send(2) and the throughput client reads per recv(2).
 constexpr size_t kThroughputChunk = 256 * 1024;
 
@@ -88,5 +92,6 @@ int cmd_latency(const Options& opt);     // loadgen_client.cc
 int cmd_idle(const Options& opt);        // loadgen_client.cc
 int cmd_throughput(const Options& opt);  // loadgen_client.cc
 int cmd_relay(const Options& opt);       // loadgen_relay.cc
+int cmd_soak(const Options& opt);        // loadgen_soak.cc
 
 }  // namespace loadgen

@@ -253,7 +253,7 @@ void preamble(int fd, const std::string& via, const Options& opt) {
   }
   std::string dest = opt.str("dest");
   if (via == "connect") {
-    std::string req = "CONNECT " + dest + " HTTP/1.1\r\nHost: " + dest + "\r\n\r\n";
+    std::string req = http_connect_request(dest);
     if (!send_all(fd, req.data(), req.size())) die_errno("sending CONNECT");
     std::string answer;
     char c;
@@ -266,25 +266,12 @@ void preamble(int fd, const std::string& via, const Options& opt) {
     return;
   }
   if (via != "socks5") die("--via must be none, socks5, connect or tls");
-  Endpoint to = parse_endpoint(dest);
   std::string req = "\x05\x01";
   req += '\0';  // greeting: no authentication
   char reply[22];
   if (!send_all(fd, req.data(), req.size()) || !recv_all(fd, reply, 2) || reply[1] != 0)
     die("SOCKS5 greeting refused");
-  req = "\x05\x01";
-  req += '\0';
-  if (to.addr.ss_family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&to.addr);
-    req += '\x01';
-    req.append(reinterpret_cast<const char*>(&in->sin_addr), 4);
-    req.append(reinterpret_cast<const char*>(&in->sin_port), 2);
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&to.addr);
-    req += '\x04';
-    req.append(reinterpret_cast<const char*>(&in6->sin6_addr), 16);
-    req.append(reinterpret_cast<const char*>(&in6->sin6_port), 2);
-  }
+  req = socks5_connect_request(parse_endpoint(dest));
   if (!send_all(fd, req.data(), req.size()) || !recv_all(fd, reply, 4)) die_errno("SOCKS5 request");
   if (reply[1] != 0) die("SOCKS5 CONNECT refused with reply " + std::to_string(reply[1]));
   size_t rest = reply[3] == 1 ? 6 : reply[3] == 4 ? 18 : 0;
