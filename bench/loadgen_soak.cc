@@ -109,9 +109,7 @@ class Soak {
       for (int k = 0; k < n; ++k) step(events[k].data.u64, events[k].events);
     }
     double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-    for (auto& s : slots_) {
-      if (s.fd >= 0) close(s.fd);
-    }
+    finish(events);
     std::printf("{\"test\":\"soak\",\"via\":\"%s\",\"count\":%zu,\"seconds\":%.1f,\"ramp_seconds\":%.1f,"
                 "\"min_open_after_ramp\":%zu,\"opened\":%llu,\"lived\":%llu,\"round_trips\":%llu,"
                 "\"errors\":%llu,\"first_error\":\"%s\"}\n",
@@ -123,6 +121,24 @@ class Soak {
   }
 
  private:
+  // The end: no new stream or message; each stream closes once its handshake or echo is over, as a
+  // client that leaves cleanly does (a stream cut with bytes in flight would count as an error at
+  // the proxy), within kDeadline.
+  void finish(std::vector<epoll_event>& events) {
+    stopping_ = true;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].phase == Phase::open) end(i);
+    }
+    auto deadline = Clock::now() + kDeadline;
+    while (open_ + handshakes_ > 0 && Clock::now() < deadline) {
+      int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), 100);
+      for (int k = 0; k < n; ++k) step(events[k].data.u64, events[k].events);
+    }
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].fd >= 0) fail(i, "still busy at the end");
+    }
+  }
+
   void start(size_t i) {
     Slot& s = slots_[i];
     s.in.clear();
@@ -240,6 +256,7 @@ class Soak {
         s.in.clear();
         ++round_trips_;
         s.phase = Phase::open;
+        if (stopping_) return end(i), false;
         schedule(i);
         return true;
       default:
@@ -255,6 +272,7 @@ class Soak {
     s.phase = Phase::open;
     std::uniform_real_distribution<double> life(0.5, 1.5);
     s.ends = Clock::now() + std::chrono::duration_cast<Clock::duration>(lifetime_ * life(rng_));
+    if (stopping_) return end(i);
     send_message(i);  // the first round trip proves the stream reaches the echo server
   }
 
@@ -298,7 +316,7 @@ class Soak {
     close(s.fd);
     s.fd = -1;
     s.phase = Phase::idle;
-    waiting_.push(i);
+    if (!stopping_) waiting_.push(i);
   }
 
   Endpoint target_;
@@ -314,7 +332,7 @@ class Soak {
   std::minstd_rand rng_;
   int epfd_ = -1;
   size_t handshakes_ = 0, open_ = 0, min_open_ = SIZE_MAX;
-  bool ramped_ = false;
+  bool ramped_ = false, stopping_ = false;
   double ramp_seconds_ = 0;
   uint64_t opened_ = 0, lived_ = 0, round_trips_ = 0, errors_ = 0;
   std::string first_error_;
