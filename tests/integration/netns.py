@@ -66,6 +66,29 @@ def needs_netns(cls):
     return cls
 
 
+def call_in(name, fn):
+    """fn() run on a thread inside namespace `name` (sockets and devices it opens stay there)."""
+    out = {}
+
+    def enter_and_run():
+        fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+        try:
+            if _libc.setns(fd, _CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns " + name)
+            out["value"] = fn()
+        except BaseException as e:  # re-raised on the caller's thread
+            out["error"] = e
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=enter_and_run)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def sh(*argv, check=True, input=None):
     r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=30, input=input)
     if check and r.returncode != 0:
@@ -91,25 +114,7 @@ class Netns:
 
     def call(self, fn):
         """fn() run on a thread inside this namespace (sockets it opens stay here)."""
-        out = {}
-
-        def enter_and_run():
-            fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns " + self.name)
-                out["value"] = fn()
-            except BaseException as e:  # re-raised on the caller's thread
-                out["error"] = e
-            finally:
-                os.close(fd)
-
-        t = threading.Thread(target=enter_and_run)
-        t.start()
-        t.join()
-        if "error" in out:
-            raise out["error"]
-        return out["value"]
+        return call_in(self.name, fn)
 
     def delete(self):
         for p in self.procs:
