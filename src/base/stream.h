@@ -66,6 +66,9 @@ class Stream {
   // A splice from splice_fd() came back short: the socket is empty, so a
   // wait for readability must wait for the next edge, not answer at once.
   virtual void spliced_all() {}
+  // Whether the end of input that a read or a splice just met stands for a
+  // reset: a transport without one (a local socket pair) says so this way.
+  virtual bool eof_is_reset() const { return false; }
 
   StreamMeta& meta() { return *meta_; }
   const std::shared_ptr<StreamMeta>& shared_meta() const { return meta_; }

@@ -14,6 +14,7 @@
 #include "identity/registration_token.h"
 #include "identity/spiffe.h"
 #include "base/owned_fd.h"
+#include "transport/local_pair.h"
 #include "transport/proxy.h"
 #include "transport/stream_wait.h"
 #include "runtime/tracked.h"
@@ -78,13 +79,15 @@ class ReverseConnection final : public Mesh::Connection {
 // line is the other worker's. It owns itself and retires when it ends.
 class Bridge final : public Tracked, public ProxyOwner {
  public:
-  Bridge(Mesh& mesh, int fd, uint64_t serial, HostPort authority, Pool::Fields headers)
+  Bridge(Mesh& mesh, int fd, std::shared_ptr<LocalPairResets> resets, uint64_t serial, HostPort authority,
+         Pool::Fields headers)
       : mesh_(mesh), serial_(serial), authority_(std::move(authority)), headers_(std::move(headers)),
         meta_(std::make_shared<StreamMeta>()) {
     meta_->id = new_stream_id();
     meta_->protocol = to_string(Protocol::kMesh);
     meta_->destination = authority_;
-    side_ = std::make_unique<TcpStream>(fd, mesh.worker().poller(), meta_);
+    side_ = std::make_unique<LocalPairStream>(std::make_unique<TcpStream>(fd, mesh.worker().poller(), meta_),
+                                              std::move(resets), 1);
     last_active_ = mesh.worker().now_tick();
     mesh.worker().track(*this);
   }
@@ -112,7 +115,7 @@ class Bridge final : public Tracked, public ProxyOwner {
   HostPort authority_;
   Pool::Fields headers_;
   std::shared_ptr<StreamMeta> meta_;
-  std::unique_ptr<TcpStream> side_;
+  std::unique_ptr<LocalPairStream> side_;
   std::unique_ptr<Stream> up_;
   std::optional<Proxy> proxy_;
   uint32_t last_active_ = 0;
@@ -172,15 +175,18 @@ asio::awaitable<CloseReason> connect_reverse(Worker& worker, const ReverseRegist
   // The connection lives on another worker: a socket pair to a bridge there.
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) co_return CloseReason::kOverload;
-  auto near = std::make_unique<TcpStream>(pair[0], worker.poller(), meta);
-  TcpStream& n = *near;
+  auto resets = std::make_shared<LocalPairResets>();
+  auto near =
+      std::make_unique<LocalPairStream>(std::make_unique<TcpStream>(pair[0], worker.poller(), meta), resets, 0);
+  TcpStream& n = near->socket();
   up = std::move(near);
   Mesh* owner = entry.owner;
-  asio::post(owner->worker().context(),
-             [owner, far = OwnedFd(pair[1]), serial = entry.serial, authority, headers = std::move(headers)]() mutable {
-               auto* bridge = new Bridge(*owner, far.release(), serial, std::move(authority), std::move(headers));
-               owner->worker().spawn(bridge->run());
-             });
+  asio::post(owner->worker().context(), [owner, far = OwnedFd(pair[1]), resets = std::move(resets),
+                                         serial = entry.serial, authority, headers = std::move(headers)]() mutable {
+    auto* bridge =
+        new Bridge(*owner, far.release(), std::move(resets), serial, std::move(authority), std::move(headers));
+    owner->worker().spawn(bridge->run());
+  });
   char status = 0;
   for (;;) {
     error_code ec;

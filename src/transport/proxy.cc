@@ -81,6 +81,7 @@ void Proxy::Pump::moved(size_t n) {
 // The source sent EOF: pass it on. When the other direction has ended too,
 // the proxy closes both sockets at once and close() sends the FIN anyway.
 Proxy::Step Proxy::Pump::end_of_input() {
+  if (src_.eof_is_reset()) return finish(End::kReadError);
   if (proxy_.running_ == 2) dst_.shutdown_write();
   return finish(End::kEof);
 }
