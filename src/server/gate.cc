@@ -532,15 +532,24 @@ asio::awaitable<void> Gate::wait_for_signal_then_drain() {
     if (!e) forced = true;
   });
   asio::steady_timer timer(control_);
+  // Streams, and the mesh connections that outlive them while HTTP/2 still
+  // has bytes of theirs to send (a stream's last DATA and END_STREAM, what a
+  // bridge still relays to a reverse connection): GOAWAY closes each once idle.
+  auto in_flight = [this] {
+    uint64_t n = active_streams();
+    for (auto& w : workers_) n += w->mesh()->stats().active.get();
+    return n;
+  };
   auto wait_until = [&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
-    while (active_streams() > 0 && !forced && std::chrono::steady_clock::now() < deadline) {
+    while (in_flight() > 0 && !forced && std::chrono::steady_clock::now() < deadline) {
       timer.expires_after(std::chrono::milliseconds(20));
       co_await timer.async_wait(use_nothrow);
     }
   };
   co_await wait_until(std::chrono::steady_clock::now() + config_.drain_timeout);
-  if (uint64_t left = active_streams(); left > 0) {
-    spdlog::warn("drain: closing {} stream(s) still open", left);
+  if (uint64_t left = in_flight(); left > 0) {
+    uint64_t streams = active_streams();
+    spdlog::warn("drain: closing {} stream(s) and {} mesh connection(s) still open", streams, left - streams);
     for (auto& w : workers_) w->abort_all(CloseReason::kDrained);
     forced = false;
     co_await wait_until(std::chrono::steady_clock::now() + kForcedCloseGrace);
