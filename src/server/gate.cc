@@ -11,6 +11,7 @@
 #include <fstream>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -90,12 +91,19 @@ tcp::endpoint resolve_bind_address(const HostPort& address, const std::string& w
 
 }  // namespace
 
-Gate::Gate(Config config) : config_(std::move(config)), memory_(config_.memory_watermark), control_(1) {
+Gate::Gate(Config config, Host host)
+    : config_(std::move(config)), host_(host), memory_(config_.memory_watermark), control_(1) {
   raise_open_files_limit();
-  ::signal(SIGPIPE, SIG_IGN);  // splice(2) to a closed socket would otherwise kill us
-  // Their default action ends the process at once, without a drain: until
-  // log_other_signals() takes them over, they are ignored.
-  for (int signo : kOtherSignals) ::signal(signo, SIG_IGN);
+  if (host_ == Host::kProcess) {
+    ::signal(SIGPIPE, SIG_IGN);  // splice(2) to a closed socket would otherwise kill us
+    // Their default action ends the process at once, without a drain: until
+    // log_other_signals() takes them over, they are ignored.
+    for (int signo : kOtherSignals) ::signal(signo, SIG_IGN);
+  } else {
+    // The host's signals are its own; only a SIGPIPE that would end it is ignored.
+    struct sigaction old {};
+    if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+  }
   access_sink_ = AccessLogSink::open(config_.access_log);
   mesh_shared_ = std::make_unique<MeshShared>();
   virtual_addresses_ = std::make_unique<VirtualAddresses>(config_.nodes, config_.dns.ipv4_range, config_.dns.ipv6_range);
@@ -469,6 +477,15 @@ asio::awaitable<nlohmann::json> Gate::describe_nodes() {
 }
 
 int Gate::run() {
+  start();
+  // A drain that fails still ends the process (logged and counted).
+  spawn(control_.get_executor(), wait_for_signal_then_drain(), "drain", [this] { control_.stop(); });
+  spawn(control_.get_executor(), log_other_signals(), "signal log");
+  serve();
+  return 0;
+}
+
+void Gate::start() {
   started_ = std::chrono::steady_clock::now();
   if (config_.admin) {
     admin_ = std::make_unique<AdminServer>(control_, *this);
@@ -483,6 +500,13 @@ int Gate::run() {
     stun_client_ = std::make_unique<stun::StunClientService>(config_.stun_client);
     stun_client_->start();
   }
+  if (local_streams_wanted_) {
+    ListenerAuth& auth = listener_auth_.emplace_back();
+    auth.identity = identity_.get();
+    auth.authz = &config_.authorization;
+    local_streams_ = &groups_.emplace_back(local_listener_, &auth);
+    for (auto* listeners : listeners_) listeners->add_virtual(*local_streams_);
+  }
   for (auto& group : groups_) group.memory = &memory_;
   register_metrics();
   for (auto& w : workers_) w->start();
@@ -490,17 +514,26 @@ int Gate::run() {
   ready_ = true;
   spdlog::info("ugate ready: {} listener(s), {} worker(s), config {}", config_.listeners.size(), workers_.size(),
                config_.source);
-
-  // A drain that fails still ends the process (logged and counted).
-  spawn(control_.get_executor(), wait_for_signal_then_drain(), "drain", [this] { control_.stop(); });
-  spawn(control_.get_executor(), log_other_signals(), "signal log");
   if (memory_.limit()) spawn(control_.get_executor(), watch_memory(), "memory watermark");
+  control_guard_.emplace(control_.get_executor());  // serve() runs until stop() or a drain's end
+}
+
+void Gate::serve() {
   control_.run();
   if (stun_client_) stun_client_->stop();
   for (auto& w : workers_) w->stop_and_join();
   spdlog::info("ugate stopped");
-  return 0;
 }
+
+void Gate::drain() {
+  asio::post(control_, [this] {
+    if (draining_) return;
+    spdlog::info("draining {} stream(s), up to {}", active_streams(), format_duration(config_.drain_timeout));
+    spawn(control_.get_executor(), drain_streams(), "drain", [this] { control_.stop(); });
+  });
+}
+
+void Gate::stop() { control_.stop(); }
 
 // SIGHUP will mean "reload the config" once live config lands; until then it,
 // and the user signals, are logged and change nothing.
@@ -520,17 +553,22 @@ asio::awaitable<void> Gate::log_other_signals() {
 asio::awaitable<void> Gate::wait_for_signal_then_drain() {
   asio::signal_set signals(control_, SIGINT, SIGTERM);
   auto [ec, signo] = co_await signals.async_wait(use_nothrow);
+  if (draining_) co_return;  // drain() came first and ends the loop
   spdlog::info("{}: draining {} stream(s), up to {}", signo == SIGINT ? "SIGINT" : "SIGTERM", active_streams(),
                format_duration(config_.drain_timeout));
+  // A second signal skips the wait.
+  signals.async_wait([this](const error_code& e, int) {
+    if (!e) drain_forced_ = true;
+  });
+  co_await drain_streams();
+  signals.cancel();
+}
+
+asio::awaitable<void> Gate::drain_streams() {
+  bool& forced = drain_forced_;
   draining_ = true;
   ready_ = false;
   for (auto& w : workers_) w->stop_accepting();
-
-  // A second signal skips the wait.
-  bool forced = false;
-  signals.async_wait([&forced](const error_code& e, int) {
-    if (!e) forced = true;
-  });
   asio::steady_timer timer(control_);
   // Streams, and the mesh connections that outlive them while HTTP/2 still
   // has bytes of theirs to send (a stream's last DATA and END_STREAM, what a
@@ -554,7 +592,6 @@ asio::awaitable<void> Gate::wait_for_signal_then_drain() {
     forced = false;
     co_await wait_until(std::chrono::steady_clock::now() + kForcedCloseGrace);
   }
-  signals.cancel();
   if (discovery_) discovery_->stop();
   if (admin_) admin_->stop();
   for (auto& p : push_servers_) p->stop();

@@ -1,15 +1,18 @@
 #pragma once
 // Gate: wires config, listeners, workers and the admin server, and owns the
-// process's life: start, serve, drain on SIGTERM/SIGINT, exit.
+// gateway's life: start, serve, drain (on SIGTERM/SIGINT when it owns the
+// process, on request when a program embeds it: src/embed/), stop.
 #include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <csignal>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <vector>
@@ -47,12 +50,28 @@ class WorkerListeners;
 
 class Gate final : public AdminView {
  public:
-  explicit Gate(Config config);
+  // kProcess: the gate is the process (signals are its own); kEmbedded: a
+  // program hosts it and keeps its signals (only SIGPIPE at its default is ignored).
+  enum class Host : uint8_t { kProcess, kEmbedded };
+  explicit Gate(Config config, Host host = Host::kProcess);
   ~Gate();
 
   // Binds every listener and the admin port (StartError with a clear message
   // if one fails), serves until a signal, drains, and returns the exit code.
   int run();
+  // run()'s steps for an embedding program: start() binds and starts the
+  // workers (StartError); serve() runs the control thread until stop() or the
+  // end of a drain, then ends the workers. drain() and stop() are thread-safe.
+  void start();
+  void serve();
+  void drain();  // no new streams; open ones get drain_timeout, then are closed; then serve() returns
+  void stop();   // serve() returns now; open streams are closed as the workers end
+  // Before start(): a listener slot named `embed` on each worker, for the
+  // streams an embedding program opens (src/embed/local_stream.*).
+  void add_local_streams() { local_streams_wanted_ = true; }
+  ListenerGroup* local_streams() { return local_streams_; }
+  Worker& worker(size_t i) { return *workers_[i]; }
+  asio::io_context& control() { return control_; }
 
   const Config& config() const override { return config_; }
   size_t worker_count() const override { return workers_.size(); }
@@ -93,11 +112,13 @@ class Gate final : public AdminView {
   void start_remote_accept();
   void register_metrics();
   asio::awaitable<void> wait_for_signal_then_drain();
+  asio::awaitable<void> drain_streams();
   asio::awaitable<void> log_other_signals();
   asio::awaitable<void> watch_memory();
   static constexpr int kOtherSignals[] = {SIGHUP, SIGUSR1, SIGUSR2};
 
   Config config_;
+  Host host_;
   MemoryWatermark memory_;  // overload.memory_watermark, read by every listener's admission
   std::string ports_file_;
   std::vector<std::array<std::string, 3>> bound_;  // name, protocol, address of each listener
@@ -124,8 +145,13 @@ class Gate final : public AdminView {
   std::unique_ptr<stun::StunClientService> stun_client_;  // stun_client: our reflexive address, our NAT
   std::unique_ptr<MeshShared> mesh_shared_;  // what the workers' meshes share (node health, reverse registry)
   MetricRegistry metrics_;  // filled by the modules once everything started
+  bool local_streams_wanted_ = false;
+  ListenerGroup* local_streams_ = nullptr;
+  ListenerConfig local_listener_{.name = "embed", .protocol = Protocol::kTcp};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> control_guard_;  // serve() until stopped
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
+  bool drain_forced_ = false;  // a second signal: the drain skips its wait (control thread)
 };
 
 }  // namespace ugate
