@@ -1,4 +1,5 @@
 #include "discovery/discovery.h"
+#include "runtime/socket_protect.h"
 
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -81,6 +82,7 @@ void Discovery::start() {
     error_code ec;
     s.emplace(io_);
     s->open(protocol, ec);
+    if (!ec && !protect_socket(s->native_handle())) ec = asio::error::access_denied;
     if (!ec && protocol == udp::v6()) s->set_option(asio::ip::v6_only(true), ec);
     if (!ec) s->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) s->set_option(asio::ip::multicast::hops(1), ec);

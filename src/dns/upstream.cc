@@ -1,4 +1,5 @@
 #include "dns/upstream.h"
+#include "runtime/socket_protect.h"
 
 #include <openssl/rand.h>
 
@@ -44,6 +45,7 @@ asio::awaitable<Got> over_udp(asio::io_context& io, const udp::endpoint& to, std
   udp::socket socket(io);
   error_code ec;
   socket.open(to.protocol(), ec);
+  if (!ec && !protect_socket(socket.native_handle())) ec = asio::error::access_denied;
   if (!ec) socket.connect(to, ec);  // the kernel then drops datagrams from anyone else
   if (!ec) socket.send(asio::buffer(query.data(), query.size()), 0, ec);
   if (ec) co_return Got::kNetwork;
@@ -68,6 +70,9 @@ asio::awaitable<Got> over_tcp(asio::io_context& io, const udp::endpoint& to, std
   tcp::socket socket(io);
   asio::steady_timer timer(io, timeout);
   const tcp::endpoint peer(to.address(), to.port());
+  error_code opened;
+  socket.open(peer.protocol(), opened);  // here, not in async_connect, so that it is protected first
+  if (opened || !protect_socket(socket.native_handle())) co_return Got::kNetwork;
   auto connected = co_await (socket.async_connect(peer, use_nothrow) || timer.async_wait(use_nothrow));
   if (connected.index() == 1) co_return Got::kTimeout;
   if (std::get<0>(std::get<0>(connected))) co_return Got::kNetwork;

@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "session/session.h"
+#include "runtime/socket_protect.h"
 #include "doors/doors.h"
 #include "codec/socks5_codec.h"
 #include "transport/stream_wait.h"
@@ -54,17 +55,20 @@ class UdpAssociation {
     error_code ec;
     TcpEndpoint local = control_.local_endpoint();
     client_side_.open(local.address().is_v4() ? udp::v4() : udp::v6(), ec);
+    if (!ec && !protect_socket(client_side_.native_handle())) ec = asio::error::access_denied;
     if (!ec) client_side_.bind(udp::endpoint(local.address(), 0), ec);
     if (!ec) client_side_.non_blocking(true, ec);
     if (ec) return ec;
     // Dual-stack where IPv6 exists, so one socket reaches both families.
     target_side_.open(udp::v6(), ec);
+    if (!ec && !protect_socket(target_side_.native_handle())) ec = asio::error::access_denied;
     if (!ec) target_side_.set_option(ip::v6_only(false), ec);
     if (!ec) target_side_.bind(udp::endpoint(udp::v6(), 0), ec);
     dual_stack_ = !ec;
     if (ec) {
       target_side_.close(ec);
       target_side_.open(udp::v4(), ec);
+      if (!ec && !protect_socket(target_side_.native_handle())) ec = asio::error::access_denied;
       if (!ec) target_side_.bind(udp::endpoint(udp::v4(), 0), ec);
     }
     if (!ec) target_side_.non_blocking(true, ec);

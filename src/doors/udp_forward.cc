@@ -1,4 +1,5 @@
 #include "doors/udp_forward.h"
+#include "runtime/socket_protect.h"
 
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -49,7 +50,13 @@ struct FlowKeyHash {
 };
 
 int udp_socket(const UdpEndpoint& ep) {
-  return ::socket(ep.protocol().family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = ::socket(ep.protocol().family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && !protect_socket(fd)) {
+    ::close(fd);
+    errno = EPERM;
+    return -1;
+  }
+  return fd;
 }
 
 class UdpForwarder;

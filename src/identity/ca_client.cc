@@ -1,4 +1,5 @@
 #include "identity/ca_client.h"
+#include "runtime/socket_protect.h"
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -57,6 +58,12 @@ int connect_with_timeout(const HostPort& to) {
   for (addrinfo* a = res; a && fd < 0; a = a->ai_next) {
     fd = ::socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) continue;
+    if (!protect_socket(fd)) {
+      ::close(fd);
+      fd = -1;
+      why = "the embedding program refused the socket";
+      continue;
+    }
     timeval tv{kCaRequestTimeout.count(), 0};
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);  // bounds connect(2) too
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

@@ -1,4 +1,5 @@
 #include "runtime/listen_socket.h"
+#include "runtime/socket_protect.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -43,6 +44,7 @@ asio::ip::tcp::acceptor open_listen_socket(asio::io_context& ctx, const asio::ip
   asio::ip::tcp::acceptor acceptor(ctx);
   error_code ec;
   acceptor.open(ep.protocol(), ec);
+  if (!ec && !protect_socket(acceptor.native_handle())) ec = asio::error::access_denied;
   if (!ec) ec = prepare(acceptor.native_handle(), ep.address().is_v6(), share_port, transparent);
   // Accepted sockets inherit TCP_NODELAY: one setsockopt per listener, not per connection.
   if (!ec) acceptor.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -59,6 +61,7 @@ asio::ip::udp::socket open_udp_socket(asio::io_context& ctx, const asio::ip::udp
   error_code ec;
   socket.open(ep.protocol(), ec);
   const int fd = socket.native_handle();
+  if (!ec && !protect_socket(fd)) ec = asio::error::access_denied;
   const bool v6 = ep.address().is_v6();
   if (!ec) ec = prepare(fd, v6, true, transparent);
   if (!ec && transparent) {

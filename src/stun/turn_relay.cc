@@ -1,4 +1,5 @@
 #include "stun/turn_relay.h"
+#include "runtime/socket_protect.h"
 
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
@@ -90,7 +91,7 @@ std::unique_ptr<RelaySocket> UdpRelayPorts::open(TurnServer& server, uint64_t id
     asio::ip::udp::socket socket(context_);
     error_code ec;
     socket.open(ip_.is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
-    if (ec) return nullptr;  // out of descriptors: no port will do
+    if (ec || !protect_socket(socket.native_handle())) return nullptr;  // out of descriptors (or refused): no port will do
     socket.bind({ip_, port}, ec);
     if (ec) continue;
     socket.non_blocking(true, ec);

@@ -1,4 +1,5 @@
 #include "transport/tcp_stream.h"
+#include "runtime/socket_protect.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,6 +40,11 @@ std::unique_ptr<TcpStream> start_connect(int family, const sockaddr* to, socklen
   int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     err = errno;
+    return nullptr;
+  }
+  if (family != AF_UNIX && !protect_socket(fd)) {  // the embedding program refused it
+    ::close(fd);
+    err = EPERM;
     return nullptr;
   }
   if (family != AF_UNIX) set_no_delay(fd);
