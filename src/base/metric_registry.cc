@@ -94,4 +94,15 @@ std::string MetricRegistry::render() const {
   return out;
 }
 
+void MetricRegistry::each(
+    const std::function<void(std::string_view, MetricType, std::string_view, uint64_t)>& fn) const {
+  std::vector<MetricSample> samples;
+  for (const auto& f : families_) {
+    samples.clear();
+    CollectedSamples collect(samples);
+    f.read(collect);
+    for (const auto& s : samples) fn(f.name, f.type, s.labels, s.value);
+  }
+}
+
 }  // namespace ugate

@@ -50,6 +50,9 @@ class MetricRegistry {
   // One family's samples, read now by the same reader render() uses (so a
   // summary built from them says what /metrics says); empty if no such family.
   std::vector<MetricSample> read(std::string_view name) const;
+  // Every sample of every family, in render()'s order (the embedding API's metric callback).
+  void each(const std::function<void(std::string_view name, MetricType type, std::string_view labels, uint64_t value)>&
+                fn) const;
   size_t size() const { return families_.size(); }
 
  private:

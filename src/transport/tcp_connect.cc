@@ -35,7 +35,7 @@ asio::awaitable<CloseReason> connect_tcp(const Endpoints& endpoints, Poller& pol
   for (const auto& ep : endpoints) {
     int err = 0;
     auto tcp = TcpStream::connect(ep, poller, meta, err);
-    if (!tcp) co_return CloseReason::kOverload;  // out of descriptors
+    if (!tcp) co_return err == EPERM ? CloseReason::kConnectFailed : CloseReason::kOverload;  // refused by the protect hook, or out of descriptors
     TcpStream& s = *tcp;
     up = std::move(tcp);
     err = co_await connect_outcome(s, err);
