@@ -306,7 +306,19 @@ void H2Session::terminate(EndReason why) {
   finish();
 }
 
-void H2Session::on_tick() {
+uint32_t H2Session::tick_after() const {
+  if (closed_ || lingering_ || going_away_ || ping_ticks_ > 0 || (!heard_ && role_ == Role::kServer) ||
+      (streams_ == 0 && timing_.idle_timeout > 0))
+    return 1;
+  for (const Transaction& t : txns_)
+    if (!t.stream && !t.closed) return 1;  // lingering
+  return quiet_ticks_ + 1 >= timing_.keepalive_interval ? 1 : timing_.keepalive_interval - quiet_ticks_;
+}
+
+void H2Session::on_tick(uint32_t seconds) {
+  // Frames heard meanwhile reset the quiet count at any time; counting the whole wait
+  // then makes the PING come early, never late: one per keepalive interval at most.
+  quiet_ticks_ += seconds - 1;
   if (lingering_ && ++linger_ticks_ > kLingerSeconds) {
     lingering_ = false;
     close_transport();  // the pending read ends with an error, and finish() follows

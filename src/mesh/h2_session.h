@@ -101,8 +101,15 @@ class H2Session final : private CodecEvents, private SendBudget::Sender {
   void go_away();
   // Now: every stream fails and the transport closes.
   void terminate(EndReason why);
-  // Once a second: keepalive, idle release, lingering streams.
-  void on_tick();
+  // Once a second: keepalive, idle release, lingering streams. `seconds`
+  // passed since the last call, more than 1 only when tick_after() allowed
+  // it: then nothing but the keepalive's quiet time was counting.
+  void on_tick(uint32_t seconds = 1);
+  // How long the owner may wait before the next on_tick(): 1 while anything
+  // else is timed (a preface, a PING out, idle release, a lingering close or
+  // stream, a GOAWAY), else until the keepalive PING is due, so that an idle
+  // lasting connection (reverse accept) wakes once per keepalive interval.
+  uint32_t tick_after() const;
 
  private:
   friend class H2Stream;

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "identity/mesh_identity.h"
 #include "identity/spiffe.h"
 #include "discovery/discovery.h"
@@ -34,20 +37,37 @@ void Mesh::adopt(std::unique_ptr<Connection> connection, bool served) {
   c.session().start();
   if (!ticking_) {
     ticking_ = true;
-    tick();
+    last_tick_ = std::chrono::steady_clock::now();
+    tick(1);
+  } else if (timer_.expiry() > std::chrono::steady_clock::now() + std::chrono::seconds(1)) {
+    arm(1);  // the others only waited for a keepalive: this one's preface is timed
   }
 }
 
-// Once a second while there are connections; an idle worker does not wake.
-void Mesh::tick() {
+// Only while there are connections, so that an idle worker does not wake: once
+// a second while any of them has something timed, else once per keepalive
+// interval (H2Session::tick_after).
+void Mesh::tick(uint32_t seconds) {
   if (connections_.empty()) {
     ticking_ = false;
     return;
   }
-  for (Connection& c : connections_) c.session().on_tick();
-  timer_.expires_after(std::chrono::seconds(1));
+  uint32_t next = UINT32_MAX;
+  for (Connection& c : connections_) {
+    c.session().on_tick(seconds);
+    next = std::min(next, c.session().tick_after());
+  }
+  arm(next);
+}
+
+void Mesh::arm(uint32_t seconds) {
+  timer_.expires_after(std::chrono::seconds(seconds));  // a wait still pending ends with operation_aborted
   timer_.async_wait([this](const error_code& ec) {
-    if (!ec) tick();  // cancelled: the mesh is going away
+    if (ec) return;  // re-armed, or the mesh is going away
+    auto now = std::chrono::steady_clock::now();
+    auto waited = std::chrono::duration_cast<std::chrono::seconds>(now - last_tick_ + std::chrono::milliseconds(500));
+    last_tick_ = now;
+    tick(static_cast<uint32_t>(std::max<int64_t>(1, waited.count())));
   });
 }
 

@@ -118,7 +118,8 @@ class Mesh final : public WorkerService, private MeshSurroundings {
   const MeshStats& stats() const { return stats_; }
 
  private:
-  void tick();
+  void tick(uint32_t seconds);  // `seconds` since the last tick
+  void arm(uint32_t seconds);
 
   std::optional<NodeConfig> neighbour(std::string_view name, const NodeConfig* configured) const override;
   std::optional<ReverseRegistry::Entry> registered(std::string_view key) const override;
@@ -135,6 +136,7 @@ class Mesh final : public WorkerService, private MeshSurroundings {
   ListenerStats bridge_stats_;  // bytes relayed for streams from other workers to this one's reverse connections
   boost::intrusive::list<Connection, boost::intrusive::constant_time_size<false>> connections_;
   asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point last_tick_;
   bool ticking_ = false;
   bool draining_ = false;
   bool warned_ = false;  // a protocol error was logged at warn level

@@ -36,6 +36,43 @@ TEST_F(H2SessionTest, KeepalivePingsAndGivesUpOnASilentPeer) {
   ::close(fds[1]);
 }
 
+// A lasting connection (no idle release) with nothing timed lets its owner
+// sleep until the keepalive is due; one on_tick() of that many seconds sends
+// the PING, and the owner ticks each second again until the answer came.
+TEST_F(H2SessionTest, LastingConnectionTicksOncePerKeepaliveInterval) {
+  Timing timing;
+  timing.keepalive_interval = 30;
+  timing.idle_timeout = 0;
+  start(Settings{}, timing);
+  run([&]() -> asio::awaitable<void> {
+    while (!server_->usable() || client_->tick_after() == 1) co_await sleep_for(std::chrono::milliseconds(5));
+  });
+  EXPECT_EQ(client_->tick_after(), 30u);  // heard the server's SETTINGS: quiet from now
+  client_->on_tick(10);
+  EXPECT_EQ(client_->tick_after(), 20u);
+  client_->on_tick(20);  // due: the PING goes out
+  EXPECT_EQ(client_->tick_after(), 1u);
+  run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 200 && client_->tick_after() == 1; ++i) {
+      co_await sleep_for(std::chrono::milliseconds(5));
+      client_->on_tick();  // the answer ends the wait for it
+    }
+  });
+  EXPECT_EQ(client_->tick_after(), 29u);
+  EXPECT_FALSE(client_->closed());
+
+  Timing pooled;  // idle release counts each second while no stream is open
+  pooled.idle_timeout = 300;
+  Handler h;
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  H2Session idle(H2Session::Role::kClient, std::make_unique<TcpStream>(fds[0], poller_, std::make_shared<StreamMeta>()),
+                 ctx_, buffers_, budget_, Settings{}, pooled, h);
+  idle.start();
+  EXPECT_EQ(idle.tick_after(), 1u);
+  ::close(fds[1]);
+}
+
 TEST_F(H2SessionTest, IdleConnectionSaysGoawayAndCloses) {
   Timing timing;
   timing.idle_timeout = 2;
